@@ -1,0 +1,300 @@
+//! Google AIP helpers shared by every service: filters (AIP-160), ordering (AIP-132), page tokens
+//! (AIP-158), field masks (AIP-134) and resource ids (AIP-122). Each returns an INVALID_ARGUMENT
+//! status with a field violation naming the request field that is wrong.
+
+pub mod filter;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+use tonic::Status;
+
+use crate::status::invalid_field;
+
+pub use filter::{FieldKind, Filter, FilterField};
+
+/// Default page size when the request leaves it 0.
+pub const DEFAULT_PAGE_SIZE: i64 = 50;
+/// Largest page size; larger requests are clamped (AIP-158).
+pub const MAX_PAGE_SIZE: i64 = 1000;
+
+/// Parses a list request's filter, reporting errors on the `filter` field.
+pub fn parse_filter(text: &str, fields: &[FilterField]) -> Result<Filter, Status> {
+    Filter::parse(text, fields).map_err(|e| invalid_field("filter", e.0))
+}
+
+/// Where a page starts and how long it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    /// Rows to skip.
+    pub offset: i64,
+    /// Rows to return.
+    pub size: i64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct PageToken {
+    /// Offset of the next page.
+    o: i64,
+    /// Fingerprint of the request fields the token is valid for.
+    f: String,
+}
+
+/// Reads `page_size` and `page_token`. `fingerprint` identifies the other request fields (parent,
+/// filter, order, ...): a token minted for one request is refused for another.
+pub fn page(page_size: i32, page_token: &str, fingerprint: &str) -> Result<Page, Status> {
+    if page_size < 0 {
+        return Err(invalid_field("page_size", "must not be negative"));
+    }
+    let size = match i64::from(page_size) {
+        0 => DEFAULT_PAGE_SIZE,
+        n => n.min(MAX_PAGE_SIZE),
+    };
+    if page_token.is_empty() {
+        return Ok(Page { offset: 0, size });
+    }
+    let invalid = || invalid_field("page_token", "is not a token returned by this method");
+    let bytes = URL_SAFE_NO_PAD.decode(page_token).map_err(|_| invalid())?;
+    let token: PageToken = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
+    if token.o < 0 {
+        return Err(invalid());
+    }
+    if token.f != fingerprint_hash(fingerprint) {
+        return Err(invalid_field(
+            "page_token",
+            "was issued for a request with other parameters (filter, order_by, parent or show_deleted changed)",
+        ));
+    }
+    Ok(Page {
+        offset: token.o,
+        size,
+    })
+}
+
+/// The token of the page after `page`, or empty when `has_more` is false.
+pub fn next_page_token(page: Page, has_more: bool, fingerprint: &str) -> String {
+    if !has_more {
+        return String::new();
+    }
+    let token = PageToken {
+        o: page.offset + page.size,
+        f: fingerprint_hash(fingerprint),
+    };
+    // Serializing two plain fields cannot fail.
+    let json = serde_json::to_vec(&token).unwrap_or_default();
+    URL_SAFE_NO_PAD.encode(json)
+}
+
+/// FNV-1a: stable across processes and releases, unlike `DefaultHasher`, so any replica accepts any
+/// replica's token.
+fn fingerprint_hash(text: &str) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in text.as_bytes() {
+        hash ^= u64::from(*byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{hash:016x}")
+}
+
+/// A field a list may be ordered by.
+#[derive(Debug, Clone, Copy)]
+pub struct OrderField {
+    /// Name in `order_by`.
+    pub name: &'static str,
+    /// SQL expression.
+    pub sql: &'static str,
+}
+
+/// Turns `order_by` ("display_name desc, create_time") into an SQL ORDER BY list, always ending
+/// with `tiebreak` so that pages are stable.
+pub fn order_by(
+    text: &str,
+    fields: &[OrderField],
+    default: &str,
+    tiebreak: &str,
+) -> Result<String, Status> {
+    let text = if text.trim().is_empty() {
+        default
+    } else {
+        text
+    };
+    let mut parts = Vec::new();
+    for item in text.split(',') {
+        let words: Vec<&str> = item.split_whitespace().collect();
+        let (name, direction) = match words.as_slice() {
+            [name] => (*name, "ASC"),
+            [name, dir] if dir.eq_ignore_ascii_case("desc") => (*name, "DESC"),
+            [name, dir] if dir.eq_ignore_ascii_case("asc") => (*name, "ASC"),
+            _ => {
+                return Err(invalid_field(
+                    "order_by",
+                    format!("`{}` is not `field` or `field desc`", item.trim()),
+                ));
+            }
+        };
+        let field = fields.iter().find(|f| f.name == name).ok_or_else(|| {
+            let known: Vec<&str> = fields.iter().map(|f| f.name).collect();
+            invalid_field(
+                "order_by",
+                format!("cannot order by `{name}`; one of {}", known.join(", ")),
+            )
+        })?;
+        parts.push(format!("{} {direction}", field.sql));
+    }
+    parts.push(format!("{tiebreak} ASC"));
+    Ok(parts.join(", "))
+}
+
+/// The paths of an update mask, checked against `allowed`. An absent or empty mask, or `*`, means
+/// every allowed path (AIP-134).
+pub fn update_paths(
+    mask: Option<&prost_types::FieldMask>,
+    allowed: &[&'static str],
+) -> Result<Vec<&'static str>, Status> {
+    let paths = mask.map(|m| m.paths.as_slice()).unwrap_or_default();
+    if paths.is_empty() || paths.iter().any(|p| p == "*") {
+        return Ok(allowed.to_vec());
+    }
+    paths
+        .iter()
+        .map(|path| {
+            allowed.iter().copied().find(|a| a == path).ok_or_else(|| {
+                invalid_field(
+                    "update_mask",
+                    format!(
+                        "`{path}` cannot be updated; updatable: {}",
+                        allowed.join(", ")
+                    ),
+                )
+            })
+        })
+        .collect()
+}
+
+/// Checks a client-chosen resource id (AIP-122): 3 to 63 characters of `[a-z0-9-]`, starting with
+/// a letter and not ending with `-`.
+pub fn check_resource_id(field: &str, id: &str) -> Result<(), Status> {
+    let valid = (3..=63).contains(&id.len())
+        && id.starts_with(|c: char| c.is_ascii_lowercase())
+        && !id.ends_with('-')
+        && id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if valid {
+        Ok(())
+    } else {
+        Err(invalid_field(
+            field,
+            "must be 3-63 characters of a-z, 0-9 and -, start with a letter and not end with -",
+        ))
+    }
+}
+
+/// A new server-chosen id: time-ordered and unguessable.
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().simple().to_string()
+}
+
+/// Parses a `request_id` (a UUID); empty means none.
+pub fn parse_request_id(text: &str) -> Result<Option<uuid::Uuid>, Status> {
+    if text.is_empty() {
+        return Ok(None);
+    }
+    uuid::Uuid::parse_str(text)
+        .map(Some)
+        .map_err(|_| invalid_field("request_id", "must be a UUID"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_chain_through_their_tokens() {
+        let first = page(7, "", "parent=a").expect("first");
+        assert_eq!(first, Page { offset: 0, size: 7 });
+        let token = next_page_token(first, true, "parent=a");
+        let second = page(7, &token, "parent=a").expect("second");
+        assert_eq!(second, Page { offset: 7, size: 7 });
+        assert!(next_page_token(second, false, "parent=a").is_empty());
+    }
+
+    #[test]
+    fn a_token_is_refused_for_other_request_fields() {
+        let token = next_page_token(Page { offset: 0, size: 5 }, true, "filter=a");
+        let err = page(5, &token, "filter=b").expect_err("mismatch");
+        assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    }
+
+    #[test]
+    fn garbage_tokens_and_negative_sizes_are_invalid() {
+        assert!(page(5, "%%%", "").is_err());
+        assert!(page(5, "bm90LWpzb24", "").is_err());
+        assert!(page(-1, "", "").is_err());
+        assert_eq!(page(0, "", "").expect("ok").size, DEFAULT_PAGE_SIZE);
+        assert_eq!(page(5000, "", "").expect("ok").size, MAX_PAGE_SIZE);
+    }
+
+    const ORDER: &[OrderField] = &[
+        OrderField {
+            name: "display_name",
+            sql: "lower(display_name)",
+        },
+        OrderField {
+            name: "create_time",
+            sql: "create_time",
+        },
+    ];
+
+    #[test]
+    fn order_by_ends_with_the_tiebreak() {
+        assert_eq!(
+            order_by(
+                "display_name desc, create_time",
+                ORDER,
+                "create_time",
+                "uid"
+            )
+            .expect("ok"),
+            "lower(display_name) DESC, create_time ASC, uid ASC"
+        );
+        assert_eq!(
+            order_by("", ORDER, "create_time", "uid").expect("ok"),
+            "create_time ASC, uid ASC"
+        );
+        assert!(order_by("colour", ORDER, "create_time", "uid").is_err());
+        assert!(order_by("display_name sideways", ORDER, "create_time", "uid").is_err());
+    }
+
+    #[test]
+    fn update_masks_default_to_every_allowed_path() {
+        let allowed = &["display_name", "description"];
+        assert_eq!(update_paths(None, allowed).expect("ok"), allowed.to_vec());
+        let mask = prost_types::FieldMask {
+            paths: vec!["description".into()],
+        };
+        assert_eq!(
+            update_paths(Some(&mask), allowed).expect("ok"),
+            vec!["description"]
+        );
+        let bad = prost_types::FieldMask {
+            paths: vec!["uid".into()],
+        };
+        assert!(update_paths(Some(&bad), allowed).is_err());
+    }
+
+    #[test]
+    fn resource_ids_follow_aip_122() {
+        assert!(check_resource_id("project_id", "my-project-1").is_ok());
+        for bad in [
+            "ab",
+            "1abc",
+            "has_underscore",
+            "ends-",
+            "UPPER",
+            &"a".repeat(64),
+        ] {
+            assert!(check_resource_id("project_id", bad).is_err(), "{bad}");
+        }
+    }
+}

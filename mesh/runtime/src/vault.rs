@@ -1,0 +1,303 @@
+//! Vault bootstrap: log in (token or AppRole) and read the service's secrets from KV version 2 before
+//! anything else connects. Every failure is one line that says what to fix: Vault unreachable, sealed,
+//! login refused, or a secret missing.
+
+use std::path::Path;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use vaultrs::client::{Client, VaultClient, VaultClientSettingsBuilder};
+use vaultrs::error::ClientError;
+use vaultrs::sys::ServerStatus;
+
+use crate::config::{VaultAuth, VaultConfig};
+
+/// Why the Vault bootstrap failed. Each message fits on one line and carries no secret.
+#[derive(Debug, thiserror::Error)]
+pub enum VaultError {
+    /// No answer from the address.
+    #[error("vault unreachable at {addr}: {reason}")]
+    Unreachable {
+        /// The configured address.
+        addr: String,
+        /// The transport error.
+        reason: String,
+    },
+    /// Vault answered but is sealed or not initialized.
+    #[error("vault at {addr} is {state}; unseal it and retry")]
+    NotServing {
+        /// The configured address.
+        addr: String,
+        /// `sealed`, `uninitialized`, ...
+        state: String,
+    },
+    /// The login was refused.
+    #[error("vault login ({method}) at {addr} failed: {reason}")]
+    Login {
+        /// The configured address.
+        addr: String,
+        /// `token` or `approle`.
+        method: &'static str,
+        /// What Vault said.
+        reason: String,
+    },
+    /// A credential file could not be read.
+    #[error("cannot read {what} from {path}: {reason}")]
+    CredentialFile {
+        /// Which credential.
+        what: &'static str,
+        /// The file.
+        path: String,
+        /// The I/O error.
+        reason: String,
+    },
+    /// The secret does not exist or is not readable with the service's policy.
+    #[error("vault secret {mount}/{path} is missing or not readable by this service ({reason})")]
+    MissingSecret {
+        /// KV mount.
+        mount: String,
+        /// Path in the mount.
+        path: String,
+        /// What Vault said.
+        reason: String,
+    },
+    /// The secret exists but lacks a field or has the wrong shape.
+    #[error("vault secret {mount}/{path} is malformed: {reason}")]
+    MalformedSecret {
+        /// KV mount.
+        mount: String,
+        /// Path in the mount.
+        path: String,
+        /// Which field is wrong.
+        reason: String,
+    },
+    /// Any other client failure.
+    #[error("vault request to {addr} failed: {reason}")]
+    Other {
+        /// The configured address.
+        addr: String,
+        /// Description.
+        reason: String,
+    },
+}
+
+/// The database login a service reads from `<secret_path>/database`.
+#[derive(Clone, Deserialize)]
+pub struct DatabaseCredentials {
+    /// Login role.
+    pub username: String,
+    /// Its password; never logged.
+    pub password: SecretString,
+    /// Overrides `database.name` when set.
+    #[serde(default)]
+    pub database: Option<String>,
+}
+
+impl std::fmt::Debug for DatabaseCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseCredentials")
+            .field("username", &self.username)
+            .field("password", &"[redacted]")
+            .field("database", &self.database)
+            .finish()
+    }
+}
+
+/// A logged-in Vault client scoped to one service's secrets.
+pub struct VaultSession {
+    client: VaultClient,
+    config: VaultConfig,
+}
+
+impl std::fmt::Debug for VaultSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VaultSession")
+            .field("addr", &self.config.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl VaultSession {
+    /// Checks that Vault is up and unsealed, then logs in with the configured method.
+    pub async fn login(config: &VaultConfig) -> Result<Self, VaultError> {
+        let addr = config.addr.clone();
+        let settings = VaultClientSettingsBuilder::default()
+            .address(&config.addr)
+            .timeout(Some(Duration::from_millis(config.timeout_ms)))
+            .token("")
+            .build()
+            .map_err(|e| VaultError::Other {
+                addr: addr.clone(),
+                reason: e.to_string(),
+            })?;
+        let mut client = VaultClient::new(settings).map_err(|e| VaultError::Other {
+            addr: addr.clone(),
+            reason: e.to_string(),
+        })?;
+
+        match vaultrs::sys::status(&client).await {
+            Ok(ServerStatus::OK | ServerStatus::STANDBY | ServerStatus::PERFSTANDBY) => {}
+            Ok(ServerStatus::SEALED) => return Err(not_serving(&addr, "sealed")),
+            Ok(ServerStatus::UNINITIALIZED) => return Err(not_serving(&addr, "uninitialized")),
+            Ok(other) => return Err(not_serving(&addr, &format!("{other:?}").to_lowercase())),
+            Err(err) => return Err(transport_error(&addr, &err)),
+        }
+
+        match config.auth {
+            VaultAuth::Token => {
+                let token = read_credential(
+                    "vault token",
+                    config.token.as_ref(),
+                    config.token_file.as_deref(),
+                )?;
+                client.set_token(token.expose_secret());
+                vaultrs::token::lookup_self(&client)
+                    .await
+                    .map_err(|e| login_error(&addr, "token", &e))?;
+            }
+            VaultAuth::Approle => {
+                let role_id = match (&config.role_id, &config.role_id_file) {
+                    (Some(id), _) => id.clone(),
+                    (None, Some(file)) => read_file("approle role id", file)?
+                        .expose_secret()
+                        .to_owned(),
+                    (None, None) => {
+                        return Err(VaultError::Login {
+                            addr,
+                            method: "approle",
+                            reason: "no role id configured".to_owned(),
+                        });
+                    }
+                };
+                let secret_id = read_credential(
+                    "approle secret id",
+                    config.secret_id.as_ref(),
+                    config.secret_id_file.as_deref(),
+                )?;
+                let auth = vaultrs::auth::approle::login(
+                    &client,
+                    &config.approle_mount,
+                    &role_id,
+                    secret_id.expose_secret(),
+                )
+                .await
+                .map_err(|e| login_error(&addr, "approle", &e))?;
+                client.set_token(&auth.client_token);
+            }
+        }
+        Ok(Self {
+            client,
+            config: config.clone(),
+        })
+    }
+
+    /// Reads the KV v2 secret at `<secret_path>/<name>`.
+    pub async fn read_secret<T: DeserializeOwned>(&self, name: &str) -> Result<T, VaultError> {
+        let path = format!("{}/{name}", self.config.secret_path);
+        let mount = &self.config.kv_mount;
+        let value: serde_json::Value = vaultrs::kv2::read(&self.client, mount, &path)
+            .await
+            .map_err(|e| match &e {
+                ClientError::APIError { code, .. } if matches!(code, 403 | 404) => {
+                    VaultError::MissingSecret {
+                        mount: mount.clone(),
+                        path: path.clone(),
+                        reason: format!("HTTP {code}"),
+                    }
+                }
+                ClientError::RestClientError { .. } => transport_error(&self.config.addr, &e),
+                _ => VaultError::Other {
+                    addr: self.config.addr.clone(),
+                    reason: e.to_string(),
+                },
+            })?;
+        serde_json::from_value(value).map_err(|e| VaultError::MalformedSecret {
+            mount: mount.clone(),
+            path,
+            // serde's message names the missing or mistyped field, never its value.
+            reason: e.to_string(),
+        })
+    }
+
+    /// Reads the database login at `<secret_path>/database`.
+    pub async fn database_credentials(&self) -> Result<DatabaseCredentials, VaultError> {
+        self.read_secret("database").await
+    }
+
+    /// True while Vault answers and is unsealed; used by readiness.
+    pub async fn is_available(&self) -> bool {
+        matches!(
+            vaultrs::sys::status(&self.client).await,
+            Ok(ServerStatus::OK | ServerStatus::STANDBY | ServerStatus::PERFSTANDBY)
+        )
+    }
+}
+
+fn not_serving(addr: &str, state: &str) -> VaultError {
+    VaultError::NotServing {
+        addr: addr.to_owned(),
+        state: state.to_owned(),
+    }
+}
+
+fn transport_error(addr: &str, err: &ClientError) -> VaultError {
+    // The innermost cause says "connection refused" or "timed out"; the outer layers only repeat it.
+    let mut reason = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        reason = cause.to_string();
+        source = cause.source();
+    }
+    VaultError::Unreachable {
+        addr: addr.to_owned(),
+        reason: reason.replace('\n', " "),
+    }
+}
+
+fn login_error(addr: &str, method: &'static str, err: &ClientError) -> VaultError {
+    let reason = match err {
+        ClientError::APIError { code, errors } => {
+            let said = errors.join(", ");
+            if said.is_empty() {
+                format!("HTTP {code}")
+            } else {
+                format!("HTTP {code}: {said}")
+            }
+        }
+        ClientError::RestClientError { .. } => return transport_error(addr, err),
+        other => other.to_string(),
+    };
+    VaultError::Login {
+        addr: addr.to_owned(),
+        method,
+        reason,
+    }
+}
+
+fn read_credential(
+    what: &'static str,
+    inline: Option<&SecretString>,
+    file: Option<&Path>,
+) -> Result<SecretString, VaultError> {
+    match (inline, file) {
+        (Some(value), _) => Ok(value.clone()),
+        (None, Some(file)) => read_file(what, file),
+        (None, None) => Err(VaultError::CredentialFile {
+            what,
+            path: "(not configured)".to_owned(),
+            reason: "neither a value nor a file is set".to_owned(),
+        }),
+    }
+}
+
+fn read_file(what: &'static str, path: &Path) -> Result<SecretString, VaultError> {
+    std::fs::read_to_string(path)
+        .map(|s| SecretString::from(s.trim().to_owned()))
+        .map_err(|e| VaultError::CredentialFile {
+            what,
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })
+}

@@ -1,0 +1,27 @@
+//! taskmesh's contracts: the Rust code generated from every `.proto` under `proto/`, one module per
+//! protobuf package, and [`FILE_DESCRIPTOR_SET`], the encoded descriptors of all of them (imports and
+//! custom options such as `google.api.http` included) for reflection, the gateway and codegen checks.
+
+/// The encoded `google.protobuf.FileDescriptorSet` of every taskmesh contract and its imports.
+pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/descriptor.bin"));
+
+/// Google API annotations (`google.api.*`), written here wire-compatible with Google's.
+pub mod google {
+    #[allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic)]
+    pub mod api {
+        include!(concat!(env!("OUT_DIR"), "/google.api.rs"));
+    }
+}
+
+/// taskmesh bounded contexts, one module per versioned package.
+pub mod taskmesh {
+    /// The projects context: organizations, projects, boards, columns and members.
+    pub mod projects {
+        #[allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic)]
+        pub mod v1 {
+            include!(concat!(env!("OUT_DIR"), "/taskmesh.projects.v1.rs"));
+        }
+    }
+}
+
+pub use taskmesh::projects::v1 as projects_v1;
