@@ -1,1 +1,18 @@
-//! placeholder
+//! Events on NATS JetStream, published through a transactional outbox.
+//!
+//! A service writes its state change and the event describing it in one PostgreSQL transaction
+//! ([`Outbox::enqueue`]); the [`OutboxRelay`] publishes committed events to JetStream with
+//! `Nats-Msg-Id` set to the event id (so JetStream drops a republished duplicate), retries while NATS
+//! is away, and marks each row sent. Nothing committed is lost; nothing is published that was not
+//! committed.
+
+pub mod event;
+pub mod nats;
+pub mod outbox;
+pub mod relay;
+pub mod streams;
+
+pub use event::{OutgoingEvent, headers};
+pub use outbox::Outbox;
+pub use relay::{OutboxRelay, RelayMetrics};
+pub use streams::StreamSpec;

@@ -1,0 +1,114 @@
+//! An event on its way out: its protobuf payload and the metadata that becomes NATS headers.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+/// Header names of ARCHITECTURE.md §5.
+pub mod headers {
+    /// JetStream's de-duplication key: the event id.
+    pub const MSG_ID: &str = "Nats-Msg-Id";
+    /// Fully qualified protobuf message name of the payload.
+    pub const EVENT_TYPE: &str = "Taskmesh-Event-Type";
+    /// Publishing service.
+    pub const SOURCE: &str = "Taskmesh-Source";
+    /// When the change happened, RFC 3339.
+    pub const TIME: &str = "Taskmesh-Time";
+    /// W3C trace context.
+    pub const TRACEPARENT: &str = "traceparent";
+    /// W3C trace state.
+    pub const TRACESTATE: &str = "tracestate";
+    /// Correlation id of the user action.
+    pub const CORRELATION_ID: &str = "Taskmesh-Correlation-Id";
+    /// Resource name the event is about.
+    pub const SUBJECT: &str = "Taskmesh-Subject";
+}
+
+/// One event to publish.
+#[derive(Debug, Clone)]
+pub struct OutgoingEvent {
+    /// Unique id; becomes `Nats-Msg-Id`.
+    pub id: Uuid,
+    /// NATS subject, `taskmesh.<context>.v1.<event_name>`.
+    pub subject: String,
+    /// Fully qualified protobuf type, `taskmesh.projects.v1.ProjectCreated`.
+    pub event_type: String,
+    /// Resource name the event is about.
+    pub resource: String,
+    /// Encoded protobuf message.
+    pub payload: Vec<u8>,
+    /// Correlation id of the action that caused it.
+    pub correlation_id: String,
+    /// W3C `traceparent` of the call that caused it.
+    pub traceparent: Option<String>,
+    /// W3C `tracestate`.
+    pub tracestate: Option<String>,
+    /// When the change happened.
+    pub time: DateTime<Utc>,
+}
+
+impl OutgoingEvent {
+    /// An event for `message`, published on `<subject_prefix>.<snake_case of the message name>`.
+    ///
+    /// `full_name` is the protobuf name (`taskmesh.projects.v1.ProjectCreated`); the subject is
+    /// derived from it (`taskmesh.projects.v1.project_created`).
+    pub fn new<M: prost::Message>(full_name: &str, resource: &str, message: &M) -> Self {
+        Self {
+            id: Uuid::now_v7(),
+            subject: subject_for(full_name),
+            event_type: full_name.to_owned(),
+            resource: resource.to_owned(),
+            payload: message.encode_to_vec(),
+            correlation_id: String::new(),
+            traceparent: None,
+            tracestate: None,
+            time: Utc::now(),
+        }
+    }
+
+    /// Sets the correlation id and trace context of the call that caused the event.
+    pub fn caused_by(mut self, correlation_id: &str, traceparent: &str) -> Self {
+        correlation_id.clone_into(&mut self.correlation_id);
+        if !traceparent.is_empty() {
+            self.traceparent = Some(traceparent.to_owned());
+        }
+        self
+    }
+}
+
+/// `taskmesh.projects.v1.ProjectCreated` → `taskmesh.projects.v1.project_created`.
+pub fn subject_for(full_name: &str) -> String {
+    let (package, name) = full_name.rsplit_once('.').unwrap_or(("", full_name));
+    let mut snake = String::with_capacity(name.len() + 4);
+    for (i, c) in name.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                snake.push('_');
+            }
+            snake.push(c.to_ascii_lowercase());
+        } else {
+            snake.push(c);
+        }
+    }
+    if package.is_empty() {
+        snake
+    } else {
+        format!("{package}.{snake}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subjects_are_the_snake_case_event_name_under_the_package() {
+        assert_eq!(
+            subject_for("taskmesh.projects.v1.ProjectCreated"),
+            "taskmesh.projects.v1.project_created"
+        );
+        assert_eq!(
+            subject_for("taskmesh.projects.v1.MemberRoleChanged"),
+            "taskmesh.projects.v1.member_role_changed"
+        );
+    }
+}
