@@ -11,6 +11,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let mut files = Vec::new();
     collect_protos(&root.join("taskmesh"), &mut files)?;
+    // Opened explicitly so that reflection clients can decode error details.
+    collect_protos(&root.join("google/rpc"), &mut files)?;
     files.sort();
     let relative: Vec<PathBuf> = files
         .iter()

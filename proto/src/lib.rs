@@ -5,11 +5,16 @@
 /// The encoded `google.protobuf.FileDescriptorSet` of every taskmesh contract and its imports.
 pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/descriptor.bin"));
 
-/// Google API annotations (`google.api.*`), written here wire-compatible with Google's.
+/// Google API annotations (`google.api.*`) and error model (`google.rpc.*`), written here
+/// wire-compatible with Google's.
 pub mod google {
     #[allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic)]
     pub mod api {
         include!(concat!(env!("OUT_DIR"), "/google.api.rs"));
+    }
+    #[allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic)]
+    pub mod rpc {
+        include!(concat!(env!("OUT_DIR"), "/google.rpc.rs"));
     }
 }
 

@@ -6,7 +6,10 @@ use std::time::Duration;
 use async_nats::connection::State;
 
 /// Connects to `url` as `name`. Returns at once even when NATS is down; the client reconnects.
-pub async fn connect(url: &str, name: &str) -> Result<async_nats::Client, async_nats::ConnectError> {
+pub async fn connect(
+    url: &str,
+    name: &str,
+) -> Result<async_nats::Client, async_nats::ConnectError> {
     async_nats::ConnectOptions::new()
         .name(format!("taskmesh-{name}"))
         .retry_on_initial_connect()

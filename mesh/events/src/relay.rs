@@ -43,10 +43,16 @@ impl RelayMetrics {
     /// Creates the counters and registers them in `registry`.
     pub fn register(metrics: &taskmesh_mesh::Metrics) -> Self {
         let this = Self {
-            published: IntCounter::new("outbox_published_total", "events published from the outbox")
-                .expect("valid metric definition"),
-            failures: IntCounter::new("outbox_publish_failures_total", "failed outbox publish attempts")
-                .expect("valid metric definition"),
+            published: IntCounter::new(
+                "outbox_published_total",
+                "events published from the outbox",
+            )
+            .expect("valid metric definition"),
+            failures: IntCounter::new(
+                "outbox_publish_failures_total",
+                "failed outbox publish attempts",
+            )
+            .expect("valid metric definition"),
             pending: IntGauge::new("outbox_pending", "outbox rows not yet published")
                 .expect("valid metric definition"),
         };
@@ -171,7 +177,9 @@ impl OutboxRelay {
         if streams_ready {
             match tokio::time::timeout(FINAL_FLUSH, self.publish_batch()).await {
                 Ok(Ok(count)) => tracing::info!(count, "outbox flushed at shutdown"),
-                Ok(Err(err)) => tracing::warn!(error = %err, "final outbox flush failed; rows stay pending"),
+                Ok(Err(err)) => {
+                    tracing::warn!(error = %err, "final outbox flush failed; rows stay pending")
+                }
                 Err(_) => tracing::warn!("final outbox flush timed out; rows stay pending"),
             }
         }
@@ -244,7 +252,10 @@ impl OutboxRelay {
             .execute(&mut *tx)
             .await?;
         }
-        if let Some(RelayError::Publish { event_id, reason, .. }) = &failure {
+        if let Some(RelayError::Publish {
+            event_id, reason, ..
+        }) = &failure
+        {
             sqlx::query(
                 "UPDATE mesh_outbox SET attempts = attempts + 1, last_error = $2 WHERE event_id = $1",
             )

@@ -46,7 +46,8 @@ impl StreamSpec {
         let mut stream = js.get_or_create_stream(config.clone()).await?;
         let info = stream.info().await?;
         let current = &info.config;
-        if current.subjects != config.subjects || current.duplicate_window != config.duplicate_window
+        if current.subjects != config.subjects
+            || current.duplicate_window != config.duplicate_window
         {
             js.update_stream(config).await?;
         }

@@ -93,12 +93,18 @@ impl MeshServer {
                 .set_service_status(*name, ServingStatus::Serving)
                 .await;
         }
-        let reflection_v1 = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(descriptor_set)
+        // Reflection lists the services whose descriptors it holds: the service's own contracts,
+        // plus health and reflection themselves so that clients can call them by name.
+        let reflection = || {
+            tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(descriptor_set)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
+        };
+        let reflection_v1 = reflection()
             .build_v1()
             .map_err(|e| ServerError::Reflection(e.to_string()))?;
-        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(descriptor_set)
+        let reflection_v1alpha = reflection()
             .build_v1alpha()
             .map_err(|e| ServerError::Reflection(e.to_string()))?;
         let routes = routes

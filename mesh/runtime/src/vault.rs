@@ -10,7 +10,6 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use vaultrs::client::{Client, VaultClient, VaultClientSettingsBuilder};
 use vaultrs::error::ClientError;
-use vaultrs::sys::ServerStatus;
 
 use crate::config::{VaultAuth, VaultConfig};
 
@@ -137,12 +136,10 @@ impl VaultSession {
             reason: e.to_string(),
         })?;
 
-        match vaultrs::sys::status(&client).await {
-            Ok(ServerStatus::OK | ServerStatus::STANDBY | ServerStatus::PERFSTANDBY) => {}
-            Ok(ServerStatus::SEALED) => return Err(not_serving(&addr, "sealed")),
-            Ok(ServerStatus::UNINITIALIZED) => return Err(not_serving(&addr, "uninitialized")),
-            Ok(other) => return Err(not_serving(&addr, &format!("{other:?}").to_lowercase())),
-            Err(err) => return Err(transport_error(&addr, &err)),
+        match seal_status(&addr, config.timeout_ms).await? {
+            SealState::Unsealed => {}
+            SealState::Sealed => return Err(not_serving(&addr, "sealed")),
+            SealState::Uninitialized => return Err(not_serving(&addr, "uninitialized")),
         }
 
         match config.auth {
@@ -229,10 +226,68 @@ impl VaultSession {
     /// True while Vault answers and is unsealed; used by readiness.
     pub async fn is_available(&self) -> bool {
         matches!(
-            vaultrs::sys::status(&self.client).await,
-            Ok(ServerStatus::OK | ServerStatus::STANDBY | ServerStatus::PERFSTANDBY)
+            seal_status(&self.config.addr, self.config.timeout_ms).await,
+            Ok(SealState::Unsealed)
         )
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SealState {
+    Unsealed,
+    Sealed,
+    Uninitialized,
+}
+
+#[derive(Deserialize)]
+struct SealStatusBody {
+    initialized: bool,
+    sealed: bool,
+}
+
+/// Reads `GET /v1/sys/seal-status` (unauthenticated). vaultrs's health call expects a field that
+/// OpenBao does not send, so the probe is made directly.
+async fn seal_status(addr: &str, timeout_ms: u64) -> Result<SealState, VaultError> {
+    let url = format!("{}/v1/sys/seal-status", addr.trim_end_matches('/'));
+    let unreachable = |reason: String| VaultError::Unreachable {
+        addr: addr.to_owned(),
+        reason,
+    };
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_millis(timeout_ms))
+        .build()
+        .map_err(|e| unreachable(innermost(&e)))?;
+    let response = client
+        .get(&url)
+        .send()
+        .await
+        .map_err(|e| unreachable(innermost(&e)))?;
+    let status = response.status();
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| unreachable(innermost(&e)))?;
+    let parsed: SealStatusBody = serde_json::from_slice(&body).map_err(|_| {
+        unreachable(format!(
+            "HTTP {status} from {url} is not a Vault seal status"
+        ))
+    })?;
+    Ok(match (parsed.initialized, parsed.sealed) {
+        (false, _) => SealState::Uninitialized,
+        (true, true) => SealState::Sealed,
+        (true, false) => SealState::Unsealed,
+    })
+}
+
+/// The innermost cause of an error: "Connection refused" rather than "error sending request".
+fn innermost(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut reason = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        reason = cause.to_string();
+        source = cause.source();
+    }
+    reason.replace('\n', " ")
 }
 
 fn not_serving(addr: &str, state: &str) -> VaultError {
@@ -243,16 +298,9 @@ fn not_serving(addr: &str, state: &str) -> VaultError {
 }
 
 fn transport_error(addr: &str, err: &ClientError) -> VaultError {
-    // The innermost cause says "connection refused" or "timed out"; the outer layers only repeat it.
-    let mut reason = err.to_string();
-    let mut source = std::error::Error::source(err);
-    while let Some(cause) = source {
-        reason = cause.to_string();
-        source = cause.source();
-    }
     VaultError::Unreachable {
         addr: addr.to_owned(),
-        reason: reason.replace('\n', " "),
+        reason: innermost(err),
     }
 }
 

@@ -1,1 +1,13 @@
-//! placeholder
+//! The projects service: organizations, projects, boards with ordered columns, and members with
+//! roles. State lives in the service's own PostgreSQL database; every change is published to the
+//! `PROJECTS` JetStream stream through the transactional outbox.
+
+pub mod app;
+pub mod config;
+pub mod domain;
+pub mod events;
+pub mod grpc;
+pub mod store;
+
+pub use app::App;
+pub use config::Config;

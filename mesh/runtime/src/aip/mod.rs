@@ -174,20 +174,20 @@ pub fn update_paths(
 /// Checks a client-chosen resource id (AIP-122): 3 to 63 characters of `[a-z0-9-]`, starting with
 /// a letter and not ending with `-`.
 pub fn check_resource_id(field: &str, id: &str) -> Result<(), Status> {
+    resource_id_problem(id).map_or(Ok(()), |problem| Err(invalid_field(field, problem)))
+}
+
+/// What is wrong with a client-chosen resource id, if anything.
+pub fn resource_id_problem(id: &str) -> Option<&'static str> {
     let valid = (3..=63).contains(&id.len())
         && id.starts_with(|c: char| c.is_ascii_lowercase())
         && !id.ends_with('-')
         && id
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-    if valid {
-        Ok(())
-    } else {
-        Err(invalid_field(
-            field,
-            "must be 3-63 characters of a-z, 0-9 and -, start with a letter and not end with -",
-        ))
-    }
+    (!valid).then_some(
+        "must be 3-63 characters of a-z, 0-9 and -, start with a letter and not end with -",
+    )
 }
 
 /// A new server-chosen id: time-ordered and unguessable.

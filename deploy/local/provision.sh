@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Gives every service its own database and login role with a fresh random password, stores that
+# password in Vault at secret/taskmesh/<service>/database, and creates a read-only policy and an
+# AppRole per service. The AppRole role id and secret id land in .taskmesh/secrets/<service>/ for
+# `make up`; no password is written anywhere else.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+export BAO_ADDR="$VAULT_ADDR_LOCAL"
+BAO_TOKEN="$(cat "$SECRETS/vault-root-token")"
+export BAO_TOKEN
+
+psql_admin() {
+  PGPASSWORD="$(cat "$SECRETS/pg-admin-password")" psql -X -q -v ON_ERROR_STOP=1 \
+    -h 127.0.0.1 -p "$PG_PORT" -U taskmesh_admin -d postgres "$@"
+}
+
+bao auth list -format=json | grep -q '"approle/"' || bao auth enable approle >/dev/null
+
+for entry in "${SERVICES[@]}"; do
+  service="${entry%%:*}"
+  password="$(random_secret)"
+  # The password travels on stdin, never on a command line.
+  psql_admin <<SQL
+SELECT format('CREATE ROLE %I LOGIN', '$service')
+ WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$service')\gexec
+ALTER ROLE "$service" WITH LOGIN PASSWORD '$password';
+SELECT format('CREATE DATABASE %I OWNER %I', '$service', '$service')
+ WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '$service')\gexec
+SQL
+  printf '%s' "$password" | bao kv put -mount=secret "taskmesh/$service/database" \
+    username="$service" database="$service" password=- >/dev/null
+  bao policy write "$service" - >/dev/null <<HCL
+path "secret/data/taskmesh/$service/*" { capabilities = ["read"] }
+path "secret/metadata/taskmesh/$service/*" { capabilities = ["read", "list"] }
+HCL
+  bao write "auth/approle/role/$service" token_policies="$service" token_ttl=1h \
+    token_max_ttl=24h secret_id_ttl=0 >/dev/null
+  mkdir -p "$SECRETS/$service"
+  (umask 077
+   bao read -field=role_id "auth/approle/role/$service/role-id" > "$SECRETS/$service/role-id"
+   bao write -f -field=secret_id "auth/approle/role/$service/secret-id" > "$SECRETS/$service/secret-id")
+  log "provisioned $service: database, role, vault secret, policy and approle"
+done

@@ -1,0 +1,166 @@
+//! Building and running the projects service: Vault first, then PostgreSQL and migrations, NATS,
+//! the outbox relay, and the gRPC server with its admin port.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use futures::FutureExt;
+use sqlx::PgPool;
+use taskmesh_contracts::FILE_DESCRIPTOR_SET;
+use taskmesh_contracts::projects_v1::board_service_server::BoardServiceServer;
+use taskmesh_contracts::projects_v1::member_service_server::MemberServiceServer;
+use taskmesh_contracts::projects_v1::organization_service_server::OrganizationServiceServer;
+use taskmesh_contracts::projects_v1::project_service_server::ProjectServiceServer;
+use taskmesh_events::{Outbox, OutboxRelay, RelayMetrics};
+use taskmesh_mesh::db::{self, DatabaseError};
+use taskmesh_mesh::server::ServerError;
+use taskmesh_mesh::vault::VaultError;
+use taskmesh_mesh::{MeshServer, Metrics, Readiness, VaultSession};
+use tokio::sync::watch;
+use tonic::server::NamedService;
+use tonic::service::Routes;
+
+use crate::config::{Config, SERVICE};
+use crate::grpc::{BoardsService, MembersService, OrganizationsService, ProjectsService};
+use crate::store::Store;
+
+/// The service's schema migrations, embedded at build time.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Why the service could not start or stopped with an error. Each is one line without secrets.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// Vault bootstrap failed.
+    #[error(transparent)]
+    Vault(#[from] VaultError),
+    /// The database could not be used.
+    #[error(transparent)]
+    Database(#[from] DatabaseError),
+    /// The outbox table could not be created.
+    #[error("cannot prepare the outbox table: {0}")]
+    Outbox(sqlx::Error),
+    /// The NATS client could not be created.
+    #[error("cannot create the NATS client: {0}")]
+    Nats(#[from] async_nats::ConnectError),
+    /// The server failed.
+    #[error(transparent)]
+    Server(#[from] ServerError),
+}
+
+/// A built service, bound and ready to run.
+pub struct App {
+    server: MeshServer,
+    relay: OutboxRelay,
+    pool: PgPool,
+    nats: async_nats::Client,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("server", &self.server)
+            .finish_non_exhaustive()
+    }
+}
+
+impl App {
+    /// Logs in to Vault, reads the database credentials, connects and migrates, connects NATS and
+    /// binds the listeners. Nothing is bound before the secrets are read.
+    pub async fn build(config: Config) -> Result<Self, AppError> {
+        let vault = Arc::new(VaultSession::login(&config.mesh.vault).await?);
+        let credentials = vault.database_credentials().await?;
+        tracing::info!(user = %credentials.username, "database credentials read from vault");
+        let pool = db::connect(&config.mesh.database, &credentials).await?;
+        drop(credentials);
+        db::migrate(&pool, &MIGRATOR).await?;
+        Outbox::ensure_schema(&pool)
+            .await
+            .map_err(AppError::Outbox)?;
+        let nats = taskmesh_events::nats::connect(&config.mesh.nats.url, SERVICE).await?;
+
+        let metrics = Metrics::new(SERVICE);
+        let readiness = Readiness::default();
+        let check_pool = pool.clone();
+        readiness.add("database", move || {
+            let pool = check_pool.clone();
+            async move { sqlx::query("SELECT 1").execute(&pool).await.is_ok() }.boxed()
+        });
+        let check_nats = nats.clone();
+        readiness.add("nats", move || {
+            let connected = taskmesh_events::nats::is_connected(&check_nats);
+            async move { connected }.boxed()
+        });
+        let check_vault = Arc::clone(&vault);
+        readiness.add("vault", move || {
+            let vault = Arc::clone(&check_vault);
+            async move { vault.is_available().await }.boxed()
+        });
+
+        let outbox = Outbox::new();
+        let relay = OutboxRelay::new(
+            pool.clone(),
+            nats.clone(),
+            SERVICE,
+            vec![crate::events::stream(&config.mesh.nats)],
+            outbox.waker(),
+            RelayMetrics::register(&metrics),
+        );
+        let store = Store::new(pool.clone(), outbox, config.limits.clone());
+        let routes = Routes::new(OrganizationServiceServer::new(OrganizationsService::new(
+            store.clone(),
+        )))
+        .add_service(ProjectServiceServer::new(ProjectsService::new(
+            store.clone(),
+        )))
+        .add_service(BoardServiceServer::new(BoardsService::new(store.clone())))
+        .add_service(MemberServiceServer::new(MembersService::new(store)));
+        let names = [
+            OrganizationServiceServer::<OrganizationsService>::NAME,
+            ProjectServiceServer::<ProjectsService>::NAME,
+            BoardServiceServer::<BoardsService>::NAME,
+            MemberServiceServer::<MembersService>::NAME,
+        ];
+        let server = MeshServer::bind(
+            &config.mesh,
+            routes,
+            &names,
+            FILE_DESCRIPTOR_SET,
+            readiness,
+            metrics,
+        )
+        .await?;
+        Ok(Self {
+            server,
+            relay,
+            pool,
+            nats,
+        })
+    }
+
+    /// The bound gRPC address.
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.server.grpc_addr()
+    }
+
+    /// The bound admin HTTP address.
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.server.admin_addr()
+    }
+
+    /// Serves until `shutdown` completes, then drains calls, flushes the outbox and closes pools.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), AppError> {
+        let (stop_relay, relay_stopped) = watch::channel(false);
+        let relay = tokio::spawn(self.relay.run(relay_stopped));
+        let served = self.server.run(shutdown).await;
+        let _ = stop_relay.send(true);
+        if let Err(err) = relay.await {
+            tracing::error!(error = %err, "outbox relay task failed");
+        }
+        if let Err(err) = self.nats.flush().await {
+            tracing::warn!(error = %err, "nats flush at shutdown failed");
+        }
+        self.pool.close().await;
+        served.map_err(AppError::from)
+    }
+}

@@ -1,0 +1,281 @@
+//! `taskmesh.projects.v1.BoardService`: boards and their columns.
+
+use taskmesh_contracts::projects_v1::board_service_server::BoardService;
+use taskmesh_contracts::projects_v1::{
+    Board, Column, CreateBoardRequest, CreateColumnRequest, DeleteBoardRequest,
+    DeleteColumnRequest, GetBoardRequest, GetColumnRequest, ListBoardsRequest, ListBoardsResponse,
+    ListColumnsRequest, ListColumnsResponse, MoveColumnRequest, UndeleteBoardRequest,
+    UpdateBoardRequest, UpdateColumnRequest,
+};
+use taskmesh_mesh::CallContext;
+use taskmesh_mesh::aip;
+use taskmesh_mesh::status::invalid_field;
+use tonic::{Request, Response, Status};
+
+use super::{Violations, required};
+use crate::domain::rules::{self, MAX_COLUMN_NAME_CHARS, MAX_NAME_CHARS};
+use crate::domain::{BoardName, ColumnName, ProjectName};
+use crate::store::Store;
+use crate::store::boards::{BoardChanges, NewBoard};
+use crate::store::columns::{ColumnChanges, NewColumn};
+
+/// Handles board and column RPCs.
+#[derive(Debug, Clone)]
+pub struct BoardsService {
+    store: Store,
+}
+
+impl BoardsService {
+    /// Handlers over `store`.
+    pub fn new(store: Store) -> Self {
+        Self { store }
+    }
+}
+
+#[tonic::async_trait]
+impl BoardService for BoardsService {
+    async fn create_board(
+        &self,
+        request: Request<CreateBoardRequest>,
+    ) -> Result<Response<Board>, Status> {
+        let context = CallContext::of(&request);
+        let request = request.into_inner();
+        let parent = ProjectName::parse("parent", &request.parent)?;
+        let board = request.board.ok_or_else(|| required("board"))?;
+        let mut violations = Violations::default();
+        let display_name = violations.check(
+            "board.display_name",
+            rules::display_name(&board.display_name, MAX_NAME_CHARS),
+        );
+        let description =
+            violations.check("board.description", rules::description(&board.description));
+        let id = violations.resource_id("board_id", &request.board_id);
+        let request_id = violations.request_id(&request.request_id);
+        violations.finish()?;
+        let new = NewBoard {
+            parent,
+            id,
+            display_name: display_name.unwrap_or_default(),
+            description: description.unwrap_or_default(),
+            request_id,
+        };
+        self.store
+            .create_board(&context, new)
+            .await
+            .map(Response::new)
+    }
+
+    async fn get_board(
+        &self,
+        request: Request<GetBoardRequest>,
+    ) -> Result<Response<Board>, Status> {
+        let name = BoardName::parse("name", &request.get_ref().name)?;
+        self.store.get_board(&name).await.map(Response::new)
+    }
+
+    async fn list_boards(
+        &self,
+        request: Request<ListBoardsRequest>,
+    ) -> Result<Response<ListBoardsResponse>, Status> {
+        let request = request.into_inner();
+        let parent = ProjectName::parse("parent", &request.parent)?;
+        let (boards, next_page_token) = self
+            .store
+            .list_boards(
+                &parent,
+                &request.filter,
+                &request.order_by,
+                request.show_deleted,
+                request.page_size,
+                &request.page_token,
+            )
+            .await?;
+        Ok(Response::new(ListBoardsResponse {
+            boards,
+            next_page_token,
+        }))
+    }
+
+    async fn update_board(
+        &self,
+        request: Request<UpdateBoardRequest>,
+    ) -> Result<Response<Board>, Status> {
+        let context = CallContext::of(&request);
+        let request = request.into_inner();
+        let board = request.board.ok_or_else(|| required("board"))?;
+        let name = BoardName::parse("board.name", &board.name)?;
+        let paths = aip::update_paths(
+            request.update_mask.as_ref(),
+            &["display_name", "description"],
+        )?;
+        let mut violations = Violations::default();
+        let mut changes = BoardChanges::default();
+        for path in &paths {
+            match *path {
+                "display_name" => {
+                    changes.display_name = violations.check(
+                        "board.display_name",
+                        rules::display_name(&board.display_name, MAX_NAME_CHARS),
+                    );
+                }
+                "description" => {
+                    changes.description = violations
+                        .check("board.description", rules::description(&board.description));
+                }
+                _ => {}
+            }
+        }
+        violations.finish()?;
+        self.store
+            .update_board(&context, &name, &board.etag, changes, paths)
+            .await
+            .map(Response::new)
+    }
+
+    async fn delete_board(
+        &self,
+        request: Request<DeleteBoardRequest>,
+    ) -> Result<Response<Board>, Status> {
+        let context = CallContext::of(&request);
+        let name = BoardName::parse("name", &request.get_ref().name)?;
+        self.store
+            .set_board_deleted(&context, &name, &request.get_ref().etag, false)
+            .await
+            .map(Response::new)
+    }
+
+    async fn undelete_board(
+        &self,
+        request: Request<UndeleteBoardRequest>,
+    ) -> Result<Response<Board>, Status> {
+        let context = CallContext::of(&request);
+        let name = BoardName::parse("name", &request.get_ref().name)?;
+        self.store
+            .set_board_deleted(&context, &name, &request.get_ref().etag, true)
+            .await
+            .map(Response::new)
+    }
+
+    async fn create_column(
+        &self,
+        request: Request<CreateColumnRequest>,
+    ) -> Result<Response<Column>, Status> {
+        let context = CallContext::of(&request);
+        let request = request.into_inner();
+        let parent = BoardName::parse("parent", &request.parent)?;
+        let column = request.column.ok_or_else(|| required("column"))?;
+        let mut violations = Violations::default();
+        let display_name = violations.check(
+            "column.display_name",
+            rules::display_name(&column.display_name, MAX_COLUMN_NAME_CHARS),
+        );
+        let kind = violations.check("column.kind", rules::column_kind(column.kind));
+        let id = violations.resource_id("column_id", &request.column_id);
+        let request_id = violations.request_id(&request.request_id);
+        violations.finish()?;
+        let (Some(display_name), Some(kind)) = (display_name, kind) else {
+            return Err(required("column"));
+        };
+        let new = NewColumn {
+            parent,
+            id,
+            display_name,
+            kind,
+            request_id,
+        };
+        self.store
+            .create_column(&context, new)
+            .await
+            .map(Response::new)
+    }
+
+    async fn get_column(
+        &self,
+        request: Request<GetColumnRequest>,
+    ) -> Result<Response<Column>, Status> {
+        let name = ColumnName::parse("name", &request.get_ref().name)?;
+        self.store.get_column(&name).await.map(Response::new)
+    }
+
+    async fn list_columns(
+        &self,
+        request: Request<ListColumnsRequest>,
+    ) -> Result<Response<ListColumnsResponse>, Status> {
+        let request = request.into_inner();
+        let parent = BoardName::parse("parent", &request.parent)?;
+        let (columns, next_page_token) = self
+            .store
+            .list_columns(
+                &parent,
+                &request.filter,
+                &request.order_by,
+                request.page_size,
+                &request.page_token,
+            )
+            .await?;
+        Ok(Response::new(ListColumnsResponse {
+            columns,
+            next_page_token,
+        }))
+    }
+
+    async fn update_column(
+        &self,
+        request: Request<UpdateColumnRequest>,
+    ) -> Result<Response<Column>, Status> {
+        let context = CallContext::of(&request);
+        let request = request.into_inner();
+        let column = request.column.ok_or_else(|| required("column"))?;
+        let name = ColumnName::parse("column.name", &column.name)?;
+        let paths = aip::update_paths(request.update_mask.as_ref(), &["display_name", "kind"])?;
+        let mut violations = Violations::default();
+        let mut changes = ColumnChanges::default();
+        for path in &paths {
+            match *path {
+                "display_name" => {
+                    changes.display_name = violations.check(
+                        "column.display_name",
+                        rules::display_name(&column.display_name, MAX_COLUMN_NAME_CHARS),
+                    );
+                }
+                "kind" => {
+                    changes.kind = violations.check("column.kind", rules::column_kind(column.kind));
+                }
+                _ => {}
+            }
+        }
+        violations.finish()?;
+        self.store
+            .update_column(&context, &name, &column.etag, changes, paths)
+            .await
+            .map(Response::new)
+    }
+
+    async fn delete_column(
+        &self,
+        request: Request<DeleteColumnRequest>,
+    ) -> Result<Response<()>, Status> {
+        let context = CallContext::of(&request);
+        let name = ColumnName::parse("name", &request.get_ref().name)?;
+        self.store
+            .delete_column(&context, &name, &request.get_ref().etag)
+            .await
+            .map(Response::new)
+    }
+
+    async fn move_column(
+        &self,
+        request: Request<MoveColumnRequest>,
+    ) -> Result<Response<Column>, Status> {
+        let context = CallContext::of(&request);
+        let request = request.into_inner();
+        let name = ColumnName::parse("name", &request.name)?;
+        if request.position < 0 {
+            return Err(invalid_field("position", "must not be negative"));
+        }
+        self.store
+            .move_column(&context, &name, request.position, &request.etag)
+            .await
+            .map(Response::new)
+    }
+}

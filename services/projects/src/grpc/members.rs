@@ -1,0 +1,121 @@
+//! `taskmesh.projects.v1.MemberService`.
+
+use taskmesh_contracts::projects_v1::member_service_server::MemberService;
+use taskmesh_contracts::projects_v1::{
+    CreateMemberRequest, DeleteMemberRequest, GetMemberRequest, ListMembersRequest,
+    ListMembersResponse, Member, UpdateMemberRequest,
+};
+use taskmesh_mesh::CallContext;
+use taskmesh_mesh::aip;
+use tonic::{Request, Response, Status};
+
+use super::{Violations, required};
+use crate::domain::rules;
+use crate::domain::{MemberName, ProjectName, UserName};
+use crate::store::Store;
+
+/// Handles member RPCs.
+#[derive(Debug, Clone)]
+pub struct MembersService {
+    store: Store,
+}
+
+impl MembersService {
+    /// Handlers over `store`.
+    pub fn new(store: Store) -> Self {
+        Self { store }
+    }
+}
+
+#[tonic::async_trait]
+impl MemberService for MembersService {
+    async fn create_member(
+        &self,
+        request: Request<CreateMemberRequest>,
+    ) -> Result<Response<Member>, Status> {
+        let context = CallContext::of(&request);
+        let request = request.into_inner();
+        let parent = ProjectName::parse("parent", &request.parent)?;
+        let member = request.member.ok_or_else(|| required("member"))?;
+        let mut violations = Violations::default();
+        let user = match UserName::parse("member.user", &member.user) {
+            Ok(user) => Some(user),
+            Err(_) => {
+                violations.push("member.user", "must look like `users/{id}`");
+                None
+            }
+        };
+        let role = violations.check("member.role", rules::role(member.role));
+        violations.finish()?;
+        let (Some(user), Some(role)) = (user, role) else {
+            return Err(required("member"));
+        };
+        self.store
+            .create_member(&context, &parent, &user, role)
+            .await
+            .map(Response::new)
+    }
+
+    async fn get_member(
+        &self,
+        request: Request<GetMemberRequest>,
+    ) -> Result<Response<Member>, Status> {
+        let name = MemberName::parse("name", &request.get_ref().name)?;
+        self.store.get_member(&name).await.map(Response::new)
+    }
+
+    async fn list_members(
+        &self,
+        request: Request<ListMembersRequest>,
+    ) -> Result<Response<ListMembersResponse>, Status> {
+        let request = request.into_inner();
+        let parent = ProjectName::parse("parent", &request.parent)?;
+        let (members, next_page_token) = self
+            .store
+            .list_members(
+                &parent,
+                &request.filter,
+                &request.order_by,
+                request.page_size,
+                &request.page_token,
+            )
+            .await?;
+        Ok(Response::new(ListMembersResponse {
+            members,
+            next_page_token,
+        }))
+    }
+
+    async fn update_member(
+        &self,
+        request: Request<UpdateMemberRequest>,
+    ) -> Result<Response<Member>, Status> {
+        let context = CallContext::of(&request);
+        let request = request.into_inner();
+        let member = request.member.ok_or_else(|| required("member"))?;
+        let name = MemberName::parse("member.name", &member.name)?;
+        aip::update_paths(request.update_mask.as_ref(), &["role"])?;
+        let mut violations = Violations::default();
+        let role = violations.check("member.role", rules::role(member.role));
+        violations.finish()?;
+        let Some(role) = role else {
+            return Err(required("member.role"));
+        };
+        self.store
+            .update_member(&context, &name, &member.etag, role)
+            .await
+            .map(Response::new)
+    }
+
+    async fn delete_member(
+        &self,
+        request: Request<DeleteMemberRequest>,
+    ) -> Result<Response<()>, Status> {
+        let context = CallContext::of(&request);
+        let name = MemberName::parse("name", &request.get_ref().name)?;
+        self.store
+            .delete_member(&context, &name, &request.get_ref().etag)
+            .await
+            .map(Response::new)
+    }
+}

@@ -1,0 +1,159 @@
+//! `taskmesh.projects.v1.OrganizationService`.
+
+use taskmesh_contracts::projects_v1::organization_service_server::OrganizationService;
+use taskmesh_contracts::projects_v1::{
+    CreateOrganizationRequest, DeleteOrganizationRequest, GetOrganizationRequest,
+    ListOrganizationsRequest, ListOrganizationsResponse, Organization, UndeleteOrganizationRequest,
+    UpdateOrganizationRequest,
+};
+use taskmesh_mesh::CallContext;
+use taskmesh_mesh::aip;
+use tonic::{Request, Response, Status};
+
+use super::{Violations, required};
+use crate::domain::OrganizationName;
+use crate::domain::rules::{self, MAX_NAME_CHARS};
+use crate::store::Store;
+use crate::store::organizations::{NewOrganization, OrganizationChanges};
+
+/// Handles organization RPCs.
+#[derive(Debug, Clone)]
+pub struct OrganizationsService {
+    store: Store,
+}
+
+impl OrganizationsService {
+    /// Handlers over `store`.
+    pub fn new(store: Store) -> Self {
+        Self { store }
+    }
+}
+
+#[tonic::async_trait]
+impl OrganizationService for OrganizationsService {
+    async fn create_organization(
+        &self,
+        request: Request<CreateOrganizationRequest>,
+    ) -> Result<Response<Organization>, Status> {
+        let context = CallContext::of(&request);
+        let request = request.into_inner();
+        let organization = request
+            .organization
+            .ok_or_else(|| required("organization"))?;
+        let mut violations = Violations::default();
+        let display_name = violations.check(
+            "organization.display_name",
+            rules::display_name(&organization.display_name, MAX_NAME_CHARS),
+        );
+        let description = violations.check(
+            "organization.description",
+            rules::description(&organization.description),
+        );
+        let id = violations.resource_id("organization_id", &request.organization_id);
+        let request_id = violations.request_id(&request.request_id);
+        violations.finish()?;
+        let new = NewOrganization {
+            id,
+            display_name: display_name.unwrap_or_default(),
+            description: description.unwrap_or_default(),
+            request_id,
+        };
+        self.store
+            .create_organization(&context, new)
+            .await
+            .map(Response::new)
+    }
+
+    async fn get_organization(
+        &self,
+        request: Request<GetOrganizationRequest>,
+    ) -> Result<Response<Organization>, Status> {
+        let name = OrganizationName::parse("name", &request.get_ref().name)?;
+        self.store.get_organization(&name).await.map(Response::new)
+    }
+
+    async fn list_organizations(
+        &self,
+        request: Request<ListOrganizationsRequest>,
+    ) -> Result<Response<ListOrganizationsResponse>, Status> {
+        let request = request.into_inner();
+        let (organizations, next_page_token) = self
+            .store
+            .list_organizations(
+                &request.filter,
+                &request.order_by,
+                request.show_deleted,
+                request.page_size,
+                &request.page_token,
+            )
+            .await?;
+        Ok(Response::new(ListOrganizationsResponse {
+            organizations,
+            next_page_token,
+        }))
+    }
+
+    async fn update_organization(
+        &self,
+        request: Request<UpdateOrganizationRequest>,
+    ) -> Result<Response<Organization>, Status> {
+        let context = CallContext::of(&request);
+        let request = request.into_inner();
+        let organization = request
+            .organization
+            .ok_or_else(|| required("organization"))?;
+        let name = OrganizationName::parse("organization.name", &organization.name)?;
+        let paths = aip::update_paths(
+            request.update_mask.as_ref(),
+            &["display_name", "description"],
+        )?;
+        let mut violations = Violations::default();
+        let mut changes = OrganizationChanges::default();
+        for path in &paths {
+            match *path {
+                "display_name" => {
+                    changes.display_name = violations.check(
+                        "organization.display_name",
+                        rules::display_name(&organization.display_name, MAX_NAME_CHARS),
+                    );
+                }
+                "description" => {
+                    changes.description = violations.check(
+                        "organization.description",
+                        rules::description(&organization.description),
+                    );
+                }
+                _ => {}
+            }
+        }
+        violations.finish()?;
+        self.store
+            .update_organization(&context, &name, &organization.etag, changes, paths)
+            .await
+            .map(Response::new)
+    }
+
+    async fn delete_organization(
+        &self,
+        request: Request<DeleteOrganizationRequest>,
+    ) -> Result<Response<Organization>, Status> {
+        let context = CallContext::of(&request);
+        let name = OrganizationName::parse("name", &request.get_ref().name)?;
+        self.store
+            .delete_organization(&context, &name, &request.get_ref().etag)
+            .await
+            .map(Response::new)
+    }
+
+    async fn undelete_organization(
+        &self,
+        request: Request<UndeleteOrganizationRequest>,
+    ) -> Result<Response<Organization>, Status> {
+        let context = CallContext::of(&request);
+        let name = OrganizationName::parse("name", &request.get_ref().name)?;
+        self.store
+            .undelete_organization(&context, &name, &request.get_ref().etag)
+            .await
+            .map(Response::new)
+    }
+}

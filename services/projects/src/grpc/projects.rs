@@ -1,0 +1,169 @@
+//! `taskmesh.projects.v1.ProjectService`.
+
+use taskmesh_contracts::projects_v1::project_service_server::ProjectService;
+use taskmesh_contracts::projects_v1::{
+    CreateProjectRequest, DeleteProjectRequest, GetProjectRequest, ListProjectsRequest,
+    ListProjectsResponse, Project, UndeleteProjectRequest, UpdateProjectRequest,
+};
+use taskmesh_mesh::CallContext;
+use taskmesh_mesh::aip;
+use tonic::{Request, Response, Status};
+
+use super::{Violations, required};
+use crate::domain::rules::{self, MAX_NAME_CHARS};
+use crate::domain::{OrganizationName, ProjectName};
+use crate::store::Store;
+use crate::store::projects::{NewProject, ProjectChanges};
+
+/// Handles project RPCs.
+#[derive(Debug, Clone)]
+pub struct ProjectsService {
+    store: Store,
+}
+
+impl ProjectsService {
+    /// Handlers over `store`.
+    pub fn new(store: Store) -> Self {
+        Self { store }
+    }
+}
+
+#[tonic::async_trait]
+impl ProjectService for ProjectsService {
+    async fn create_project(
+        &self,
+        request: Request<CreateProjectRequest>,
+    ) -> Result<Response<Project>, Status> {
+        let context = CallContext::of(&request);
+        let request = request.into_inner();
+        let project = request.project.ok_or_else(|| required("project"))?;
+        let mut violations = Violations::default();
+        let display_name = violations.check(
+            "project.display_name",
+            rules::display_name(&project.display_name, MAX_NAME_CHARS),
+        );
+        let description = violations.check(
+            "project.description",
+            rules::description(&project.description),
+        );
+        let organization = if project.organization.is_empty() {
+            None
+        } else {
+            match OrganizationName::parse("project.organization", &project.organization) {
+                Ok(name) => Some(name.organization),
+                Err(_) => {
+                    violations.push(
+                        "project.organization",
+                        "must look like `organizations/{id}` or be empty",
+                    );
+                    None
+                }
+            }
+        };
+        let id = violations.resource_id("project_id", &request.project_id);
+        let request_id = violations.request_id(&request.request_id);
+        violations.finish()?;
+        let new = NewProject {
+            id,
+            organization,
+            display_name: display_name.unwrap_or_default(),
+            description: description.unwrap_or_default(),
+            request_id,
+        };
+        self.store
+            .create_project(&context, new)
+            .await
+            .map(Response::new)
+    }
+
+    async fn get_project(
+        &self,
+        request: Request<GetProjectRequest>,
+    ) -> Result<Response<Project>, Status> {
+        let name = ProjectName::parse("name", &request.get_ref().name)?;
+        self.store.get_project(&name).await.map(Response::new)
+    }
+
+    async fn list_projects(
+        &self,
+        request: Request<ListProjectsRequest>,
+    ) -> Result<Response<ListProjectsResponse>, Status> {
+        let request = request.into_inner();
+        let (projects, next_page_token) = self
+            .store
+            .list_projects(
+                &request.filter,
+                &request.order_by,
+                request.show_deleted,
+                request.page_size,
+                &request.page_token,
+            )
+            .await?;
+        Ok(Response::new(ListProjectsResponse {
+            projects,
+            next_page_token,
+        }))
+    }
+
+    async fn update_project(
+        &self,
+        request: Request<UpdateProjectRequest>,
+    ) -> Result<Response<Project>, Status> {
+        let context = CallContext::of(&request);
+        let request = request.into_inner();
+        let project = request.project.ok_or_else(|| required("project"))?;
+        let name = ProjectName::parse("project.name", &project.name)?;
+        let paths = aip::update_paths(
+            request.update_mask.as_ref(),
+            &["display_name", "description"],
+        )?;
+        let mut violations = Violations::default();
+        let mut changes = ProjectChanges::default();
+        for path in &paths {
+            match *path {
+                "display_name" => {
+                    changes.display_name = violations.check(
+                        "project.display_name",
+                        rules::display_name(&project.display_name, MAX_NAME_CHARS),
+                    );
+                }
+                "description" => {
+                    changes.description = violations.check(
+                        "project.description",
+                        rules::description(&project.description),
+                    );
+                }
+                _ => {}
+            }
+        }
+        violations.finish()?;
+        self.store
+            .update_project(&context, &name, &project.etag, changes, paths)
+            .await
+            .map(Response::new)
+    }
+
+    async fn delete_project(
+        &self,
+        request: Request<DeleteProjectRequest>,
+    ) -> Result<Response<Project>, Status> {
+        let context = CallContext::of(&request);
+        let name = ProjectName::parse("name", &request.get_ref().name)?;
+        self.store
+            .delete_project(&context, &name, &request.get_ref().etag)
+            .await
+            .map(Response::new)
+    }
+
+    async fn undelete_project(
+        &self,
+        request: Request<UndeleteProjectRequest>,
+    ) -> Result<Response<Project>, Status> {
+        let context = CallContext::of(&request);
+        let name = ProjectName::parse("name", &request.get_ref().name)?;
+        self.store
+            .undelete_project(&context, &name, &request.get_ref().etag)
+            .await
+            .map(Response::new)
+    }
+}

@@ -1,0 +1,185 @@
+//! PostgreSQL access of the projects service. Each resource has a module whose functions run one
+//! transaction: they check the rules that need the database (uniqueness, limits, parents), write the
+//! change, and put the matching event in the outbox in the same transaction.
+
+pub mod boards;
+pub mod columns;
+pub mod members;
+pub mod organizations;
+pub mod projects;
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgPool, Postgres, Transaction};
+use taskmesh_events::{Outbox, OutgoingEvent};
+use taskmesh_mesh::CallContext;
+use taskmesh_mesh::status::{self, with_reason};
+use tonic::{Code, Status};
+use uuid::Uuid;
+
+use crate::domain::rules::{Limits, etag};
+
+/// Shared handles of the store.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: PgPool,
+    outbox: Outbox,
+    limits: Limits,
+}
+
+impl Store {
+    /// A store over `pool` that writes events into `outbox`.
+    pub fn new(pool: PgPool, outbox: Outbox, limits: Limits) -> Self {
+        Self {
+            pool,
+            outbox,
+            limits,
+        }
+    }
+
+    /// The connection pool.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub(crate) fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    pub(crate) async fn begin(&self) -> Result<Transaction<'static, Postgres>, Status> {
+        self.pool.begin().await.map_err(db_error)
+    }
+
+    /// Commits and wakes the outbox relay.
+    pub(crate) async fn commit(&self, tx: Transaction<'static, Postgres>) -> Result<(), Status> {
+        tx.commit().await.map_err(db_error)?;
+        self.outbox.wake();
+        Ok(())
+    }
+
+    /// Puts an event describing a change into the outbox, inside the change's transaction.
+    pub(crate) async fn emit<M: prost::Message>(
+        &self,
+        conn: &mut PgConnection,
+        context: &CallContext,
+        full_name: &str,
+        resource: &str,
+        message: &M,
+    ) -> Result<(), Status> {
+        let event = OutgoingEvent::new(full_name, resource, message)
+            .caused_by(&context.correlation_id, &context.traceparent);
+        self.outbox.enqueue(conn, &event).await.map_err(db_error)
+    }
+}
+
+/// Claims `request_id` for `method` on behalf of `resource`. Returns the resource name a previous
+/// call with the same id created when the id was already used; the caller then returns that one.
+/// A concurrent call with the same id waits on the row lock until the first one commits.
+pub(crate) async fn claim_request_id(
+    conn: &mut PgConnection,
+    method: &str,
+    request_id: Option<Uuid>,
+    resource: &str,
+) -> Result<Option<String>, Status> {
+    let Some(request_id) = request_id else {
+        return Ok(None);
+    };
+    let inserted: Option<(String,)> = sqlx::query_as(
+        "INSERT INTO request_ids (method, request_id, resource) VALUES ($1, $2, $3) \
+         ON CONFLICT DO NOTHING RETURNING resource",
+    )
+    .bind(method)
+    .bind(request_id)
+    .bind(resource)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(db_error)?;
+    if inserted.is_some() {
+        return Ok(None);
+    }
+    let (existing,): (String,) =
+        sqlx::query_as("SELECT resource FROM request_ids WHERE method = $1 AND request_id = $2")
+            .bind(method)
+            .bind(request_id)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(db_error)?;
+    Ok(Some(existing))
+}
+
+/// ABORTED when `given` is set and differs from the etag of `version`.
+pub(crate) fn check_etag(resource: &str, given: &str, version: i64) -> Result<(), Status> {
+    let current = etag(version);
+    if given.is_empty() || given == current {
+        Ok(())
+    } else {
+        Err(status::etag_mismatch(resource, &current))
+    }
+}
+
+/// Maps a database error: a unique violation on a display-name index becomes ALREADY_EXISTS
+/// `DISPLAY_NAME_TAKEN`, any other unique violation ALREADY_EXISTS `RESOURCE_EXISTS` for `resource`;
+/// everything else is internal and logged.
+pub(crate) fn conflict(err: sqlx::Error, resource: &str, kind: &str) -> Status {
+    if let sqlx::Error::Database(db) = &err
+        && db.code().as_deref() == Some("23505")
+    {
+        if db.constraint().is_some_and(|c| c.contains("display_name")) {
+            return with_reason(
+                Code::AlreadyExists,
+                format!("another {kind} in the same parent already has this display_name"),
+                "DISPLAY_NAME_TAKEN",
+                HashMap::from([("kind".to_owned(), kind.to_owned())]),
+            );
+        }
+        return with_reason(
+            Code::AlreadyExists,
+            format!("{resource} already exists"),
+            "RESOURCE_EXISTS",
+            HashMap::from([("resource".to_owned(), resource.to_owned())]),
+        );
+    }
+    db_error(err)
+}
+
+/// Any database failure: logged with its cause, reported without it.
+pub(crate) fn db_error(err: sqlx::Error) -> Status {
+    match &err {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+            tracing::error!(error = %err, "database unavailable");
+            status::unavailable("the database")
+        }
+        _ => status::internal(&err),
+    }
+}
+
+/// FAILED_PRECONDITION with a reason and metadata.
+pub(crate) fn precondition(
+    message: impl Into<String>,
+    reason: &str,
+    metadata: &[(&str, String)],
+) -> Status {
+    with_reason(
+        Code::FailedPrecondition,
+        message,
+        reason,
+        metadata
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect(),
+    )
+}
+
+/// A protobuf timestamp.
+pub(crate) fn timestamp(time: DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: time.timestamp(),
+        nanos: i32::try_from(time.timestamp_subsec_nanos()).unwrap_or(0),
+    }
+}
+
+/// The identity of one list request, so a page token only serves the request it came from.
+pub(crate) fn fingerprint(parts: &[&str]) -> String {
+    parts.join("\u{1f}")
+}

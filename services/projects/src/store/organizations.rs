@@ -1,0 +1,376 @@
+//! Organizations: create, read, list, update, soft delete and undelete.
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, Postgres, QueryBuilder};
+use taskmesh_contracts::projects_v1::{
+    Organization, OrganizationCreated, OrganizationDeleted, OrganizationUndeleted,
+    OrganizationUpdated,
+};
+use taskmesh_mesh::CallContext;
+use taskmesh_mesh::aip::{self, FieldKind, FilterField, OrderField, Page};
+use taskmesh_mesh::status::not_found;
+use tonic::Status;
+use uuid::Uuid;
+
+use super::{
+    Store, check_etag, claim_request_id, conflict, db_error, fingerprint, precondition, timestamp,
+};
+use crate::domain::OrganizationName;
+use crate::domain::rules::etag;
+
+const COLUMNS: &str =
+    "uid, id, display_name, description, create_time, update_time, delete_time, version";
+
+/// Fields ListOrganizations can filter on.
+pub const FILTER_FIELDS: &[FilterField] = &[
+    FilterField {
+        name: "display_name",
+        sql: "display_name",
+        kind: FieldKind::Text,
+    },
+    FilterField {
+        name: "create_time",
+        sql: "create_time",
+        kind: FieldKind::Timestamp,
+    },
+    FilterField {
+        name: "update_time",
+        sql: "update_time",
+        kind: FieldKind::Timestamp,
+    },
+];
+
+/// Fields ListOrganizations can order by.
+pub const ORDER_FIELDS: &[OrderField] = &[
+    OrderField {
+        name: "display_name",
+        sql: "lower(display_name)",
+    },
+    OrderField {
+        name: "create_time",
+        sql: "create_time",
+    },
+    OrderField {
+        name: "update_time",
+        sql: "update_time",
+    },
+];
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    uid: Uuid,
+    id: String,
+    display_name: String,
+    description: String,
+    create_time: DateTime<Utc>,
+    update_time: DateTime<Utc>,
+    delete_time: Option<DateTime<Utc>>,
+    version: i64,
+}
+
+impl Row {
+    fn into_proto(self) -> Organization {
+        Organization {
+            name: format!("organizations/{}", self.id),
+            display_name: self.display_name,
+            description: self.description,
+            create_time: Some(timestamp(self.create_time)),
+            update_time: Some(timestamp(self.update_time)),
+            delete_time: self.delete_time.map(timestamp),
+            etag: etag(self.version),
+            uid: self.uid.to_string(),
+        }
+    }
+}
+
+/// A validated new organization.
+#[derive(Debug)]
+pub struct NewOrganization {
+    /// Its id (client-chosen or generated).
+    pub id: String,
+    /// Display name.
+    pub display_name: String,
+    /// Description.
+    pub description: String,
+    /// Idempotency key.
+    pub request_id: Option<Uuid>,
+}
+
+/// Changes to apply; `None` leaves a field as it is.
+#[derive(Debug, Default)]
+pub struct OrganizationChanges {
+    /// New display name.
+    pub display_name: Option<String>,
+    /// New description.
+    pub description: Option<String>,
+}
+
+async fn load(conn: &mut PgConnection, id: &str, lock: bool) -> Result<Option<Row>, Status> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM organizations WHERE id = $1{}",
+        if lock { " FOR UPDATE" } else { "" }
+    );
+    sqlx::query_as(&sql)
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+        .map_err(db_error)
+}
+
+/// Loads a live organization for a child write, locking it against concurrent deletion.
+pub(crate) async fn require_live(conn: &mut PgConnection, id: &str) -> Result<(), Status> {
+    let name = format!("organizations/{id}");
+    match load(conn, id, true).await? {
+        None => Err(not_found(&name)),
+        Some(row) if row.delete_time.is_some() => Err(precondition(
+            format!("{name} is deleted"),
+            "PARENT_DELETED",
+            &[("resource", name.clone())],
+        )),
+        Some(_) => Ok(()),
+    }
+}
+
+impl Store {
+    /// Creates an organization (idempotent on `request_id`).
+    pub async fn create_organization(
+        &self,
+        context: &CallContext,
+        new: NewOrganization,
+    ) -> Result<Organization, Status> {
+        let name = format!("organizations/{}", new.id);
+        let mut tx = self.begin().await?;
+        if let Some(existing) =
+            claim_request_id(&mut tx, "CreateOrganization", new.request_id, &name).await?
+        {
+            drop(tx);
+            return self
+                .get_organization(&OrganizationName::parse("name", &existing)?)
+                .await;
+        }
+        let now = Utc::now();
+        let row: Row = sqlx::query_as(&format!(
+            "INSERT INTO organizations (uid, id, display_name, description, create_time, update_time) \
+             VALUES ($1, $2, $3, $4, $5, $5) RETURNING {COLUMNS}"
+        ))
+        .bind(Uuid::now_v7())
+        .bind(&new.id)
+        .bind(&new.display_name)
+        .bind(&new.description)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| conflict(e, &name, "organization"))?;
+        let organization = row.into_proto();
+        let event = OrganizationCreated {
+            organization: Some(organization.clone()),
+        };
+        self.emit(
+            &mut tx,
+            context,
+            "taskmesh.projects.v1.OrganizationCreated",
+            &name,
+            &event,
+        )
+        .await?;
+        self.commit(tx).await?;
+        Ok(organization)
+    }
+
+    /// Gets an organization, soft-deleted or not.
+    pub async fn get_organization(&self, name: &OrganizationName) -> Result<Organization, Status> {
+        let mut conn = self.pool().acquire().await.map_err(db_error)?;
+        load(&mut conn, &name.organization, false)
+            .await?
+            .map(Row::into_proto)
+            .ok_or_else(|| not_found(&name.to_string()))
+    }
+
+    /// Lists organizations.
+    pub async fn list_organizations(
+        &self,
+        filter: &str,
+        order_by: &str,
+        show_deleted: bool,
+        page_size: i32,
+        page_token: &str,
+    ) -> Result<(Vec<Organization>, String), Status> {
+        let parsed = aip::parse_filter(filter, FILTER_FIELDS)?;
+        let order = aip::order_by(order_by, ORDER_FIELDS, "create_time", "uid")?;
+        let fp = fingerprint(&[filter, order_by, &show_deleted.to_string()]);
+        let page = aip::page(page_size, page_token, &fp)?;
+        let mut query = QueryBuilder::<Postgres>::new(format!(
+            "SELECT {COLUMNS} FROM organizations WHERE true"
+        ));
+        if !show_deleted {
+            query.push(" AND delete_time IS NULL");
+        }
+        parsed.push_and(&mut query);
+        push_page(&mut query, &order, page);
+        let rows: Vec<Row> = query
+            .build_query_as()
+            .fetch_all(self.pool())
+            .await
+            .map_err(db_error)?;
+        let (rows, token) = split_page(rows, page, &fp);
+        Ok((rows.into_iter().map(Row::into_proto).collect(), token))
+    }
+
+    /// Updates display name and/or description.
+    pub async fn update_organization(
+        &self,
+        context: &CallContext,
+        name: &OrganizationName,
+        given_etag: &str,
+        changes: OrganizationChanges,
+        mask: Vec<&'static str>,
+    ) -> Result<Organization, Status> {
+        let resource = name.to_string();
+        let mut tx = self.begin().await?;
+        let row = load(&mut tx, &name.organization, true)
+            .await?
+            .filter(|r| r.delete_time.is_none())
+            .ok_or_else(|| not_found(&resource))?;
+        check_etag(&resource, given_etag, row.version)?;
+        let updated: Row = sqlx::query_as(&format!(
+            "UPDATE organizations SET display_name = $2, description = $3, update_time = now(), \
+             version = version + 1 WHERE id = $1 RETURNING {COLUMNS}"
+        ))
+        .bind(&name.organization)
+        .bind(changes.display_name.unwrap_or(row.display_name))
+        .bind(changes.description.unwrap_or(row.description))
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| conflict(e, &resource, "organization"))?;
+        let organization = updated.into_proto();
+        let event = OrganizationUpdated {
+            organization: Some(organization.clone()),
+            update_mask: Some(prost_types::FieldMask {
+                paths: mask.iter().map(|p| (*p).to_owned()).collect(),
+            }),
+        };
+        self.emit(
+            &mut tx,
+            context,
+            "taskmesh.projects.v1.OrganizationUpdated",
+            &resource,
+            &event,
+        )
+        .await?;
+        self.commit(tx).await?;
+        Ok(organization)
+    }
+
+    /// Soft-deletes an organization that has no live projects.
+    pub async fn delete_organization(
+        &self,
+        context: &CallContext,
+        name: &OrganizationName,
+        given_etag: &str,
+    ) -> Result<Organization, Status> {
+        let resource = name.to_string();
+        let mut tx = self.begin().await?;
+        let row = load(&mut tx, &name.organization, true)
+            .await?
+            .filter(|r| r.delete_time.is_none())
+            .ok_or_else(|| not_found(&resource))?;
+        check_etag(&resource, given_etag, row.version)?;
+        let (live,): (i64,) = sqlx::query_as(
+            "SELECT count(*) FROM projects WHERE organization_id = $1 AND delete_time IS NULL",
+        )
+        .bind(&name.organization)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        if live > 0 {
+            return Err(precondition(
+                format!("{resource} still has {live} project(s); delete them first"),
+                "ORGANIZATION_NOT_EMPTY",
+                &[("projects", live.to_string())],
+            ));
+        }
+        let deleted: Row = sqlx::query_as(&format!(
+            "UPDATE organizations SET delete_time = now(), update_time = now(), version = version + 1 \
+             WHERE id = $1 RETURNING {COLUMNS}"
+        ))
+        .bind(&name.organization)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        let organization = deleted.into_proto();
+        let event = OrganizationDeleted {
+            organization: Some(organization.clone()),
+        };
+        self.emit(
+            &mut tx,
+            context,
+            "taskmesh.projects.v1.OrganizationDeleted",
+            &resource,
+            &event,
+        )
+        .await?;
+        self.commit(tx).await?;
+        Ok(organization)
+    }
+
+    /// Restores a soft-deleted organization.
+    pub async fn undelete_organization(
+        &self,
+        context: &CallContext,
+        name: &OrganizationName,
+        given_etag: &str,
+    ) -> Result<Organization, Status> {
+        let resource = name.to_string();
+        let mut tx = self.begin().await?;
+        let row = load(&mut tx, &name.organization, true)
+            .await?
+            .ok_or_else(|| not_found(&resource))?;
+        check_etag(&resource, given_etag, row.version)?;
+        if row.delete_time.is_none() {
+            return Err(precondition(
+                format!("{resource} is not deleted"),
+                "NOT_DELETED",
+                &[("resource", resource.clone())],
+            ));
+        }
+        let restored: Row = sqlx::query_as(&format!(
+            "UPDATE organizations SET delete_time = NULL, update_time = now(), version = version + 1 \
+             WHERE id = $1 RETURNING {COLUMNS}"
+        ))
+        .bind(&name.organization)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| conflict(e, &resource, "organization"))?;
+        let organization = restored.into_proto();
+        let event = OrganizationUndeleted {
+            organization: Some(organization.clone()),
+        };
+        self.emit(
+            &mut tx,
+            context,
+            "taskmesh.projects.v1.OrganizationUndeleted",
+            &resource,
+            &event,
+        )
+        .await?;
+        self.commit(tx).await?;
+        Ok(organization)
+    }
+}
+
+/// Appends ORDER BY, LIMIT (one extra row to learn whether a next page exists) and OFFSET.
+pub(crate) fn push_page(query: &mut QueryBuilder<'_, Postgres>, order: &str, page: Page) {
+    query.push(" ORDER BY ");
+    query.push(order);
+    query.push(" LIMIT ");
+    query.push_bind(page.size + 1);
+    query.push(" OFFSET ");
+    query.push_bind(page.offset);
+}
+
+/// Drops the extra row and mints the next page token.
+pub(crate) fn split_page<T>(mut rows: Vec<T>, page: Page, fingerprint: &str) -> (Vec<T>, String) {
+    let has_more = rows.len() as i64 > page.size;
+    rows.truncate(usize::try_from(page.size).unwrap_or(usize::MAX));
+    (rows, aip::next_page_token(page, has_more, fingerprint))
+}

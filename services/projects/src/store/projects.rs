@@ -1,0 +1,465 @@
+//! Projects: create (the caller becomes owner), read, list, update, soft delete and undelete. The
+//! number of live projects per organization (or per creator, for personal projects) is limited.
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, Postgres, QueryBuilder};
+use taskmesh_contracts::projects_v1::{
+    Member, MemberAdded, Project, ProjectCreated, ProjectDeleted, ProjectUndeleted, ProjectUpdated,
+    Role,
+};
+use taskmesh_mesh::CallContext;
+use taskmesh_mesh::aip::{self, FieldKind, FilterField, OrderField};
+use taskmesh_mesh::status::not_found;
+use tonic::Status;
+use uuid::Uuid;
+
+use super::organizations::{push_page, require_live, split_page};
+use super::{
+    Store, check_etag, claim_request_id, conflict, db_error, fingerprint, precondition, timestamp,
+};
+use crate::domain::ProjectName;
+use crate::domain::rules::etag;
+
+const COLUMNS: &str = "uid, id, organization_id, display_name, description, creator, \
+                       create_time, update_time, delete_time, version";
+
+/// Fields ListProjects can filter on.
+pub const FILTER_FIELDS: &[FilterField] = &[
+    FilterField {
+        name: "display_name",
+        sql: "display_name",
+        kind: FieldKind::Text,
+    },
+    FilterField {
+        name: "organization",
+        sql: "coalesce('organizations/' || organization_id, '')",
+        kind: FieldKind::Text,
+    },
+    FilterField {
+        name: "creator",
+        sql: "creator",
+        kind: FieldKind::Text,
+    },
+    FilterField {
+        name: "create_time",
+        sql: "create_time",
+        kind: FieldKind::Timestamp,
+    },
+    FilterField {
+        name: "update_time",
+        sql: "update_time",
+        kind: FieldKind::Timestamp,
+    },
+];
+
+/// Fields ListProjects can order by.
+pub const ORDER_FIELDS: &[OrderField] = &[
+    OrderField {
+        name: "display_name",
+        sql: "lower(display_name)",
+    },
+    OrderField {
+        name: "create_time",
+        sql: "create_time",
+    },
+    OrderField {
+        name: "update_time",
+        sql: "update_time",
+    },
+];
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    uid: Uuid,
+    id: String,
+    organization_id: Option<String>,
+    display_name: String,
+    description: String,
+    creator: String,
+    create_time: DateTime<Utc>,
+    update_time: DateTime<Utc>,
+    delete_time: Option<DateTime<Utc>>,
+    version: i64,
+}
+
+impl Row {
+    fn into_proto(self) -> Project {
+        Project {
+            name: format!("projects/{}", self.id),
+            display_name: self.display_name,
+            description: self.description,
+            organization: self
+                .organization_id
+                .map(|o| format!("organizations/{o}"))
+                .unwrap_or_default(),
+            create_time: Some(timestamp(self.create_time)),
+            update_time: Some(timestamp(self.update_time)),
+            delete_time: self.delete_time.map(timestamp),
+            etag: etag(self.version),
+            uid: self.uid.to_string(),
+            creator: self.creator,
+        }
+    }
+}
+
+/// A validated new project.
+#[derive(Debug)]
+pub struct NewProject {
+    /// Its id.
+    pub id: String,
+    /// Owning organization id, if any.
+    pub organization: Option<String>,
+    /// Display name.
+    pub display_name: String,
+    /// Description.
+    pub description: String,
+    /// Idempotency key.
+    pub request_id: Option<Uuid>,
+}
+
+/// Changes to apply; `None` leaves a field as it is.
+#[derive(Debug, Default)]
+pub struct ProjectChanges {
+    /// New display name.
+    pub display_name: Option<String>,
+    /// New description.
+    pub description: Option<String>,
+}
+
+async fn load(conn: &mut PgConnection, id: &str, lock: bool) -> Result<Option<Row>, Status> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM projects WHERE id = $1{}",
+        if lock { " FOR UPDATE" } else { "" }
+    );
+    sqlx::query_as(&sql)
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+        .map_err(db_error)
+}
+
+/// Checks that a project exists and is live, locking it so that child writes (and their limits) serialize per project.
+pub(crate) async fn require_live_project(conn: &mut PgConnection, id: &str) -> Result<(), Status> {
+    let name = format!("projects/{id}");
+    let row: Option<(Option<DateTime<Utc>>,)> =
+        sqlx::query_as("SELECT delete_time FROM projects WHERE id = $1 FOR UPDATE")
+            .bind(id)
+            .fetch_optional(conn)
+            .await
+            .map_err(db_error)?;
+    match row {
+        None => Err(not_found(&name)),
+        Some((Some(_),)) => Err(precondition(
+            format!("{name} is deleted"),
+            "PARENT_DELETED",
+            &[("resource", name.clone())],
+        )),
+        Some((None,)) => Ok(()),
+    }
+}
+
+/// Serializes project creation per organization or creator, then enforces the limit.
+async fn check_project_limit(
+    conn: &mut PgConnection,
+    organization: Option<&str>,
+    creator: &str,
+    limit: i64,
+) -> Result<(), Status> {
+    let live: i64 = match organization {
+        Some(org) => {
+            require_live(&mut *conn, org).await?;
+            sqlx::query_scalar(
+                "SELECT count(*) FROM projects WHERE organization_id = $1 AND delete_time IS NULL",
+            )
+            .bind(org)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(db_error)?
+        }
+        None => {
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtext('projects:creator:' || $1))")
+                .bind(creator)
+                .execute(&mut *conn)
+                .await
+                .map_err(db_error)?;
+            sqlx::query_scalar(
+                "SELECT count(*) FROM projects \
+                 WHERE organization_id IS NULL AND creator = $1 AND delete_time IS NULL",
+            )
+            .bind(creator)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(db_error)?
+        }
+    };
+    if live >= limit {
+        let scope = organization
+            .map(|o| format!("organizations/{o}"))
+            .unwrap_or_else(|| format!("the personal projects of {creator}"));
+        return Err(precondition(
+            format!("{scope} already has {live} projects, the limit is {limit}"),
+            "PROJECT_LIMIT_REACHED",
+            &[("limit", limit.to_string()), ("scope", scope.clone())],
+        ));
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Creates a project and makes the caller its owner (idempotent on `request_id`).
+    pub async fn create_project(
+        &self,
+        context: &CallContext,
+        new: NewProject,
+    ) -> Result<Project, Status> {
+        let name = format!("projects/{}", new.id);
+        let mut tx = self.begin().await?;
+        if let Some(existing) =
+            claim_request_id(&mut tx, "CreateProject", new.request_id, &name).await?
+        {
+            drop(tx);
+            return self
+                .get_project(&ProjectName::parse("name", &existing)?)
+                .await;
+        }
+        check_project_limit(
+            &mut tx,
+            new.organization.as_deref(),
+            &context.caller,
+            self.limits().max_projects_per_organization,
+        )
+        .await?;
+        let now = Utc::now();
+        let row: Row = sqlx::query_as(&format!(
+            "INSERT INTO projects (uid, id, organization_id, display_name, description, creator, \
+             create_time, update_time) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING {COLUMNS}"
+        ))
+        .bind(Uuid::now_v7())
+        .bind(&new.id)
+        .bind(&new.organization)
+        .bind(&new.display_name)
+        .bind(&new.description)
+        .bind(&context.caller)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| conflict(e, &name, "project"))?;
+        let project = row.into_proto();
+        let owner = context.caller.trim_start_matches("users/").to_owned();
+        sqlx::query(
+            "INSERT INTO members (project_id, user_id, role, create_time, update_time) \
+             VALUES ($1, $2, $3, $4, $4)",
+        )
+        .bind(&new.id)
+        .bind(&owner)
+        .bind(Role::Owner as i16)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        let created = ProjectCreated {
+            project: Some(project.clone()),
+        };
+        self.emit(
+            &mut tx,
+            context,
+            "taskmesh.projects.v1.ProjectCreated",
+            &name,
+            &created,
+        )
+        .await?;
+        let member_name = format!("{name}/members/{owner}");
+        let added = MemberAdded {
+            member: Some(Member {
+                name: member_name.clone(),
+                user: context.caller.clone(),
+                role: Role::Owner as i32,
+                create_time: Some(timestamp(now)),
+                update_time: Some(timestamp(now)),
+                etag: etag(1),
+            }),
+        };
+        self.emit(
+            &mut tx,
+            context,
+            "taskmesh.projects.v1.MemberAdded",
+            &member_name,
+            &added,
+        )
+        .await?;
+        self.commit(tx).await?;
+        Ok(project)
+    }
+
+    /// Gets a project, soft-deleted or not.
+    pub async fn get_project(&self, name: &ProjectName) -> Result<Project, Status> {
+        let mut conn = self.pool().acquire().await.map_err(db_error)?;
+        load(&mut conn, &name.project, false)
+            .await?
+            .map(Row::into_proto)
+            .ok_or_else(|| not_found(&name.to_string()))
+    }
+
+    /// Lists projects.
+    pub async fn list_projects(
+        &self,
+        filter: &str,
+        order_by: &str,
+        show_deleted: bool,
+        page_size: i32,
+        page_token: &str,
+    ) -> Result<(Vec<Project>, String), Status> {
+        let parsed = aip::parse_filter(filter, FILTER_FIELDS)?;
+        let order = aip::order_by(order_by, ORDER_FIELDS, "create_time", "uid")?;
+        let fp = fingerprint(&[filter, order_by, &show_deleted.to_string()]);
+        let page = aip::page(page_size, page_token, &fp)?;
+        let mut query =
+            QueryBuilder::<Postgres>::new(format!("SELECT {COLUMNS} FROM projects WHERE true"));
+        if !show_deleted {
+            query.push(" AND delete_time IS NULL");
+        }
+        parsed.push_and(&mut query);
+        push_page(&mut query, &order, page);
+        let rows: Vec<Row> = query
+            .build_query_as()
+            .fetch_all(self.pool())
+            .await
+            .map_err(db_error)?;
+        let (rows, token) = split_page(rows, page, &fp);
+        Ok((rows.into_iter().map(Row::into_proto).collect(), token))
+    }
+
+    /// Updates display name and/or description.
+    pub async fn update_project(
+        &self,
+        context: &CallContext,
+        name: &ProjectName,
+        given_etag: &str,
+        changes: ProjectChanges,
+        mask: Vec<&'static str>,
+    ) -> Result<Project, Status> {
+        let resource = name.to_string();
+        let mut tx = self.begin().await?;
+        let row = load(&mut tx, &name.project, true)
+            .await?
+            .filter(|r| r.delete_time.is_none())
+            .ok_or_else(|| not_found(&resource))?;
+        check_etag(&resource, given_etag, row.version)?;
+        let updated: Row = sqlx::query_as(&format!(
+            "UPDATE projects SET display_name = $2, description = $3, update_time = now(), \
+             version = version + 1 WHERE id = $1 RETURNING {COLUMNS}"
+        ))
+        .bind(&name.project)
+        .bind(changes.display_name.unwrap_or(row.display_name))
+        .bind(changes.description.unwrap_or(row.description))
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| conflict(e, &resource, "project"))?;
+        let project = updated.into_proto();
+        let event = ProjectUpdated {
+            project: Some(project.clone()),
+            update_mask: Some(prost_types::FieldMask {
+                paths: mask.iter().map(|p| (*p).to_owned()).collect(),
+            }),
+        };
+        self.emit(
+            &mut tx,
+            context,
+            "taskmesh.projects.v1.ProjectUpdated",
+            &resource,
+            &event,
+        )
+        .await?;
+        self.commit(tx).await?;
+        Ok(project)
+    }
+
+    /// Soft-deletes a project.
+    pub async fn delete_project(
+        &self,
+        context: &CallContext,
+        name: &ProjectName,
+        given_etag: &str,
+    ) -> Result<Project, Status> {
+        let resource = name.to_string();
+        let mut tx = self.begin().await?;
+        let row = load(&mut tx, &name.project, true)
+            .await?
+            .filter(|r| r.delete_time.is_none())
+            .ok_or_else(|| not_found(&resource))?;
+        check_etag(&resource, given_etag, row.version)?;
+        let deleted: Row = sqlx::query_as(&format!(
+            "UPDATE projects SET delete_time = now(), update_time = now(), version = version + 1 \
+             WHERE id = $1 RETURNING {COLUMNS}"
+        ))
+        .bind(&name.project)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        let project = deleted.into_proto();
+        let event = ProjectDeleted {
+            project: Some(project.clone()),
+        };
+        self.emit(
+            &mut tx,
+            context,
+            "taskmesh.projects.v1.ProjectDeleted",
+            &resource,
+            &event,
+        )
+        .await?;
+        self.commit(tx).await?;
+        Ok(project)
+    }
+
+    /// Restores a soft-deleted project, within the project limit of its organization.
+    pub async fn undelete_project(
+        &self,
+        context: &CallContext,
+        name: &ProjectName,
+        given_etag: &str,
+    ) -> Result<Project, Status> {
+        let resource = name.to_string();
+        let mut tx = self.begin().await?;
+        let row = load(&mut tx, &name.project, true)
+            .await?
+            .ok_or_else(|| not_found(&resource))?;
+        check_etag(&resource, given_etag, row.version)?;
+        if row.delete_time.is_none() {
+            return Err(precondition(
+                format!("{resource} is not deleted"),
+                "NOT_DELETED",
+                &[("resource", resource.clone())],
+            ));
+        }
+        check_project_limit(
+            &mut tx,
+            row.organization_id.as_deref(),
+            &row.creator,
+            self.limits().max_projects_per_organization,
+        )
+        .await?;
+        let restored: Row = sqlx::query_as(&format!(
+            "UPDATE projects SET delete_time = NULL, update_time = now(), version = version + 1 \
+             WHERE id = $1 RETURNING {COLUMNS}"
+        ))
+        .bind(&name.project)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| conflict(e, &resource, "project"))?;
+        let project = restored.into_proto();
+        let event = ProjectUndeleted {
+            project: Some(project.clone()),
+        };
+        self.emit(
+            &mut tx,
+            context,
+            "taskmesh.projects.v1.ProjectUndeleted",
+            &resource,
+            &event,
+        )
+        .await?;
+        self.commit(tx).await?;
+        Ok(project)
+    }
+}
