@@ -43,10 +43,23 @@ impl ConfigError {
 
 impl From<figment::Error> for ConfigError {
     fn from(err: figment::Error) -> Self {
-        // figment reports one error per line; keep every one, each names its key.
+        // One entry per broken value, each with its dotted key (lower case, as in the TOML file)
+        // and the layer it came from.
         let text = err
             .into_iter()
-            .map(|e| e.to_string())
+            .map(|e| {
+                let key = e.path.join(".").to_lowercase();
+                let source = e
+                    .metadata
+                    .as_ref()
+                    .map(|m| format!(" (from {})", m.name))
+                    .unwrap_or_default();
+                if key.is_empty() {
+                    format!("{}{source}", e.kind)
+                } else {
+                    format!("key `{key}`: {}{source}", e.kind)
+                }
+            })
             .collect::<Vec<_>>()
             .join("; ");
         Self::Parse(text)

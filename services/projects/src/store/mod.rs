@@ -143,7 +143,9 @@ pub(crate) fn conflict(err: sqlx::Error, resource: &str, kind: &str) -> Status {
     db_error(err)
 }
 
-/// Any database failure: logged with its cause, reported without it.
+/// Any database failure: logged with its cause, reported without it. Takes the error by value to
+/// serve directly as a `map_err` function.
+#[allow(clippy::needless_pass_by_value)]
 pub(crate) fn db_error(err: sqlx::Error) -> Status {
     match &err {
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {

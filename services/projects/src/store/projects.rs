@@ -199,7 +199,7 @@ async fn check_project_limit(
         return Err(precondition(
             format!("{scope} already has {live} projects, the limit is {limit}"),
             "PROJECT_LIMIT_REACHED",
-            &[("limit", limit.to_string()), ("scope", scope.clone())],
+            &[("limit", limit.to_string()), ("scope", scope)],
         ));
     }
     Ok(())

@@ -1,0 +1,35 @@
+# taskmesh: the two commands of the README, and the steps they are made of.
+#   make up    run the whole platform locally (no Docker); Ctrl-C stops it
+#   make test  every check: fmt, clippy, buf lint + breaking, all tests against real infrastructure
+SHELL := /bin/bash
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/taskmesh/target
+LOCAL := deploy/local
+
+.PHONY: up down test install infra fmt clippy buf nextest
+
+up:
+	@$(LOCAL)/up.sh
+
+down:
+	@$(LOCAL)/down.sh
+
+install:
+	@$(LOCAL)/install.sh
+
+# Reuses a running stack, or starts PostgreSQL, NATS and OpenBao under .taskmesh/ and provisions them.
+infra: install
+	@$(LOCAL)/infra.sh
+
+test: infra fmt clippy buf nextest
+
+fmt:
+	cargo fmt --all --check
+
+clippy:
+	cargo clippy --workspace --all-targets -- -D warnings
+
+buf:
+	@$(LOCAL)/buf-check.sh
+
+nextest:
+	cargo nextest run --workspace

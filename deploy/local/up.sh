@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# `make up`: installs what is missing, starts PostgreSQL, NATS JetStream and OpenBao under
+# .taskmesh/, provisions every service, builds and starts every service logged in to Vault with its
+# own AppRole, prints what runs where, and stops it all on Ctrl-C.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+
+"$(dirname "$0")/install.sh"
+"$(dirname "$0")/infra.sh"
+
+log "building the services"
+cargo build --workspace --bins
+
+started=()
+stop_all() {
+  trap - INT TERM EXIT
+  log "stopping"
+  for service in "${started[@]}"; do
+    [ -f "$RUN/$service.pid" ] && kill -TERM "$(cat "$RUN/$service.pid")" 2>/dev/null || true
+  done
+  for service in "${started[@]}"; do
+    if [ -f "$RUN/$service.pid" ]; then
+      pid="$(cat "$RUN/$service.pid")"
+      for _ in $(seq 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+      rm -f "$RUN/$service.pid"
+    fi
+  done
+  "$(dirname "$0")/down.sh" --infra-only
+  exit 0
+}
+trap stop_all INT TERM EXIT
+
+for entry in "${SERVICES[@]}"; do
+  service="${entry%%:*}"; port="${entry##*:}"; admin=$((port + 1000))
+  if [ -f "$RUN/$service.pid" ] && kill -0 "$(cat "$RUN/$service.pid")" 2>/dev/null; then
+    kill -TERM "$(cat "$RUN/$service.pid")" 2>/dev/null || true
+    sleep 1
+  fi
+  # Only the Vault address and where the AppRole credentials are: the database password is read
+  # from Vault by the service itself.
+  TASKMESH_VAULT__ADDR="$VAULT_ADDR_LOCAL" \
+  TASKMESH_VAULT__AUTH=approle \
+  TASKMESH_VAULT__ROLE_ID_FILE="$SECRETS/$service/role-id" \
+  TASKMESH_VAULT__SECRET_ID_FILE="$SECRETS/$service/secret-id" \
+  TASKMESH_DATABASE__PORT="$PG_PORT" \
+  TASKMESH_NATS__URL="nats://127.0.0.1:$NATS_PORT" \
+  TASKMESH_GRPC__LISTEN="127.0.0.1:$port" \
+  TASKMESH_ADMIN__LISTEN="127.0.0.1:$admin" \
+    setsid "$CARGO_TARGET_DIR/debug/$service" </dev/null >"$LOGS/$service.log" 2>&1 &
+  echo $! > "$RUN/$service.pid"
+  started+=("$service")
+  wait_for "$service" 120 curl -sf "http://127.0.0.1:$admin/readyz"
+done
+
+cat <<EOF2
+
+  taskmesh is up.
+
+  PostgreSQL   127.0.0.1:$PG_PORT        (data: $(pg_home)/data)
+  NATS         nats://127.0.0.1:$NATS_PORT   (monitoring http://127.0.0.1:$NATS_MONITOR_PORT)
+  OpenBao      $VAULT_ADDR_LOCAL   (dev server; root token in $SECRETS/vault-root-token)
+EOF2
+for entry in "${SERVICES[@]}"; do
+  service="${entry%%:*}"; port="${entry##*:}"
+  printf '  %-12s grpc 127.0.0.1:%s   admin http://127.0.0.1:%s/{healthz,readyz,metrics}   log %s\n' \
+    "$service" "$port" "$((port + 1000))" "$LOGS/$service.log"
+done
+cat <<EOF2
+
+  Try:  $VENV/bin/grpcurl -plaintext 127.0.0.1:50052 list
+  Ctrl-C stops everything.
+EOF2
+
+while true; do
+  for service in "${started[@]}"; do
+    if ! kill -0 "$(cat "$RUN/$service.pid")" 2>/dev/null; then
+      log "$service exited; see $LOGS/$service.log"
+      stop_all
+    fi
+  done
+  sleep 2
+done
