@@ -14,7 +14,10 @@ cargo build --workspace --bins
 
 started=()
 stop_all() {
-  trap - INT TERM EXIT
+  # A second Ctrl-C, make's SIGTERM or a closed terminal must not cut the cleanup short.
+  trap '' INT TERM PIPE
+  trap - EXIT
+  set +e
   log "stopping"
   for service in "${started[@]}"; do
     [ -f "$RUN/$service.pid" ] && kill -TERM "$(cat "$RUN/$service.pid")" 2>/dev/null || true
