@@ -182,6 +182,7 @@ async fn approle_login_keeps_the_password_out_of_env_and_logs() {
     approle_for(&stack, &db, &dir).await;
 
     let admin_port = free_port();
+    let grpc_port = free_port();
     let log_file = dir.join("service.log");
     let child = service_binary()
         .env("TASKMESH_VAULT__ADDR", &stack.vault_addr)
@@ -191,10 +192,7 @@ async fn approle_login_keeps_the_password_out_of_env_and_logs() {
         .env("TASKMESH_VAULT__SECRET_PATH", &db.secret_path)
         .env("TASKMESH_DATABASE__PORT", stack.pg_port.to_string())
         .env("TASKMESH_NATS__URL", &stack.nats_url)
-        .env(
-            "TASKMESH_GRPC__LISTEN",
-            format!("127.0.0.1:{}", free_port()),
-        )
+        .env("TASKMESH_GRPC__LISTEN", format!("127.0.0.1:{grpc_port}"))
         .env("TASKMESH_ADMIN__LISTEN", format!("127.0.0.1:{admin_port}"))
         .env("TASKMESH_TELEMETRY__LOG_LEVEL", "debug")
         .stdin(Stdio::null())
@@ -218,6 +216,27 @@ async fn approle_login_keeps_the_password_out_of_env_and_logs() {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     assert!(ready, "the service became ready with its AppRole");
+
+    // One call with a trace context and a correlation id: its log lines must carry both.
+    let mut grpc =
+        taskmesh_contracts::projects_v1::project_service_client::ProjectServiceClient::connect(
+            format!("http://127.0.0.1:{grpc_port}"),
+        )
+        .await
+        .expect("connect");
+    let mut request = tonic::Request::new(GetProjectRequest {
+        name: "projects/traced".into(),
+    });
+    request.metadata_mut().insert(
+        "traceparent",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+            .parse()
+            .expect("ascii"),
+    );
+    request
+        .metadata_mut()
+        .insert("x-correlation-id", "corr-77".parse().expect("ascii"));
+    grpc.get_project(request).await.expect_err("not found");
 
     let environ = std::fs::read(format!("/proc/{}/environ", child.id())).expect("environ");
     let environ = String::from_utf8_lossy(&environ);
