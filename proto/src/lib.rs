@@ -27,6 +27,14 @@ pub mod taskmesh {
             include!(concat!(env!("OUT_DIR"), "/taskmesh.projects.v1.rs"));
         }
     }
+    /// The tasks context: event-sourced tasks, comments, work logs and activity.
+    pub mod tasks {
+        #[allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic)]
+        pub mod v1 {
+            include!(concat!(env!("OUT_DIR"), "/taskmesh.tasks.v1.rs"));
+        }
+    }
 }
 
 pub use taskmesh::projects::v1 as projects_v1;
+pub use taskmesh::tasks::v1 as tasks_v1;
