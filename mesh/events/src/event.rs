@@ -52,12 +52,17 @@ impl OutgoingEvent {
     /// `full_name` is the protobuf name (`taskmesh.projects.v1.ProjectCreated`); the subject is
     /// derived from it (`taskmesh.projects.v1.project_created`).
     pub fn new<M: prost::Message>(full_name: &str, resource: &str, message: &M) -> Self {
+        Self::from_encoded(full_name, resource, message.encode_to_vec())
+    }
+
+    /// Like [`OutgoingEvent::new`] for a message that is already encoded.
+    pub fn from_encoded(full_name: &str, resource: &str, payload: Vec<u8>) -> Self {
         Self {
             id: Uuid::now_v7(),
             subject: subject_for(full_name),
             event_type: full_name.to_owned(),
             resource: resource.to_owned(),
-            payload: message.encode_to_vec(),
+            payload,
             correlation_id: String::new(),
             traceparent: None,
             tracestate: None,

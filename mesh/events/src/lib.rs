@@ -6,6 +6,7 @@
 //! is away, and marks each row sent. Nothing committed is lost; nothing is published that was not
 //! committed.
 
+pub mod consumer;
 pub mod event;
 pub mod nats;
 pub mod outbox;

@@ -84,6 +84,49 @@ pub fn unavailable(what: &str) -> Status {
     Status::unavailable(format!("{what} is unavailable, retry later"))
 }
 
+/// Collects field violations so that one INVALID_ARGUMENT names every broken field.
+#[derive(Debug, Default)]
+pub struct Violations(Vec<(String, String)>);
+
+impl Violations {
+    /// Keeps the value, or records the violation under `field`.
+    pub fn check<T>(&mut self, field: &str, result: Result<T, String>) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(description) => {
+                self.push(field, &description);
+                None
+            }
+        }
+    }
+
+    /// Records a violation.
+    pub fn push(&mut self, field: &str, description: &str) {
+        self.0.push((field.to_owned(), description.to_owned()));
+    }
+
+    /// The parsed `request_id` (a UUID; empty means none), recording a violation otherwise.
+    pub fn request_id(&mut self, text: &str) -> Option<uuid::Uuid> {
+        if text.is_empty() {
+            return None;
+        }
+        let parsed = uuid::Uuid::parse_str(text).ok();
+        if parsed.is_none() {
+            self.push("request_id", "must be a UUID");
+        }
+        parsed
+    }
+
+    /// INVALID_ARGUMENT listing every violation, if there is any.
+    pub fn finish(self) -> Result<(), Status> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(invalid_argument(self.0))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

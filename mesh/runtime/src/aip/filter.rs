@@ -19,6 +19,8 @@ pub enum FieldKind {
     Integer,
     /// `true` or `false`.
     Bool,
+    /// A text array; only `:` (has) applies: `labels:"bug"` keeps rows whose array holds `bug`.
+    TextArray,
 }
 
 /// One field a filter may name and the SQL expression it reads.
@@ -55,6 +57,7 @@ enum Value {
     Int(i64),
     Bool(bool),
     Like(String),
+    Element(String),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -134,6 +137,16 @@ fn push_expr(expr: &Expr, query: &mut QueryBuilder<'_, Postgres>) {
             push_expr(inner, query);
             query.push(")");
         }
+        Expr::Cmp {
+            sql,
+            value: Value::Element(element),
+            ..
+        } => {
+            query.push_bind(element.clone());
+            query.push(" = ANY(");
+            query.push(*sql);
+            query.push(")");
+        }
         Expr::Cmp { sql, op, value } => {
             query.push(*sql);
             let op = match (op, value) {
@@ -149,7 +162,7 @@ fn push_expr(expr: &Expr, query: &mut QueryBuilder<'_, Postgres>) {
             };
             query.push(op);
             match value.clone() {
-                Value::Text(s) | Value::Like(s) => query.push_bind(s),
+                Value::Text(s) | Value::Like(s) | Value::Element(s) => query.push_bind(s),
                 Value::Time(t) => query.push_bind(t),
                 Value::Int(i) => query.push_bind(i),
                 Value::Bool(b) => query.push_bind(b),
@@ -451,6 +464,14 @@ fn typed_value(field: &FilterField, op: Op, raw: &str) -> Result<Value, FilterEr
                 .map(Value::Int)
                 .map_err(|_| FilterError(format!("`{name}` needs an integer, got `{raw}`")))
         }
+        FieldKind::TextArray => {
+            if op != Op::Has {
+                return Err(FilterError(format!(
+                    "`{name}` is a list: use `{name}:\"value\"`"
+                )));
+            }
+            Ok(Value::Element(raw.to_owned()))
+        }
         FieldKind::Bool => {
             if !matches!(op, Op::Eq | Op::Ne) {
                 return Err(FilterError(format!("`{name}` supports only = and !=")));
@@ -498,6 +519,11 @@ mod tests {
             sql: "position",
             kind: FieldKind::Integer,
         },
+        FilterField {
+            name: "labels",
+            sql: "labels",
+            kind: FieldKind::TextArray,
+        },
     ];
 
     fn sql(text: &str) -> String {
@@ -544,6 +570,12 @@ mod tests {
             sql("display_name = \"ab*\""),
             "WHERE true AND (display_name LIKE $1)"
         );
+    }
+
+    #[test]
+    fn list_fields_match_an_element() {
+        assert_eq!(sql("labels:\"bug\""), "WHERE true AND ($1 = ANY(labels))");
+        assert!(Filter::parse("labels = bug", FIELDS).is_err());
     }
 
     #[test]

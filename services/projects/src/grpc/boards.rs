@@ -12,7 +12,7 @@ use taskmesh_mesh::aip;
 use taskmesh_mesh::status::invalid_field;
 use tonic::{Request, Response, Status};
 
-use super::{Violations, required};
+use super::{Violations, required, resource_id};
 use crate::domain::rules::{self, MAX_COLUMN_NAME_CHARS, MAX_NAME_CHARS};
 use crate::domain::{BoardName, ColumnName, ProjectName};
 use crate::store::Store;
@@ -49,7 +49,7 @@ impl BoardService for BoardsService {
         );
         let description =
             violations.check("board.description", rules::description(&board.description));
-        let id = violations.resource_id("board_id", &request.board_id);
+        let id = resource_id(&mut violations, "board_id", &request.board_id);
         let request_id = violations.request_id(&request.request_id);
         violations.finish()?;
         let new = NewBoard {
@@ -170,7 +170,7 @@ impl BoardService for BoardsService {
             rules::display_name(&column.display_name, MAX_COLUMN_NAME_CHARS),
         );
         let kind = violations.check("column.kind", rules::column_kind(column.kind));
-        let id = violations.resource_id("column_id", &request.column_id);
+        let id = resource_id(&mut violations, "column_id", &request.column_id);
         let request_id = violations.request_id(&request.request_id);
         violations.finish()?;
         let (Some(display_name), Some(kind)) = (display_name, kind) else {

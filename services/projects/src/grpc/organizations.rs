@@ -10,7 +10,7 @@ use taskmesh_mesh::CallContext;
 use taskmesh_mesh::aip;
 use tonic::{Request, Response, Status};
 
-use super::{Violations, required};
+use super::{Violations, required, resource_id};
 use crate::domain::OrganizationName;
 use crate::domain::rules::{self, MAX_NAME_CHARS};
 use crate::store::Store;
@@ -49,7 +49,7 @@ impl OrganizationService for OrganizationsService {
             "organization.description",
             rules::description(&organization.description),
         );
-        let id = violations.resource_id("organization_id", &request.organization_id);
+        let id = resource_id(&mut violations, "organization_id", &request.organization_id);
         let request_id = violations.request_id(&request.request_id);
         violations.finish()?;
         let new = NewOrganization {

@@ -9,7 +9,7 @@ use taskmesh_mesh::CallContext;
 use taskmesh_mesh::aip;
 use tonic::{Request, Response, Status};
 
-use super::{Violations, required};
+use super::{Violations, required, resource_id};
 use crate::domain::rules::{self, MAX_NAME_CHARS};
 use crate::domain::{OrganizationName, ProjectName};
 use crate::store::Store;
@@ -60,7 +60,7 @@ impl ProjectService for ProjectsService {
                 }
             }
         };
-        let id = violations.resource_id("project_id", &request.project_id);
+        let id = resource_id(&mut violations, "project_id", &request.project_id);
         let request_id = violations.request_id(&request.request_id);
         violations.finish()?;
         let new = NewProject {

@@ -1,0 +1,214 @@
+//! Building and running the tasks service: Vault, PostgreSQL and migrations, NATS, the outbox relay,
+//! the read-model projector, the projects client and the gRPC server with its admin port.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::FutureExt;
+use sqlx::PgPool;
+use taskmesh_contracts::FILE_DESCRIPTOR_SET;
+use taskmesh_contracts::tasks_v1::task_admin_service_server::TaskAdminServiceServer;
+use taskmesh_contracts::tasks_v1::task_service_server::TaskServiceServer;
+use taskmesh_events::consumer::{self, ConsumerSpec};
+use taskmesh_events::{Outbox, OutboxRelay, RelayMetrics, StreamSpec};
+use taskmesh_mesh::config::{MeshConfig, NatsConfig};
+use taskmesh_mesh::db::{self, DatabaseError};
+use taskmesh_mesh::server::ServerError;
+use taskmesh_mesh::vault::VaultError;
+use taskmesh_mesh::{MeshServer, Metrics, Readiness, VaultSession};
+use tokio::sync::watch;
+use tonic::server::NamedService;
+use tonic::service::Routes;
+
+use crate::config::{Config, SERVICE};
+use crate::grpc::{TaskAdmin, TasksService};
+use crate::projector::{DURABLE, Projector};
+use crate::projects::{EndpointError, ProjectsClient};
+use crate::service::Tasks;
+use crate::store::event_store::EventStore;
+use crate::store::read_model;
+
+/// The service's schema migrations, embedded at build time.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Why the service could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// Vault bootstrap failed.
+    #[error(transparent)]
+    Vault(#[from] VaultError),
+    /// The database could not be used.
+    #[error(transparent)]
+    Database(#[from] DatabaseError),
+    /// The outbox table could not be created.
+    #[error("cannot prepare the outbox table: {0}")]
+    Outbox(sqlx::Error),
+    /// The NATS client could not be created.
+    #[error("cannot create the NATS client: {0}")]
+    Nats(#[from] async_nats::ConnectError),
+    /// The projects endpoint is malformed.
+    #[error(transparent)]
+    Projects(#[from] EndpointError),
+    /// The server failed.
+    #[error(transparent)]
+    Server(#[from] ServerError),
+    /// A rebuild failed.
+    #[error("read model rebuild failed: {0}")]
+    Rebuild(String),
+}
+
+/// `TASKS` on `taskmesh.tasks.v1.>`.
+pub fn stream(nats: &NatsConfig) -> StreamSpec {
+    StreamSpec::for_context(
+        "tasks",
+        nats.stream_replicas,
+        Duration::from_secs(nats.duplicate_window_secs),
+    )
+}
+
+async fn connect_database(mesh: &MeshConfig) -> Result<(Arc<VaultSession>, PgPool), AppError> {
+    let vault = Arc::new(VaultSession::login(&mesh.vault).await?);
+    let credentials = vault.database_credentials().await?;
+    tracing::info!(user = %credentials.username, "database credentials read from vault");
+    let pool = db::connect(&mesh.database, &credentials).await?;
+    db::migrate(&pool, &MIGRATOR).await?;
+    Outbox::ensure_schema(&pool)
+        .await
+        .map_err(AppError::Outbox)?;
+    Ok((vault, pool))
+}
+
+/// Empties the read model and replays the event store (the `rebuild-read-model` subcommand).
+pub async fn rebuild(config: &Config) -> Result<(i64, i64), AppError> {
+    let (_vault, pool) = connect_database(&config.mesh).await?;
+    let counts = read_model::rebuild(&pool)
+        .await
+        .map_err(|status| AppError::Rebuild(status.message().to_owned()))?;
+    pool.close().await;
+    Ok(counts)
+}
+
+/// A built service, bound and ready to run.
+pub struct App {
+    server: MeshServer,
+    relay: OutboxRelay,
+    projector: (async_nats::Client, ConsumerSpec, Arc<Projector>),
+    pool: PgPool,
+    nats: async_nats::Client,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("server", &self.server)
+            .finish_non_exhaustive()
+    }
+}
+
+impl App {
+    /// Reads secrets, connects, migrates and binds; nothing binds before the secrets are read.
+    pub async fn build(config: Config) -> Result<Self, AppError> {
+        let (vault, pool) = connect_database(&config.mesh).await?;
+        let nats = taskmesh_events::nats::connect(&config.mesh.nats.url, SERVICE).await?;
+        let projects = ProjectsClient::new(&config.projects.endpoint, config.projects.timeout())?;
+
+        let metrics = Metrics::new(SERVICE);
+        let readiness = Readiness::default();
+        let check_pool = pool.clone();
+        readiness.add("database", move || {
+            let pool = check_pool.clone();
+            async move { sqlx::query("SELECT 1").execute(&pool).await.is_ok() }.boxed()
+        });
+        let check_nats = nats.clone();
+        readiness.add("nats", move || {
+            let connected = taskmesh_events::nats::is_connected(&check_nats);
+            async move { connected }.boxed()
+        });
+        let check_vault = Arc::clone(&vault);
+        readiness.add("vault", move || {
+            let vault = Arc::clone(&check_vault);
+            async move { vault.is_available().await }.boxed()
+        });
+
+        let stream = stream(&config.mesh.nats);
+        let outbox = Outbox::new();
+        let relay = OutboxRelay::new(
+            pool.clone(),
+            nats.clone(),
+            SERVICE,
+            vec![stream.clone()],
+            outbox.waker(),
+            RelayMetrics::register(&metrics),
+        );
+        let projector = (
+            nats.clone(),
+            ConsumerSpec {
+                stream,
+                durable: DURABLE.to_owned(),
+                filter: "taskmesh.tasks.v1.>".to_owned(),
+                ack_wait: Duration::from_secs(30),
+            },
+            Arc::new(Projector::new(pool.clone())),
+        );
+        let tasks = Tasks::new(
+            EventStore::new(pool.clone(), outbox),
+            projects,
+            config.limits.clone(),
+        );
+        let routes = Routes::new(TaskServiceServer::new(TasksService::new(tasks)))
+            .add_service(TaskAdminServiceServer::new(TaskAdmin::new(pool.clone())));
+        let names = [
+            TaskServiceServer::<TasksService>::NAME,
+            TaskAdminServiceServer::<TaskAdmin>::NAME,
+        ];
+        let server = MeshServer::bind(
+            &config.mesh,
+            routes,
+            &names,
+            FILE_DESCRIPTOR_SET,
+            readiness,
+            metrics,
+        )
+        .await?;
+        Ok(Self {
+            server,
+            relay,
+            projector,
+            pool,
+            nats,
+        })
+    }
+
+    /// The bound gRPC address.
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.server.grpc_addr()
+    }
+
+    /// The bound admin HTTP address.
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.server.admin_addr()
+    }
+
+    /// Serves until `shutdown` completes, then drains calls, stops the projector, flushes the
+    /// outbox and closes pools.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), AppError> {
+        let (stop, stopped) = watch::channel(false);
+        let relay = tokio::spawn(self.relay.run(stopped.clone()));
+        let (client, spec, handler) = self.projector;
+        let projector = tokio::spawn(consumer::run(client, spec, handler, stopped));
+        let served = self.server.run(shutdown).await;
+        let _ = stop.send(true);
+        for (what, task) in [("outbox relay", relay), ("projector", projector)] {
+            if let Err(err) = task.await {
+                tracing::error!(error = %err, "{what} task failed");
+            }
+        }
+        if let Err(err) = self.nats.flush().await {
+            tracing::warn!(error = %err, "nats flush at shutdown failed");
+        }
+        self.pool.close().await;
+        served.map_err(AppError::from)
+    }
+}

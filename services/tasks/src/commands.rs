@@ -1,0 +1,368 @@
+//! Task commands: create, update, delete, undelete, move, complete, reopen.
+
+use prost_types::FieldMask;
+use taskmesh_contracts::projects_v1::ColumnKind;
+use taskmesh_contracts::tasks_v1::{
+    Status as TaskStatus, Task, TaskCompleted, TaskCreated, TaskDeleted, TaskMoved, TaskReopened,
+    TaskUndeleted, TaskUpdated,
+};
+use taskmesh_mesh::CallContext;
+use taskmesh_mesh::aip;
+use taskmesh_mesh::status::{Violations, invalid_field, with_reason};
+use tonic::{Code, Status};
+use uuid::Uuid;
+
+use crate::domain::aggregate::TaskState;
+use crate::domain::events::TaskEvent;
+use crate::domain::names::{ColumnRef, TaskName, valid_user};
+use crate::domain::rules;
+use crate::projects::status_of;
+use crate::service::{Access, Tasks, live};
+use crate::store::event_store::{Append, Appended};
+
+/// Fields UpdateTask may change.
+pub const UPDATABLE: &[&str] = &[
+    "title",
+    "description",
+    "priority",
+    "assignee",
+    "labels",
+    "due_time",
+    "estimate",
+];
+
+fn precondition(message: String, reason: &str) -> Status {
+    with_reason(
+        Code::FailedPrecondition,
+        message,
+        reason,
+        Default::default(),
+    )
+}
+
+fn check_priority(raw: i32) -> Result<i32, String> {
+    taskmesh_contracts::tasks_v1::Priority::try_from(raw)
+        .map(|p| p as i32)
+        .map_err(|_| format!("{raw} is not a priority"))
+}
+
+fn check_assignee(raw: &str) -> Result<String, String> {
+    if raw.is_empty() || valid_user(raw) {
+        Ok(raw.to_owned())
+    } else {
+        Err("must look like `users/{id}` or be empty".to_owned())
+    }
+}
+
+impl Tasks {
+    /// Creates a task in a column of `project`.
+    pub async fn create_task(
+        &self,
+        context: &CallContext,
+        project: &str,
+        task: Task,
+        request_id: &str,
+    ) -> Result<Task, Status> {
+        let mut violations = Violations::default();
+        let title = violations.check("task.title", rules::title(&task.title));
+        let description =
+            violations.check("task.description", rules::description(&task.description));
+        let labels = violations.check("task.labels", rules::labels(&task.labels));
+        let priority = violations.check("task.priority", check_priority(task.priority));
+        let assignee = violations.check("task.assignee", check_assignee(&task.assignee));
+        let estimate = violations.check("task.estimate", rules::estimate(task.estimate.as_ref()));
+        let column = if task.column.is_empty() {
+            violations.push("task.column", "is required");
+            None
+        } else {
+            match ColumnRef::parse("task.column", &task.column, project) {
+                Ok(column) => Some(column),
+                Err(status) => {
+                    violations.push("task.column", status.message());
+                    None
+                }
+            }
+        };
+        let request_id = violations.request_id(request_id);
+        violations.finish()?;
+        let Some(column) = column else {
+            return Err(invalid_field("task.column", "is required"));
+        };
+
+        self.authorize(context, project, Access::Write).await?;
+        let found = self.projects.column(context, &column).await?;
+        let name = TaskName {
+            project: project.to_owned(),
+            task: Uuid::now_v7(),
+        };
+        let event = TaskEvent::Created(TaskCreated {
+            context: Some(Self::next_context(context, &name, 0)),
+            title: title.unwrap_or_default(),
+            description: description.unwrap_or_default(),
+            column: column.name.clone(),
+            status: status_of(found.kind) as i32,
+            priority: priority.unwrap_or_default(),
+            assignee: assignee.unwrap_or_default(),
+            labels: labels.unwrap_or_default(),
+            due_time: task.due_time,
+            estimate: estimate.flatten(),
+            position: task.position.max(0),
+        });
+        let state = TaskState::replay(std::slice::from_ref(&event)).unwrap_or_default();
+        let append = Append {
+            task: &name,
+            expected: 0,
+            events: vec![event],
+            board: column.board.clone(),
+            deleted: false,
+            quota: Some(self.quota(&column.board)),
+            request_id,
+        };
+        match self.events.append(context, append).await? {
+            Appended::Stored => Ok(state.task),
+            Appended::Replayed(existing) => {
+                let existing = TaskName::parse("name", &existing)?;
+                Ok(self.load(&existing).await?.task)
+            }
+        }
+    }
+
+    /// Reads a task from its events: always the latest write.
+    pub async fn get_task(&self, context: &CallContext, name: &TaskName) -> Result<Task, Status> {
+        self.authorize(context, &name.project, Access::Read).await?;
+        Ok(self.load(name).await?.task)
+    }
+
+    /// Changes the fields in `mask`.
+    pub async fn update_task(
+        &self,
+        context: &CallContext,
+        task: Task,
+        mask: Option<&FieldMask>,
+    ) -> Result<Task, Status> {
+        let name = TaskName::parse("task.name", &task.name)?;
+        let paths = aip::update_paths(mask, UPDATABLE)?;
+        let mut violations = Violations::default();
+        let mut changes = Task::default();
+        for path in &paths {
+            match *path {
+                "title" => {
+                    changes.title = violations
+                        .check("task.title", rules::title(&task.title))
+                        .unwrap_or_default();
+                }
+                "description" => {
+                    changes.description = violations
+                        .check("task.description", rules::description(&task.description))
+                        .unwrap_or_default();
+                }
+                "priority" => {
+                    changes.priority = violations
+                        .check("task.priority", check_priority(task.priority))
+                        .unwrap_or_default();
+                }
+                "assignee" => {
+                    changes.assignee = violations
+                        .check("task.assignee", check_assignee(&task.assignee))
+                        .unwrap_or_default();
+                }
+                "labels" => {
+                    changes.labels = violations
+                        .check("task.labels", rules::labels(&task.labels))
+                        .unwrap_or_default();
+                }
+                "due_time" => changes.due_time = task.due_time,
+                "estimate" => {
+                    changes.estimate = violations
+                        .check("task.estimate", rules::estimate(task.estimate.as_ref()))
+                        .flatten();
+                }
+                _ => {}
+            }
+        }
+        violations.finish()?;
+        self.authorize(context, &name.project, Access::Write)
+            .await?;
+        let mask = FieldMask {
+            paths: paths.iter().map(|p| (*p).to_owned()).collect(),
+        };
+        let state = self
+            .execute(context, &name, &task.etag, |state: &TaskState, next| {
+                live(state)?;
+                let event = TaskEvent::Updated(TaskUpdated {
+                    context: Some(next),
+                    changes: Some(changes.clone()),
+                    update_mask: Some(mask.clone()),
+                });
+                Ok((event, None))
+            })
+            .await?;
+        Ok(state.task)
+    }
+
+    /// Soft-deletes (`undelete: false`) or restores a task.
+    pub async fn set_deleted(
+        &self,
+        context: &CallContext,
+        name: &TaskName,
+        given_etag: &str,
+        undelete: bool,
+    ) -> Result<Task, Status> {
+        self.authorize(context, &name.project, Access::Write)
+            .await?;
+        let state = self
+            .execute(context, name, given_etag, |state: &TaskState, next| {
+                if undelete {
+                    if !state.is_deleted() {
+                        return Err(precondition(
+                            format!("{} is not deleted", state.task.name),
+                            "NOT_DELETED",
+                        ));
+                    }
+                    let quota = self.quota(&state.board());
+                    Ok((
+                        TaskEvent::Undeleted(TaskUndeleted {
+                            context: Some(next),
+                        }),
+                        Some(quota),
+                    ))
+                } else {
+                    live(state)?;
+                    Ok((
+                        TaskEvent::Deleted(TaskDeleted {
+                            context: Some(next),
+                        }),
+                        None,
+                    ))
+                }
+            })
+            .await?;
+        Ok(state.task)
+    }
+
+    /// Moves a task to `column` at `position`.
+    pub async fn move_task(
+        &self,
+        context: &CallContext,
+        name: &TaskName,
+        column: &str,
+        position: i32,
+        given_etag: &str,
+    ) -> Result<Task, Status> {
+        let target = ColumnRef::parse("column", column, &name.project)?;
+        if position < 0 {
+            return Err(invalid_field("position", "must not be negative"));
+        }
+        self.authorize(context, &name.project, Access::Write)
+            .await?;
+        let found = self.projects.column(context, &target).await?;
+        let state = self
+            .execute(context, name, given_etag, |state: &TaskState, next| {
+                let task = live(state)?;
+                let quota = (state.board() != target.board).then(|| self.quota(&target.board));
+                let event = TaskEvent::Moved(TaskMoved {
+                    context: Some(next),
+                    column: target.name.clone(),
+                    status: status_of(found.kind) as i32,
+                    position,
+                    previous_column: task.column.clone(),
+                });
+                Ok((event, quota))
+            })
+            .await?;
+        Ok(state.task)
+    }
+
+    /// Completes a task: it moves to the first Done column of its board.
+    pub async fn complete_task(
+        &self,
+        context: &CallContext,
+        name: &TaskName,
+        given_etag: &str,
+    ) -> Result<Task, Status> {
+        self.authorize(context, &name.project, Access::Write)
+            .await?;
+        let board = self.load(name).await?.board();
+        let done = self
+            .projects
+            .first_column(context, &board, &[ColumnKind::Done])
+            .await?
+            .ok_or_else(|| precondition(format!("{board} has no Done column"), "NO_DONE_COLUMN"))?;
+        let state = self
+            .execute(context, name, given_etag, |state: &TaskState, next| {
+                let task = live(state)?;
+                if task.complete_time.is_some() {
+                    return Err(precondition(
+                        format!("{} is already complete", task.name),
+                        "ALREADY_COMPLETED",
+                    ));
+                }
+                same_board(state, &board)?;
+                let event = TaskEvent::Completed(TaskCompleted {
+                    context: Some(next),
+                    column: done.name.clone(),
+                    status: TaskStatus::Done as i32,
+                });
+                Ok((event, None))
+            })
+            .await?;
+        Ok(state.task)
+    }
+
+    /// Reopens a completed task: it moves to the first To do (else Backlog, Doing, custom) column.
+    pub async fn reopen_task(
+        &self,
+        context: &CallContext,
+        name: &TaskName,
+        given_etag: &str,
+    ) -> Result<Task, Status> {
+        self.authorize(context, &name.project, Access::Write)
+            .await?;
+        let board = self.load(name).await?.board();
+        let open = self
+            .projects
+            .first_column(
+                context,
+                &board,
+                &[
+                    ColumnKind::Todo,
+                    ColumnKind::Backlog,
+                    ColumnKind::Doing,
+                    ColumnKind::Custom,
+                ],
+            )
+            .await?
+            .ok_or_else(|| precondition(format!("{board} has no open column"), "NO_OPEN_COLUMN"))?;
+        let state = self
+            .execute(context, name, given_etag, |state: &TaskState, next| {
+                let task = live(state)?;
+                if task.complete_time.is_none() {
+                    return Err(precondition(
+                        format!("{} is not complete", task.name),
+                        "NOT_COMPLETED",
+                    ));
+                }
+                same_board(state, &board)?;
+                let event = TaskEvent::Reopened(TaskReopened {
+                    context: Some(next),
+                    status: status_of(open.kind) as i32,
+                    column: open.name.clone(),
+                });
+                Ok((event, None))
+            })
+            .await?;
+        Ok(state.task)
+    }
+}
+
+/// ABORTED when the task moved to another board between the lookup and the write.
+fn same_board(state: &TaskState, board: &str) -> Result<(), Status> {
+    if state.board() == board {
+        Ok(())
+    } else {
+        Err(Status::aborted(format!(
+            "{} moved to another board meanwhile; retry",
+            state.task.name
+        )))
+    }
+}

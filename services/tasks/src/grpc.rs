@@ -1,0 +1,298 @@
+//! gRPC handlers: parse names, delegate to [`Tasks`], shape responses.
+
+use taskmesh_contracts::tasks_v1::task_admin_service_server::TaskAdminService;
+use taskmesh_contracts::tasks_v1::task_service_server::TaskService;
+use taskmesh_contracts::tasks_v1::{
+    AddCommentRequest, Comment, CompleteTaskRequest, CreateTaskRequest, DeleteCommentRequest,
+    DeleteTaskRequest, GetTaskRequest, ListCommentsRequest, ListCommentsResponse,
+    ListTaskActivityRequest, ListTaskActivityResponse, ListTasksRequest, ListTasksResponse,
+    ListWorkLogsRequest, ListWorkLogsResponse, LogWorkRequest, MoveTaskRequest,
+    RebuildReadModelRequest, RebuildReadModelResponse, ReopenTaskRequest, Task,
+    UndeleteTaskRequest, UpdateCommentRequest, UpdateTaskRequest, WorkLog,
+};
+use taskmesh_mesh::CallContext;
+use taskmesh_mesh::aip;
+use taskmesh_mesh::status::invalid_field;
+use tonic::{Request, Response, Status};
+
+use crate::domain::names::{ChildName, TaskName, parse_project};
+use crate::service::{Access, Tasks};
+use crate::store::read_model;
+
+fn required(field: &str) -> Status {
+    invalid_field(field, "is required")
+}
+
+/// Handles `taskmesh.tasks.v1.TaskService`.
+#[derive(Debug, Clone)]
+pub struct TasksService {
+    tasks: Tasks,
+}
+
+impl TasksService {
+    /// Handlers over `tasks`.
+    pub fn new(tasks: Tasks) -> Self {
+        Self { tasks }
+    }
+}
+
+#[tonic::async_trait]
+impl TaskService for TasksService {
+    async fn create_task(
+        &self,
+        request: Request<CreateTaskRequest>,
+    ) -> Result<Response<Task>, Status> {
+        let context = CallContext::of(&request);
+        let request = request.into_inner();
+        let project = parse_project("parent", &request.parent)?;
+        let task = request.task.ok_or_else(|| required("task"))?;
+        self.tasks
+            .create_task(&context, &project, task, &request.request_id)
+            .await
+            .map(Response::new)
+    }
+
+    async fn get_task(&self, request: Request<GetTaskRequest>) -> Result<Response<Task>, Status> {
+        let context = CallContext::of(&request);
+        let name = TaskName::parse("name", &request.get_ref().name)?;
+        self.tasks
+            .get_task(&context, &name)
+            .await
+            .map(Response::new)
+    }
+
+    async fn list_tasks(
+        &self,
+        request: Request<ListTasksRequest>,
+    ) -> Result<Response<ListTasksResponse>, Status> {
+        let context = CallContext::of(&request);
+        let request = request.into_inner();
+        let project = parse_project("parent", &request.parent)?;
+        self.tasks
+            .authorize(&context, &project, Access::Read)
+            .await?;
+        let (tasks, next_page_token) = read_model::list_tasks(
+            self.tasks.events.pool(),
+            &project,
+            &request.filter,
+            &request.order_by,
+            request.show_deleted,
+            request.page_size,
+            &request.page_token,
+        )
+        .await?;
+        Ok(Response::new(ListTasksResponse {
+            tasks,
+            next_page_token,
+        }))
+    }
+
+    async fn update_task(
+        &self,
+        request: Request<UpdateTaskRequest>,
+    ) -> Result<Response<Task>, Status> {
+        let context = CallContext::of(&request);
+        let request = request.into_inner();
+        let task = request.task.ok_or_else(|| required("task"))?;
+        self.tasks
+            .update_task(&context, task, request.update_mask.as_ref())
+            .await
+            .map(Response::new)
+    }
+
+    async fn delete_task(
+        &self,
+        request: Request<DeleteTaskRequest>,
+    ) -> Result<Response<Task>, Status> {
+        let context = CallContext::of(&request);
+        let name = TaskName::parse("name", &request.get_ref().name)?;
+        self.tasks
+            .set_deleted(&context, &name, &request.get_ref().etag, false)
+            .await
+            .map(Response::new)
+    }
+
+    async fn undelete_task(
+        &self,
+        request: Request<UndeleteTaskRequest>,
+    ) -> Result<Response<Task>, Status> {
+        let context = CallContext::of(&request);
+        let name = TaskName::parse("name", &request.get_ref().name)?;
+        self.tasks
+            .set_deleted(&context, &name, &request.get_ref().etag, true)
+            .await
+            .map(Response::new)
+    }
+
+    async fn move_task(&self, request: Request<MoveTaskRequest>) -> Result<Response<Task>, Status> {
+        let context = CallContext::of(&request);
+        let request = request.into_inner();
+        let name = TaskName::parse("name", &request.name)?;
+        self.tasks
+            .move_task(
+                &context,
+                &name,
+                &request.column,
+                request.position,
+                &request.etag,
+            )
+            .await
+            .map(Response::new)
+    }
+
+    async fn complete_task(
+        &self,
+        request: Request<CompleteTaskRequest>,
+    ) -> Result<Response<Task>, Status> {
+        let context = CallContext::of(&request);
+        let name = TaskName::parse("name", &request.get_ref().name)?;
+        self.tasks
+            .complete_task(&context, &name, &request.get_ref().etag)
+            .await
+            .map(Response::new)
+    }
+
+    async fn reopen_task(
+        &self,
+        request: Request<ReopenTaskRequest>,
+    ) -> Result<Response<Task>, Status> {
+        let context = CallContext::of(&request);
+        let name = TaskName::parse("name", &request.get_ref().name)?;
+        self.tasks
+            .reopen_task(&context, &name, &request.get_ref().etag)
+            .await
+            .map(Response::new)
+    }
+
+    async fn add_comment(
+        &self,
+        request: Request<AddCommentRequest>,
+    ) -> Result<Response<Comment>, Status> {
+        let context = CallContext::of(&request);
+        let request = request.into_inner();
+        let parent = TaskName::parse("parent", &request.parent)?;
+        let comment = request.comment.ok_or_else(|| required("comment"))?;
+        self.tasks
+            .add_comment(&context, &parent, &comment.text)
+            .await
+            .map(Response::new)
+    }
+
+    async fn update_comment(
+        &self,
+        request: Request<UpdateCommentRequest>,
+    ) -> Result<Response<Comment>, Status> {
+        let context = CallContext::of(&request);
+        let request = request.into_inner();
+        let comment = request.comment.ok_or_else(|| required("comment"))?;
+        let name = ChildName::parse("comment.name", &comment.name, "comments")?;
+        aip::update_paths(request.update_mask.as_ref(), &["text"])?;
+        self.tasks
+            .update_comment(&context, &name, &comment.text)
+            .await
+            .map(Response::new)
+    }
+
+    async fn delete_comment(
+        &self,
+        request: Request<DeleteCommentRequest>,
+    ) -> Result<Response<()>, Status> {
+        let context = CallContext::of(&request);
+        let name = ChildName::parse("name", &request.get_ref().name, "comments")?;
+        self.tasks
+            .delete_comment(&context, &name)
+            .await
+            .map(Response::new)
+    }
+
+    async fn list_comments(
+        &self,
+        request: Request<ListCommentsRequest>,
+    ) -> Result<Response<ListCommentsResponse>, Status> {
+        let context = CallContext::of(&request);
+        let request = request.into_inner();
+        let parent = TaskName::parse("parent", &request.parent)?;
+        let (comments, next_page_token) = self
+            .tasks
+            .list_comments(&context, &parent, request.page_size, &request.page_token)
+            .await?;
+        Ok(Response::new(ListCommentsResponse {
+            comments,
+            next_page_token,
+        }))
+    }
+
+    async fn log_work(
+        &self,
+        request: Request<LogWorkRequest>,
+    ) -> Result<Response<WorkLog>, Status> {
+        let context = CallContext::of(&request);
+        let request = request.into_inner();
+        let parent = TaskName::parse("parent", &request.parent)?;
+        let log = request.work_log.ok_or_else(|| required("work_log"))?;
+        self.tasks
+            .log_work(&context, &parent, log)
+            .await
+            .map(Response::new)
+    }
+
+    async fn list_work_logs(
+        &self,
+        request: Request<ListWorkLogsRequest>,
+    ) -> Result<Response<ListWorkLogsResponse>, Status> {
+        let context = CallContext::of(&request);
+        let request = request.into_inner();
+        let parent = TaskName::parse("parent", &request.parent)?;
+        let (work_logs, next_page_token, total) = self
+            .tasks
+            .list_work_logs(&context, &parent, request.page_size, &request.page_token)
+            .await?;
+        Ok(Response::new(ListWorkLogsResponse {
+            work_logs,
+            next_page_token,
+            total,
+        }))
+    }
+
+    async fn list_task_activity(
+        &self,
+        request: Request<ListTaskActivityRequest>,
+    ) -> Result<Response<ListTaskActivityResponse>, Status> {
+        let context = CallContext::of(&request);
+        let request = request.into_inner();
+        let parent = TaskName::parse("parent", &request.parent)?;
+        let (activities, next_page_token) = self
+            .tasks
+            .list_activity(&context, &parent, request.page_size, &request.page_token)
+            .await?;
+        Ok(Response::new(ListTaskActivityResponse {
+            activities,
+            next_page_token,
+        }))
+    }
+}
+
+/// Handles `taskmesh.tasks.v1.TaskAdminService`.
+#[derive(Debug, Clone)]
+pub struct TaskAdmin {
+    pool: sqlx::PgPool,
+}
+
+impl TaskAdmin {
+    /// Admin handlers over the service's database.
+    pub fn new(pool: sqlx::PgPool) -> Self {
+        Self { pool }
+    }
+}
+
+#[tonic::async_trait]
+impl TaskAdminService for TaskAdmin {
+    async fn rebuild_read_model(
+        &self,
+        _request: Request<RebuildReadModelRequest>,
+    ) -> Result<Response<RebuildReadModelResponse>, Status> {
+        let (events, tasks) = read_model::rebuild(&self.pool).await?;
+        tracing::info!(events, tasks, "read model rebuilt");
+        Ok(Response::new(RebuildReadModelResponse { events, tasks }))
+    }
+}

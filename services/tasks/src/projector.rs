@@ -1,0 +1,68 @@
+//! The projector: a durable consumer of the `TASKS` stream that applies each event to the read
+//! model. Redeliveries are skipped by version; an event that arrives before its predecessor is
+//! redelivered a little later.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use async_nats::jetstream::Message;
+use sqlx::PgPool;
+use taskmesh_events::consumer::{HandleError, Handler};
+use taskmesh_events::headers;
+
+use crate::domain::events::TaskEvent;
+use crate::store::read_model::{self, Applied};
+
+/// Durable consumer name of the projector.
+pub const DURABLE: &str = "tasks-read-model";
+
+/// Applies TASKS events to the read model.
+#[derive(Debug, Clone)]
+pub struct Projector {
+    pool: PgPool,
+}
+
+impl Projector {
+    /// A projector writing into `pool`.
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    async fn project(&self, message: &Message) -> Result<(), HandleError> {
+        let event_type = message
+            .headers
+            .as_ref()
+            .and_then(|h| h.get(headers::EVENT_TYPE))
+            .map(|v| v.as_str().to_owned())
+            .unwrap_or_default();
+        let event = match TaskEvent::decode(&event_type, &message.payload) {
+            Ok(event) => event,
+            Err(err) => {
+                // Kept, not dropped: it is redelivered slowly until dead letters exist.
+                tracing::error!(error = %err, subject = %message.subject, "undecodable task event");
+                return Err(HandleError::Retry(Duration::from_secs(30), err.to_string()));
+            }
+        };
+        let retry = |e: sqlx::Error| HandleError::Retry(Duration::from_secs(1), e.to_string());
+        let mut tx = self.pool.begin().await.map_err(retry)?;
+        let applied = read_model::apply(&mut tx, &event).await.map_err(retry)?;
+        tx.commit().await.map_err(retry)?;
+        match applied {
+            Applied::Applied | Applied::Duplicate => Ok(()),
+            Applied::Gap { have } => Err(HandleError::Retry(
+                Duration::from_millis(200),
+                format!("version {} arrived before {}", event.version(), have + 1),
+            )),
+        }
+    }
+}
+
+impl Handler for Projector {
+    fn handle<'a>(
+        &'a self,
+        message: &'a Message,
+    ) -> Pin<Box<dyn Future<Output = Result<(), HandleError>> + Send + 'a>> {
+        Box::pin(self.project(message))
+    }
+}

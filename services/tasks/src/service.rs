@@ -1,0 +1,161 @@
+//! The tasks application layer: authorization against the projects service, and the one way every
+//! command runs: load the task from its events, check the etag, decide the event, append it with
+//! optimistic concurrency. Commands without an etag are retried when a concurrent writer wins.
+
+use chrono::Utc;
+use taskmesh_contracts::projects_v1::Role;
+use taskmesh_contracts::tasks_v1::{EventContext, Task};
+use taskmesh_mesh::CallContext;
+use taskmesh_mesh::status::{etag_mismatch, not_found};
+use tonic::{Code, Status};
+
+use crate::domain::aggregate::{TaskState, etag};
+use crate::domain::events::TaskEvent;
+use crate::domain::names::TaskName;
+use crate::domain::rules::Limits;
+use crate::projects::ProjectsClient;
+use crate::store::event_store::{Append, BoardQuota, EventStore};
+
+/// How often a command without an etag is retried after losing a race.
+const MAX_ATTEMPTS: usize = 5;
+
+/// Whether a call reads or changes the project's tasks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Any member, viewers included.
+    Read,
+    /// Members, admins and owners.
+    Write,
+}
+
+/// Shared handles of the tasks service.
+#[derive(Debug, Clone)]
+pub struct Tasks {
+    pub(crate) events: EventStore,
+    pub(crate) projects: ProjectsClient,
+    pub(crate) limits: Limits,
+}
+
+impl Tasks {
+    /// The service over its event store and the projects client.
+    pub fn new(events: EventStore, projects: ProjectsClient, limits: Limits) -> Self {
+        Self {
+            events,
+            projects,
+            limits,
+        }
+    }
+
+    /// PERMISSION_DENIED unless the caller may `access` the project. Runs before any lookup, so a
+    /// task of a foreign project and a missing one look alike.
+    pub(crate) async fn authorize(
+        &self,
+        context: &CallContext,
+        project: &str,
+        access: Access,
+    ) -> Result<Role, Status> {
+        let role = self.projects.role(context, project).await?;
+        match (role, access) {
+            (None, _) => Err(Status::permission_denied(format!(
+                "{} is not a member of projects/{project}",
+                context.caller
+            ))),
+            (Some(Role::Viewer), Access::Write) => Err(Status::permission_denied(format!(
+                "{} may only read projects/{project}",
+                context.caller
+            ))),
+            (Some(role), _) => Ok(role),
+        }
+    }
+
+    /// The task, soft-deleted or not.
+    pub(crate) async fn load(&self, name: &TaskName) -> Result<TaskState, Status> {
+        self.events
+            .load(name.task)
+            .await?
+            .filter(|state| state.task.name == name.to_string())
+            .ok_or_else(|| not_found(&name.to_string()))
+    }
+
+    /// The context of the next event of `name` after `version`.
+    pub(crate) fn next_context(
+        context: &CallContext,
+        name: &TaskName,
+        version: i64,
+    ) -> EventContext {
+        let now = Utc::now();
+        EventContext {
+            task: name.to_string(),
+            version: version + 1,
+            actor: context.caller.clone(),
+            time: Some(prost_types::Timestamp {
+                seconds: now.timestamp(),
+                nanos: i32::try_from(now.timestamp_subsec_nanos()).unwrap_or(0),
+            }),
+        }
+    }
+
+    /// Runs a command on an existing task: `decide` sees the current state and the context of the
+    /// next event and returns that event (and a quota to check). With an etag the command runs
+    /// once; without one it is retried when a concurrent writer got there first.
+    pub(crate) async fn execute(
+        &self,
+        context: &CallContext,
+        name: &TaskName,
+        given_etag: &str,
+        mut decide: impl FnMut(
+            &TaskState,
+            EventContext,
+        ) -> Result<(TaskEvent, Option<BoardQuota>), Status>,
+    ) -> Result<TaskState, Status> {
+        let resource = name.to_string();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut state = self.load(name).await?;
+            if !given_etag.is_empty() && given_etag != etag(state.version) {
+                return Err(etag_mismatch(&resource, &etag(state.version)));
+            }
+            let next = Self::next_context(context, name, state.version);
+            let (event, quota) = decide(&state, next)?;
+            state.apply(&event);
+            let append = Append {
+                task: name,
+                expected: state.version - 1,
+                board: state.board(),
+                deleted: state.is_deleted(),
+                events: vec![event],
+                quota,
+                request_id: None,
+            };
+            match self.events.append(context, append).await {
+                Ok(_) => return Ok(state),
+                Err(status)
+                    if status.code() == Code::Aborted
+                        && given_etag.is_empty()
+                        && attempt < MAX_ATTEMPTS =>
+                {
+                    tracing::debug!(task = %resource, attempt, "concurrent write; retrying");
+                }
+                Err(status) => return Err(status),
+            }
+        }
+    }
+
+    /// The quota to check when a task lands on `board`.
+    pub(crate) fn quota(&self, board: &str) -> BoardQuota {
+        BoardQuota {
+            board: board.to_owned(),
+            limit: self.limits.max_tasks_per_board,
+        }
+    }
+}
+
+/// NOT_FOUND for writes to a soft-deleted task.
+pub(crate) fn live(state: &TaskState) -> Result<&Task, Status> {
+    if state.is_deleted() {
+        Err(not_found(&state.task.name))
+    } else {
+        Ok(&state.task)
+    }
+}

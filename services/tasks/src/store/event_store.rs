@@ -1,0 +1,230 @@
+//! The write model: an append-only table of task events. Appending checks the expected version in
+//! `task_heads` and relies on the unique (task, version) key, so a concurrent writer loses with
+//! ABORTED and the current etag. Every appended event is put in the outbox in the same transaction.
+
+use std::collections::HashMap;
+
+use chrono::Utc;
+use sqlx::PgPool;
+use taskmesh_events::{Outbox, OutgoingEvent};
+use taskmesh_mesh::CallContext;
+use taskmesh_mesh::status::{etag_mismatch, with_reason};
+use tonic::{Code, Status};
+use uuid::Uuid;
+
+use super::db_error;
+use crate::domain::aggregate::{TaskState, etag};
+use crate::domain::events::TaskEvent;
+use crate::domain::names::TaskName;
+
+/// Reads and appends task events.
+#[derive(Debug, Clone)]
+pub struct EventStore {
+    pool: PgPool,
+    outbox: Outbox,
+}
+
+/// A quota to check under the board's lock before appending.
+#[derive(Debug, Clone)]
+pub struct BoardQuota {
+    /// `projects/{p}/boards/{b}`.
+    pub board: String,
+    /// Most live tasks allowed on it.
+    pub limit: i64,
+}
+
+/// One append: the events of one command on one task.
+#[derive(Debug)]
+pub struct Append<'a> {
+    /// The task.
+    pub task: &'a TaskName,
+    /// The version the command was decided on (0 for a new task).
+    pub expected: i64,
+    /// The events, with versions `expected + 1 ..`.
+    pub events: Vec<TaskEvent>,
+    /// The task's board after the events.
+    pub board: String,
+    /// Whether the task is deleted after the events.
+    pub deleted: bool,
+    /// Check this quota first.
+    pub quota: Option<BoardQuota>,
+    /// For creates: the idempotency key.
+    pub request_id: Option<Uuid>,
+}
+
+/// What an append did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Appended {
+    /// The events are stored.
+    Stored,
+    /// The request id was used before, for this task.
+    Replayed(String),
+}
+
+impl EventStore {
+    /// A store over `pool` that publishes through `outbox`.
+    pub fn new(pool: PgPool, outbox: Outbox) -> Self {
+        Self { pool, outbox }
+    }
+
+    /// The pool.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Rebuilds a task from its events; `None` when it has none.
+    pub async fn load(&self, task: Uuid) -> Result<Option<TaskState>, Status> {
+        let rows: Vec<(String, Vec<u8>)> = sqlx::query_as(
+            "SELECT event_type, payload FROM task_events WHERE task_id = $1 ORDER BY version",
+        )
+        .bind(task)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_error)?;
+        let mut events = Vec::with_capacity(rows.len());
+        for (event_type, payload) in rows {
+            let event = TaskEvent::decode(&event_type, &payload)
+                .map_err(|e| taskmesh_mesh::status::internal(&e))?;
+            events.push(event);
+        }
+        Ok(TaskState::replay(&events))
+    }
+
+    /// Appends the events of one command in one transaction with their outbox rows.
+    pub async fn append(
+        &self,
+        context: &CallContext,
+        append: Append<'_>,
+    ) -> Result<Appended, Status> {
+        let name = append.task.to_string();
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+
+        if let Some(request_id) = append.request_id {
+            let claimed: Option<(String,)> = sqlx::query_as(
+                "INSERT INTO request_ids (method, request_id, resource) VALUES ('CreateTask', $1, $2) \
+                 ON CONFLICT DO NOTHING RETURNING resource",
+            )
+            .bind(request_id)
+            .bind(&name)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_error)?;
+            if claimed.is_none() {
+                let (existing,): (String,) = sqlx::query_as(
+                    "SELECT resource FROM request_ids WHERE method = 'CreateTask' AND request_id = $1",
+                )
+                .bind(request_id)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db_error)?;
+                return Ok(Appended::Replayed(existing));
+            }
+        }
+
+        if let Some(quota) = &append.quota {
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtext('tasks:board:' || $1))")
+                .bind(&quota.board)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+            let live: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM task_heads WHERE board = $1 AND NOT deleted AND task_id <> $2",
+            )
+            .bind(&quota.board)
+            .bind(append.task.task)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_error)?;
+            if live >= quota.limit {
+                return Err(with_reason(
+                    Code::FailedPrecondition,
+                    format!(
+                        "{} already holds {live} tasks, the limit is {}",
+                        quota.board, quota.limit
+                    ),
+                    "TASK_QUOTA_EXCEEDED",
+                    HashMap::from([
+                        ("board".to_owned(), quota.board.clone()),
+                        ("limit".to_owned(), quota.limit.to_string()),
+                    ]),
+                ));
+            }
+        }
+
+        let last = append.expected + i64::try_from(append.events.len()).unwrap_or(0);
+        if append.expected == 0 {
+            sqlx::query(
+                "INSERT INTO task_heads (task_id, project_id, board, version, deleted) \
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(append.task.task)
+            .bind(&append.task.project)
+            .bind(&append.board)
+            .bind(last)
+            .bind(append.deleted)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.conflict(e, &name, 0))?;
+        } else {
+            let updated = sqlx::query(
+                "UPDATE task_heads SET version = $2, board = $3, deleted = $4 \
+                 WHERE task_id = $1 AND version = $5",
+            )
+            .bind(append.task.task)
+            .bind(last)
+            .bind(&append.board)
+            .bind(append.deleted)
+            .bind(append.expected)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+            if updated.rows_affected() == 0 {
+                let current: i64 =
+                    sqlx::query_scalar("SELECT version FROM task_heads WHERE task_id = $1")
+                        .bind(append.task.task)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(db_error)?
+                        .unwrap_or(0);
+                return Err(etag_mismatch(&name, &etag(current)));
+            }
+        }
+
+        for event in &append.events {
+            let full_name = event.full_name();
+            let payload = event.encode();
+            let mut outgoing = OutgoingEvent::from_encoded(&full_name, &name, payload.clone())
+                .caused_by(&context.correlation_id, &context.traceparent);
+            outgoing.time = Utc::now();
+            sqlx::query(
+                "INSERT INTO task_events (task_id, version, event_id, event_type, payload, occurred_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(append.task.task)
+            .bind(event.version())
+            .bind(outgoing.id)
+            .bind(&full_name)
+            .bind(&payload)
+            .bind(outgoing.time)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.conflict(e, &name, append.expected))?;
+            self.outbox
+                .enqueue(&mut tx, &outgoing)
+                .await
+                .map_err(db_error)?;
+        }
+        tx.commit().await.map_err(db_error)?;
+        self.outbox.wake();
+        Ok(Appended::Stored)
+    }
+
+    fn conflict(&self, err: sqlx::Error, name: &str, expected: i64) -> Status {
+        if let sqlx::Error::Database(db) = &err
+            && db.code().as_deref() == Some("23505")
+        {
+            return etag_mismatch(name, &etag(expected + 1));
+        }
+        db_error(err)
+    }
+}

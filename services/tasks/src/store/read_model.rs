@@ -1,0 +1,322 @@
+//! The read model: `task_view` (one row per task, shaped for ListTasks) and `task_activity` (one row
+//! per event). The projector applies events in version order per task and skips versions it has
+//! already applied; a rebuild empties both tables and replays the event store.
+
+use prost::Message;
+use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
+use taskmesh_contracts::tasks_v1::{Activity, Priority, Status as TaskStatus, Task};
+use taskmesh_mesh::aip::{self, FieldKind, FilterField, OrderField};
+use tonic::Status;
+use uuid::Uuid;
+
+use super::{db_error, to_time};
+use crate::domain::aggregate::apply_to_task;
+use crate::domain::events::TaskEvent;
+use crate::domain::names::TaskName;
+
+/// Status names for filters.
+pub const STATUS_NAMES: &[(&str, i32)] = &[
+    ("STATUS_BACKLOG", TaskStatus::Backlog as i32),
+    ("STATUS_TODO", TaskStatus::Todo as i32),
+    ("STATUS_DOING", TaskStatus::Doing as i32),
+    ("STATUS_DONE", TaskStatus::Done as i32),
+    ("STATUS_CUSTOM", TaskStatus::Custom as i32),
+];
+
+/// Priority names for filters.
+pub const PRIORITY_NAMES: &[(&str, i32)] = &[
+    ("PRIORITY_UNSPECIFIED", Priority::Unspecified as i32),
+    ("PRIORITY_LOW", Priority::Low as i32),
+    ("PRIORITY_MEDIUM", Priority::Medium as i32),
+    ("PRIORITY_HIGH", Priority::High as i32),
+    ("PRIORITY_URGENT", Priority::Urgent as i32),
+];
+
+/// Fields ListTasks can filter on.
+pub const FILTER_FIELDS: &[FilterField] = &[
+    FilterField {
+        name: "status",
+        sql: "status",
+        kind: FieldKind::Enum(STATUS_NAMES),
+    },
+    FilterField {
+        name: "column",
+        sql: "column_name",
+        kind: FieldKind::Text,
+    },
+    FilterField {
+        name: "assignee",
+        sql: "assignee",
+        kind: FieldKind::Text,
+    },
+    FilterField {
+        name: "labels",
+        sql: "labels",
+        kind: FieldKind::TextArray,
+    },
+    FilterField {
+        name: "priority",
+        sql: "priority",
+        kind: FieldKind::Enum(PRIORITY_NAMES),
+    },
+    FilterField {
+        name: "title",
+        sql: "title",
+        kind: FieldKind::Text,
+    },
+    FilterField {
+        name: "due_time",
+        sql: "due_time",
+        kind: FieldKind::Timestamp,
+    },
+    FilterField {
+        name: "create_time",
+        sql: "create_time",
+        kind: FieldKind::Timestamp,
+    },
+    FilterField {
+        name: "update_time",
+        sql: "update_time",
+        kind: FieldKind::Timestamp,
+    },
+    FilterField {
+        name: "complete_time",
+        sql: "complete_time",
+        kind: FieldKind::Timestamp,
+    },
+];
+
+/// Fields ListTasks can order by.
+pub const ORDER_FIELDS: &[OrderField] = &[
+    OrderField {
+        name: "create_time",
+        sql: "create_time",
+    },
+    OrderField {
+        name: "update_time",
+        sql: "update_time",
+    },
+    OrderField {
+        name: "due_time",
+        sql: "due_time",
+    },
+    OrderField {
+        name: "priority",
+        sql: "priority",
+    },
+    OrderField {
+        name: "title",
+        sql: "lower(title)",
+    },
+    OrderField {
+        name: "position",
+        sql: "position",
+    },
+];
+
+/// What applying one event did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Applied {
+    /// The event is now in the read model.
+    Applied,
+    /// Already applied before (a redelivery): nothing changed.
+    Duplicate,
+    /// An earlier version of the task is missing: apply that one first.
+    Gap {
+        /// The version the read model holds.
+        have: i64,
+    },
+}
+
+/// Applies `event` in the caller's transaction.
+pub async fn apply(conn: &mut PgConnection, event: &TaskEvent) -> Result<Applied, sqlx::Error> {
+    let Some(context) = event.context() else {
+        return Ok(Applied::Duplicate);
+    };
+    let Some(task_id) = task_id_of(&context.task) else {
+        return Ok(Applied::Duplicate);
+    };
+    let current: Option<(i64, Vec<u8>)> =
+        sqlx::query_as("SELECT version, task FROM task_view WHERE task_id = $1 FOR UPDATE")
+            .bind(task_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    let (have, mut task) = match current {
+        Some((version, bytes)) => (version, Task::decode(bytes.as_slice()).unwrap_or_default()),
+        None => (0, Task::default()),
+    };
+    if context.version <= have {
+        return Ok(Applied::Duplicate);
+    }
+    if context.version != have + 1 {
+        return Ok(Applied::Gap { have });
+    }
+    apply_to_task(&mut task, event);
+    let project = TaskName::parse("task", &task.name)
+        .map(|n| n.project)
+        .unwrap_or_default();
+    sqlx::query(
+        "INSERT INTO task_view (task_id, project_id, version, task, title, column_name, status, \
+         priority, assignee, labels, due_time, position, create_time, update_time, complete_time, \
+         delete_time) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
+         ON CONFLICT (task_id) DO UPDATE SET version = EXCLUDED.version, task = EXCLUDED.task, \
+         title = EXCLUDED.title, column_name = EXCLUDED.column_name, status = EXCLUDED.status, \
+         priority = EXCLUDED.priority, assignee = EXCLUDED.assignee, labels = EXCLUDED.labels, \
+         due_time = EXCLUDED.due_time, position = EXCLUDED.position, \
+         update_time = EXCLUDED.update_time, complete_time = EXCLUDED.complete_time, \
+         delete_time = EXCLUDED.delete_time",
+    )
+    .bind(task_id)
+    .bind(project)
+    .bind(context.version)
+    .bind(task.encode_to_vec())
+    .bind(&task.title)
+    .bind(&task.column)
+    .bind(i16::try_from(task.status).unwrap_or(0))
+    .bind(i16::try_from(task.priority).unwrap_or(0))
+    .bind(&task.assignee)
+    .bind(&task.labels)
+    .bind(to_time(task.due_time))
+    .bind(task.position)
+    .bind(to_time(task.create_time))
+    .bind(to_time(task.update_time))
+    .bind(to_time(task.complete_time))
+    .bind(to_time(task.delete_time))
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "INSERT INTO task_activity (task_id, version, event_type, summary, actor, time) \
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+    )
+    .bind(task_id)
+    .bind(context.version)
+    .bind(event.full_name())
+    .bind(event.summary())
+    .bind(&context.actor)
+    .bind(to_time(context.time))
+    .execute(&mut *conn)
+    .await?;
+    Ok(Applied::Applied)
+}
+
+fn task_id_of(name: &str) -> Option<Uuid> {
+    TaskName::parse("task", name).ok().map(|n| n.task)
+}
+
+/// Empties the read model and replays every stored event, in one transaction that blocks the
+/// projector meanwhile. Returns (events replayed, tasks).
+pub async fn rebuild(pool: &PgPool) -> Result<(i64, i64), Status> {
+    let mut tx = pool.begin().await.map_err(db_error)?;
+    sqlx::query("LOCK TABLE task_view, task_activity IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+    sqlx::query("TRUNCATE task_view, task_activity")
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+    let rows: Vec<(String, Vec<u8>)> =
+        sqlx::query_as("SELECT event_type, payload FROM task_events ORDER BY task_id, version")
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_error)?;
+    let mut events = 0_i64;
+    for (event_type, payload) in rows {
+        let event = TaskEvent::decode(&event_type, &payload)
+            .map_err(|e| taskmesh_mesh::status::internal(&e))?;
+        apply(&mut tx, &event).await.map_err(db_error)?;
+        events += 1;
+    }
+    let tasks: i64 = sqlx::query_scalar("SELECT count(*) FROM task_view")
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db_error)?;
+    tx.commit().await.map_err(db_error)?;
+    Ok((events, tasks))
+}
+
+/// Lists the tasks of a project from the read model.
+pub async fn list_tasks(
+    pool: &PgPool,
+    project: &str,
+    filter: &str,
+    order_by: &str,
+    show_deleted: bool,
+    page_size: i32,
+    page_token: &str,
+) -> Result<(Vec<Task>, String), Status> {
+    let parsed = aip::parse_filter(filter, FILTER_FIELDS)?;
+    let order = aip::order_by(order_by, ORDER_FIELDS, "create_time", "task_id")?;
+    let fingerprint = [
+        project,
+        filter,
+        order_by,
+        if show_deleted { "1" } else { "0" },
+    ]
+    .join("\u{1f}");
+    let page = aip::page(page_size, page_token, &fingerprint)?;
+    let mut query = QueryBuilder::<Postgres>::new("SELECT task FROM task_view WHERE project_id = ");
+    query.push_bind(project.to_owned());
+    if !show_deleted {
+        query.push(" AND delete_time IS NULL");
+    }
+    parsed.push_and(&mut query);
+    query.push(" ORDER BY ");
+    query.push(order);
+    query.push(" LIMIT ");
+    query.push_bind(page.size + 1);
+    query.push(" OFFSET ");
+    query.push_bind(page.offset);
+    let rows: Vec<(Vec<u8>,)> = query
+        .build_query_as()
+        .fetch_all(pool)
+        .await
+        .map_err(db_error)?;
+    let has_more = rows.len() as i64 > page.size;
+    let tasks = rows
+        .into_iter()
+        .take(usize::try_from(page.size).unwrap_or(usize::MAX))
+        .map(|(bytes,)| Task::decode(bytes.as_slice()).unwrap_or_default())
+        .collect();
+    Ok((tasks, aip::next_page_token(page, has_more, &fingerprint)))
+}
+
+/// Lists a task's history, oldest first.
+pub async fn list_activity(
+    pool: &PgPool,
+    task: &TaskName,
+    page_size: i32,
+    page_token: &str,
+) -> Result<(Vec<Activity>, String), Status> {
+    let fingerprint = task.to_string();
+    let page = aip::page(page_size, page_token, &fingerprint)?;
+    let rows: Vec<(String, String, String, chrono::DateTime<chrono::Utc>, i64)> = sqlx::query_as(
+        "SELECT event_type, summary, actor, time, version FROM task_activity WHERE task_id = $1 \
+         ORDER BY version LIMIT $2 OFFSET $3",
+    )
+    .bind(task.task)
+    .bind(page.size + 1)
+    .bind(page.offset)
+    .fetch_all(pool)
+    .await
+    .map_err(db_error)?;
+    let has_more = rows.len() as i64 > page.size;
+    let activities = rows
+        .into_iter()
+        .take(usize::try_from(page.size).unwrap_or(usize::MAX))
+        .map(|(event_type, summary, actor, time, version)| Activity {
+            event_type,
+            summary,
+            actor,
+            time: Some(prost_types::Timestamp {
+                seconds: time.timestamp(),
+                nanos: i32::try_from(time.timestamp_subsec_nanos()).unwrap_or(0),
+            }),
+            version,
+        })
+        .collect();
+    Ok((
+        activities,
+        aip::next_page_token(page, has_more, &fingerprint),
+    ))
+}
