@@ -25,6 +25,7 @@ BUF_VERSION="1.75.0"
 # Services in start order: name and gRPC port (admin HTTP is the gRPC port + 1000).
 SERVICES=(
   "projects:50052"
+  "tasks:50053"
 )
 
 export PATH="$VENV/bin:$NODE_DIR/node_modules/.bin:$HOME/.cargo/bin:$PATH"

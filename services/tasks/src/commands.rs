@@ -189,11 +189,11 @@ impl Tasks {
         let state = self
             .execute(context, &name, &task.etag, |state: &TaskState, next| {
                 live(state)?;
-                let event = TaskEvent::Updated(TaskUpdated {
+                let event = TaskEvent::Updated(Box::new(TaskUpdated {
                     context: Some(next),
                     changes: Some(changes.clone()),
                     update_mask: Some(mask.clone()),
-                });
+                }));
                 Ok((event, None))
             })
             .await?;

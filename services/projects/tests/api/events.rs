@@ -1,16 +1,14 @@
 //! Events: every committed change reaches the `PROJECTS` stream exactly once, with `Nats-Msg-Id` and
 //! the taskmesh headers, also when NATS was down at commit time.
 
-use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer};
 use futures::StreamExt;
 use prost::Message;
-use sqlx::{Connection, PgConnection};
 use taskmesh_contracts::projects_v1::{CreateProjectRequest, Project, ProjectCreated};
+
+use taskmesh_testing::NatsServer;
 
 use crate::helpers::{Stack, TestApp, spawn_app, spawn_app_with};
 
@@ -136,59 +134,8 @@ async fn create_project_puts_exactly_one_event_on_the_stream() {
     assert_eq!(decoded.project, Some(project));
 }
 
-struct NatsProcess {
-    child: Child,
-    port: u16,
-    dir: PathBuf,
-}
-
-impl NatsProcess {
-    fn start(stack: &Stack, port: u16, dir: PathBuf) -> Self {
-        let child = Command::new(stack.bin("nats-server"))
-            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
-            .arg(&dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start nats-server");
-        Self { child, port, dir }
-    }
-
-    async fn wait_ready(&self) {
-        for _ in 0..100 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
-                .await
-                .is_ok()
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("nats-server did not start");
-    }
-
-    fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for NatsProcess {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
 async fn pending_rows(app: &TestApp) -> i64 {
-    let url = format!(
-        "postgres://{}:{}@127.0.0.1:{}/{}",
-        app.db.name, app.db.password, app.stack.pg_port, app.db.name
-    );
-    let mut conn = PgConnection::connect(&url).await.expect("test db");
+    let mut conn = app.db.connect(&app.stack).await;
     sqlx::query_scalar("SELECT count(*) FROM mesh_outbox WHERE published_at IS NULL")
         .fetch_one(&mut conn)
         .await
@@ -198,14 +145,7 @@ async fn pending_rows(app: &TestApp) -> i64 {
 #[tokio::test]
 async fn an_event_committed_while_nats_is_down_is_published_once_when_it_returns() {
     let stack = Stack::load();
-    let port = TcpListener::bind("127.0.0.1:0")
-        .expect("port")
-        .local_addr()
-        .expect("addr")
-        .port();
-    let dir = std::env::temp_dir().join(format!("taskmesh-nats-{}", uuid::Uuid::new_v4().simple()));
-    let mut nats = NatsProcess::start(&stack, port, dir.clone());
-    nats.wait_ready().await;
+    let mut nats = NatsServer::start(&stack).await;
     let url = nats.url();
     let app = spawn_app_with(|l| l.set("nats.url", url.clone())).await;
     let since = time::OffsetDateTime::now_utc() - time::Duration::seconds(5);
@@ -213,7 +153,7 @@ async fn an_event_committed_while_nats_is_down_is_published_once_when_it_returns
     // Let the relay create the stream, then take NATS away.
     create_project(&app, "Before").await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    nats.kill();
+    nats.stop();
 
     let project = create_project(&app, "While down").await;
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -222,8 +162,7 @@ async fn an_event_committed_while_nats_is_down_is_published_once_when_it_returns
         "the event waits in the outbox"
     );
 
-    let nats = NatsProcess::start(&stack, port, nats.dir.clone());
-    nats.wait_ready().await;
+    nats.resume().await;
     let events = wait_for_events(
         &url,
         "taskmesh.projects.v1.project_created",
@@ -247,6 +186,4 @@ async fn an_event_committed_while_nats_is_down_is_published_once_when_it_returns
         0,
         "every outbox row is marked sent"
     );
-    drop(nats);
-    let _ = std::fs::remove_dir_all(dir);
 }

@@ -2,7 +2,6 @@
 //! password ever reaching env or logs, password rotation, grpcurl through reflection, health,
 //! readiness, metrics and graceful shutdown.
 
-use std::net::TcpListener;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -13,15 +12,9 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
-use crate::helpers::{Stack, TestDatabase, spawn_app, start, test_layers};
+use taskmesh_testing::free_port;
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
+use crate::helpers::{Stack, TestDatabase, spawn_app, start, test_layers};
 
 fn service_binary() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_projects"));
@@ -80,7 +73,7 @@ fn a_bad_configuration_value_exits_64_naming_the_key() {
 #[tokio::test]
 async fn a_refused_login_and_a_missing_secret_are_named() {
     let stack = Stack::load();
-    let db = TestDatabase::create(&stack).await;
+    let db = TestDatabase::create(&stack, "projects_test").await;
     let wrong_token = test_layers(&stack, &db).set("vault.token", "not-a-token");
     let err = App::build(Config::from_layers(&wrong_token).expect("config"))
         .await
@@ -173,7 +166,7 @@ async fn approle_for(stack: &Stack, db: &TestDatabase, dir: &std::path::Path) {
 #[tokio::test]
 async fn approle_login_keeps_the_password_out_of_env_and_logs() {
     let stack = Stack::load();
-    let db = TestDatabase::create(&stack).await;
+    let db = TestDatabase::create(&stack, "projects_test").await;
     let dir = std::env::temp_dir().join(format!(
         "taskmesh-approle-{}",
         uuid::Uuid::new_v4().simple()

@@ -208,7 +208,7 @@ mod tests {
                 status: Status::Todo as i32,
                 ..Default::default()
             }),
-            TaskEvent::Updated(TaskUpdated {
+            TaskEvent::Updated(Box::new(TaskUpdated {
                 context: context(2),
                 changes: Some(Task {
                     title: "Write docs".into(),
@@ -218,7 +218,7 @@ mod tests {
                 update_mask: Some(prost_types::FieldMask {
                     paths: vec!["title".into()],
                 }),
-            }),
+            })),
             TaskEvent::Moved(TaskMoved {
                 context: context(3),
                 column: "projects/p/boards/b/columns/done".into(),

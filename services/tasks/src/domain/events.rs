@@ -12,8 +12,8 @@ use taskmesh_contracts::tasks_v1::{
 pub enum TaskEvent {
     /// The task came to be.
     Created(TaskCreated),
-    /// Fields changed.
-    Updated(TaskUpdated),
+    /// Fields changed (boxed: it carries a whole Task of new values).
+    Updated(Box<TaskUpdated>),
     /// It moved to another column or place.
     Moved(TaskMoved),
     /// It was completed.
@@ -115,7 +115,7 @@ impl TaskEvent {
             .ok_or_else(|| fail("not a tasks event".to_owned()))?;
         let event = match short {
             "TaskCreated" => TaskCreated::decode(bytes).map(Self::Created),
-            "TaskUpdated" => TaskUpdated::decode(bytes).map(Self::Updated),
+            "TaskUpdated" => TaskUpdated::decode(bytes).map(|e| Self::Updated(Box::new(e))),
             "TaskMoved" => TaskMoved::decode(bytes).map(Self::Moved),
             "TaskCompleted" => TaskCompleted::decode(bytes).map(Self::Completed),
             "TaskReopened" => TaskReopened::decode(bytes).map(Self::Reopened),

@@ -1,0 +1,283 @@
+//! Test support for service test suites. Tests run against the real local stack that `make test`
+//! (or `make up`) starts: this crate reads its admin credentials from `.taskmesh/secrets/`, creates a
+//! fresh database, login role and Vault secret per test, and decodes error details.
+//!
+//! Only for tests: functions panic with a hint when the stack is not there.
+
+use std::path::PathBuf;
+
+use sqlx::{Connection, PgConnection};
+use vaultrs::client::{VaultClient, VaultClientSettingsBuilder};
+
+/// Where the local stack lives and how to administer it.
+#[derive(Clone, Debug)]
+pub struct Stack {
+    /// `.taskmesh/` of the workspace (or `TASKMESH_HOME`).
+    pub home: PathBuf,
+    /// PostgreSQL port.
+    pub pg_port: u16,
+    /// Password of the `taskmesh_admin` superuser.
+    pub pg_admin_password: String,
+    /// NATS client URL.
+    pub nats_url: String,
+    /// OpenBao address.
+    pub vault_addr: String,
+    /// OpenBao root token (dev server).
+    pub vault_root_token: String,
+}
+
+fn env_port(name: &str, default: u16) -> u16 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+impl Stack {
+    /// Reads the running stack's settings.
+    pub fn load() -> Self {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let home = std::env::var_os("TASKMESH_HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root.join(".taskmesh"));
+        let read = |file: &str| {
+            std::fs::read_to_string(home.join("secrets").join(file))
+                .unwrap_or_else(|e| {
+                    panic!("cannot read .taskmesh/secrets/{file} ({e}); start the stack with `make infra`")
+                })
+                .trim()
+                .to_owned()
+        };
+        Self {
+            pg_port: env_port("TASKMESH_PG_PORT", 55432),
+            pg_admin_password: read("pg-admin-password"),
+            nats_url: format!("nats://127.0.0.1:{}", env_port("TASKMESH_NATS_PORT", 54222)),
+            vault_addr: format!(
+                "http://127.0.0.1:{}",
+                env_port("TASKMESH_VAULT_PORT", 58200)
+            ),
+            vault_root_token: read("vault-root-token"),
+            home,
+        }
+    }
+
+    /// A binary the stack installed into its venv (`grpcurl`, `nats-server`, `bao`).
+    pub fn bin(&self, name: &str) -> PathBuf {
+        self.home.join("venv/bin").join(name)
+    }
+
+    /// A superuser connection to the `postgres` database.
+    pub async fn admin(&self) -> PgConnection {
+        let url = format!(
+            "postgres://taskmesh_admin:{}@127.0.0.1:{}/postgres",
+            self.pg_admin_password, self.pg_port
+        );
+        PgConnection::connect(&url)
+            .await
+            .expect("connect to the local PostgreSQL as admin")
+    }
+
+    /// A Vault client with the root token.
+    pub fn vault(&self) -> VaultClient {
+        VaultClient::new(
+            VaultClientSettingsBuilder::default()
+                .address(&self.vault_addr)
+                .token(&self.vault_root_token)
+                .build()
+                .expect("vault settings"),
+        )
+        .expect("vault client")
+    }
+}
+
+/// A database, its login role and the Vault secret holding that login.
+#[derive(Clone, Debug)]
+pub struct TestDatabase {
+    /// Database and role name.
+    pub name: String,
+    /// The role's password.
+    pub password: String,
+    /// Vault KV path of the service's secrets (`<path>/database` holds the login).
+    pub secret_path: String,
+}
+
+impl TestDatabase {
+    /// A fresh database named `<prefix>_<uuid>` with its own role and Vault secret.
+    pub async fn create(stack: &Stack, prefix: &str) -> Self {
+        let name = format!("{prefix}_{}", uuid::Uuid::new_v4().simple());
+        let password = uuid::Uuid::new_v4().simple().to_string();
+        let mut admin = stack.admin().await;
+        // Two statements: CREATE DATABASE refuses to run inside a multi-statement block.
+        sqlx::raw_sql(&format!("CREATE ROLE {name} LOGIN PASSWORD '{password}'"))
+            .execute(&mut admin)
+            .await
+            .expect("create test role");
+        sqlx::raw_sql(&format!("CREATE DATABASE {name} OWNER {name}"))
+            .execute(&mut admin)
+            .await
+            .expect("create test database");
+        let db = Self {
+            secret_path: format!("taskmesh/tests/{name}"),
+            name,
+            password,
+        };
+        db.store_in_vault(stack).await;
+        db
+    }
+
+    /// Writes the login to Vault at `<secret_path>/database`.
+    pub async fn store_in_vault(&self, stack: &Stack) {
+        let secret = serde_json::json!({
+            "username": self.name,
+            "password": self.password,
+            "database": self.name,
+        });
+        vaultrs::kv2::set(
+            &stack.vault(),
+            "secret",
+            &format!("{}/database", self.secret_path),
+            &secret,
+        )
+        .await
+        .expect("write the database secret to vault");
+    }
+
+    /// Changes the password in PostgreSQL and in Vault, as a rotation would.
+    pub async fn rotate_password(&mut self, stack: &Stack) {
+        self.password = uuid::Uuid::new_v4().simple().to_string();
+        let mut admin = stack.admin().await;
+        sqlx::raw_sql(&format!(
+            "ALTER ROLE {} PASSWORD '{}'",
+            self.name, self.password
+        ))
+        .execute(&mut admin)
+        .await
+        .expect("rotate password");
+        self.store_in_vault(stack).await;
+    }
+
+    /// A connection to this database as its own role.
+    pub async fn connect(&self, stack: &Stack) -> PgConnection {
+        let url = format!(
+            "postgres://{}:{}@127.0.0.1:{}/{}",
+            self.name, self.password, stack.pg_port, self.name
+        );
+        PgConnection::connect(&url)
+            .await
+            .expect("connect to the test database")
+    }
+}
+
+/// A request naming the caller in metadata (until verified tokens replace it).
+pub fn as_user<T>(user: &str, message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.metadata_mut().insert(
+        "x-taskmesh-user",
+        format!("users/{user}").parse().expect("ascii"),
+    );
+    request
+}
+
+/// The fields of the `BadRequest` violations of a status.
+pub fn violations(status: &tonic::Status) -> Vec<String> {
+    use tonic_types::StatusExt;
+    status
+        .get_error_details()
+        .bad_request()
+        .map(|b| b.field_violations.iter().map(|v| v.field.clone()).collect())
+        .unwrap_or_default()
+}
+
+/// The `ErrorInfo.reason` of a status.
+pub fn reason(status: &tonic::Status) -> String {
+    use tonic_types::StatusExt;
+    status
+        .get_error_details()
+        .error_info()
+        .map(|i| i.reason.clone())
+        .unwrap_or_default()
+}
+
+/// A TCP port free at the time of the call.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A private `nats-server` with JetStream for one test: its own port and store directory, so
+/// streams and durable consumers are not shared with other tests. It can be stopped and started
+/// again on the same port and store (an outage).
+#[derive(Debug)]
+pub struct NatsServer {
+    binary: PathBuf,
+    port: u16,
+    dir: PathBuf,
+    child: Option<std::process::Child>,
+}
+
+impl NatsServer {
+    /// Starts a server from the stack's venv on a free port and waits until it accepts clients.
+    pub async fn start(stack: &Stack) -> Self {
+        let mut server = Self {
+            binary: stack.bin("nats-server"),
+            port: free_port(),
+            dir: std::env::temp_dir()
+                .join(format!("taskmesh-nats-{}", uuid::Uuid::new_v4().simple())),
+            child: None,
+        };
+        server.resume().await;
+        server
+    }
+
+    /// `nats://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the server (SIGKILL): an outage.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again on the same port and store.
+    pub async fn resume(&mut self) {
+        self.stop();
+        let child = std::process::Command::new(&self.binary)
+            .args([
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-js",
+                "-sd",
+            ])
+            .arg(&self.dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start nats-server");
+        self.child = Some(child);
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+                .await
+                .is_ok()
+            {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("nats-server did not start on port {}", self.port);
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

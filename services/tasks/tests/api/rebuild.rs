@@ -1,0 +1,167 @@
+//! The read model can be thrown away and rebuilt from the event store: after 500 tasks and many
+//! concurrent updates from several clients, a rebuild yields exactly the rows the projector built.
+
+use std::collections::BTreeMap;
+
+use taskmesh_contracts::tasks_v1::{
+    AddCommentRequest, Comment, RebuildReadModelRequest, Task, UpdateTaskRequest,
+};
+use tonic::Code;
+
+use crate::helpers::{OWNER, World, as_user, eventually};
+
+type Rows = (
+    BTreeMap<uuid::Uuid, (i64, Vec<u8>)>,
+    Vec<(uuid::Uuid, i64, String, String)>,
+);
+
+async fn snapshot(world: &World) -> Rows {
+    let mut db = world.tasks.db.connect(&world.stack).await;
+    let view: Vec<(uuid::Uuid, i64, Vec<u8>)> =
+        sqlx::query_as("SELECT task_id, version, task FROM task_view ORDER BY task_id")
+            .fetch_all(&mut db)
+            .await
+            .expect("view");
+    let activity: Vec<(uuid::Uuid, i64, String, String)> = sqlx::query_as(
+        "SELECT task_id, version, event_type, summary FROM task_activity ORDER BY task_id, version",
+    )
+    .fetch_all(&mut db)
+    .await
+    .expect("activity");
+    (
+        view.into_iter().map(|(id, v, t)| (id, (v, t))).collect(),
+        activity,
+    )
+}
+
+async fn caught_up(world: &World) -> bool {
+    let mut db = world.tasks.db.connect(&world.stack).await;
+    let behind: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM task_heads h LEFT JOIN task_view v USING (task_id) \
+         WHERE v.version IS DISTINCT FROM h.version",
+    )
+    .fetch_one(&mut db)
+    .await
+    .expect("lag");
+    behind == 0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rebuild_from_events_reproduces_the_projected_read_model() {
+    let world = World::new().await;
+
+    // 500 tasks, created by 5 concurrent clients.
+    let mut creators = Vec::new();
+    for client_no in 0..5 {
+        let world_client = world.client();
+        let project = world.project.clone();
+        let column = world.column(taskmesh_contracts::projects_v1::ColumnKind::Todo);
+        creators.push(tokio::spawn(async move {
+            let mut client = world_client;
+            let mut names = Vec::new();
+            for i in 0..100 {
+                let task = client
+                    .create_task(as_user(
+                        OWNER,
+                        taskmesh_contracts::tasks_v1::CreateTaskRequest {
+                            parent: project.clone(),
+                            task: Some(Task {
+                                title: format!("c{client_no} t{i}"),
+                                column: column.clone(),
+                                ..Default::default()
+                            }),
+                            request_id: String::new(),
+                        },
+                    ))
+                    .await
+                    .expect("create")
+                    .into_inner();
+                names.push(task);
+            }
+            names
+        }));
+    }
+    let mut tasks = Vec::new();
+    for creator in creators {
+        tasks.extend(creator.await.expect("creator"));
+    }
+    assert_eq!(tasks.len(), 500);
+
+    // 4 clients update the same 50 tasks concurrently with etags (losers see ABORTED) and add
+    // comments without etags (retried by the service).
+    let hot: Vec<Task> = tasks.iter().take(50).cloned().collect();
+    let mut writers = Vec::new();
+    for writer in 0..4 {
+        let mut client = world.client();
+        let hot = hot.clone();
+        writers.push(tokio::spawn(async move {
+            let mut aborted = 0;
+            for task in &hot {
+                let update = client
+                    .update_task(as_user(
+                        OWNER,
+                        UpdateTaskRequest {
+                            task: Some(Task {
+                                name: task.name.clone(),
+                                description: format!("writer {writer}"),
+                                etag: task.etag.clone(),
+                                ..Default::default()
+                            }),
+                            update_mask: Some(prost_types::FieldMask {
+                                paths: vec!["description".into()],
+                            }),
+                        },
+                    ))
+                    .await;
+                match update {
+                    Ok(_) => {}
+                    Err(status) if status.code() == Code::Aborted => aborted += 1,
+                    Err(status) => panic!("unexpected {status:?}"),
+                }
+                client
+                    .add_comment(as_user(
+                        OWNER,
+                        AddCommentRequest {
+                            parent: task.name.clone(),
+                            comment: Some(Comment {
+                                text: format!("from writer {writer}"),
+                                ..Default::default()
+                            }),
+                        },
+                    ))
+                    .await
+                    .expect("comment");
+            }
+            aborted
+        }));
+    }
+    let mut aborted = 0;
+    for writer in writers {
+        aborted += writer.await.expect("writer");
+    }
+    // Each hot task had one winning etag update; the other three writers lost.
+    assert_eq!(aborted, 50 * 3);
+
+    eventually("the projector to catch up", || caught_up(&world)).await;
+    let projected = snapshot(&world).await;
+    assert_eq!(projected.0.len(), 500);
+    // 500 creations + 50 updates + 200 comments.
+    assert_eq!(projected.1.len(), 750);
+
+    let mut db = world.tasks.db.connect(&world.stack).await;
+    sqlx::query("TRUNCATE task_view, task_activity")
+        .execute(&mut db)
+        .await
+        .expect("empty the read model");
+    assert!(snapshot(&world).await.0.is_empty());
+
+    let rebuilt = world
+        .admin()
+        .rebuild_read_model(RebuildReadModelRequest {})
+        .await
+        .expect("rebuild")
+        .into_inner();
+    assert_eq!(rebuilt.tasks, 500);
+    assert_eq!(rebuilt.events, 750);
+    assert_eq!(snapshot(&world).await, projected, "the same rows");
+}
