@@ -163,6 +163,19 @@ async fn approle_for(stack: &Stack, db: &TestDatabase, dir: &std::path::Path) {
     std::fs::write(dir.join("secret-id"), secret_id).expect("write secret id");
 }
 
+/// Kills a spawned service if the test fails before stopping it.
+struct KillOnDrop(Option<u32>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0.take() {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+        }
+    }
+}
+
 #[tokio::test]
 async fn approle_login_keeps_the_password_out_of_env_and_logs() {
     let stack = Stack::load();
@@ -193,6 +206,8 @@ async fn approle_login_keeps_the_password_out_of_env_and_logs() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start the service");
+
+    let mut guard = KillOnDrop(Some(child.id()));
 
     let http = reqwest::Client::new();
     let mut ready = false;
@@ -246,6 +261,7 @@ async fn approle_login_keeps_the_password_out_of_env_and_logs() {
         .await
         .expect("join")
         .expect("wait");
+    guard.0 = None;
     assert!(
         status.status.success(),
         "graceful exit: {:?}",
