@@ -1,0 +1,81 @@
+//! Native gRPC passthrough: a request for `/pkg.Service/Method` is forwarded, body and trailers
+//! streaming as they are, to the upstream that serves `pkg.Service`. The same service behind
+//! tonic-web answers grpc-web from browsers.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::{Request, Response};
+use tower::Service;
+
+use crate::upstream::Upstreams;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Forwards gRPC calls to the upstream of their service.
+#[derive(Debug, Clone)]
+pub struct GrpcProxy {
+    upstreams: Arc<Upstreams>,
+}
+
+impl GrpcProxy {
+    /// A proxy over `upstreams`.
+    pub fn new(upstreams: Arc<Upstreams>) -> Self {
+        Self { upstreams }
+    }
+}
+
+impl<B> Service<Request<B>> for GrpcProxy
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Response = Response<tonic::body::Body>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        let upstreams = Arc::clone(&self.upstreams);
+        Box::pin(async move {
+            let path = request.uri().path().to_owned();
+            let service = path
+                .trim_start_matches('/')
+                .rsplit_once('/')
+                .map(|(service, _)| service.to_owned())
+                .unwrap_or_default();
+            let Some(upstream) = upstreams.for_service(&service) else {
+                return Ok(
+                    tonic::Status::unimplemented(format!("no upstream serves `{service}`"))
+                        .into_http(),
+                );
+            };
+            let (mut parts, body) = request.into_parts();
+            // The channel sets scheme and authority from its endpoint; only the path travels.
+            parts.uri = match path.parse() {
+                Ok(uri) => uri,
+                Err(_) => return Ok(tonic::Status::invalid_argument("bad path").into_http()),
+            };
+            let request = Request::from_parts(parts, tonic::body::Body::new(body));
+            let mut channel = upstream.channel.clone();
+            if let Err(err) = std::future::poll_fn(|cx| channel.poll_ready(cx)).await {
+                return Ok(
+                    tonic::Status::unavailable(format!("upstream unavailable: {err}")).into_http(),
+                );
+            }
+            match channel.call(request).await {
+                Ok(response) => Ok(response.map(tonic::body::Body::new)),
+                Err(err) => Ok(
+                    tonic::Status::unavailable(format!("upstream unavailable: {err}")).into_http(),
+                ),
+            }
+        })
+    }
+}

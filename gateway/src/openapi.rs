@@ -1,0 +1,280 @@
+//! An OpenAPI 3.1 document generated from the same routes and descriptors the gateway serves:
+//! every route with its path and query parameters, request and response schemas, and the
+//! `google.rpc.Status` error response.
+
+use std::collections::BTreeMap;
+
+use prost_reflect::{FieldDescriptor, Kind, MessageDescriptor};
+use serde_json::{Map, Value, json};
+
+use crate::routes::RouteTable;
+
+/// The document for `routes`.
+pub fn document(routes: &RouteTable, title: &str) -> Value {
+    let mut paths: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
+    let mut schemas: BTreeMap<String, Value> = BTreeMap::new();
+    let mut pending: Vec<MessageDescriptor> = Vec::new();
+    let mut operation_ids: BTreeMap<String, usize> = BTreeMap::new();
+
+    for binding in routes.bindings() {
+        let input = binding.method.input();
+        let output = binding.method.output();
+        let service = binding.method.parent_service();
+        let base_id = format!("{}_{}", service.name(), binding.method.name());
+        let seen = operation_ids.entry(base_id.clone()).or_insert(0);
+        let operation_id = if *seen == 0 {
+            base_id
+        } else {
+            format!("{base_id}_{seen}")
+        };
+        *seen += 1;
+
+        let bound: Vec<String> = binding.template.variables().map(str::to_owned).collect();
+        let mut parameters: Vec<Value> = bound
+            .iter()
+            .map(|field| {
+                json!({
+                    "name": field,
+                    "in": "path",
+                    "required": true,
+                    "schema": {"type": "string"},
+                    "description": format!("`{field}` of the request, matched by {}", binding.template),
+                })
+            })
+            .collect();
+        if binding.body.as_deref() != Some("*") {
+            for field in input.fields() {
+                let top_bound = bound
+                    .iter()
+                    .any(|b| b == field.name() || b.starts_with(&format!("{}.", field.name())));
+                if top_bound || binding.body.as_deref() == Some(field.name()) {
+                    continue;
+                }
+                if let Some(schema) = query_schema(&field) {
+                    parameters.push(json!({
+                        "name": field.json_name(),
+                        "in": "query",
+                        "required": false,
+                        "schema": schema,
+                    }));
+                }
+            }
+        }
+
+        let mut operation = Map::new();
+        operation.insert("operationId".into(), Value::String(operation_id));
+        operation.insert("tags".into(), json!([service.full_name()]));
+        operation.insert(
+            "summary".into(),
+            Value::String(binding.method.full_name().to_owned()),
+        );
+        operation.insert("parameters".into(), Value::Array(parameters));
+        match binding.body.as_deref() {
+            Some("*") => {
+                pending.push(input.clone());
+                operation.insert("requestBody".into(), body_of(&schema_ref(&input)));
+            }
+            Some(field) => {
+                if let Some(field) = input.get_field_by_name(field) {
+                    operation.insert(
+                        "requestBody".into(),
+                        body_of(&field_schema(&field, &mut pending)),
+                    );
+                }
+            }
+            None => {}
+        }
+        let response_schema = match &binding.response_body {
+            Some(field) => output
+                .get_field_by_name(field)
+                .map_or_else(|| json!({}), |f| field_schema(&f, &mut pending)),
+            None => {
+                pending.push(output.clone());
+                schema_ref(&output)
+            }
+        };
+        let content_type = if binding.method.is_server_streaming() {
+            "application/x-ndjson"
+        } else {
+            "application/json"
+        };
+        operation.insert(
+            "responses".into(),
+            json!({
+                "200": {"description": "OK", "content": {content_type: {"schema": response_schema}}},
+                "default": {
+                    "description": "An error: google.rpc.Status with ErrorInfo / BadRequest details",
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/google.rpc.Status"}}}
+                }
+            }),
+        );
+        paths
+            .entry(binding.template.openapi_path())
+            .or_default()
+            .insert(
+                binding.http_method.as_str().to_lowercase(),
+                Value::Object(operation),
+            );
+    }
+
+    while let Some(message) = pending.pop() {
+        if schemas.contains_key(message.full_name()) {
+            continue;
+        }
+        let schema = message_schema(&message, &mut pending);
+        schemas.insert(message.full_name().to_owned(), schema);
+    }
+    schemas.entry("google.rpc.Status".to_owned()).or_insert_with(|| {
+        json!({
+            "type": "object",
+            "properties": {
+                "code": {"type": "integer", "format": "int32"},
+                "message": {"type": "string"},
+                "details": {"type": "array", "items": {"type": "object", "properties": {"@type": {"type": "string"}}, "additionalProperties": true}}
+            }
+        })
+    });
+
+    json!({
+        "openapi": "3.1.0",
+        "info": {"title": title, "version": env!("CARGO_PKG_VERSION")},
+        "paths": paths,
+        "components": {"schemas": schemas},
+    })
+}
+
+fn body_of(schema: &Value) -> Value {
+    json!({"required": true, "content": {"application/json": {"schema": schema}}})
+}
+
+fn schema_ref(message: &MessageDescriptor) -> Value {
+    json!({"$ref": format!("#/components/schemas/{}", message.full_name())})
+}
+
+fn query_schema(field: &FieldDescriptor) -> Option<Value> {
+    if field.is_map() {
+        return None;
+    }
+    let item = match field.kind() {
+        Kind::Message(m) => well_known(&m)?,
+        _ => scalar_schema(field),
+    };
+    Some(if field.is_list() {
+        json!({"type": "array", "items": item})
+    } else {
+        item
+    })
+}
+
+fn scalar_schema(field: &FieldDescriptor) -> Value {
+    match field.kind() {
+        Kind::Bool => json!({"type": "boolean"}),
+        Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 => {
+            json!({"type": "integer", "format": "int32"})
+        }
+        Kind::Uint32 | Kind::Fixed32 => json!({"type": "integer", "format": "uint32"}),
+        Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 => json!({"type": "string", "format": "int64"}),
+        Kind::Uint64 | Kind::Fixed64 => json!({"type": "string", "format": "uint64"}),
+        Kind::Float => json!({"type": "number", "format": "float"}),
+        Kind::Double => json!({"type": "number", "format": "double"}),
+        Kind::String => json!({"type": "string"}),
+        Kind::Bytes => json!({"type": "string", "format": "byte"}),
+        Kind::Enum(e) => {
+            json!({"type": "string", "enum": e.values().map(|v| v.name().to_owned()).collect::<Vec<_>>()})
+        }
+        Kind::Message(m) => schema_ref(&m),
+    }
+}
+
+fn well_known(message: &MessageDescriptor) -> Option<Value> {
+    Some(match message.full_name() {
+        "google.protobuf.Timestamp" => json!({"type": "string", "format": "date-time"}),
+        "google.protobuf.Duration" => {
+            json!({"type": "string", "pattern": "^-?[0-9]+(\\.[0-9]+)?s$"})
+        }
+        "google.protobuf.FieldMask" => {
+            json!({"type": "string", "description": "comma-separated field paths"})
+        }
+        "google.protobuf.StringValue" | "google.protobuf.BytesValue" => json!({"type": "string"}),
+        "google.protobuf.BoolValue" => json!({"type": "boolean"}),
+        "google.protobuf.Int32Value" | "google.protobuf.UInt32Value" => json!({"type": "integer"}),
+        "google.protobuf.Int64Value" | "google.protobuf.UInt64Value" => json!({"type": "string"}),
+        "google.protobuf.DoubleValue" | "google.protobuf.FloatValue" => json!({"type": "number"}),
+        "google.protobuf.Empty" => json!({"type": "object"}),
+        "google.protobuf.Struct" => json!({"type": "object", "additionalProperties": true}),
+        "google.protobuf.Value" => json!({}),
+        "google.protobuf.Any" => {
+            json!({"type": "object", "properties": {"@type": {"type": "string"}}, "additionalProperties": true})
+        }
+        _ => return None,
+    })
+}
+
+fn field_schema(field: &FieldDescriptor, pending: &mut Vec<MessageDescriptor>) -> Value {
+    let item = match field.kind() {
+        Kind::Message(m) if field.is_map() => {
+            let value = m
+                .get_field_by_name("value")
+                .map_or_else(|| json!({}), |v| field_schema(&v, pending));
+            return json!({"type": "object", "additionalProperties": value});
+        }
+        Kind::Message(m) => well_known(&m).unwrap_or_else(|| {
+            pending.push(m.clone());
+            schema_ref(&m)
+        }),
+        _ => scalar_schema(field),
+    };
+    if field.is_list() {
+        json!({"type": "array", "items": item})
+    } else {
+        item
+    }
+}
+
+fn message_schema(message: &MessageDescriptor, pending: &mut Vec<MessageDescriptor>) -> Value {
+    if let Some(schema) = well_known(message) {
+        return schema;
+    }
+    let properties: Map<String, Value> = message
+        .fields()
+        .map(|f| (f.json_name().to_owned(), field_schema(&f, pending)))
+        .collect();
+    json!({"type": "object", "properties": properties})
+}
+
+#[cfg(test)]
+mod tests {
+    use prost_reflect::DescriptorPool;
+
+    use super::*;
+
+    #[test]
+    fn every_route_is_documented_with_its_schemas() {
+        let pool = DescriptorPool::decode(taskmesh_contracts::FILE_DESCRIPTOR_SET).expect("pool");
+        let routes = RouteTable::from_pool(&pool).expect("routes");
+        let doc = document(&routes, "taskmesh");
+        assert_eq!(doc["openapi"], "3.1.0");
+        let get = &doc["paths"]["/v1/{name=projects/*}"]["get"];
+        assert!(get.is_object(), "{}", doc["paths"]);
+        let operations: usize = doc["paths"]
+            .as_object()
+            .expect("paths")
+            .values()
+            .map(|p| p.as_object().map_or(0, Map::len))
+            .sum();
+        assert_eq!(operations, routes.bindings().len());
+        assert!(doc["components"]["schemas"]["taskmesh.projects.v1.Project"].is_object());
+        assert!(doc["components"]["schemas"]["google.rpc.Status"].is_object());
+        let list = &doc["paths"]["/v1/projects"]["get"]["parameters"];
+        let names: Vec<&str> = list
+            .as_array()
+            .expect("params")
+            .iter()
+            .filter_map(|p| p["name"].as_str())
+            .collect();
+        assert!(
+            names.contains(&"pageSize") && names.contains(&"filter"),
+            "{names:?}"
+        );
+    }
+}

@@ -1,0 +1,264 @@
+//! The REST/JSON side of the gateway: route, transcode, call upstream, render. Errors are
+//! `google.rpc.Status` JSON with the HTTP status of their gRPC code. Server-streaming RPCs answer
+//! newline-delimited JSON, or Server-Sent Events when the client accepts `text/event-stream`.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use bytes::Bytes;
+use futures::StreamExt;
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
+use prost_reflect::DescriptorPool;
+use tonic::metadata::{MetadataMap, MetadataValue};
+use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
+
+use crate::routes::{Binding, Lookup, RouteTable};
+use crate::transcode::{self, status_json};
+use crate::upstream::{self, Upstreams};
+
+/// Request headers forwarded to upstreams as metadata.
+const FORWARDED: &[&str] = &[
+    "authorization",
+    "x-request-id",
+    "x-correlation-id",
+    "traceparent",
+    "tracestate",
+    "x-taskmesh-user",
+];
+
+/// What the REST handler needs.
+#[derive(Debug)]
+pub struct RestState {
+    /// Routes from the descriptors.
+    pub routes: RouteTable,
+    /// Descriptors, to render error details.
+    pub pool: DescriptorPool,
+    /// Upstream channels.
+    pub upstreams: Upstreams,
+    /// Largest accepted body.
+    pub max_body_bytes: usize,
+}
+
+/// Handles one REST request.
+pub async fn handle(state: Arc<RestState>, request: Request<Body>) -> Response<Body> {
+    let (parts, body) = request.into_parts();
+    let request_id = parts
+        .headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128)
+        .map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_owned);
+    let mut response = serve(&state, &parts, body, &request_id).await;
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    response
+}
+
+async fn serve(
+    state: &RestState,
+    parts: &http::request::Parts,
+    body: Body,
+    request_id: &str,
+) -> Response<Body> {
+    let path = parts.uri.path();
+    let (binding, variables) = match state.routes.lookup(&parts.method, path) {
+        Lookup::Found(binding, variables) => (binding, variables),
+        Lookup::MethodNotAllowed => {
+            return error(
+                state,
+                &tonic::Status::unimplemented(format!("{} is not allowed on {path}", parts.method)),
+                Some(StatusCode::METHOD_NOT_ALLOWED),
+            );
+        }
+        Lookup::NotFound => {
+            return error(
+                state,
+                &tonic::Status::not_found(format!("no route for {} {path}", parts.method)),
+                None,
+            );
+        }
+    };
+    let body = match axum::body::to_bytes(body, state.max_body_bytes).await {
+        Ok(bytes) => bytes,
+        Err(_) => {
+            return error(
+                state,
+                &tonic::Status::invalid_argument(format!(
+                    "the body is larger than {} bytes",
+                    state.max_body_bytes
+                )),
+                Some(StatusCode::PAYLOAD_TOO_LARGE),
+            );
+        }
+    };
+    let content_type = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let message =
+        match transcode::build_request(binding, &variables, parts.uri.query(), &body, content_type)
+        {
+            Ok(message) => Bytes::from(message),
+            Err(err) => {
+                let status = tonic::Status::with_error_details(
+                    tonic::Code::InvalidArgument,
+                    err.to_string(),
+                    ErrorDetails::with_bad_request(vec![FieldViolation::new(
+                        err.field(),
+                        err.to_string(),
+                    )]),
+                );
+                return error(state, &status, None);
+            }
+        };
+    let service = binding.method.parent_service().full_name().to_owned();
+    let Some(upstream) = state.upstreams.for_service(&service) else {
+        return error(
+            state,
+            &tonic::Status::unimplemented(format!("no upstream serves {service}")),
+            None,
+        );
+    };
+    let metadata = forward_metadata(&parts.headers, request_id);
+    let timeout = parts
+        .headers
+        .get("grpc-timeout")
+        .and_then(|v| v.to_str().ok())
+        .and_then(taskmesh_mesh::layer::parse_grpc_timeout);
+
+    if binding.method.is_server_streaming() {
+        let sse = parts
+            .headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|a| a.contains("text/event-stream"));
+        return match upstream::server_streaming(
+            upstream,
+            &binding.method,
+            metadata,
+            timeout,
+            message,
+        )
+        .await
+        {
+            Ok((metadata, stream)) => stream_response(state, binding, metadata, stream, sse),
+            Err(status) => error(state, &status, None),
+        };
+    }
+    match upstream::unary(upstream, &binding.method, metadata, timeout, message).await {
+        Ok((metadata, bytes)) => match transcode::render_response(binding, &bytes) {
+            Ok(rendered) => {
+                let mut response = Response::new(Body::from(rendered.body));
+                set_content_type(response.headers_mut(), &rendered.content_type);
+                copy_metadata(&metadata, response.headers_mut());
+                response
+            }
+            Err(reason) => {
+                tracing::error!(%reason, method = binding.method.full_name(), "cannot render the upstream response");
+                error(state, &tonic::Status::internal("internal error"), None)
+            }
+        },
+        Err(status) => error(state, &status, None),
+    }
+}
+
+fn stream_response(
+    state: &RestState,
+    binding: &Binding,
+    metadata: MetadataMap,
+    stream: tonic::Streaming<Bytes>,
+    sse: bool,
+) -> Response<Body> {
+    let binding = binding.clone();
+    let pool = state.pool.clone();
+    let frames = stream.map(move |item| {
+        let record = match item {
+            Ok(bytes) => match transcode::render_response(&binding, &bytes) {
+                Ok(rendered) => {
+                    let value: serde_json::Value =
+                        serde_json::from_slice(&rendered.body).unwrap_or(serde_json::Value::Null);
+                    serde_json::json!({ "result": value })
+                }
+                Err(reason) => serde_json::json!({ "error": { "code": 13, "message": reason } }),
+            },
+            Err(status) => serde_json::json!({ "error": status_json(&pool, &status) }),
+        };
+        let text = record.to_string();
+        let frame = if sse {
+            let event = if record.get("error").is_some() {
+                "error"
+            } else {
+                "message"
+            };
+            format!("event: {event}\ndata: {text}\n\n")
+        } else {
+            format!("{text}\n")
+        };
+        Ok::<_, std::convert::Infallible>(Bytes::from(frame))
+    });
+    let mut response = Response::new(Body::from_stream(frames));
+    let content_type = if sse {
+        "text/event-stream"
+    } else {
+        "application/x-ndjson"
+    };
+    set_content_type(response.headers_mut(), content_type);
+    copy_metadata(&metadata, response.headers_mut());
+    response
+}
+
+fn set_content_type(headers: &mut HeaderMap, value: &str) {
+    if let Ok(value) = HeaderValue::from_str(value) {
+        headers.insert(header::CONTENT_TYPE, value);
+    }
+}
+
+/// Builds upstream metadata from the forwarded request headers.
+pub fn forward_metadata(headers: &HeaderMap, request_id: &str) -> MetadataMap {
+    let mut metadata = MetadataMap::new();
+    for name in FORWARDED {
+        if let Some(value) = headers.get(*name).and_then(|v| v.to_str().ok())
+            && let Ok(value) = MetadataValue::try_from(value)
+        {
+            metadata.insert(*name, value);
+        }
+    }
+    if let Ok(value) = MetadataValue::try_from(request_id) {
+        metadata.insert("x-request-id", value);
+    }
+    metadata
+}
+
+/// Response metadata becomes `Grpc-Metadata-<key>` headers; `x-request-id` stays as it is.
+fn copy_metadata(metadata: &MetadataMap, headers: &mut HeaderMap) {
+    for entry in metadata.iter() {
+        if let tonic::metadata::KeyAndValueRef::Ascii(key, value) = entry {
+            let name = key.as_str();
+            if name.starts_with("grpc-") || name == "content-type" || name == "x-request-id" {
+                continue;
+            }
+            let header = format!("grpc-metadata-{name}");
+            if let (Ok(header), Ok(value)) = (
+                http::HeaderName::from_bytes(header.as_bytes()),
+                HeaderValue::from_bytes(value.as_encoded_bytes()),
+            ) {
+                headers.append(header, value);
+            }
+        }
+    }
+}
+
+/// A `google.rpc.Status` JSON error response.
+pub fn error(
+    state: &RestState,
+    status: &tonic::Status,
+    http: Option<StatusCode>,
+) -> Response<Body> {
+    let http = http.unwrap_or_else(|| transcode::http_status(status.code()));
+    let body = status_json(&state.pool, status);
+    let mut response = Response::new(Body::from(body.to_string()));
+    *response.status_mut() = http;
+    set_content_type(response.headers_mut(), "application/json");
+    response
+}

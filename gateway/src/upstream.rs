@@ -1,0 +1,178 @@
+//! Upstream gRPC services: one lazily connected channel per configured package prefix, and calls
+//! that carry raw protobuf bytes (the gateway never needs generated types).
+
+use std::time::Duration;
+
+use bytes::{Buf, BufMut, Bytes};
+use serde::{Deserialize, Serialize};
+use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::metadata::MetadataMap;
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Request, Status, Streaming};
+
+/// Where the services of a package prefix are.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UpstreamConfig {
+    /// Proto package or service prefix, `taskmesh.projects.v1`.
+    pub prefix: String,
+    /// gRPC endpoint, `http://127.0.0.1:50052`.
+    pub endpoint: String,
+    /// Longest time a call may take, in milliseconds (a shorter client deadline wins).
+    pub timeout_ms: u64,
+}
+
+/// A configured upstream.
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    prefix: String,
+    /// The channel to it.
+    pub channel: Channel,
+    /// Its call timeout.
+    pub timeout: Duration,
+}
+
+/// Every upstream, matched by longest prefix.
+#[derive(Debug, Clone, Default)]
+pub struct Upstreams {
+    list: Vec<Upstream>,
+}
+
+/// An endpoint that does not parse.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: key `upstreams`: `{endpoint}`: {reason}")]
+pub struct UpstreamError {
+    endpoint: String,
+    reason: String,
+}
+
+impl Upstreams {
+    /// Lazily connecting channels for `configs`.
+    pub fn new(configs: &[UpstreamConfig]) -> Result<Self, UpstreamError> {
+        let mut list = Vec::with_capacity(configs.len());
+        for config in configs {
+            let channel = Endpoint::from_shared(config.endpoint.clone())
+                .map_err(|e| UpstreamError {
+                    endpoint: config.endpoint.clone(),
+                    reason: e.to_string(),
+                })?
+                .connect_timeout(Duration::from_secs(2))
+                .tcp_nodelay(true)
+                .connect_lazy();
+            list.push(Upstream {
+                prefix: config.prefix.clone(),
+                channel,
+                timeout: Duration::from_millis(config.timeout_ms),
+            });
+        }
+        list.sort_by_key(|u| std::cmp::Reverse(u.prefix.len()));
+        Ok(Self { list })
+    }
+
+    /// The upstream serving `service` (`taskmesh.projects.v1.ProjectService`).
+    pub fn for_service(&self, service: &str) -> Option<&Upstream> {
+        self.list.iter().find(|u| {
+            service == u.prefix
+                || service
+                    .strip_prefix(u.prefix.as_str())
+                    .is_some_and(|rest| rest.starts_with('.'))
+        })
+    }
+}
+
+/// Passes already-encoded messages through unchanged.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RawCodec;
+
+/// See [`RawCodec`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RawEncoder;
+
+/// See [`RawCodec`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RawDecoder;
+
+impl Codec for RawCodec {
+    type Encode = Bytes;
+    type Decode = Bytes;
+    type Encoder = RawEncoder;
+    type Decoder = RawDecoder;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        RawEncoder
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        RawDecoder
+    }
+}
+
+impl Encoder for RawEncoder {
+    type Item = Bytes;
+    type Error = Status;
+
+    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        dst.put(item);
+        Ok(())
+    }
+}
+
+impl Decoder for RawDecoder {
+    type Item = Bytes;
+    type Error = Status;
+
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, Status> {
+        Ok(Some(src.copy_to_bytes(src.remaining())))
+    }
+}
+
+fn path(method: &prost_reflect::MethodDescriptor) -> Result<http::uri::PathAndQuery, Status> {
+    format!("/{}/{}", method.parent_service().full_name(), method.name())
+        .parse()
+        .map_err(|_| Status::internal("invalid method path"))
+}
+
+async fn ready(upstream: &Upstream) -> Result<tonic::client::Grpc<Channel>, Status> {
+    let mut grpc = tonic::client::Grpc::new(upstream.channel.clone());
+    grpc.ready()
+        .await
+        .map_err(|e| Status::unavailable(format!("upstream unavailable: {e}")))?;
+    Ok(grpc)
+}
+
+/// A unary call: the response's metadata and encoded message.
+pub async fn unary(
+    upstream: &Upstream,
+    method: &prost_reflect::MethodDescriptor,
+    metadata: MetadataMap,
+    timeout: Option<Duration>,
+    body: Bytes,
+) -> Result<(MetadataMap, Bytes), Status> {
+    let mut grpc = ready(upstream).await?;
+    let mut request = Request::new(body);
+    *request.metadata_mut() = metadata;
+    request.set_timeout(timeout.map_or(upstream.timeout, |t| t.min(upstream.timeout)));
+    let response = grpc.unary(request, path(method)?, RawCodec).await?;
+    let (metadata, message, _) = response.into_parts();
+    Ok((metadata, message))
+}
+
+/// A server-streaming call: the response's metadata and the stream of encoded messages.
+pub async fn server_streaming(
+    upstream: &Upstream,
+    method: &prost_reflect::MethodDescriptor,
+    metadata: MetadataMap,
+    timeout: Option<Duration>,
+    body: Bytes,
+) -> Result<(MetadataMap, Streaming<Bytes>), Status> {
+    let mut grpc = ready(upstream).await?;
+    let mut request = Request::new(body);
+    *request.metadata_mut() = metadata;
+    if let Some(timeout) = timeout {
+        request.set_timeout(timeout);
+    }
+    let response = grpc
+        .server_streaming(request, path(method)?, RawCodec)
+        .await?;
+    let (metadata, stream, _) = response.into_parts();
+    Ok((metadata, stream))
+}
