@@ -11,8 +11,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let mut files = Vec::new();
     collect_protos(&root.join("taskmesh"), &mut files)?;
-    // Opened explicitly so that reflection clients can decode error details.
+    // Opened explicitly: error details must decode for reflection clients, and HttpBody must
+    // exist for contracts and gateways that use it.
     collect_protos(&root.join("google/rpc"), &mut files)?;
+    collect_protos(&root.join("google/api"), &mut files)?;
     files.sort();
     let relative: Vec<PathBuf> = files
         .iter()

@@ -125,23 +125,17 @@ impl Gateway {
 
     /// The REST / grpc-web address.
     pub fn http_addr(&self) -> SocketAddr {
-        self.http
-            .local_addr()
-            .unwrap_or_else(|_| self.config.http_listen)
+        self.http.local_addr().unwrap_or(self.config.http_listen)
     }
 
     /// The native gRPC address.
     pub fn grpc_addr(&self) -> SocketAddr {
-        self.grpc
-            .local_addr()
-            .unwrap_or_else(|_| self.config.grpc_listen)
+        self.grpc.local_addr().unwrap_or(self.config.grpc_listen)
     }
 
     /// The admin address.
     pub fn admin_addr(&self) -> SocketAddr {
-        self.admin
-            .local_addr()
-            .unwrap_or_else(|_| self.config.admin_listen)
+        self.admin.local_addr().unwrap_or(self.config.admin_listen)
     }
 
     fn http_router(&self) -> Router {

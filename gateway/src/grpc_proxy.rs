@@ -63,6 +63,25 @@ where
                 Ok(uri) => uri,
                 Err(_) => return Ok(tonic::Status::invalid_argument("bad path").into_http()),
             };
+            // Hop-by-hop headers and a length that no longer fits (grpc-web-text is decoded on
+            // the way) must not reach the HTTP/2 upstream.
+            for name in [
+                "content-length",
+                "connection",
+                "keep-alive",
+                "proxy-connection",
+                "transfer-encoding",
+                "upgrade",
+                "host",
+            ] {
+                parts.headers.remove(name);
+            }
+            parts
+                .headers
+                .insert("te", http::HeaderValue::from_static("trailers"));
+            // The body is re-streamed without its size hint: after grpc-web-text decoding the
+            // original length is wrong, and HTTP/2 would enforce it.
+            let body = http_body_util::StreamBody::new(http_body_util::BodyStream::new(body));
             let request = Request::from_parts(parts, tonic::body::Body::new(body));
             let mut channel = upstream.channel.clone();
             if let Err(err) = std::future::poll_fn(|cx| channel.poll_ready(cx)).await {

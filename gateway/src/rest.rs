@@ -79,18 +79,15 @@ async fn serve(
             );
         }
     };
-    let body = match axum::body::to_bytes(body, state.max_body_bytes).await {
-        Ok(bytes) => bytes,
-        Err(_) => {
-            return error(
-                state,
-                &tonic::Status::invalid_argument(format!(
-                    "the body is larger than {} bytes",
-                    state.max_body_bytes
-                )),
-                Some(StatusCode::PAYLOAD_TOO_LARGE),
-            );
-        }
+    let Ok(body) = axum::body::to_bytes(body, state.max_body_bytes).await else {
+        return error(
+            state,
+            &tonic::Status::invalid_argument(format!(
+                "the body is larger than {} bytes",
+                state.max_body_bytes
+            )),
+            Some(StatusCode::PAYLOAD_TOO_LARGE),
+        );
     };
     let content_type = parts
         .headers
@@ -142,7 +139,7 @@ async fn serve(
         )
         .await
         {
-            Ok((metadata, stream)) => stream_response(state, binding, metadata, stream, sse),
+            Ok((metadata, stream)) => stream_response(state, binding, &metadata, stream, sse),
             Err(status) => error(state, &status, None),
         };
     }
@@ -166,7 +163,7 @@ async fn serve(
 fn stream_response(
     state: &RestState,
     binding: &Binding,
-    metadata: MetadataMap,
+    metadata: &MetadataMap,
     stream: tonic::Streaming<Bytes>,
     sse: bool,
 ) -> Response<Body> {
@@ -204,7 +201,7 @@ fn stream_response(
         "application/x-ndjson"
     };
     set_content_type(response.headers_mut(), content_type);
-    copy_metadata(&metadata, response.headers_mut());
+    copy_metadata(metadata, response.headers_mut());
     response
 }
 

@@ -188,7 +188,7 @@ fn binding(
     for variable in template.variables() {
         if crate::transcode::field_path(&input, variable).is_none() {
             return Err(RouteError::UnknownField {
-                method: name.clone(),
+                method: name,
                 what: "path variable",
                 field: variable.to_owned(),
             });
@@ -199,7 +199,7 @@ fn binding(
         && input.get_field_by_name(field).is_none()
     {
         return Err(RouteError::UnknownField {
-            method: name.clone(),
+            method: name,
             what: "body",
             field: field.to_owned(),
         });

@@ -80,19 +80,18 @@ pub fn build_request(
     let mut root = Map::new();
     match binding.body.as_deref() {
         None => {}
-        Some("*") => {
-            if !body.iter().all(u8::is_ascii_whitespace) {
-                match serde_json::from_slice::<Value>(body) {
-                    Ok(Value::Object(map)) => root = map,
-                    Ok(_) => {
-                        return Err(TranscodeError::Body(
-                            "the body must be a JSON object".to_owned(),
-                        ));
-                    }
-                    Err(e) => return Err(TranscodeError::Body(e.to_string())),
+        Some("*") if !body.iter().all(u8::is_ascii_whitespace) => {
+            match serde_json::from_slice::<Value>(body) {
+                Ok(Value::Object(map)) => root = map,
+                Ok(_) => {
+                    return Err(TranscodeError::Body(
+                        "the body must be a JSON object".to_owned(),
+                    ));
                 }
+                Err(e) => return Err(TranscodeError::Body(e.to_string())),
             }
         }
+        Some("*") => {}
         Some(field) => {
             let descriptor = input
                 .get_field_by_name(field)

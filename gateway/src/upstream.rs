@@ -131,6 +131,16 @@ fn path(method: &prost_reflect::MethodDescriptor) -> Result<http::uri::PathAndQu
         .map_err(|_| Status::internal("invalid method path"))
 }
 
+/// tonic reports its own client-side timeout as CANCELLED; to the caller it is a passed deadline.
+#[allow(clippy::needless_pass_by_value)]
+fn deadline(status: Status) -> Status {
+    if status.code() == tonic::Code::Cancelled && status.message() == "Timeout expired" {
+        Status::deadline_exceeded("the deadline passed before the upstream answered")
+    } else {
+        status
+    }
+}
+
 async fn ready(upstream: &Upstream) -> Result<tonic::client::Grpc<Channel>, Status> {
     let mut grpc = tonic::client::Grpc::new(upstream.channel.clone());
     grpc.ready()
@@ -151,7 +161,10 @@ pub async fn unary(
     let mut request = Request::new(body);
     *request.metadata_mut() = metadata;
     request.set_timeout(timeout.map_or(upstream.timeout, |t| t.min(upstream.timeout)));
-    let response = grpc.unary(request, path(method)?, RawCodec).await?;
+    let response = grpc
+        .unary(request, path(method)?, RawCodec)
+        .await
+        .map_err(deadline)?;
     let (metadata, message, _) = response.into_parts();
     Ok((metadata, message))
 }
