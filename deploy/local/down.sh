@@ -18,6 +18,7 @@ stop_pid() {
 }
 
 if [ "${1:-}" != "--infra-only" ]; then
+  stop_pid gateway "$RUN/gateway.pid"
   for entry in "${SERVICES[@]}"; do
     stop_pid "${entry%%:*}" "$RUN/${entry%%:*}.pid"
   done

@@ -56,6 +56,16 @@ for entry in "${SERVICES[@]}"; do
   wait_for "$service" 120 curl -sf "http://127.0.0.1:$admin/readyz"
 done
 
+# The gateway: REST/JSON and grpc-web on 8080, native gRPC on 9090, admin on 10090.
+if [ -f "$RUN/gateway.pid" ] && kill -0 "$(cat "$RUN/gateway.pid")" 2>/dev/null; then
+  kill -TERM "$(cat "$RUN/gateway.pid")" 2>/dev/null || true
+  sleep 1
+fi
+setsid "$CARGO_TARGET_DIR/debug/gateway" </dev/null >"$LOGS/gateway.log" 2>&1 &
+echo $! > "$RUN/gateway.pid"
+started+=("gateway")
+wait_for gateway 120 curl -sf "http://127.0.0.1:10090/readyz"
+
 cat <<EOF2
 
   taskmesh is up.
@@ -70,8 +80,11 @@ for entry in "${SERVICES[@]}"; do
     "$service" "$port" "$((port + 1000))" "$LOGS/$service.log"
 done
 cat <<EOF2
+  gateway      REST + grpc-web http://127.0.0.1:8080/v1/...  OpenAPI http://127.0.0.1:8080/openapi.json
+               gRPC 127.0.0.1:9090 (every service, reflection)  admin http://127.0.0.1:10090  log $LOGS/gateway.log
 
-  Try:  $VENV/bin/grpcurl -plaintext 127.0.0.1:50052 list
+  Try:  curl -s -X POST http://127.0.0.1:8080/v1/projects -H 'x-taskmesh-user: users/ada' -d '{"displayName":"Demo"}'
+        $VENV/bin/grpcurl -plaintext 127.0.0.1:9090 list
   Ctrl-C stops everything.
 EOF2
 

@@ -5,6 +5,7 @@
 mod upstream;
 
 mod grpc;
+mod projects;
 mod rest;
 
 use std::net::SocketAddr;

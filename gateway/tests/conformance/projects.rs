@@ -1,0 +1,115 @@
+//! The gateway in front of the real projects service (against the local stack): REST create, get,
+//! list, update and delete of projects, with 404, 400 and 409 as `google.rpc.Status` bodies.
+
+use serde_json::{Value, json};
+use taskmesh_gateway::upstream::UpstreamConfig;
+use taskmesh_gateway::{Gateway, GatewayConfig};
+use taskmesh_testing::{Stack, TestDatabase};
+
+async fn projects_behind_a_gateway() -> (String, reqwest::Client, tokio::sync::oneshot::Sender<()>) {
+    let stack = Stack::load();
+    let db = TestDatabase::create(&stack, "gateway_test").await;
+    let layers = taskmesh_projects::Config::default_layers()
+        .set("grpc.listen", "127.0.0.1:0")
+        .set("admin.listen", "127.0.0.1:0")
+        .set("vault.addr", stack.vault_addr.clone())
+        .set("vault.auth", "token")
+        .set("vault.token", stack.vault_root_token.clone())
+        .set("vault.secret_path", db.secret_path.clone())
+        .set("database.port", stack.pg_port)
+        .set("nats.url", stack.nats_url.clone());
+    let config = taskmesh_projects::Config::from_layers(&layers).expect("config");
+    let app = taskmesh_projects::App::build(config).await.expect("projects");
+    let upstream = app.grpc_addr();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let (stop_gateway, gateway_stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(app.run(async {
+        let _ = stopped.await;
+    }));
+    let any = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    let gateway = Gateway::build(
+        GatewayConfig {
+            http_listen: any,
+            grpc_listen: any,
+            admin_listen: any,
+            upstreams: vec![UpstreamConfig {
+                prefix: "taskmesh.projects".into(),
+                endpoint: format!("http://{upstream}"),
+                timeout_ms: 10_000,
+            }],
+            ..GatewayConfig::default()
+        },
+        &[],
+    )
+    .await
+    .expect("gateway");
+    let base = format!("http://{}", gateway.http_addr());
+    tokio::spawn(gateway.run(async move {
+        let _ = gateway_stopped.await;
+        let _ = stop.send(());
+    }));
+    (base, reqwest::Client::new(), stop_gateway)
+}
+
+async fn call(request: reqwest::RequestBuilder) -> (u16, Value) {
+    let response = request.header("x-taskmesh-user", "users/ada").send().await.expect("send");
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("text");
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
+#[tokio::test]
+async fn projects_are_managed_over_rest_with_status_bodies_for_errors() {
+    let (base, client, _stop) = projects_behind_a_gateway().await;
+
+    let (status, created) = call(client.post(format!("{base}/v1/projects")).json(&json!({"displayName": "Over REST"}))).await;
+    assert_eq!(status, 200, "{created}");
+    let name = created["name"].as_str().expect("name").to_owned();
+    assert_eq!(created["creator"], "users/ada");
+
+    let (status, fetched) = call(client.get(format!("{base}/v1/{name}"))).await;
+    assert_eq!(status, 200);
+    assert_eq!(fetched, created);
+
+    let (status, listed) = call(client.get(format!("{base}/v1/projects?pageSize=10&filter=display_name%3D%22Over%20REST%22"))).await;
+    assert_eq!(status, 200);
+    assert_eq!(listed["projects"], json!([created.clone()]));
+
+    let (status, updated) = call(
+        client
+            .patch(format!("{base}/v1/{name}?updateMask=description"))
+            .json(&json!({"description": "changed", "etag": created["etag"]})),
+    )
+    .await;
+    assert_eq!(status, 200, "{updated}");
+    assert_eq!(updated["description"], "changed");
+
+    let (status, stale) = call(
+        client
+            .patch(format!("{base}/v1/{name}?updateMask=description"))
+            .json(&json!({"description": "lost", "etag": created["etag"]})),
+    )
+    .await;
+    assert_eq!(status, 409);
+    assert_eq!(stale["code"], 10);
+    assert_eq!(stale["details"][0]["reason"], "ETAG_MISMATCH");
+
+    let (status, missing) = call(client.get(format!("{base}/v1/projects/absent"))).await;
+    assert_eq!(status, 404);
+    assert_eq!(missing["code"], 5);
+    assert_eq!(missing["details"][0]["@type"], "type.googleapis.com/google.rpc.ErrorInfo");
+
+    let (status, bad) = call(client.post(format!("{base}/v1/projects")).body("{oops")).await;
+    assert_eq!(status, 400);
+    assert_eq!(bad["code"], 3);
+
+    let (status, invalid) = call(client.post(format!("{base}/v1/projects")).json(&json!({"displayName": ""}))).await;
+    assert_eq!(status, 400);
+    assert_eq!(invalid["details"][0]["fieldViolations"][0]["field"], "project.display_name");
+
+    let (status, deleted) = call(client.delete(format!("{base}/v1/{name}"))).await;
+    assert_eq!(status, 200);
+    assert!(deleted["deleteTime"].is_string());
+    let (status, _) = call(client.post(format!("{base}/v1/{name}:undelete")).json(&json!({}))).await;
+    assert_eq!(status, 200);
+}
