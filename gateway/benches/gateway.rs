@@ -5,13 +5,22 @@
 //! direct gRPC (the floor), REST/JSON through the gateway, and grpc-web through the gateway. It
 //! prints throughput and p50/p99 latency, and each mode's ratio to direct gRPC.
 //!
+//! The three modes run in interleaved rounds (`BENCH_ROUNDS`, default 3) so that warm-up and
+//! machine noise hit them alike; each mode's median round is reported.
+//!
 //! Environment: `BENCH_REQUESTS` (default 20000), `BENCH_CONCURRENCY` (default 32).
 
 #[path = "../tests/conformance/upstream.rs"]
 mod upstream;
 
 mod pb {
-    #![allow(clippy::all, clippy::pedantic, unreachable_pub, missing_docs, dead_code)]
+    #![allow(
+        clippy::all,
+        clippy::pedantic,
+        unreachable_pub,
+        missing_docs,
+        dead_code
+    )]
     include!(concat!(env!("OUT_DIR"), "/gatewaytest.v1.rs"));
 }
 
@@ -24,7 +33,8 @@ use taskmesh_gateway::upstream::UpstreamConfig;
 use taskmesh_gateway::{Gateway, GatewayConfig};
 use tokio::sync::Semaphore;
 
-const TEST_DESCRIPTORS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/gatewaytest_descriptor.bin"));
+const TEST_DESCRIPTORS: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/gatewaytest_descriptor.bin"));
 
 struct Report {
     mode: &'static str,
@@ -46,7 +56,10 @@ where
     let started = Instant::now();
     let mut handles = Vec::with_capacity(requests);
     for _ in 0..requests {
-        let permit = Arc::clone(&permits).acquire_owned().await.expect("semaphore");
+        let permit = Arc::clone(&permits)
+            .acquire_owned()
+            .await
+            .expect("semaphore");
         let call = Arc::clone(&call);
         handles.push(tokio::spawn(async move {
             let begin = Instant::now();
@@ -80,8 +93,14 @@ fn grpc_web_frame(message: &impl Message) -> Vec<u8> {
 
 #[tokio::main]
 async fn main() {
-    let requests: usize = std::env::var("BENCH_REQUESTS").ok().and_then(|v| v.parse().ok()).unwrap_or(20_000);
-    let concurrency: usize = std::env::var("BENCH_CONCURRENCY").ok().and_then(|v| v.parse().ok()).unwrap_or(32);
+    let requests: usize = std::env::var("BENCH_REQUESTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
+    let concurrency: usize = std::env::var("BENCH_CONCURRENCY")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(32);
 
     let upstream = upstream::spawn().await;
     let any = SocketAddr::from(([127, 0, 0, 1], 0));
@@ -110,53 +129,84 @@ async fn main() {
     let grpc = pb::library_client::LibraryClient::connect(format!("http://{upstream}"))
         .await
         .expect("connect");
-    let direct = measure("direct gRPC", requests, concurrency, move || {
-        let mut client = grpc.clone();
-        async move {
-            client
-                .get_book(pb::GetBookRequest { name: "shelves/s/books/b".into() })
-                .await
-                .expect("direct call");
-        }
-    })
-    .await;
-
     let client = reqwest::Client::new();
-    let rest_client = client.clone();
-    let url = format!("http://{http}/v1/shelves/s/books/b");
-    let rest = measure("REST via gateway", requests, concurrency, move || {
-        let client = rest_client.clone();
-        let url = url.clone();
-        async move {
-            let response = client.get(&url).send().await.expect("rest call");
-            assert!(response.status().is_success());
-            response.bytes().await.expect("body");
-        }
-    })
-    .await;
+    let rest_url = format!("http://{http}/v1/shelves/s/books/b");
+    let web_url = format!("http://{http}/gatewaytest.v1.Library/GetBook");
+    let web_body = grpc_web_frame(&pb::GetBookRequest {
+        name: "shelves/s/books/b".into(),
+    });
+    let rounds: usize = std::env::var("BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
 
-    let body = grpc_web_frame(&pb::GetBookRequest { name: "shelves/s/books/b".into() });
-    let url = format!("http://{http}/gatewaytest.v1.Library/GetBook");
-    let web = measure("grpc-web via gateway", requests, concurrency, move || {
-        let client = client.clone();
-        let url = url.clone();
-        let body = body.clone();
-        async move {
-            let response = client
-                .post(&url)
-                .header("content-type", "application/grpc-web+proto")
-                .body(body)
-                .send()
-                .await
-                .expect("grpc-web call");
-            assert!(response.status().is_success());
-            response.bytes().await.expect("body");
-        }
-    })
-    .await;
+    let mut results: Vec<Vec<Report>> = vec![Vec::new(), Vec::new(), Vec::new()];
+    for _ in 0..rounds {
+        let grpc = grpc.clone();
+        results[0].push(
+            measure("direct gRPC", requests, concurrency, move || {
+                let mut client = grpc.clone();
+                async move {
+                    client
+                        .get_book(pb::GetBookRequest {
+                            name: "shelves/s/books/b".into(),
+                        })
+                        .await
+                        .expect("direct call");
+                }
+            })
+            .await,
+        );
+        let (rest_client, url) = (client.clone(), rest_url.clone());
+        results[1].push(
+            measure("REST via gateway", requests, concurrency, move || {
+                let client = rest_client.clone();
+                let url = url.clone();
+                async move {
+                    let response = client.get(&url).send().await.expect("rest call");
+                    assert!(response.status().is_success());
+                    response.bytes().await.expect("body");
+                }
+            })
+            .await,
+        );
+        let (web_client, url, body) = (client.clone(), web_url.clone(), web_body.clone());
+        results[2].push(
+            measure("grpc-web via gateway", requests, concurrency, move || {
+                let client = web_client.clone();
+                let url = url.clone();
+                let body = body.clone();
+                async move {
+                    let response = client
+                        .post(&url)
+                        .header("content-type", "application/grpc-web+proto")
+                        .body(body)
+                        .send()
+                        .await
+                        .expect("grpc-web call");
+                    assert!(response.status().is_success());
+                    response.bytes().await.expect("body");
+                }
+            })
+            .await,
+        );
+    }
+    let median = |mut reports: Vec<Report>| {
+        reports.sort_by(|a, b| a.throughput.total_cmp(&b.throughput));
+        reports.swap_remove(reports.len() / 2)
+    };
+    let mut results = results.into_iter().map(median);
+    let (Some(direct), Some(rest), Some(web)) = (results.next(), results.next(), results.next())
+    else {
+        return;
+    };
 
-    println!("gateway benchmark: {requests} GetBook calls per mode, concurrency {concurrency}");
-    println!("| mode | throughput (req/s) | p50 | p99 | throughput vs direct | p50 vs direct | p99 vs direct |");
+    println!(
+        "gateway benchmark: {requests} GetBook calls per mode and round, concurrency {concurrency}, median of {rounds} rounds"
+    );
+    println!(
+        "| mode | throughput (req/s) | p50 | p99 | throughput vs direct | p50 vs direct | p99 vs direct |"
+    );
     println!("|---|---|---|---|---|---|---|");
     for report in [&direct, &rest, &web] {
         println!(

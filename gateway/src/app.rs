@@ -101,11 +101,13 @@ impl Gateway {
         );
         let openapi = Arc::new(crate::openapi::document(&routes, "taskmesh").to_string());
         let upstreams = Arc::new(Upstreams::new(&config.upstreams)?);
+        let metrics = Metrics::new("gateway");
         let rest = Arc::new(RestState {
             routes,
             pool,
             upstreams: Upstreams::clone(&upstreams),
             max_body_bytes: config.max_body_bytes,
+            metrics: metrics.clone(),
         });
         let mut descriptor_sets = vec![taskmesh_contracts::FILE_DESCRIPTOR_SET.to_vec()];
         descriptor_sets.extend(extra_descriptor_sets.iter().map(|s| s.to_vec()));
@@ -118,7 +120,7 @@ impl Gateway {
             openapi,
             descriptor_sets,
             readiness: Readiness::default(),
-            metrics: Metrics::new("gateway"),
+            metrics,
             config,
         })
     }

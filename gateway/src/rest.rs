@@ -37,6 +37,8 @@ pub struct RestState {
     pub upstreams: Upstreams,
     /// Largest accepted body.
     pub max_body_bytes: usize,
+    /// Where request counts and latencies go.
+    pub metrics: taskmesh_mesh::Metrics,
 }
 
 /// Handles one REST request.
@@ -48,10 +50,33 @@ pub async fn handle(state: Arc<RestState>, request: Request<Body>) -> Response<B
         .and_then(|v| v.to_str().ok())
         .filter(|v| !v.is_empty() && v.len() <= 128)
         .map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_owned);
+    let started = std::time::Instant::now();
     let mut response = serve(&state, &parts, body, &request_id).await;
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert("x-request-id", value);
     }
+    let route = match state.routes.lookup(&parts.method, parts.uri.path()) {
+        Lookup::Found(binding, _) => format!("REST {}", binding.method.full_name()),
+        _ => "REST (no route)".to_owned(),
+    };
+    state
+        .metrics
+        .grpc_handled
+        .with_label_values(&[route.as_str(), response.status().as_str()])
+        .inc();
+    state
+        .metrics
+        .grpc_latency
+        .with_label_values(&[route.as_str()])
+        .observe(started.elapsed().as_secs_f64());
+    tracing::info!(
+        method = %parts.method,
+        path = parts.uri.path(),
+        status = response.status().as_u16(),
+        request_id = %request_id,
+        elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "request finished"
+    );
     response
 }
 

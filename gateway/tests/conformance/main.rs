@@ -25,6 +25,7 @@ pub(crate) const TEST_DESCRIPTORS: &[u8] =
 pub(crate) struct Harness {
     pub(crate) http: SocketAddr,
     pub(crate) grpc: SocketAddr,
+    pub(crate) admin: SocketAddr,
     pub(crate) client: reqwest::Client,
     _stop: tokio::sync::oneshot::Sender<()>,
 }
@@ -52,7 +53,11 @@ impl Harness {
         let gateway = Gateway::build(config, &[TEST_DESCRIPTORS])
             .await
             .expect("gateway builds");
-        let (http, grpc) = (gateway.http_addr(), gateway.grpc_addr());
+        let (http, grpc, admin) = (
+            gateway.http_addr(),
+            gateway.grpc_addr(),
+            gateway.admin_addr(),
+        );
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(gateway.run(async {
             let _ = stopped.await;
@@ -60,6 +65,7 @@ impl Harness {
         Self {
             http,
             grpc,
+            admin,
             client: reqwest::Client::new(),
             _stop: stop,
         }

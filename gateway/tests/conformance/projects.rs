@@ -6,7 +6,8 @@ use taskmesh_gateway::upstream::UpstreamConfig;
 use taskmesh_gateway::{Gateway, GatewayConfig};
 use taskmesh_testing::{Stack, TestDatabase};
 
-async fn projects_behind_a_gateway() -> (String, reqwest::Client, tokio::sync::oneshot::Sender<()>) {
+async fn projects_behind_a_gateway() -> (String, reqwest::Client, tokio::sync::oneshot::Sender<()>)
+{
     let stack = Stack::load();
     let db = TestDatabase::create(&stack, "gateway_test").await;
     let layers = taskmesh_projects::Config::default_layers()
@@ -19,7 +20,9 @@ async fn projects_behind_a_gateway() -> (String, reqwest::Client, tokio::sync::o
         .set("database.port", stack.pg_port)
         .set("nats.url", stack.nats_url.clone());
     let config = taskmesh_projects::Config::from_layers(&layers).expect("config");
-    let app = taskmesh_projects::App::build(config).await.expect("projects");
+    let app = taskmesh_projects::App::build(config)
+        .await
+        .expect("projects");
     let upstream = app.grpc_addr();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let (stop_gateway, gateway_stopped) = tokio::sync::oneshot::channel::<()>();
@@ -52,17 +55,29 @@ async fn projects_behind_a_gateway() -> (String, reqwest::Client, tokio::sync::o
 }
 
 async fn call(request: reqwest::RequestBuilder) -> (u16, Value) {
-    let response = request.header("x-taskmesh-user", "users/ada").send().await.expect("send");
+    let response = request
+        .header("x-taskmesh-user", "users/ada")
+        .send()
+        .await
+        .expect("send");
     let status = response.status().as_u16();
     let text = response.text().await.expect("text");
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
 }
 
 #[tokio::test]
 async fn projects_are_managed_over_rest_with_status_bodies_for_errors() {
     let (base, client, _stop) = projects_behind_a_gateway().await;
 
-    let (status, created) = call(client.post(format!("{base}/v1/projects")).json(&json!({"displayName": "Over REST"}))).await;
+    let (status, created) = call(
+        client
+            .post(format!("{base}/v1/projects"))
+            .json(&json!({"displayName": "Over REST"})),
+    )
+    .await;
     assert_eq!(status, 200, "{created}");
     let name = created["name"].as_str().expect("name").to_owned();
     assert_eq!(created["creator"], "users/ada");
@@ -71,7 +86,10 @@ async fn projects_are_managed_over_rest_with_status_bodies_for_errors() {
     assert_eq!(status, 200);
     assert_eq!(fetched, created);
 
-    let (status, listed) = call(client.get(format!("{base}/v1/projects?pageSize=10&filter=display_name%3D%22Over%20REST%22"))).await;
+    let (status, listed) = call(client.get(format!(
+        "{base}/v1/projects?pageSize=10&filter=display_name%3D%22Over%20REST%22"
+    )))
+    .await;
     assert_eq!(status, 200);
     assert_eq!(listed["projects"], json!([created.clone()]));
 
@@ -97,19 +115,35 @@ async fn projects_are_managed_over_rest_with_status_bodies_for_errors() {
     let (status, missing) = call(client.get(format!("{base}/v1/projects/absent"))).await;
     assert_eq!(status, 404);
     assert_eq!(missing["code"], 5);
-    assert_eq!(missing["details"][0]["@type"], "type.googleapis.com/google.rpc.ErrorInfo");
+    assert_eq!(
+        missing["details"][0]["@type"],
+        "type.googleapis.com/google.rpc.ErrorInfo"
+    );
 
     let (status, bad) = call(client.post(format!("{base}/v1/projects")).body("{oops")).await;
     assert_eq!(status, 400);
     assert_eq!(bad["code"], 3);
 
-    let (status, invalid) = call(client.post(format!("{base}/v1/projects")).json(&json!({"displayName": ""}))).await;
+    let (status, invalid) = call(
+        client
+            .post(format!("{base}/v1/projects"))
+            .json(&json!({"displayName": ""})),
+    )
+    .await;
     assert_eq!(status, 400);
-    assert_eq!(invalid["details"][0]["fieldViolations"][0]["field"], "project.display_name");
+    assert_eq!(
+        invalid["details"][0]["fieldViolations"][0]["field"],
+        "project.display_name"
+    );
 
     let (status, deleted) = call(client.delete(format!("{base}/v1/{name}"))).await;
     assert_eq!(status, 200);
     assert!(deleted["deleteTime"].is_string());
-    let (status, _) = call(client.post(format!("{base}/v1/{name}:undelete")).json(&json!({}))).await;
+    let (status, _) = call(
+        client
+            .post(format!("{base}/v1/{name}:undelete"))
+            .json(&json!({})),
+    )
+    .await;
     assert_eq!(status, 200);
 }

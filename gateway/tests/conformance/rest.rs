@@ -530,3 +530,35 @@ async fn openapi_documents_every_route() {
     );
     assert!(doc["components"]["schemas"]["gatewaytest.v1.Book"].is_object());
 }
+
+#[tokio::test]
+async fn requests_are_counted_on_the_admin_port() {
+    let h = Harness::start().await;
+    h.client
+        .get(h.url("/v1/shelves/s1/books/b2"))
+        .send()
+        .await
+        .expect("get");
+    let metrics = h
+        .client
+        .get(format!("http://{}/metrics", h.admin))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains(
+            r#"grpc_server_handled_total{code="200",method="REST gatewaytest.v1.Library.GetBook""#
+        ),
+        "{metrics}"
+    );
+    let ready = h
+        .client
+        .get(format!("http://{}/readyz", h.admin))
+        .send()
+        .await
+        .expect("readyz");
+    assert_eq!(ready.status(), 200);
+}

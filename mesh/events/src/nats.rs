@@ -26,3 +26,12 @@ pub async fn connect(
 pub fn is_connected(client: &async_nats::Client) -> bool {
     client.connection_state() == State::Connected
 }
+
+/// Adds a `nats` check to a service's readiness: ready only while connected.
+pub fn add_readiness(readiness: &taskmesh_mesh::Readiness, client: &async_nats::Client) {
+    let client = client.clone();
+    readiness.add("nats", move || {
+        let connected = is_connected(&client);
+        Box::pin(async move { connected })
+    });
+}

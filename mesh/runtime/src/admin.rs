@@ -45,6 +45,24 @@ impl Readiness {
         }
     }
 
+    /// Ready only while `SELECT 1` answers on the pool.
+    pub fn add_database(&self, pool: &sqlx::PgPool) {
+        let pool = pool.clone();
+        self.add("database", move || {
+            let pool = pool.clone();
+            Box::pin(async move { sqlx::query("SELECT 1").execute(&pool).await.is_ok() })
+        });
+    }
+
+    /// Ready only while Vault answers and is unsealed.
+    pub fn add_vault(&self, vault: &Arc<crate::vault::VaultSession>) {
+        let vault = Arc::clone(vault);
+        self.add("vault", move || {
+            let vault = Arc::clone(&vault);
+            Box::pin(async move { vault.is_available().await })
+        });
+    }
+
     /// From now on the service reports not ready (shutdown has begun).
     pub fn set_draining(&self) {
         self.draining.store(true, Ordering::SeqCst);

@@ -6,7 +6,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::FutureExt;
 use sqlx::PgPool;
 use taskmesh_contracts::FILE_DESCRIPTOR_SET;
 use taskmesh_contracts::tasks_v1::task_admin_service_server::TaskAdminServiceServer;
@@ -116,21 +115,9 @@ impl App {
 
         let metrics = Metrics::new(SERVICE);
         let readiness = Readiness::default();
-        let check_pool = pool.clone();
-        readiness.add("database", move || {
-            let pool = check_pool.clone();
-            async move { sqlx::query("SELECT 1").execute(&pool).await.is_ok() }.boxed()
-        });
-        let check_nats = nats.clone();
-        readiness.add("nats", move || {
-            let connected = taskmesh_events::nats::is_connected(&check_nats);
-            async move { connected }.boxed()
-        });
-        let check_vault = Arc::clone(&vault);
-        readiness.add("vault", move || {
-            let vault = Arc::clone(&check_vault);
-            async move { vault.is_available().await }.boxed()
-        });
+        readiness.add_database(&pool);
+        taskmesh_events::nats::add_readiness(&readiness, &nats);
+        readiness.add_vault(&vault);
 
         let stream = stream(&config.mesh.nats);
         let outbox = Outbox::new();
