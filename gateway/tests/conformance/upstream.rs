@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use futures::Stream;
 use taskmesh_contracts::google::api::HttpBody;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::{Code, Request, Response, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
@@ -266,7 +265,9 @@ pub(crate) async fn spawn() -> SocketAddr {
     tokio::spawn(
         tonic::transport::Server::builder()
             .add_service(LibraryServer::new(Upstream))
-            .serve_with_incoming(TcpListenerStream::new(listener)),
+            .serve_with_incoming(
+                tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
+            ),
     );
     addr
 }
