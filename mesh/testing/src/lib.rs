@@ -168,6 +168,50 @@ impl TestDatabase {
     }
 }
 
+impl TestDatabase {
+    /// Creates a read-only policy for this database's secret and an AppRole bound to it, as
+    /// provisioning does for `make up`; writes `role-id` and `secret-id` into `dir` and returns
+    /// their paths.
+    pub async fn approle(&self, stack: &Stack, dir: &std::path::Path) -> (PathBuf, PathBuf) {
+        let vault = stack.vault();
+        let role = self.name.clone();
+        let policy = format!(
+            "path \"secret/data/{}/*\" {{ capabilities = [\"read\"] }}",
+            self.secret_path
+        );
+        vaultrs::sys::policy::set(&vault, &role, &policy)
+            .await
+            .expect("policy");
+        // Enabling twice fails harmlessly.
+        let _ = vaultrs::sys::auth::enable(&vault, "approle", "approle", None).await;
+        vaultrs::auth::approle::role::set(
+            &vault,
+            "approle",
+            &role,
+            Some(
+                &mut vaultrs::api::auth::approle::requests::SetAppRoleRequest::builder()
+                    .token_policies(vec![role.clone()]),
+            ),
+        )
+        .await
+        .expect("approle");
+        let role_id = vaultrs::auth::approle::role::read_id(&vault, "approle", &role)
+            .await
+            .expect("role id")
+            .role_id;
+        let secret_id =
+            vaultrs::auth::approle::role::secret::generate(&vault, "approle", &role, None)
+                .await
+                .expect("secret id")
+                .secret_id;
+        std::fs::create_dir_all(dir).expect("approle dir");
+        let (role_file, secret_file) = (dir.join("role-id"), dir.join("secret-id"));
+        std::fs::write(&role_file, role_id).expect("write role id");
+        std::fs::write(&secret_file, secret_id).expect("write secret id");
+        (role_file, secret_file)
+    }
+}
+
 /// A request naming the caller in metadata (until verified tokens replace it).
 pub fn as_user<T>(user: &str, message: T) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);

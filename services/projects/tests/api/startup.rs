@@ -127,42 +127,6 @@ async fn the_service_connects_after_the_password_is_rotated_in_vault_and_postgre
     assert_eq!(fetched.name, created.name);
 }
 
-/// Creates a policy and an AppRole that can read only `db`'s secret, and writes the role id and
-/// secret id to files, as provisioning does for `make up`.
-async fn approle_for(stack: &Stack, db: &TestDatabase, dir: &std::path::Path) {
-    let vault = stack.vault();
-    let role = db.name.clone();
-    let policy = format!(
-        "path \"secret/data/{}/*\" {{ capabilities = [\"read\"] }}",
-        db.secret_path
-    );
-    vaultrs::sys::policy::set(&vault, &role, &policy)
-        .await
-        .expect("policy");
-    let _ = vaultrs::sys::auth::enable(&vault, "approle", "approle", None).await;
-    vaultrs::auth::approle::role::set(
-        &vault,
-        "approle",
-        &role,
-        Some(
-            &mut vaultrs::api::auth::approle::requests::SetAppRoleRequest::builder()
-                .token_policies(vec![role.clone()]),
-        ),
-    )
-    .await
-    .expect("approle");
-    let role_id = vaultrs::auth::approle::role::read_id(&vault, "approle", &role)
-        .await
-        .expect("role id")
-        .role_id;
-    let secret_id = vaultrs::auth::approle::role::secret::generate(&vault, "approle", &role, None)
-        .await
-        .expect("secret id")
-        .secret_id;
-    std::fs::write(dir.join("role-id"), role_id).expect("write role id");
-    std::fs::write(dir.join("secret-id"), secret_id).expect("write secret id");
-}
-
 /// Kills a spawned service if the test fails before stopping it.
 struct KillOnDrop(Option<u32>);
 
@@ -185,7 +149,7 @@ async fn approle_login_keeps_the_password_out_of_env_and_logs() {
         uuid::Uuid::new_v4().simple()
     ));
     std::fs::create_dir_all(&dir).expect("dir");
-    approle_for(&stack, &db, &dir).await;
+    db.approle(&stack, &dir).await;
 
     let admin_port = free_port();
     let grpc_port = free_port();

@@ -1,0 +1,332 @@
+//! Every service and the gateway as real processes, wired as `make up` wires them (AppRole logins,
+//! only the Vault address and credential files in their environment), driven through the gateway:
+//! REST with an HTTP client and gRPC with grpcurl.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use taskmesh_testing::{Stack, TestDatabase, free_port};
+
+/// The workspace's binaries sit next to this test's directory (`target/debug`).
+fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    let dir = exe.parent().and_then(Path::parent).expect("target dir");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is not built; run `cargo build --bins`",
+        path.display()
+    );
+    path
+}
+
+/// A service process, killed when dropped.
+struct Process {
+    name: &'static str,
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+impl Process {
+    fn start(name: &'static str, envs: &[(&str, String)], args: &[&str], dir: &Path) -> Self {
+        let log = dir.join(format!("{name}.log"));
+        let mut command = Command::new(binary(name));
+        for (key, _) in std::env::vars() {
+            if key.starts_with("TASKMESH_") || key.starts_with("VAULT_") {
+                command.env_remove(key);
+            }
+        }
+        let child = command
+            .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&log).expect("log"))
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn");
+        Self {
+            name,
+            child: Some(child),
+            log,
+        }
+    }
+
+    /// SIGTERM and wait: a graceful stop exits 0.
+    fn stop(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("running");
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        child.wait().expect("wait")
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+            eprintln!("{} log: {}", self.name, self.log.display());
+        }
+    }
+}
+
+async fn wait_ready(admin_port: u16) {
+    let client = reqwest::Client::new();
+    for _ in 0..240 {
+        if let Ok(response) = client
+            .get(format!("http://127.0.0.1:{admin_port}/readyz"))
+            .send()
+            .await
+            && response.status().is_success()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    panic!("the service with admin port {admin_port} never became ready");
+}
+
+async fn service_env(
+    stack: &Stack,
+    prefix: &str,
+    dir: &Path,
+) -> (Vec<(&'static str, String)>, u16, u16) {
+    let db = TestDatabase::create(stack, prefix).await;
+    let (role_id, secret_id) = db.approle(stack, &dir.join(prefix)).await;
+    let (grpc, admin) = (free_port(), free_port());
+    let env = vec![
+        ("TASKMESH_VAULT__ADDR", stack.vault_addr.clone()),
+        ("TASKMESH_VAULT__AUTH", "approle".to_owned()),
+        (
+            "TASKMESH_VAULT__ROLE_ID_FILE",
+            role_id.display().to_string(),
+        ),
+        (
+            "TASKMESH_VAULT__SECRET_ID_FILE",
+            secret_id.display().to_string(),
+        ),
+        ("TASKMESH_VAULT__SECRET_PATH", db.secret_path.clone()),
+        ("TASKMESH_DATABASE__PORT", stack.pg_port.to_string()),
+        ("TASKMESH_NATS__URL", stack.nats_url.clone()),
+        ("TASKMESH_GRPC__LISTEN", format!("127.0.0.1:{grpc}")),
+        ("TASKMESH_ADMIN__LISTEN", format!("127.0.0.1:{admin}")),
+    ];
+    (env, grpc, admin)
+}
+
+async fn rest(
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut request = client
+        .request(method, url)
+        .header("x-taskmesh-user", "users/ada");
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.expect("request");
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("text");
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_platform_works_end_to_end_through_the_gateway() {
+    let stack = Stack::load();
+    let dir = std::env::temp_dir().join(format!("taskmesh-e2e-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("dir");
+
+    let (projects_env, projects_grpc, projects_admin) =
+        service_env(&stack, "e2e_projects", &dir).await;
+    let mut projects = Process::start("projects", &projects_env, &[], &dir);
+    wait_ready(projects_admin).await;
+
+    let (mut tasks_env, tasks_grpc, tasks_admin) = service_env(&stack, "e2e_tasks", &dir).await;
+    tasks_env.push((
+        "TASKMESH_PROJECTS__ENDPOINT",
+        format!("http://127.0.0.1:{projects_grpc}"),
+    ));
+    let mut tasks = Process::start("tasks", &tasks_env, &[], &dir);
+    wait_ready(tasks_admin).await;
+
+    let (http, grpc, admin) = (free_port(), free_port(), free_port());
+    let config = dir.join("gateway.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "http_listen = \"127.0.0.1:{http}\"\ngrpc_listen = \"127.0.0.1:{grpc}\"\nadmin_listen = \"127.0.0.1:{admin}\"\n\n\
+             [[upstreams]]\nprefix = \"taskmesh.projects\"\nendpoint = \"http://127.0.0.1:{projects_grpc}\"\ntimeout_ms = 10000\n\n\
+             [[upstreams]]\nprefix = \"taskmesh.tasks\"\nendpoint = \"http://127.0.0.1:{tasks_grpc}\"\ntimeout_ms = 10000\n"
+        ),
+    )
+    .expect("gateway config");
+    let config_arg = config.display().to_string();
+    let mut gateway = Process::start("gateway", &[], &["--config", &config_arg], &dir);
+    wait_ready(admin).await;
+
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{http}");
+    use reqwest::Method;
+
+    let (status, project) = rest(
+        &client,
+        Method::POST,
+        format!("{base}/v1/projects"),
+        Some(json!({"displayName": "E2E"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{project}");
+    let project = project["name"].as_str().expect("project").to_owned();
+    let (status, board) = rest(
+        &client,
+        Method::POST,
+        format!("{base}/v1/{project}/boards"),
+        Some(json!({"displayName": "Main"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{board}");
+    let board = board["name"].as_str().expect("board").to_owned();
+    let (_, columns) = rest(
+        &client,
+        Method::GET,
+        format!("{base}/v1/{board}/columns"),
+        None,
+    )
+    .await;
+    let column = |kind: &str| -> String {
+        columns["columns"]
+            .as_array()
+            .expect("columns")
+            .iter()
+            .find(|c| c["kind"] == kind)
+            .and_then(|c| c["name"].as_str())
+            .expect("column")
+            .to_owned()
+    };
+
+    let (status, task) = rest(
+        &client,
+        Method::POST,
+        format!("{base}/v1/{project}/tasks"),
+        Some(json!({"title": "Ship it", "column": column("COLUMN_KIND_TODO"), "labels": ["release"]})),
+    )
+    .await;
+    assert_eq!(status, 200, "{task}");
+    let task = task["name"].as_str().expect("task").to_owned();
+    let (status, moved) = rest(
+        &client,
+        Method::POST,
+        format!("{base}/v1/{task}:move"),
+        Some(json!({"column": column("COLUMN_KIND_DOING")})),
+    )
+    .await;
+    assert_eq!(
+        (status, moved["status"].as_str()),
+        (200, Some("STATUS_DOING")),
+        "{moved}"
+    );
+    let (status, done) = rest(
+        &client,
+        Method::POST,
+        format!("{base}/v1/{task}:complete"),
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(
+        (status, done["status"].as_str()),
+        (200, Some("STATUS_DONE")),
+        "{done}"
+    );
+    let (status, _) = rest(
+        &client,
+        Method::POST,
+        format!("{base}/v1/{task}/comments"),
+        Some(json!({"text": "shipped"})),
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    let mut listed = Value::Null;
+    for _ in 0..100 {
+        let (_, page) = rest(
+            &client,
+            Method::GET,
+            format!("{base}/v1/{project}/tasks?filter=labels%3A%22release%22"),
+            None,
+        )
+        .await;
+        if page["tasks"][0]["status"] == "STATUS_DONE" {
+            listed = page;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        listed["tasks"][0]["name"], task,
+        "the read model caught up: {listed}"
+    );
+    let (_, activity) = rest(
+        &client,
+        Method::GET,
+        format!("{base}/v1/{task}/activity"),
+        None,
+    )
+    .await;
+    assert!(
+        activity["activities"]
+            .as_array()
+            .is_some_and(|a| a.len() >= 3),
+        "{activity}"
+    );
+
+    let (status, missing) = rest(
+        &client,
+        Method::GET,
+        format!(
+            "{base}/v1/{project}/tasks/{}",
+            uuid::Uuid::now_v7().simple()
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(status, 404, "{missing}");
+
+    // gRPC through the gateway, with grpcurl and reflection.
+    let grpcurl = stack.bin("grpcurl");
+    let listed = Command::new(&grpcurl)
+        .args(["-plaintext", &format!("127.0.0.1:{grpc}"), "list"])
+        .output()
+        .expect("grpcurl");
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    assert!(
+        listed.contains("taskmesh.tasks.v1.TaskService")
+            && listed.contains("taskmesh.projects.v1.ProjectService"),
+        "{listed}"
+    );
+    let fetched = Command::new(&grpcurl)
+        .args([
+            "-plaintext",
+            "-H",
+            "x-taskmesh-user: users/ada",
+            "-d",
+            &json!({"name": task}).to_string(),
+            &format!("127.0.0.1:{grpc}"),
+            "taskmesh.tasks.v1.TaskService/GetTask",
+        ])
+        .output()
+        .expect("grpcurl call");
+    assert!(String::from_utf8_lossy(&fetched.stdout).contains("STATUS_DONE"));
+
+    assert!(gateway.stop().success(), "the gateway stops gracefully");
+    assert!(tasks.stop().success(), "tasks stops gracefully");
+    assert!(projects.stop().success(), "projects stops gracefully");
+    let _ = std::fs::remove_dir_all(&dir);
+}
