@@ -1,25 +1,31 @@
-//! Durable JetStream pull consumers with explicit acknowledgement. A handler that fails asks for a
-//! redelivery after a delay (NAK with delay); the consumer survives NATS outages by recreating its
-//! subscription with backoff. Handlers must be idempotent: JetStream delivers at least once.
-//!
-//! (The inbox table, dead letters and replay tooling are a later step; see docs/events.md.)
+//! Durable JetStream pull consumers with explicit acknowledgement, retries with exponential backoff
+//! and jitter (NAK with delay), and dead letters: a message that still fails after
+//! `max_deliveries` attempts is copied, with its original headers and the failure reason, to the
+//! `DEAD_LETTERS` stream and terminated, so it no longer holds up anything. Handlers must be
+//! idempotent (JetStream delivers at least once); [`crate::inbox`] helps.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_nats::HeaderMap;
 use async_nats::jetstream::{self, AckKind, Message, consumer};
 use futures::StreamExt;
+use rand::Rng;
 use tokio::sync::watch;
 
+use crate::dead_letters;
 use crate::streams::StreamSpec;
 
 /// What a handler wants done with a message it could not handle now.
 #[derive(Debug)]
 pub enum HandleError {
-    /// Deliver it again after this delay (a gap before it, a dependency down).
-    Retry(Duration, String),
+    /// A failure: retry after the consumer's backoff; after the last attempt, dead-letter it.
+    Retry(String),
+    /// Not a failure, only too early (an earlier event is missing): redeliver after this delay.
+    /// Never dead-lettered.
+    Wait(Duration, String),
 }
 
 /// Handles one message; must be idempotent.
@@ -29,6 +35,47 @@ pub trait Handler: Send + Sync + 'static {
         &'a self,
         message: &'a Message,
     ) -> Pin<Box<dyn Future<Output = Result<(), HandleError>> + Send + 'a>>;
+}
+
+/// Exponential backoff with jitter between attempts.
+#[derive(Debug, Clone, Copy)]
+pub struct Backoff {
+    /// Delay before the second attempt.
+    pub initial: Duration,
+    /// Longest delay.
+    pub max: Duration,
+    /// Each delay is the previous one times this.
+    pub multiplier: f64,
+    /// Random spread, as a fraction of the delay (0.2: ±20 %).
+    pub jitter: f64,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self {
+            initial: Duration::from_millis(200),
+            max: Duration::from_secs(60),
+            multiplier: 2.0,
+            jitter: 0.2,
+        }
+    }
+}
+
+impl Backoff {
+    /// The delay after the `attempt`-th failed delivery (1-based), without jitter.
+    pub fn base_delay(&self, attempt: i64) -> Duration {
+        let exponent = i32::try_from(attempt.saturating_sub(1).clamp(0, 30)).unwrap_or(30);
+        let secs = self.initial.as_secs_f64() * self.multiplier.powi(exponent);
+        Duration::from_secs_f64(secs.min(self.max.as_secs_f64()))
+    }
+
+    /// The delay with jitter applied.
+    pub fn delay(&self, attempt: i64) -> Duration {
+        let base = self.base_delay(attempt).as_secs_f64();
+        let spread = base * self.jitter.clamp(0.0, 1.0);
+        let jittered = base + rand::rng().random_range(-spread..=spread);
+        Duration::from_secs_f64(jittered.max(0.0))
+    }
 }
 
 /// A durable consumer on one stream.
@@ -42,10 +89,33 @@ pub struct ConsumerSpec {
     pub filter: String,
     /// How long JetStream waits for an acknowledgement before redelivering.
     pub ack_wait: Duration,
+    /// Attempts before a failing message is dead-lettered.
+    pub max_deliveries: i64,
+    /// Delays between attempts.
+    pub backoff: Backoff,
+    /// Where consumer lag (messages not yet acknowledged) is reported.
+    pub lag: Option<prometheus::IntGauge>,
+}
+
+impl ConsumerSpec {
+    /// A consumer with 5 attempts, the default backoff and no lag gauge.
+    pub fn new(stream: StreamSpec, durable: &str, filter: &str) -> Self {
+        Self {
+            stream,
+            durable: durable.to_owned(),
+            filter: filter.to_owned(),
+            ack_wait: Duration::from_secs(30),
+            max_deliveries: 5,
+            backoff: Backoff::default(),
+            lag: None,
+        }
+    }
 }
 
 /// Longest pause between attempts to (re)subscribe.
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
+const MAX_RESUBSCRIBE: Duration = Duration::from_secs(5);
+/// How often consumer lag is read.
+const LAG_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Consumes until `stop` turns true.
 pub async fn run<H: Handler>(
@@ -67,7 +137,7 @@ pub async fn run<H: Handler>(
                     () = tokio::time::sleep(backoff) => {}
                     _ = stop.changed() => return,
                 }
-                backoff = (backoff * 2).min(MAX_BACKOFF);
+                backoff = (backoff * 2).min(MAX_RESUBSCRIBE);
             }
         }
     }
@@ -81,8 +151,11 @@ async fn consume<H: Handler>(
 ) -> Result<(), async_nats::Error> {
     let js = jetstream::new(client.clone());
     spec.stream.ensure(&js).await?;
+    dead_letters::stream(spec.stream.replicas)
+        .ensure(&js)
+        .await?;
     let stream = js.get_stream(&spec.stream.name).await?;
-    let consumer = stream
+    let mut consumer = stream
         .get_or_create_consumer(
             &spec.durable,
             consumer::pull::Config {
@@ -96,30 +169,103 @@ async fn consume<H: Handler>(
         )
         .await?;
     let mut messages = consumer.messages().await?;
+    let mut lag_timer = tokio::time::interval(LAG_INTERVAL);
     tracing::info!(consumer = %spec.durable, "consuming");
     loop {
         tokio::select! {
             next = messages.next() => match next {
-                Some(Ok(message)) => settle(handler, &message).await,
+                Some(Ok(message)) => settle(&js, spec, handler, &message).await,
                 Some(Err(err)) => return Err(err.into()),
                 None => return Err("message stream ended".into()),
             },
+            _ = lag_timer.tick() => {
+                if let Some(gauge) = &spec.lag
+                    && let Ok(info) = consumer.info().await
+                {
+                    let pending = info.num_pending + info.num_ack_pending as u64;
+                    gauge.set(i64::try_from(pending).unwrap_or(i64::MAX));
+                }
+            }
             _ = stop.changed() => return Ok(()),
         }
     }
 }
 
-async fn settle<H: Handler>(handler: &H, message: &Message) {
-    let outcome = handler.handle(message).await;
-    let ack = match outcome {
+async fn settle<H: Handler>(
+    js: &jetstream::Context,
+    spec: &ConsumerSpec,
+    handler: &H,
+    message: &Message,
+) {
+    let delivered = message.info().map_or(1, |info| info.delivered);
+    let ack = match handler.handle(message).await {
         Ok(()) => message.ack().await,
-        Err(HandleError::Retry(delay, reason)) => {
-            tracing::debug!(subject = %message.subject, %reason, "redelivery requested");
+        Err(HandleError::Wait(delay, reason)) => {
+            tracing::debug!(subject = %message.subject, %reason, "too early; redelivery requested");
+            message.ack_with(AckKind::Nak(Some(delay))).await
+        }
+        Err(HandleError::Retry(reason)) if delivered >= spec.max_deliveries => {
+            match dead_letters::bury(js, &spec.durable, message, &reason, delivered).await {
+                Ok(()) => {
+                    tracing::error!(consumer = %spec.durable, subject = %message.subject, deliveries = delivered, %reason, "dead-lettered");
+                    message.ack_with(AckKind::Term).await
+                }
+                Err(err) => {
+                    // Keep the message: it is retried rather than lost.
+                    tracing::error!(error = %err, "cannot dead-letter; retrying instead");
+                    message.ack_with(AckKind::Nak(Some(spec.backoff.max))).await
+                }
+            }
+        }
+        Err(HandleError::Retry(reason)) => {
+            let delay = spec.backoff.delay(delivered);
+            tracing::warn!(consumer = %spec.durable, subject = %message.subject, attempt = delivered, retry_in_ms = delay.as_millis() as u64, %reason, "handler failed");
             message.ack_with(AckKind::Nak(Some(delay))).await
         }
     };
     if let Err(err) = ack {
         // The message will be redelivered after ack_wait; the handler is idempotent.
         tracing::warn!(error = %err, "acknowledgement failed");
+    }
+}
+
+/// A copy of `headers` (empty when absent).
+pub(crate) fn headers_of(message: &Message) -> HeaderMap {
+    message.headers.clone().unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_exponentially_up_to_the_cap() {
+        let backoff = Backoff {
+            initial: Duration::from_millis(100),
+            max: Duration::from_secs(1),
+            multiplier: 2.0,
+            jitter: 0.0,
+        };
+        assert_eq!(backoff.base_delay(1), Duration::from_millis(100));
+        assert_eq!(backoff.base_delay(2), Duration::from_millis(200));
+        assert_eq!(backoff.base_delay(4), Duration::from_millis(800));
+        assert_eq!(backoff.base_delay(10), Duration::from_secs(1));
+        assert_eq!(backoff.delay(3), Duration::from_millis(400));
+    }
+
+    #[test]
+    fn jitter_stays_within_its_spread() {
+        let backoff = Backoff {
+            jitter: 0.2,
+            ..Backoff::default()
+        };
+        for _ in 0..100 {
+            let delay = backoff.delay(3).as_secs_f64();
+            let base = backoff.base_delay(3).as_secs_f64();
+            assert!(
+                delay >= base * 0.8 - 1e-9 && delay <= base * 1.2 + 1e-9,
+                "{delay}"
+            );
+        }
     }
 }

@@ -7,7 +7,9 @@
 //! committed.
 
 pub mod consumer;
+pub mod dead_letters;
 pub mod event;
+pub mod inbox;
 pub mod nats;
 pub mod outbox;
 pub mod relay;

@@ -89,6 +89,17 @@ pub async fn rebuild(config: &Config) -> Result<(i64, i64), AppError> {
     Ok(counts)
 }
 
+/// The projector's lag gauge, registered with the service's metrics.
+fn consumer_lag(metrics: &Metrics) -> prometheus::IntGauge {
+    let gauge = prometheus::IntGauge::new(
+        "consumer_pending_tasks_read_model",
+        "TASKS events not yet applied to the read model",
+    )
+    .expect("valid metric definition");
+    metrics.register(Box::new(gauge.clone()));
+    gauge
+}
+
 /// A built service, bound and ready to run.
 pub struct App {
     server: MeshServer,
@@ -132,10 +143,8 @@ impl App {
         let projector = (
             nats.clone(),
             ConsumerSpec {
-                stream,
-                durable: DURABLE.to_owned(),
-                filter: "taskmesh.tasks.v1.>".to_owned(),
-                ack_wait: Duration::from_secs(30),
+                lag: Some(consumer_lag(&metrics)),
+                ..ConsumerSpec::new(stream, DURABLE, "taskmesh.tasks.v1.>")
             },
             Arc::new(Projector::new(pool.clone())),
         );

@@ -4,6 +4,7 @@
 //! ListTasks and ListTaskActivity. Column existence and membership come from the projects service
 //! over gRPC. See docs/tasks.md for the consistency model.
 
+pub mod admin;
 pub mod app;
 pub mod children;
 pub mod commands;

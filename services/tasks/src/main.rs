@@ -1,7 +1,8 @@
 //! `tasks`: loads its configuration, reads its secrets from Vault, serves until SIGTERM/SIGINT.
 //!
-//! Usage: `tasks [--config FILE] [rebuild-read-model]`. `rebuild-read-model` empties the read model,
-//! replays every stored event into it and exits.
+//! Usage: `tasks [--config FILE] [rebuild-read-model | dead-letters [list | replay SEQ]]`.
+//! `rebuild-read-model` empties the read model, replays every stored event into it and exits.
+//! `dead-letters` lists the messages consumers gave up on, or replays one onto its subject.
 
 use std::path::PathBuf;
 use std::process::exit;
@@ -9,17 +10,23 @@ use std::process::exit;
 use taskmesh_mesh::{EXIT_CONFIG, shutdown, telemetry};
 use taskmesh_tasks::{App, Config};
 
-const USAGE: &str = "usage: tasks [--config FILE] [rebuild-read-model]";
+const USAGE: &str =
+    "usage: tasks [--config FILE] [rebuild-read-model | dead-letters [list | replay SEQ]]";
 
 #[tokio::main]
 async fn main() {
     let mut file = None;
     let mut rebuild = false;
+    let mut dead_letters: Option<Vec<String>> = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--config" => file = args.next().map(PathBuf::from),
             "rebuild-read-model" => rebuild = true,
+            "dead-letters" => {
+                dead_letters = Some(args.by_ref().collect());
+                break;
+            }
             "--help" | "-h" => {
                 println!("{USAGE}");
                 return;
@@ -44,6 +51,10 @@ async fn main() {
             exit(EXIT_CONFIG);
         }
     };
+    if let Some(command) = dead_letters {
+        let code = taskmesh_tasks::admin::dead_letters(&config.mesh.nats.url, &command).await;
+        exit(code);
+    }
     if rebuild {
         match taskmesh_tasks::app::rebuild(&config).await {
             Ok((events, tasks)) => {

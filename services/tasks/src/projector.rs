@@ -39,18 +39,18 @@ impl Projector {
         let event = match TaskEvent::decode(&event_type, &message.payload) {
             Ok(event) => event,
             Err(err) => {
-                // Kept, not dropped: it is redelivered slowly until dead letters exist.
+                // Retried like any failure, then dead-lettered: it never blocks later events.
                 tracing::error!(error = %err, subject = %message.subject, "undecodable task event");
-                return Err(HandleError::Retry(Duration::from_secs(30), err.to_string()));
+                return Err(HandleError::Retry(err.to_string()));
             }
         };
-        let retry = |e: sqlx::Error| HandleError::Retry(Duration::from_secs(1), e.to_string());
+        let retry = |e: sqlx::Error| HandleError::Retry(e.to_string());
         let mut tx = self.pool.begin().await.map_err(retry)?;
         let applied = read_model::apply(&mut tx, &event).await.map_err(retry)?;
         tx.commit().await.map_err(retry)?;
         match applied {
             Applied::Applied | Applied::Duplicate => Ok(()),
-            Applied::Gap { have } => Err(HandleError::Retry(
+            Applied::Gap { have } => Err(HandleError::Wait(
                 Duration::from_millis(200),
                 format!("version {} arrived before {}", event.version(), have + 1),
             )),

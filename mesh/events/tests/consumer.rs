@@ -1,0 +1,253 @@
+//! Durable consumers against a real (private) NATS server: retries with growing delays, dead
+//! letters that do not hold up later messages, replay, and the inbox against real PostgreSQL.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_nats::HeaderMap;
+use async_nats::jetstream::{self, Message, message::PublishMessage};
+use taskmesh_events::consumer::{self, Backoff, ConsumerSpec, HandleError, Handler};
+use taskmesh_events::{StreamSpec, dead_letters, inbox};
+use taskmesh_testing::{NatsServer, Stack, TestDatabase};
+use tokio::sync::watch;
+
+/// Fails while the payload is `poison` (unless cured), or the first `fail_first` attempts.
+#[derive(Default)]
+struct Recorder {
+    attempts: Mutex<Vec<(String, Instant)>>,
+    handled: Mutex<Vec<String>>,
+    seen_ids: Mutex<HashSet<String>>,
+    fail_first: usize,
+    cured: Mutex<bool>,
+}
+
+impl Handler for Recorder {
+    fn handle<'a>(
+        &'a self,
+        message: &'a Message,
+    ) -> Pin<Box<dyn Future<Output = Result<(), HandleError>> + Send + 'a>> {
+        Box::pin(async move {
+            let body = String::from_utf8_lossy(&message.payload).into_owned();
+            let attempt = {
+                let mut attempts = self.attempts.lock().expect("lock");
+                attempts.push((body.clone(), Instant::now()));
+                attempts.iter().filter(|(b, _)| *b == body).count()
+            };
+            let cured = *self.cured.lock().expect("lock");
+            if (body == "poison" && !cured) || attempt <= self.fail_first {
+                return Err(HandleError::Retry(format!("cannot handle {body}")));
+            }
+            // Idempotent by event id, as a real handler with an inbox would be.
+            let id = inbox::event_id(message).unwrap_or_default();
+            if self.seen_ids.lock().expect("lock").insert(id) {
+                self.handled.lock().expect("lock").push(body);
+            }
+            Ok(())
+        })
+    }
+}
+
+async fn publish(js: &jetstream::Context, subject: &str, body: &str, id: &str) {
+    let mut headers = HeaderMap::new();
+    headers.insert("Nats-Msg-Id", id);
+    headers.insert("Taskmesh-Event-Type", "test.v1.Thing");
+    js.send_publish(
+        subject.to_owned(),
+        PublishMessage::build()
+            .payload(body.as_bytes().to_vec().into())
+            .headers(headers),
+    )
+    .await
+    .expect("publish")
+    .await
+    .expect("ack");
+}
+
+fn spec(max_deliveries: i64) -> ConsumerSpec {
+    ConsumerSpec {
+        max_deliveries,
+        backoff: Backoff {
+            initial: Duration::from_millis(200),
+            max: Duration::from_secs(2),
+            multiplier: 2.0,
+            jitter: 0.0,
+        },
+        ..ConsumerSpec::new(
+            StreamSpec::for_context("ctest", 1, Duration::from_secs(60)),
+            "ctest-consumer",
+            "taskmesh.ctest.v1.>",
+        )
+    }
+}
+
+async fn until(what: &str, mut check: impl FnMut() -> bool) {
+    for _ in 0..200 {
+        if check() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failures_are_retried_with_exponentially_growing_delays() {
+    let stack = Stack::load();
+    let nats = NatsServer::start(&stack).await;
+    let client = async_nats::connect(nats.url()).await.expect("nats");
+    let recorder = Arc::new(Recorder {
+        fail_first: 2,
+        ..Recorder::default()
+    });
+    let (stop, stopped) = watch::channel(false);
+    tokio::spawn(consumer::run(
+        client.clone(),
+        spec(5),
+        Arc::clone(&recorder),
+        stopped,
+    ));
+    let js = jetstream::new(client);
+    until("the stream", || true).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    publish(&js, "taskmesh.ctest.v1.thing", "flaky", "id-1").await;
+
+    until("the third attempt to succeed", || {
+        recorder.handled.lock().expect("lock").len() == 1
+    })
+    .await;
+    let attempts: Vec<Instant> = recorder
+        .attempts
+        .lock()
+        .expect("lock")
+        .iter()
+        .map(|(_, t)| *t)
+        .collect();
+    assert_eq!(attempts.len(), 3, "two failures, then success");
+    let first_gap = attempts[1] - attempts[0];
+    let second_gap = attempts[2] - attempts[1];
+    assert!(first_gap >= Duration::from_millis(180), "{first_gap:?}");
+    assert!(second_gap >= Duration::from_millis(380), "{second_gap:?}");
+    assert!(
+        second_gap > first_gap,
+        "the delay grows: {first_gap:?} then {second_gap:?}"
+    );
+    let _ = stop.send(true);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_that_keeps_failing_is_dead_lettered_without_holding_up_the_rest_and_replays_once()
+ {
+    let stack = Stack::load();
+    let nats = NatsServer::start(&stack).await;
+    let client = async_nats::connect(nats.url()).await.expect("nats");
+    let recorder = Arc::new(Recorder::default());
+    let (stop, stopped) = watch::channel(false);
+    tokio::spawn(consumer::run(
+        client.clone(),
+        spec(3),
+        Arc::clone(&recorder),
+        stopped,
+    ));
+    let js = jetstream::new(client);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    publish(&js, "taskmesh.ctest.v1.thing", "poison", "id-poison").await;
+    for i in 0..5 {
+        publish(
+            &js,
+            "taskmesh.ctest.v1.thing",
+            &format!("good-{i}"),
+            &format!("id-{i}"),
+        )
+        .await;
+    }
+    until("the good messages", || {
+        recorder.handled.lock().expect("lock").len() == 5
+    })
+    .await;
+    until("the dead letter", || {
+        recorder
+            .attempts
+            .lock()
+            .expect("lock")
+            .iter()
+            .filter(|(b, _)| b == "poison")
+            .count()
+            == 3
+    })
+    .await;
+
+    let mut letters = Vec::new();
+    for _ in 0..50 {
+        letters = dead_letters::list(&js, 10).await.expect("list");
+        if !letters.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    let letter = &letters[0];
+    assert_eq!(letter.consumer, "ctest-consumer");
+    assert_eq!(letter.subject, "taskmesh.ctest.v1.thing");
+    assert_eq!(letter.deliveries, "3");
+    assert_eq!(letter.event_id, "id-poison");
+    assert_eq!(
+        letter.event_type, "test.v1.Thing",
+        "original headers are kept"
+    );
+    assert!(
+        letter.reason.contains("cannot handle poison"),
+        "{}",
+        letter.reason
+    );
+
+    *recorder.cured.lock().expect("lock") = true;
+    dead_letters::replay(&js, letter.sequence)
+        .await
+        .expect("replay");
+    until("the replayed message", || {
+        recorder
+            .handled
+            .lock()
+            .expect("lock")
+            .contains(&"poison".to_owned())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let handled = recorder.handled.lock().expect("lock").clone();
+    assert_eq!(
+        handled.iter().filter(|b| *b == "poison").count(),
+        1,
+        "handled once"
+    );
+    assert!(
+        dead_letters::list(&js, 10).await.expect("list").is_empty(),
+        "replayed letters leave"
+    );
+    let _ = stop.send(true);
+}
+
+#[tokio::test]
+async fn the_inbox_lets_an_event_take_effect_once_per_consumer() {
+    let stack = Stack::load();
+    let db = TestDatabase::create(&stack, "events_test").await;
+    let pool = sqlx::PgPool::connect(&format!(
+        "postgres://{}:{}@127.0.0.1:{}/{}",
+        db.name, db.password, stack.pg_port, db.name
+    ))
+    .await
+    .expect("pool");
+    inbox::ensure_schema(&pool).await.expect("schema");
+    inbox::ensure_schema(&pool).await.expect("idempotent");
+    let mut conn = pool.acquire().await.expect("conn");
+    assert!(inbox::claim(&mut conn, "a", "e1").await.expect("claim"));
+    assert!(!inbox::claim(&mut conn, "a", "e1").await.expect("again"));
+    assert!(
+        inbox::claim(&mut conn, "b", "e1")
+            .await
+            .expect("other consumer")
+    );
+}
