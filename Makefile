@@ -3,6 +3,8 @@
 #   make test  every check: fmt, clippy, buf lint + breaking, all tests against real infrastructure
 SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/taskmesh/target
+# Where this clone's local stack lives; tests find it here at run time.
+export TASKMESH_HOME ?= $(CURDIR)/.taskmesh
 LOCAL := deploy/local
 
 .PHONY: up down test install infra fmt clippy buf nextest

@@ -241,8 +241,7 @@ async fn native_grpc_passes_through_unary_and_streaming_calls() {
 #[tokio::test]
 async fn grpcurl_lists_every_contract_through_the_gateway() {
     let h = Harness::start().await;
-    let grpcurl =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.taskmesh/venv/bin/grpcurl");
+    let grpcurl = taskmesh_testing::stack_home().join("venv/bin/grpcurl");
     let listed = tokio::process::Command::new(&grpcurl)
         .args(["-plaintext", &h.grpc.to_string(), "list"])
         .output()

@@ -33,13 +33,23 @@ fn env_port(name: &str, default: u16) -> u16 {
         .unwrap_or(default)
 }
 
+/// The local stack's directory: `TASKMESH_HOME`, else `.taskmesh` in the workspace around the
+/// current directory. Found at run time, never baked in at compile time: clones share one target
+/// directory, so a compiled-in path could point into another clone.
+pub fn stack_home() -> PathBuf {
+    if let Some(home) = std::env::var_os("TASKMESH_HOME") {
+        return PathBuf::from(home);
+    }
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    cwd.ancestors()
+        .find(|dir| dir.join("buf.yaml").is_file() && dir.join("Cargo.toml").is_file())
+        .map_or_else(|| cwd.join(".taskmesh"), |root| root.join(".taskmesh"))
+}
+
 impl Stack {
     /// Reads the running stack's settings.
     pub fn load() -> Self {
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let home = std::env::var_os("TASKMESH_HOME")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| root.join(".taskmesh"));
+        let home = stack_home();
         let read = |file: &str| {
             std::fs::read_to_string(home.join("secrets").join(file))
                 .unwrap_or_else(|e| {
