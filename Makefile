@@ -2,7 +2,10 @@
 #   make up    run the whole platform locally (no Docker); Ctrl-C stops it
 #   make test  every check: fmt, clippy, buf lint + breaking, all tests against real infrastructure
 SHELL := /bin/bash
-export CARGO_TARGET_DIR ?= $(HOME)/.cache/taskmesh/target
+# One target dir per clone, outside it: cargo decides freshness from the absolute source paths it
+# recorded, so two clones sharing one target dir would each reuse the other's stale artifacts.
+CLONE_ID := $(shell printf '%s' '$(CURDIR)' | md5sum | cut -c1-12)
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/taskmesh/target/$(CLONE_ID)
 # Where this clone's local stack lives; tests find it here at run time.
 export TASKMESH_HOME ?= $(CURDIR)/.taskmesh
 LOCAL := deploy/local

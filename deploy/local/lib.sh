@@ -21,6 +21,7 @@ OPENBAO_VERSION="2.7.2"
 NATS_SERVER_VERSION="2.15.1"
 GRPCURL_VERSION="1.8.6.post2"
 BUF_VERSION="1.75.0"
+SWAGGER_UI_VERSION="5.35.0"
 
 # Services in start order: name and gRPC port (admin HTTP is the gRPC port + 1000).
 SERVICES=(
@@ -29,7 +30,8 @@ SERVICES=(
 )
 
 export PATH="$VENV/bin:$NODE_DIR/node_modules/.bin:$HOME/.cargo/bin:$PATH"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/taskmesh/target}"
+# Same rule as the Makefile: one target dir per clone (see the comment there).
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/taskmesh/target/$(printf '%s' "$ROOT" | md5sum | cut -c1-12)}"
 
 log() { printf '\033[1;34m[taskmesh]\033[0m %s\n' "$*" >&2; }
 die() { printf '\033[1;31m[taskmesh]\033[0m %s\n' "$*" >&2; exit 1; }

@@ -61,7 +61,8 @@ if [ -f "$RUN/gateway.pid" ] && kill -0 "$(cat "$RUN/gateway.pid")" 2>/dev/null;
   kill -TERM "$(cat "$RUN/gateway.pid")" 2>/dev/null || true
   sleep 1
 fi
-setsid "$CARGO_TARGET_DIR/debug/gateway" </dev/null >"$LOGS/gateway.log" 2>&1 &
+TASKMESH_SWAGGER_UI_DIR="$NODE_DIR/node_modules/swagger-ui-dist" \
+  setsid "$CARGO_TARGET_DIR/debug/gateway" </dev/null >"$LOGS/gateway.log" 2>&1 &
 echo $! > "$RUN/gateway.pid"
 started+=("gateway")
 wait_for gateway 120 curl -sf "http://127.0.0.1:10090/readyz"
@@ -81,6 +82,7 @@ for entry in "${SERVICES[@]}"; do
 done
 cat <<EOF2
   gateway      REST + grpc-web http://127.0.0.1:8080/v1/...  OpenAPI http://127.0.0.1:8080/openapi.json
+               API explorer (Swagger UI) http://127.0.0.1:8080/docs
                gRPC 127.0.0.1:9090 (every service, reflection)  admin http://127.0.0.1:10090  log $LOGS/gateway.log
 
   Try:  curl -s -X POST http://127.0.0.1:8080/v1/projects -H 'x-taskmesh-user: users/ada' -d '{"displayName":"Demo"}'

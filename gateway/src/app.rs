@@ -163,7 +163,23 @@ impl Gateway {
                 }
             }
         });
+        let docs_dir = self.config.swagger_ui_dir.clone().map(Arc::new);
+        let asset_dir = docs_dir.clone();
         Router::new()
+            .route(
+                "/docs",
+                get(move || {
+                    let dir = docs_dir.clone();
+                    async move { crate::docs::serve(dir.as_deref().map(|d| d.as_path()), None).await }
+                }),
+            )
+            .route(
+                "/docs/{asset}",
+                get(move |axum::extract::Path(asset): axum::extract::Path<String>| {
+                    let dir = asset_dir.clone();
+                    async move { crate::docs::serve(dir.as_deref().map(|d| d.as_path()), Some(&asset)).await }
+                }),
+            )
             .route(
                 "/openapi.json",
                 get(move || {

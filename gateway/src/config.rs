@@ -31,6 +31,8 @@ pub struct GatewayConfig {
     pub telemetry: TelemetryConfig,
     /// How long in-flight requests may take after SIGTERM, in milliseconds.
     pub grace_period_ms: u64,
+    /// The `swagger-ui-dist` package directory; `/docs` serves Swagger UI from it when set.
+    pub swagger_ui_dir: Option<std::path::PathBuf>,
 }
 
 /// The default upstreams: every service on its local-stack port (ARCHITECTURE.md §7).
@@ -73,6 +75,7 @@ impl Default for GatewayConfig {
                 otlp_endpoint: None,
             },
             grace_period_ms: 10_000,
+            swagger_ui_dir: None,
         }
     }
 }

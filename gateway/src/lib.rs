@@ -6,6 +6,7 @@
 
 pub mod app;
 pub mod config;
+pub mod docs;
 pub mod grpc_proxy;
 pub mod openapi;
 pub mod rest;

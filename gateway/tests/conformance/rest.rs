@@ -562,3 +562,65 @@ async fn requests_are_counted_on_the_admin_port() {
         .expect("readyz");
     assert_eq!(ready.status(), 200);
 }
+
+#[tokio::test]
+async fn docs_serve_swagger_ui_over_the_openapi_document() {
+    let dir = std::env::temp_dir().join(format!("swagger-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::write(
+        dir.join("swagger-ui-bundle.js"),
+        "window.SwaggerUIBundle = function () {};",
+    )
+    .expect("js");
+    let h = Harness::with({
+        let dir = dir.clone();
+        move |mut c| {
+            c.swagger_ui_dir = Some(dir);
+            c
+        }
+    })
+    .await;
+    let page = h.client.get(h.url("/docs")).send().await.expect("docs");
+    assert_eq!(page.status(), 200);
+    assert!(
+        page.headers()["content-type"]
+            .to_str()
+            .expect("ct")
+            .starts_with("text/html")
+    );
+    let html = page.text().await.expect("html");
+    assert!(html.contains("/openapi.json") && html.contains("/docs/swagger-ui-bundle.js"));
+    let js = h
+        .client
+        .get(h.url("/docs/swagger-ui-bundle.js"))
+        .send()
+        .await
+        .expect("js");
+    assert_eq!(js.status(), 200);
+    assert!(js.text().await.expect("body").contains("SwaggerUIBundle"));
+    for other in ["/docs/secrets.txt", "/docs/..%2F..%2Fetc%2Fpasswd"] {
+        assert_eq!(
+            h.client
+                .get(h.url(other))
+                .send()
+                .await
+                .expect("get")
+                .status(),
+            404,
+            "{other}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(dir);
+
+    let without = Harness::start().await;
+    assert_eq!(
+        without
+            .client
+            .get(without.url("/docs"))
+            .send()
+            .await
+            .expect("docs")
+            .status(),
+        404
+    );
+}
