@@ -27,6 +27,13 @@ pub mod taskmesh {
             include!(concat!(env!("OUT_DIR"), "/taskmesh.projects.v1.rs"));
         }
     }
+    /// The execution context: runs of the jobs tasks carry.
+    pub mod execution {
+        #[allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic)]
+        pub mod v1 {
+            include!(concat!(env!("OUT_DIR"), "/taskmesh.execution.v1.rs"));
+        }
+    }
     /// The tasks context: event-sourced tasks, comments, work logs and activity.
     pub mod tasks {
         #[allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic)]
@@ -36,5 +43,6 @@ pub mod taskmesh {
     }
 }
 
+pub use taskmesh::execution::v1 as execution_v1;
 pub use taskmesh::projects::v1 as projects_v1;
 pub use taskmesh::tasks::v1 as tasks_v1;

@@ -22,6 +22,7 @@ use crate::store::event_store::{Append, Appended};
 
 /// Fields UpdateTask may change.
 pub const UPDATABLE: &[&str] = &[
+    "job",
     "title",
     "description",
     "priority",
@@ -83,6 +84,11 @@ impl Tasks {
                 }
             }
         };
+        if let Some(job) = &task.job
+            && let Err((field, description)) = rules::job(job)
+        {
+            violations.push(&format!("task.job.{field}"), &description);
+        }
         let request_id = violations.request_id(request_id);
         violations.finish()?;
         let Some(column) = column else {
@@ -95,7 +101,7 @@ impl Tasks {
             project: project.to_owned(),
             task: Uuid::now_v7(),
         };
-        let event = TaskEvent::Created(TaskCreated {
+        let event = TaskEvent::Created(Box::new(TaskCreated {
             context: Some(Self::next_context(context, &name, 0)),
             title: title.unwrap_or_default(),
             description: description.unwrap_or_default(),
@@ -107,7 +113,8 @@ impl Tasks {
             due_time: task.due_time,
             estimate: estimate.flatten(),
             position: task.position.max(0),
-        });
+            job: task.job.clone(),
+        }));
         let state = TaskState::replay(std::slice::from_ref(&event)).unwrap_or_default();
         let append = Append {
             task: &name,
@@ -172,6 +179,14 @@ impl Tasks {
                         .unwrap_or_default();
                 }
                 "due_time" => changes.due_time = task.due_time,
+                "job" => {
+                    if let Some(job) = &task.job
+                        && let Err((field, description)) = rules::job(job)
+                    {
+                        violations.push(&format!("task.job.{field}"), &description);
+                    }
+                    changes.job.clone_from(&task.job);
+                }
                 "estimate" => {
                     changes.estimate = violations
                         .check("task.estimate", rules::estimate(task.estimate.as_ref()))

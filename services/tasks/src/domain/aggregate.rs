@@ -105,6 +105,7 @@ pub fn apply_to_task(task: &mut Task, event: &TaskEvent) {
                 etag: etag(context.version),
                 creator: context.actor.clone(),
                 logged_work: Some(Duration::default()),
+                job: e.job.clone(),
             };
         }
         TaskEvent::Updated(e) => {
@@ -120,6 +121,7 @@ pub fn apply_to_task(task: &mut Task, event: &TaskEvent) {
                     "labels" => task.labels.clone_from(&changes.labels),
                     "due_time" => task.due_time = changes.due_time,
                     "estimate" => task.estimate = changes.estimate,
+                    "job" => task.job.clone_from(&changes.job),
                     _ => {}
                 }
             }
@@ -201,13 +203,13 @@ mod tests {
 
     fn history() -> Vec<TaskEvent> {
         vec![
-            TaskEvent::Created(TaskCreated {
+            TaskEvent::Created(Box::new(TaskCreated {
                 context: context(1),
                 title: "Write".into(),
                 column: "projects/p/boards/b/columns/todo".into(),
                 status: Status::Todo as i32,
                 ..Default::default()
-            }),
+            })),
             TaskEvent::Updated(Box::new(TaskUpdated {
                 context: context(2),
                 changes: Some(Task {

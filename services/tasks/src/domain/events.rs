@@ -10,8 +10,8 @@ use taskmesh_contracts::tasks_v1::{
 /// Any event of a task.
 #[derive(Debug, Clone, PartialEq)]
 pub enum TaskEvent {
-    /// The task came to be.
-    Created(TaskCreated),
+    /// The task came to be (boxed: it carries the whole new task).
+    Created(Box<TaskCreated>),
     /// Fields changed (boxed: it carries a whole Task of new values).
     Updated(Box<TaskUpdated>),
     /// It moved to another column or place.
@@ -114,7 +114,7 @@ impl TaskEvent {
             .strip_prefix(PACKAGE)
             .ok_or_else(|| fail("not a tasks event".to_owned()))?;
         let event = match short {
-            "TaskCreated" => TaskCreated::decode(bytes).map(Self::Created),
+            "TaskCreated" => TaskCreated::decode(bytes).map(|e| Self::Created(Box::new(e))),
             "TaskUpdated" => TaskUpdated::decode(bytes).map(|e| Self::Updated(Box::new(e))),
             "TaskMoved" => TaskMoved::decode(bytes).map(Self::Moved),
             "TaskCompleted" => TaskCompleted::decode(bytes).map(Self::Completed),

@@ -143,6 +143,70 @@ pub fn note(raw: &str) -> Result<String, String> {
     Ok(raw.to_owned())
 }
 
+/// Longest per-attempt timeout of a job, in seconds.
+pub const MAX_JOB_TIMEOUT_SECS: i64 = 600;
+/// Most attempts of a job.
+pub const MAX_JOB_ATTEMPTS: i32 = 10;
+
+/// A job: an http(s) URL, a known method, a query for crawls, bounded timeout and attempts.
+/// Returns the violations as (field suffix, description).
+pub fn job(job: &taskmesh_contracts::tasks_v1::Job) -> Result<(), (String, String)> {
+    use taskmesh_contracts::tasks_v1::job::Kind;
+    let http_url = |url: &str| url.starts_with("http://") || url.starts_with("https://");
+    match &job.kind {
+        None => return Err(("kind".into(), "set web_crawl or http_request".into())),
+        Some(Kind::WebCrawl(crawl)) => {
+            if !http_url(&crawl.url) {
+                return Err(("web_crawl.url".into(), "must be an http(s) URL".into()));
+            }
+            let chars = crawl.query.chars().count();
+            if !(1..=256).contains(&chars) {
+                return Err((
+                    "web_crawl.query".into(),
+                    "must be 1 to 256 characters".into(),
+                ));
+            }
+        }
+        Some(Kind::HttpRequest(request)) => {
+            if !http_url(&request.url) {
+                return Err(("http_request.url".into(), "must be an http(s) URL".into()));
+            }
+            let method = request.method.to_ascii_uppercase();
+            if !method.is_empty()
+                && !["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"].contains(&method.as_str())
+            {
+                return Err((
+                    "http_request.method".into(),
+                    format!("`{}` is not supported", request.method),
+                ));
+            }
+            if request.expected_status != 0 && !(100..=599).contains(&request.expected_status) {
+                return Err((
+                    "http_request.expected_status".into(),
+                    "must be 100-599 or 0".into(),
+                ));
+            }
+        }
+    }
+    if let Some(timeout) = &job.timeout
+        && (timeout.seconds < 0
+            || timeout.seconds > MAX_JOB_TIMEOUT_SECS
+            || (timeout.seconds == 0 && timeout.nanos <= 0))
+    {
+        return Err((
+            "timeout".into(),
+            format!("must be positive and at most {MAX_JOB_TIMEOUT_SECS} s"),
+        ));
+    }
+    if !(0..=MAX_JOB_ATTEMPTS).contains(&job.max_attempts) {
+        return Err((
+            "max_attempts".into(),
+            format!("must be 0 (default) to {MAX_JOB_ATTEMPTS}"),
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,6 +246,42 @@ mod tests {
         assert!(work_duration(Some(&d(-1))).is_err());
         assert!(work_duration(Some(&d(86_401))).is_err());
         assert!(work_duration(None).is_err());
+    }
+
+    #[test]
+    fn jobs_need_a_kind_an_http_url_and_bounds() {
+        use taskmesh_contracts::tasks_v1::{HttpRequest, Job, WebCrawl, job::Kind};
+        let crawl = |url: &str, query: &str| Job {
+            kind: Some(Kind::WebCrawl(WebCrawl {
+                url: url.into(),
+                query: query.into(),
+            })),
+            ..Default::default()
+        };
+        assert!(job(&crawl("http://example.test/", "rust")).is_ok());
+        assert_eq!(
+            job(&crawl("ftp://x", "q")).expect_err("scheme").0,
+            "web_crawl.url"
+        );
+        assert_eq!(
+            job(&crawl("http://x", "")).expect_err("query").0,
+            "web_crawl.query"
+        );
+        assert_eq!(job(&Job::default()).expect_err("kind").0, "kind");
+        let request = Job {
+            kind: Some(Kind::HttpRequest(HttpRequest {
+                method: "BREW".into(),
+                url: "http://x".into(),
+                ..Default::default()
+            })),
+            ..Default::default()
+        };
+        assert_eq!(job(&request).expect_err("method").0, "http_request.method");
+        let too_many = Job {
+            max_attempts: 11,
+            ..crawl("http://x", "q")
+        };
+        assert_eq!(job(&too_many).expect_err("attempts").0, "max_attempts");
     }
 
     #[test]

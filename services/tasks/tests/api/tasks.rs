@@ -526,3 +526,73 @@ async fn the_service_answers_reflection_health_and_readiness() {
         .expect("readyz");
     assert_eq!(readyz.status(), 200);
 }
+
+#[tokio::test]
+async fn a_task_carries_a_validated_job() {
+    use taskmesh_contracts::tasks_v1::{Job, WebCrawl, job::Kind};
+    let world = World::new().await;
+    let job = Job {
+        kind: Some(Kind::WebCrawl(WebCrawl {
+            url: "http://127.0.0.1:9/page".into(),
+            query: "rust".into(),
+        })),
+        max_attempts: 3,
+        ..Default::default()
+    };
+    let created = world
+        .client()
+        .create_task(as_user(
+            OWNER,
+            create_in(
+                &world,
+                Task {
+                    title: "Crawl".into(),
+                    column: world.column(ColumnKind::Todo),
+                    job: Some(job.clone()),
+                    ..Default::default()
+                },
+                "",
+            ),
+        ))
+        .await
+        .expect("create")
+        .into_inner();
+    assert_eq!(created.job, Some(job));
+    let fetched = world
+        .client()
+        .get_task(as_user(
+            OWNER,
+            GetTaskRequest {
+                name: created.name.clone(),
+            },
+        ))
+        .await
+        .expect("get")
+        .into_inner();
+    assert_eq!(fetched.job, created.job);
+
+    let bad = world
+        .client()
+        .update_task(as_user(
+            OWNER,
+            UpdateTaskRequest {
+                task: Some(Task {
+                    name: created.name,
+                    job: Some(Job {
+                        kind: Some(Kind::WebCrawl(WebCrawl {
+                            url: "file:///etc/passwd".into(),
+                            query: "x".into(),
+                        })),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: vec!["job".into()],
+                }),
+            },
+        ))
+        .await
+        .expect_err("invalid job");
+    assert_eq!(violations(&bad), vec!["task.job.web_crawl.url"]);
+}
