@@ -27,6 +27,7 @@ SWAGGER_UI_VERSION="5.35.0"
 SERVICES=(
   "projects:50052"
   "tasks:50053"
+  "execution:50054"
 )
 
 export PATH="$VENV/bin:$NODE_DIR/node_modules/.bin:$HOME/.cargo/bin:$PATH"

@@ -1,0 +1,174 @@
+//! Building and running the execution service: Vault, PostgreSQL, NATS, the outbox relay, the
+//! intake consumer on `TASKS`, the workers, and the gRPC server.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::PgPool;
+use taskmesh_contracts::FILE_DESCRIPTOR_SET;
+use taskmesh_contracts::execution_v1::execution_service_server::ExecutionServiceServer;
+use taskmesh_events::consumer::{self, ConsumerSpec};
+use taskmesh_events::{Outbox, OutboxRelay, RelayMetrics, StreamSpec};
+use taskmesh_mesh::db::{self, DatabaseError};
+use taskmesh_mesh::server::ServerError;
+use taskmesh_mesh::vault::VaultError;
+use taskmesh_mesh::{MeshServer, Metrics, Readiness, VaultSession};
+use tokio::sync::watch;
+use tonic::server::NamedService;
+use tonic::service::Routes;
+
+use crate::config::{Config, SERVICE};
+use crate::grpc::ExecutionsService;
+use crate::intake::{DURABLE, Intake};
+use crate::store::Store;
+use crate::worker::{self, WorkerConfig};
+
+/// The service's schema migrations, embedded at build time.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Why the service could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// Vault bootstrap failed.
+    #[error(transparent)]
+    Vault(#[from] VaultError),
+    /// The database could not be used.
+    #[error(transparent)]
+    Database(#[from] DatabaseError),
+    /// The outbox table could not be created.
+    #[error("cannot prepare the outbox table: {0}")]
+    Outbox(sqlx::Error),
+    /// The NATS client could not be created.
+    #[error("cannot create the NATS client: {0}")]
+    Nats(#[from] async_nats::ConnectError),
+    /// The server failed.
+    #[error(transparent)]
+    Server(#[from] ServerError),
+}
+
+/// A built service, bound and ready to run.
+pub struct App {
+    server: MeshServer,
+    relay: OutboxRelay,
+    intake: (async_nats::Client, ConsumerSpec, Arc<Intake>),
+    store: Store,
+    workers: WorkerConfig,
+    pool: PgPool,
+    nats: async_nats::Client,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("server", &self.server)
+            .finish_non_exhaustive()
+    }
+}
+
+impl App {
+    /// Reads secrets, connects, migrates and binds.
+    pub async fn build(config: Config) -> Result<Self, AppError> {
+        let vault = Arc::new(VaultSession::login(&config.mesh.vault).await?);
+        let credentials = vault.database_credentials().await?;
+        let pool = db::connect(&config.mesh.database, &credentials).await?;
+        drop(credentials);
+        db::migrate(&pool, &MIGRATOR).await?;
+        Outbox::ensure_schema(&pool)
+            .await
+            .map_err(AppError::Outbox)?;
+        let nats = taskmesh_events::nats::connect(&config.mesh.nats.url, SERVICE).await?;
+
+        let metrics = Metrics::new(SERVICE);
+        let readiness = Readiness::default();
+        readiness.add_database(&pool);
+        taskmesh_events::nats::add_readiness(&readiness, &nats);
+        readiness.add_vault(&vault);
+
+        let window = Duration::from_secs(config.mesh.nats.duplicate_window_secs);
+        let replicas = config.mesh.nats.stream_replicas;
+        let outbox = Outbox::new();
+        let relay = OutboxRelay::new(
+            pool.clone(),
+            nats.clone(),
+            SERVICE,
+            vec![StreamSpec::for_context(SERVICE, replicas, window)],
+            outbox.waker(),
+            RelayMetrics::register(&metrics),
+        );
+        let store = Store::new(pool.clone(), outbox);
+        let intake = (
+            nats.clone(),
+            ConsumerSpec::new(
+                StreamSpec::for_context("tasks", replicas, window),
+                DURABLE,
+                "taskmesh.tasks.v1.>",
+            ),
+            Arc::new(Intake::new(store.clone())),
+        );
+        let workers = WorkerConfig {
+            concurrency: config.workers.concurrency,
+            lease: config.lease(),
+            poll: Duration::from_millis(config.workers.poll_ms),
+            id: format!(
+                "{SERVICE}-{}-{}",
+                std::process::id(),
+                uuid::Uuid::new_v4().simple()
+            ),
+        };
+        let routes = Routes::new(ExecutionServiceServer::new(ExecutionsService::new(
+            store.clone(),
+        )));
+        let names = [ExecutionServiceServer::<ExecutionsService>::NAME];
+        let server = MeshServer::bind(
+            &config.mesh,
+            routes,
+            &names,
+            FILE_DESCRIPTOR_SET,
+            readiness,
+            metrics,
+        )
+        .await?;
+        Ok(Self {
+            server,
+            relay,
+            intake,
+            store,
+            workers,
+            pool,
+            nats,
+        })
+    }
+
+    /// The bound gRPC address.
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.server.grpc_addr()
+    }
+
+    /// The bound admin HTTP address.
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.server.admin_addr()
+    }
+
+    /// Serves until `shutdown` completes; running attempts are abandoned at shutdown and their
+    /// leases expire, so another worker picks them up.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), AppError> {
+        let (stop, stopped) = watch::channel(false);
+        let relay = tokio::spawn(self.relay.run(stopped.clone()));
+        let (client, spec, handler) = self.intake;
+        let intake = tokio::spawn(consumer::run(client, spec, handler, stopped.clone()));
+        let workers = worker::spawn(&self.store, &self.workers, &stopped);
+        let served = self.server.run(shutdown).await;
+        let _ = stop.send(true);
+        for task in [relay, intake] {
+            let _ = task.await;
+        }
+        for worker in workers {
+            worker.abort();
+        }
+        let _ = self.nats.flush().await;
+        self.pool.close().await;
+        served.map_err(AppError::from)
+    }
+}

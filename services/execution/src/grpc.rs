@@ -1,0 +1,167 @@
+//! `taskmesh.execution.v1.ExecutionService`.
+
+use std::pin::Pin;
+use std::time::Duration;
+
+use futures::Stream;
+use taskmesh_contracts::execution_v1::execution_service_server::ExecutionService;
+use taskmesh_contracts::execution_v1::{
+    CancelExecutionRequest, Execution, ExecutionState, GetExecutionRequest, ListExecutionsRequest,
+    ListExecutionsResponse, RetryExecutionRequest, WatchExecutionRequest,
+};
+use taskmesh_mesh::aip;
+use taskmesh_mesh::status::invalid_field;
+use tonic::{Request, Response, Status};
+
+use crate::store::{Store, is_final};
+
+/// How often a watch looks for changes.
+const WATCH_POLL: Duration = Duration::from_millis(100);
+
+fn check_execution(field: &str, name: &str) -> Result<(), Status> {
+    let parts: Vec<&str> = name.split('/').collect();
+    match parts.as_slice() {
+        ["projects", p, "tasks", t, "executions", e]
+            if !p.is_empty() && !t.is_empty() && !e.is_empty() =>
+        {
+            Ok(())
+        }
+        _ => Err(invalid_field(
+            field,
+            "must look like `projects/{id}/tasks/{id}/executions/{id}`",
+        )),
+    }
+}
+
+/// Handles execution RPCs.
+#[derive(Debug, Clone)]
+pub struct ExecutionsService {
+    store: Store,
+}
+
+impl ExecutionsService {
+    /// Handlers over `store`.
+    pub fn new(store: Store) -> Self {
+        Self { store }
+    }
+}
+
+#[tonic::async_trait]
+impl ExecutionService for ExecutionsService {
+    async fn get_execution(
+        &self,
+        request: Request<GetExecutionRequest>,
+    ) -> Result<Response<Execution>, Status> {
+        check_execution("name", &request.get_ref().name)?;
+        self.store
+            .get(&request.get_ref().name)
+            .await
+            .map(Response::new)
+    }
+
+    async fn list_executions(
+        &self,
+        request: Request<ListExecutionsRequest>,
+    ) -> Result<Response<ListExecutionsResponse>, Status> {
+        let request = request.into_inner();
+        let parts: Vec<&str> = request.parent.split('/').collect();
+        if !matches!(parts.as_slice(), ["projects", _, "tasks", _]) {
+            return Err(invalid_field(
+                "parent",
+                "must look like `projects/{id}/tasks/{id}`",
+            ));
+        }
+        let page = aip::page(request.page_size, &request.page_token, &request.parent)?;
+        let mut executions = self
+            .store
+            .list(&request.parent, page.offset, page.size + 1)
+            .await?;
+        let has_more = executions.len() as i64 > page.size;
+        executions.truncate(usize::try_from(page.size).unwrap_or(usize::MAX));
+        Ok(Response::new(ListExecutionsResponse {
+            executions,
+            next_page_token: aip::next_page_token(page, has_more, &request.parent),
+        }))
+    }
+
+    type WatchExecutionStream = Pin<Box<dyn Stream<Item = Result<Execution, Status>> + Send>>;
+
+    async fn watch_execution(
+        &self,
+        request: Request<WatchExecutionRequest>,
+    ) -> Result<Response<Self::WatchExecutionStream>, Status> {
+        let name = request.into_inner().name;
+        check_execution("name", &name)?;
+        let first = self.store.get(&name).await?;
+        let store = self.store.clone();
+        let stream = futures::stream::unfold(
+            (Some(first), None::<i64>, store, name, false),
+            |(pending, mut seen, store, name, done)| async move {
+                if done {
+                    return None;
+                }
+                if let Some(execution) = pending {
+                    let finished = is_final(execution.state());
+                    let version = execution.etag.trim_start_matches('v').parse().ok();
+                    return Some((Ok(execution), (None, version, store, name, finished)));
+                }
+                loop {
+                    tokio::time::sleep(WATCH_POLL).await;
+                    match store.version(&name).await {
+                        Ok(Some(version)) if Some(version) != seen => {
+                            seen = Some(version);
+                            return match store.get(&name).await {
+                                Ok(execution) => {
+                                    let finished = is_final(execution.state());
+                                    Some((Ok(execution), (None, seen, store, name, finished)))
+                                }
+                                Err(status) => Some((Err(status), (None, seen, store, name, true))),
+                            };
+                        }
+                        Ok(Some(_)) => {}
+                        Ok(None) => {
+                            return Some((
+                                Err(Status::not_found(format!("{name} not found"))),
+                                (None, seen, store, name, true),
+                            ));
+                        }
+                        Err(err) => {
+                            return Some((
+                                Err(taskmesh_mesh::status::internal(&err)),
+                                (None, seen, store, name, true),
+                            ));
+                        }
+                    }
+                }
+            },
+        );
+        Ok(Response::new(Box::pin(stream)))
+    }
+
+    async fn cancel_execution(
+        &self,
+        request: Request<CancelExecutionRequest>,
+    ) -> Result<Response<Execution>, Status> {
+        check_execution("name", &request.get_ref().name)?;
+        self.store
+            .cancel(&request.get_ref().name)
+            .await
+            .map(Response::new)
+    }
+
+    async fn retry_execution(
+        &self,
+        request: Request<RetryExecutionRequest>,
+    ) -> Result<Response<Execution>, Status> {
+        check_execution("name", &request.get_ref().name)?;
+        self.store
+            .retry(&request.get_ref().name)
+            .await
+            .map(Response::new)
+    }
+}
+
+/// True when `state` is final (exported for tests and callers).
+pub fn finished(state: ExecutionState) -> bool {
+    is_final(state)
+}

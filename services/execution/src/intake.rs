@@ -1,0 +1,102 @@
+//! Intake: a durable consumer of `TASKS` that turns every task version carrying a new job
+//! (TaskCreated with a job, TaskUpdated whose mask includes `job`) into a pending execution.
+//! Creation is idempotent on (task, version), so redeliveries create nothing twice.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use async_nats::jetstream::Message;
+use prost::Message as _;
+use taskmesh_contracts::tasks_v1::{EventContext, Job, TaskCreated, TaskUpdated};
+use taskmesh_events::consumer::{HandleError, Handler};
+use taskmesh_events::headers;
+use uuid::Uuid;
+
+use crate::store::{NewExecution, Store};
+
+/// Durable consumer name.
+pub const DURABLE: &str = "execution-jobs";
+
+/// Creates executions from task events.
+#[derive(Debug, Clone)]
+pub struct Intake {
+    store: Store,
+}
+
+impl Intake {
+    /// Intake writing into `store`.
+    pub fn new(store: Store) -> Self {
+        Self { store }
+    }
+
+    async fn take(&self, message: &Message) -> Result<(), HandleError> {
+        let header = |name: &str| {
+            message
+                .headers
+                .as_ref()
+                .and_then(|h| h.get(name))
+                .map(|v| v.as_str().to_owned())
+                .unwrap_or_default()
+        };
+        let event_type = header(headers::EVENT_TYPE);
+        let decoded: Option<(EventContext, Job)> = match event_type.as_str() {
+            "taskmesh.tasks.v1.TaskCreated" => {
+                let event = TaskCreated::decode(message.payload.as_ref())
+                    .map_err(|e| HandleError::Retry(format!("undecodable TaskCreated: {e}")))?;
+                event.context.zip(event.job)
+            }
+            "taskmesh.tasks.v1.TaskUpdated" => {
+                let event = TaskUpdated::decode(message.payload.as_ref())
+                    .map_err(|e| HandleError::Retry(format!("undecodable TaskUpdated: {e}")))?;
+                let job_changed = event
+                    .update_mask
+                    .as_ref()
+                    .is_some_and(|m| m.paths.iter().any(|p| p == "job"));
+                if job_changed {
+                    event.context.zip(event.changes.and_then(|t| t.job))
+                } else {
+                    None
+                }
+            }
+            _ => None,
+        };
+        let Some((context, job)) = decoded else {
+            return Ok(());
+        };
+        let parts: Vec<&str> = context.task.split('/').collect();
+        let (Some(project), Some(task_id)) = (
+            parts.get(1).map(|p| (*p).to_owned()),
+            parts.get(3).and_then(|t| Uuid::try_parse(t).ok()),
+        ) else {
+            return Err(HandleError::Retry(format!(
+                "malformed task name `{}`",
+                context.task
+            )));
+        };
+        let created = self
+            .store
+            .create(NewExecution {
+                task: context.task.clone(),
+                task_id,
+                project,
+                task_version: context.version,
+                job,
+                correlation_id: header(headers::CORRELATION_ID),
+            })
+            .await
+            .map_err(|e| HandleError::Retry(e.to_string()))?;
+        if created {
+            tracing::info!(task = %context.task, version = context.version, "execution queued");
+        }
+        Ok(())
+    }
+}
+
+impl Handler for Intake {
+    fn handle<'a>(
+        &'a self,
+        message: &'a Message,
+    ) -> Pin<Box<dyn Future<Output = Result<(), HandleError>> + Send + 'a>> {
+        Box::pin(self.take(message))
+    }
+}

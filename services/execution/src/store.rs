@@ -1,0 +1,598 @@
+//! The execution database: executions with their lease, and attempts. Every state change commits
+//! with its event in the outbox.
+
+use chrono::{DateTime, Utc};
+use prost::Message;
+use sqlx::{PgConnection, PgPool};
+use taskmesh_contracts::execution_v1::{
+    Attempt, Execution, ExecutionCompleted, ExecutionFailed, ExecutionProgressed, ExecutionResult,
+    ExecutionStarted, ExecutionState,
+};
+use taskmesh_contracts::tasks_v1::Job;
+use taskmesh_events::{Outbox, OutgoingEvent};
+use taskmesh_mesh::status;
+use tonic::Status;
+use uuid::Uuid;
+
+const COLUMNS: &str = "id, name, task, task_version, job, state, progress_percent, progress_message, \
+                       result, error, attempts_made, budget_start, max_attempts, cancel_requested, \
+                       create_time, start_time, end_time, update_time, version";
+
+/// One execution row.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Row {
+    /// Primary key.
+    pub id: Uuid,
+    /// Resource name.
+    pub name: String,
+    /// The task.
+    pub task: String,
+    /// The task version whose job this runs.
+    pub task_version: i64,
+    /// Encoded `Job`.
+    pub job: Vec<u8>,
+    /// `ExecutionState` number.
+    pub state: i16,
+    /// Progress of the current attempt.
+    pub progress_percent: i32,
+    /// What the current attempt does.
+    pub progress_message: String,
+    /// Encoded `ExecutionResult`.
+    pub result: Option<Vec<u8>>,
+    /// Why it failed.
+    pub error: String,
+    /// Attempts started, over all rounds.
+    pub attempts_made: i32,
+    /// `attempts_made` when the current round began (RetryExecution starts a round).
+    pub budget_start: i32,
+    /// Attempts per round.
+    pub max_attempts: i32,
+    /// A user asked to cancel.
+    pub cancel_requested: bool,
+    /// Timestamps.
+    pub create_time: DateTime<Utc>,
+    /// First attempt.
+    pub start_time: Option<DateTime<Utc>>,
+    /// Final state reached.
+    pub end_time: Option<DateTime<Utc>>,
+    /// Last change.
+    pub update_time: DateTime<Utc>,
+    /// Change counter.
+    pub version: i64,
+}
+
+impl Row {
+    /// The job.
+    pub fn job(&self) -> Job {
+        Job::decode(self.job.as_slice()).unwrap_or_default()
+    }
+
+    /// The state.
+    pub fn state(&self) -> ExecutionState {
+        ExecutionState::try_from(i32::from(self.state)).unwrap_or(ExecutionState::Unspecified)
+    }
+}
+
+/// number, start, end, error.
+type AttemptRow = (i32, DateTime<Utc>, Option<DateTime<Utc>>, String);
+
+fn ts(time: DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: time.timestamp(),
+        nanos: i32::try_from(time.timestamp_subsec_nanos()).unwrap_or(0),
+    }
+}
+
+/// Final states end watching and retries.
+pub fn is_final(state: ExecutionState) -> bool {
+    matches!(
+        state,
+        ExecutionState::Succeeded | ExecutionState::Failed | ExecutionState::Cancelled
+    )
+}
+
+/// Reads and changes executions.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: PgPool,
+    outbox: Outbox,
+}
+
+/// A new execution from a task event.
+#[derive(Debug)]
+pub struct NewExecution {
+    /// The task name.
+    pub task: String,
+    /// Its id.
+    pub task_id: Uuid,
+    /// Its project.
+    pub project: String,
+    /// The version that set the job.
+    pub task_version: i64,
+    /// The job.
+    pub job: Job,
+    /// Correlation id of the event that caused it.
+    pub correlation_id: String,
+}
+
+impl Store {
+    /// A store over `pool` writing events through `outbox`.
+    pub fn new(pool: PgPool, outbox: Outbox) -> Self {
+        Self { pool, outbox }
+    }
+
+    /// The pool.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// The execution with its attempts as clients see it.
+    pub async fn to_proto(
+        &self,
+        conn: &mut PgConnection,
+        row: &Row,
+    ) -> Result<Execution, sqlx::Error> {
+        let attempts: Vec<AttemptRow> = sqlx::query_as(
+            "SELECT number, start_time, end_time, error FROM attempts WHERE execution_id = $1 ORDER BY number",
+        )
+        .bind(row.id)
+        .fetch_all(conn)
+        .await?;
+        Ok(Execution {
+            name: row.name.clone(),
+            task: row.task.clone(),
+            job: Some(row.job()),
+            state: i32::from(row.state),
+            progress_percent: row.progress_percent,
+            progress_message: row.progress_message.clone(),
+            attempts: attempts
+                .into_iter()
+                .map(|(number, start, end, error)| Attempt {
+                    number,
+                    start_time: Some(ts(start)),
+                    end_time: end.map(ts),
+                    error,
+                })
+                .collect(),
+            result: row
+                .result
+                .as_deref()
+                .and_then(|bytes| ExecutionResult::decode(bytes).ok()),
+            error: row.error.clone(),
+            create_time: Some(ts(row.create_time)),
+            start_time: row.start_time.map(ts),
+            end_time: row.end_time.map(ts),
+            update_time: Some(ts(row.update_time)),
+            task_version: row.task_version,
+            etag: format!("v{}", row.version),
+        })
+    }
+
+    async fn emit(
+        &self,
+        conn: &mut PgConnection,
+        row: &Row,
+        correlation_id: &str,
+        kind: EventKind,
+    ) -> Result<Execution, sqlx::Error> {
+        let execution = self.to_proto(conn, row).await?;
+        let (name, payload) = match kind {
+            EventKind::Started => (
+                "ExecutionStarted",
+                ExecutionStarted {
+                    execution: Some(execution.clone()),
+                }
+                .encode_to_vec(),
+            ),
+            EventKind::Progressed => (
+                "ExecutionProgressed",
+                ExecutionProgressed {
+                    execution: Some(execution.clone()),
+                }
+                .encode_to_vec(),
+            ),
+            EventKind::Completed => (
+                "ExecutionCompleted",
+                ExecutionCompleted {
+                    execution: Some(execution.clone()),
+                }
+                .encode_to_vec(),
+            ),
+            EventKind::Failed => (
+                "ExecutionFailed",
+                ExecutionFailed {
+                    execution: Some(execution.clone()),
+                }
+                .encode_to_vec(),
+            ),
+        };
+        let mut event = OutgoingEvent::from_encoded(
+            &format!("taskmesh.execution.v1.{name}"),
+            &row.name,
+            payload,
+        );
+        correlation_id.clone_into(&mut event.correlation_id);
+        self.outbox.enqueue(conn, &event).await?;
+        Ok(execution)
+    }
+
+    /// Creates the execution of a task version's job; nothing when it exists already.
+    pub async fn create(&self, new: NewExecution) -> Result<bool, sqlx::Error> {
+        let max_attempts = if new.job.max_attempts == 0 {
+            3
+        } else {
+            new.job.max_attempts
+        };
+        let id = Uuid::now_v7();
+        let name = format!("{}/executions/{}", new.task, id.simple());
+        let inserted = sqlx::query(
+            "INSERT INTO executions (id, name, project_id, task, task_id, task_version, job, state, \
+             max_attempts, next_attempt_at, create_time, update_time) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now(), now(), now()) \
+             ON CONFLICT (task_id, task_version) DO NOTHING",
+        )
+        .bind(id)
+        .bind(&name)
+        .bind(&new.project)
+        .bind(&new.task)
+        .bind(new.task_id)
+        .bind(new.task_version)
+        .bind(new.job.encode_to_vec())
+        .bind(ExecutionState::Pending as i16)
+        .bind(max_attempts)
+        .execute(&self.pool)
+        .await?;
+        Ok(inserted.rows_affected() == 1)
+    }
+
+    /// Claims one due execution for `worker`: a pending one whose time has come, or a running one
+    /// whose lease expired (its worker died). Starts its next attempt and publishes
+    /// ExecutionStarted, all in one transaction.
+    pub async fn claim(
+        &self,
+        worker: &str,
+        lease: std::time::Duration,
+    ) -> Result<Option<Row>, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
+        let row: Option<Row> = sqlx::query_as(&format!(
+            "UPDATE executions SET state = $2, lease_owner = $1, \
+             lease_until = now() + make_interval(secs => $3::double precision / 1000), \
+             attempts_made = attempts_made + 1, start_time = coalesce(start_time, now()), \
+             progress_percent = 0, progress_message = 'starting', update_time = now(), version = version + 1 \
+             WHERE id = (SELECT id FROM executions \
+                         WHERE (state = $4 AND next_attempt_at <= now() AND NOT cancel_requested) \
+                            OR (state = $2 AND lease_until < now()) \
+                         ORDER BY next_attempt_at LIMIT 1 FOR UPDATE SKIP LOCKED) \
+             RETURNING {COLUMNS}"
+        ))
+        .bind(worker)
+        .bind(ExecutionState::Running as i16)
+        .bind(lease_ms)
+        .bind(ExecutionState::Pending as i16)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        sqlx::query(
+            "UPDATE attempts SET end_time = now(), error = 'the worker stopped answering (lease expired)' \
+             WHERE execution_id = $1 AND end_time IS NULL",
+        )
+        .bind(row.id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO attempts (execution_id, number, worker, start_time) VALUES ($1, $2, $3, now())",
+        )
+        .bind(row.id)
+        .bind(row.attempts_made)
+        .bind(worker)
+        .execute(&mut *tx)
+        .await?;
+        self.emit(&mut tx, &row, "", EventKind::Started).await?;
+        tx.commit().await?;
+        self.outbox.wake();
+        Ok(Some(row))
+    }
+
+    /// Renews the lease; `Ok(false)` when this worker lost it, `Ok(true)` with the cancel flag.
+    pub async fn heartbeat(
+        &self,
+        id: Uuid,
+        worker: &str,
+        lease: std::time::Duration,
+    ) -> Result<Option<bool>, sqlx::Error> {
+        let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
+        let renewed: Option<(bool,)> = sqlx::query_as(
+            "UPDATE executions SET lease_until = now() + make_interval(secs => $3::double precision / 1000) \
+             WHERE id = $1 AND lease_owner = $2 AND state = $4 RETURNING cancel_requested",
+        )
+        .bind(id)
+        .bind(worker)
+        .bind(lease_ms)
+        .bind(ExecutionState::Running as i16)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(renewed.map(|(cancel,)| cancel))
+    }
+
+    /// Records progress of the running attempt.
+    pub async fn progress(
+        &self,
+        id: Uuid,
+        worker: &str,
+        percent: i32,
+        message: &str,
+    ) -> Result<(), sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        let row: Option<Row> = sqlx::query_as(&format!(
+            "UPDATE executions SET progress_percent = $3, progress_message = $4, update_time = now(), \
+             version = version + 1 WHERE id = $1 AND lease_owner = $2 AND state = $5 RETURNING {COLUMNS}"
+        ))
+        .bind(id)
+        .bind(worker)
+        .bind(percent)
+        .bind(message)
+        .bind(ExecutionState::Running as i16)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(row) = row {
+            self.emit(&mut tx, &row, "", EventKind::Progressed).await?;
+        }
+        tx.commit().await?;
+        self.outbox.wake();
+        Ok(())
+    }
+
+    /// Ends the running attempt of `id` if `worker` still owns it. `retry_at` schedules another
+    /// attempt; otherwise the execution reaches `state`.
+    pub async fn finish(
+        &self,
+        id: Uuid,
+        worker: &str,
+        outcome: Outcome,
+    ) -> Result<(), sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        let (state, error, result, retry_in) = match &outcome {
+            Outcome::Succeeded(result) => (
+                ExecutionState::Succeeded,
+                String::new(),
+                Some(result.encode_to_vec()),
+                None,
+            ),
+            Outcome::Failed { error, retry_in } => (
+                if retry_in.is_some() {
+                    ExecutionState::Pending
+                } else {
+                    ExecutionState::Failed
+                },
+                error.clone(),
+                None,
+                *retry_in,
+            ),
+            Outcome::Cancelled => (
+                ExecutionState::Cancelled,
+                "cancelled".to_owned(),
+                None,
+                None,
+            ),
+        };
+        let retry_ms = retry_in.map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        let row: Option<Row> = sqlx::query_as(&format!(
+            "UPDATE executions SET state = $3, error = $4, result = $5, lease_owner = NULL, lease_until = NULL, \
+             next_attempt_at = now() + make_interval(secs => $6::double precision / 1000), \
+             progress_percent = CASE WHEN $3 = {succeeded} THEN 100 ELSE progress_percent END, \
+             progress_message = $7, \
+             end_time = CASE WHEN $8 THEN now() ELSE NULL END, update_time = now(), version = version + 1 \
+             WHERE id = $1 AND lease_owner = $2 AND state = {running} RETURNING {COLUMNS}",
+            succeeded = ExecutionState::Succeeded as i16,
+            running = ExecutionState::Running as i16,
+        ))
+        .bind(id)
+        .bind(worker)
+        .bind(state as i16)
+        .bind(&error)
+        .bind(result)
+        .bind(retry_ms)
+        .bind(match &outcome {
+            Outcome::Succeeded(_) => "done".to_owned(),
+            Outcome::Failed { retry_in: Some(d), .. } => format!("retrying in {} ms", d.as_millis()),
+            Outcome::Failed { .. } => "failed".to_owned(),
+            Outcome::Cancelled => "cancelled".to_owned(),
+        })
+        .bind(is_final(state))
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            // Lost the lease meanwhile: another worker owns the execution now.
+            tracing::warn!(%id, worker, "attempt ended after its lease was lost; result dropped");
+            return Ok(());
+        };
+        sqlx::query(
+            "UPDATE attempts SET end_time = now(), error = $2 WHERE execution_id = $1 AND number = $3",
+        )
+        .bind(id)
+        .bind(&error)
+        .bind(row.attempts_made)
+        .execute(&mut *tx)
+        .await?;
+        let kind = match state {
+            ExecutionState::Succeeded => Some(EventKind::Completed),
+            ExecutionState::Failed | ExecutionState::Cancelled => Some(EventKind::Failed),
+            _ => Some(EventKind::Progressed),
+        };
+        if let Some(kind) = kind {
+            self.emit(&mut tx, &row, "", kind).await?;
+        }
+        tx.commit().await?;
+        self.outbox.wake();
+        Ok(())
+    }
+
+    /// One execution by name.
+    pub async fn get(&self, name: &str) -> Result<Execution, Status> {
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .map_err(|e| status::internal(&e))?;
+        let row: Option<Row> =
+            sqlx::query_as(&format!("SELECT {COLUMNS} FROM executions WHERE name = $1"))
+                .bind(name)
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(|e| status::internal(&e))?;
+        let row = row.ok_or_else(|| status::not_found(name))?;
+        self.to_proto(&mut conn, &row)
+            .await
+            .map_err(|e| status::internal(&e))
+    }
+
+    /// The executions of a task, newest first.
+    pub async fn list(
+        &self,
+        task: &str,
+        offset: i64,
+        limit: i64,
+    ) -> Result<Vec<Execution>, Status> {
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .map_err(|e| status::internal(&e))?;
+        let rows: Vec<Row> = sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM executions WHERE task = $1 ORDER BY create_time DESC, id LIMIT $2 OFFSET $3"
+        ))
+        .bind(task)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(|e| status::internal(&e))?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            out.push(
+                self.to_proto(&mut conn, row)
+                    .await
+                    .map_err(|e| status::internal(&e))?,
+            );
+        }
+        Ok(out)
+    }
+
+    /// The change counter of an execution, for watching.
+    pub async fn version(&self, name: &str) -> Result<Option<i64>, sqlx::Error> {
+        sqlx::query_scalar("SELECT version FROM executions WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+    }
+
+    /// Cancels: a pending execution at once, a running one through its worker's next heartbeat.
+    pub async fn cancel(&self, name: &str) -> Result<Execution, Status> {
+        let internal = |e: sqlx::Error| status::internal(&e);
+        let mut tx = self.pool.begin().await.map_err(internal)?;
+        let row: Option<Row> = sqlx::query_as(&format!(
+            "UPDATE executions SET cancel_requested = true, \
+             state = CASE WHEN state = $2 THEN $3 ELSE state END, \
+             end_time = CASE WHEN state = $2 THEN now() ELSE end_time END, \
+             error = CASE WHEN state = $2 THEN 'cancelled' ELSE error END, \
+             update_time = now(), version = version + 1 \
+             WHERE name = $1 AND state IN ($2, $4) RETURNING {COLUMNS}"
+        ))
+        .bind(name)
+        .bind(ExecutionState::Pending as i16)
+        .bind(ExecutionState::Cancelled as i16)
+        .bind(ExecutionState::Running as i16)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(internal)?;
+        let Some(row) = row else {
+            drop(tx);
+            let current = self.get(name).await?;
+            return Err(taskmesh_mesh::status::with_reason(
+                tonic::Code::FailedPrecondition,
+                format!("{name} is already final"),
+                "EXECUTION_FINAL",
+                std::collections::HashMap::from([(
+                    "state".to_owned(),
+                    current.state().as_str_name().to_owned(),
+                )]),
+            ));
+        };
+        let execution = if row.state() == ExecutionState::Cancelled {
+            self.emit(&mut tx, &row, "", EventKind::Failed)
+                .await
+                .map_err(internal)?
+        } else {
+            self.to_proto(&mut tx, &row).await.map_err(internal)?
+        };
+        tx.commit().await.map_err(internal)?;
+        self.outbox.wake();
+        Ok(execution)
+    }
+
+    /// Starts a new round of attempts for a failed or cancelled execution.
+    pub async fn retry(&self, name: &str) -> Result<Execution, Status> {
+        let internal = |e: sqlx::Error| status::internal(&e);
+        let row: Option<Row> = sqlx::query_as(&format!(
+            "UPDATE executions SET state = $2, budget_start = attempts_made, cancel_requested = false, \
+             error = '', end_time = NULL, next_attempt_at = now(), progress_percent = 0, \
+             progress_message = 'queued again', update_time = now(), version = version + 1 \
+             WHERE name = $1 AND state IN ($3, $4) RETURNING {COLUMNS}"
+        ))
+        .bind(name)
+        .bind(ExecutionState::Pending as i16)
+        .bind(ExecutionState::Failed as i16)
+        .bind(ExecutionState::Cancelled as i16)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(internal)?;
+        match row {
+            Some(row) => {
+                let mut conn = self.pool.acquire().await.map_err(internal)?;
+                self.to_proto(&mut conn, &row).await.map_err(internal)
+            }
+            None => {
+                let current = self.get(name).await?;
+                Err(taskmesh_mesh::status::with_reason(
+                    tonic::Code::FailedPrecondition,
+                    format!(
+                        "{name} has not failed; only failed or cancelled executions can be retried"
+                    ),
+                    "EXECUTION_NOT_FAILED",
+                    std::collections::HashMap::from([(
+                        "state".to_owned(),
+                        current.state().as_str_name().to_owned(),
+                    )]),
+                ))
+            }
+        }
+    }
+}
+
+/// Which event a change publishes.
+#[derive(Debug, Clone, Copy)]
+enum EventKind {
+    Started,
+    Progressed,
+    Completed,
+    Failed,
+}
+
+/// How an attempt ended.
+#[derive(Debug)]
+pub enum Outcome {
+    /// It worked.
+    Succeeded(ExecutionResult),
+    /// It failed; `retry_in` schedules the next attempt, `None` makes the failure final.
+    Failed {
+        /// Why.
+        error: String,
+        /// When to try again.
+        retry_in: Option<std::time::Duration>,
+    },
+    /// A user cancelled it.
+    Cancelled,
+}

@@ -1,0 +1,170 @@
+//! Workers: each claims due executions (`FOR UPDATE SKIP LOCKED` through a lease), runs one attempt
+//! under the job's timeout while renewing the lease, and records the outcome. Cancellation and a
+//! lost lease stop the attempt at the next heartbeat.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use taskmesh_contracts::tasks_v1::Job;
+use tokio::sync::watch;
+
+use crate::jobs;
+use crate::store::{Outcome, Row, Store};
+
+/// Worker settings.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// Executions run at once by this process.
+    pub concurrency: usize,
+    /// How long a lease lasts without renewal.
+    pub lease: Duration,
+    /// How often an idle worker looks for work.
+    pub poll: Duration,
+    /// Unique name of this process (lease owner).
+    pub id: String,
+}
+
+/// Starts `concurrency` workers; they stop when `stop` turns true.
+pub fn spawn(
+    store: &Store,
+    config: &WorkerConfig,
+    stop: &watch::Receiver<bool>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let client = reqwest::Client::builder()
+        .user_agent("taskmesh-execution")
+        .build()
+        .unwrap_or_default();
+    (0..config.concurrency)
+        .map(|n| {
+            let worker = Worker {
+                store: store.clone(),
+                client: client.clone(),
+                id: format!("{}/{n}", config.id),
+                lease: config.lease,
+                poll: config.poll,
+            };
+            tokio::spawn(worker.run(stop.clone()))
+        })
+        .collect()
+}
+
+struct Worker {
+    store: Store,
+    client: reqwest::Client,
+    id: String,
+    lease: Duration,
+    poll: Duration,
+}
+
+impl Worker {
+    async fn run(self, mut stop: watch::Receiver<bool>) {
+        loop {
+            if *stop.borrow() {
+                return;
+            }
+            match self.store.claim(&self.id, self.lease).await {
+                Ok(Some(row)) => self.attempt(row).await,
+                Ok(None) => {
+                    tokio::select! {
+                        () = tokio::time::sleep(self.poll) => {}
+                        _ = stop.changed() => return,
+                    }
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "claiming work failed");
+                    tokio::time::sleep(self.poll * 4).await;
+                }
+            }
+        }
+    }
+
+    async fn attempt(&self, row: Row) {
+        let job = row.job();
+        let timeout = job
+            .timeout
+            .and_then(|d| Duration::try_from(d).ok())
+            .filter(|d| !d.is_zero())
+            .unwrap_or(Duration::from_secs(30));
+        tracing::info!(execution = %row.name, attempt = row.attempts_made, worker = %self.id, "attempt started");
+        let (cancelled_tx, mut cancelled) = watch::channel(false);
+        let heartbeat = {
+            let store = self.store.clone();
+            let id = self.id.clone();
+            let lease = self.lease;
+            let execution = row.id;
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(lease / 3).await;
+                    match store.heartbeat(execution, &id, lease).await {
+                        Ok(Some(false)) => {}
+                        // Cancelled, or the lease went to another worker: stop the attempt.
+                        Ok(Some(true)) | Ok(None) => {
+                            let _ = cancelled_tx.send(true);
+                            return;
+                        }
+                        Err(err) => tracing::warn!(error = %err, "heartbeat failed"),
+                    }
+                }
+            })
+        };
+        let store = Arc::new(self.store.clone());
+        let progress = {
+            let store = Arc::clone(&store);
+            let (id, worker) = (row.id, self.id.clone());
+            async move |percent: i32, message: &str| {
+                if let Err(err) = store.progress(id, &worker, percent, message).await {
+                    tracing::warn!(error = %err, "progress not recorded");
+                }
+            }
+        };
+        let run = jobs::run(&self.client, &job, progress);
+        let outcome = tokio::select! {
+            result = tokio::time::timeout(timeout, run) => match result {
+                Ok(Ok(result)) => Outcome::Succeeded(result),
+                Ok(Err(err)) => self.failed(&row, &job, err.to_string()),
+                Err(_) => self.failed(&row, &job, format!("the attempt took longer than {timeout:?}")),
+            },
+            _ = cancelled.wait_for(|c| *c) => Outcome::Cancelled,
+        };
+        heartbeat.abort();
+        let cancelled_by_user = matches!(outcome, Outcome::Cancelled);
+        if let Err(err) = self.store.finish(row.id, &self.id, outcome).await {
+            tracing::error!(error = %err, execution = %row.name, "cannot record the attempt; the lease will expire and it runs again");
+        }
+        tracing::info!(execution = %row.name, cancelled = cancelled_by_user, "attempt ended");
+    }
+
+    fn failed(&self, row: &Row, job: &Job, error: String) -> Outcome {
+        let used = row.attempts_made - row.budget_start;
+        let retry_in = (used < row.max_attempts).then(|| backoff(job, used));
+        Outcome::Failed { error, retry_in }
+    }
+}
+
+/// The delay after the `attempt`-th failure: the job's backoff (default 1 s, ×2, at most 5 min)
+/// with ±20 % jitter.
+pub fn backoff(job: &Job, attempt: i32) -> Duration {
+    let policy = job.backoff.unwrap_or_default();
+    let initial = policy
+        .initial
+        .and_then(|d| Duration::try_from(d).ok())
+        .filter(|d| !d.is_zero())
+        .unwrap_or(Duration::from_secs(1));
+    let max = policy
+        .max
+        .and_then(|d| Duration::try_from(d).ok())
+        .filter(|d| !d.is_zero())
+        .unwrap_or(Duration::from_secs(300));
+    let multiplier = if policy.multiplier >= 1.0 {
+        policy.multiplier
+    } else {
+        2.0
+    };
+    let backoff = taskmesh_events::consumer::Backoff {
+        initial,
+        max,
+        multiplier,
+        jitter: 0.2,
+    };
+    backoff.delay(i64::from(attempt))
+}

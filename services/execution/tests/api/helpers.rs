@@ -1,0 +1,222 @@
+//! Harness: the execution app, a scripted HTTP server, and task events on `TASKS`.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_nats::HeaderMap;
+use async_nats::jetstream::{self, message::PublishMessage};
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use prost::Message;
+use taskmesh_contracts::execution_v1::execution_service_client::ExecutionServiceClient;
+use taskmesh_contracts::execution_v1::{Execution, ExecutionState, ListExecutionsRequest};
+use taskmesh_contracts::tasks_v1::{EventContext, Job, TaskCreated};
+use taskmesh_events::StreamSpec;
+use taskmesh_execution::{App, Config};
+use taskmesh_testing::{NatsServer, Stack, TestDatabase};
+use tonic::transport::Channel;
+
+/// Calls the HTTP server saw, by path.
+#[derive(Clone, Default)]
+pub(crate) struct Calls(Arc<Mutex<HashMap<String, Vec<Instant>>>>);
+
+impl Calls {
+    pub(crate) fn of(&self, path: &str) -> Vec<Instant> {
+        self.0
+            .lock()
+            .expect("lock")
+            .get(path)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    fn record(&self, path: String) -> usize {
+        let mut calls = self.0.lock().expect("lock");
+        let list = calls.entry(path).or_default();
+        list.push(Instant::now());
+        list.len()
+    }
+}
+
+async fn page(State(calls): State<Calls>) -> &'static str {
+    calls.record("/page".into());
+    "<html><body>Rust is fast. Learn rust today. Nothing else.</body></html>"
+}
+
+async fn flaky(State(calls): State<Calls>, Path(id): Path<String>) -> (StatusCode, &'static str) {
+    let n = calls.record(format!("/flaky/{id}"));
+    if n <= 2 {
+        (StatusCode::INTERNAL_SERVER_ERROR, "not yet")
+    } else {
+        (StatusCode::OK, "finally")
+    }
+}
+
+async fn broken(State(calls): State<Calls>) -> (StatusCode, &'static str) {
+    calls.record("/broken".into());
+    (StatusCode::INTERNAL_SERVER_ERROR, "always broken")
+}
+
+async fn slow(State(calls): State<Calls>) -> &'static str {
+    calls.record("/slow".into());
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    "too late"
+}
+
+/// Starts the scripted HTTP server.
+pub(crate) async fn http_server() -> (SocketAddr, Calls) {
+    let calls = Calls::default();
+    let app = Router::new()
+        .route("/page", get(page))
+        .route("/flaky/{id}", get(flaky))
+        .route("/broken", get(broken))
+        .route("/slow", get(slow))
+        .with_state(calls.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (addr, calls)
+}
+
+/// A running execution service on a private NATS.
+pub(crate) struct World {
+    pub(crate) nats: NatsServer,
+    pub(crate) channel: Channel,
+    pub(crate) http: SocketAddr,
+    pub(crate) calls: Calls,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl World {
+    pub(crate) async fn new() -> Self {
+        let stack = Stack::load();
+        let nats = NatsServer::start(&stack).await;
+        let db = TestDatabase::create(&stack, "execution_test").await;
+        let layers = Config::default_layers()
+            .set("grpc.listen", "127.0.0.1:0")
+            .set("admin.listen", "127.0.0.1:0")
+            .set("vault.addr", stack.vault_addr.clone())
+            .set("vault.auth", "token")
+            .set("vault.token", stack.vault_root_token.clone())
+            .set("vault.secret_path", db.secret_path.clone())
+            .set("database.port", stack.pg_port)
+            .set("nats.url", nats.url())
+            .set("workers.lease_ms", 1500)
+            .set("workers.poll_ms", 50)
+            .set("shutdown.grace_period_ms", 1000);
+        let app = App::build(Config::from_layers(&layers).expect("config"))
+            .await
+            .expect("app");
+        let addr = app.grpc_addr();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(app.run(async {
+            let _ = stopped.await;
+        }));
+        let channel = Channel::from_shared(format!("http://{addr}"))
+            .expect("uri")
+            .connect()
+            .await
+            .expect("connect");
+        let (http, calls) = http_server().await;
+        Self {
+            nats,
+            channel,
+            http,
+            calls,
+            _stop: stop,
+        }
+    }
+
+    pub(crate) fn client(&self) -> ExecutionServiceClient<Channel> {
+        ExecutionServiceClient::new(self.channel.clone())
+    }
+
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.http)
+    }
+
+    /// Publishes a TaskCreated carrying `job`, as the tasks service does; returns the task name.
+    pub(crate) async fn create_task_with(&self, job: Job) -> String {
+        let task = format!("projects/p/tasks/{}", uuid::Uuid::now_v7().simple());
+        self.publish_created(&task, 1, job, &uuid::Uuid::now_v7().to_string())
+            .await;
+        task
+    }
+
+    pub(crate) async fn publish_created(&self, task: &str, version: i64, job: Job, event_id: &str) {
+        let client = async_nats::connect(self.nats.url()).await.expect("nats");
+        let js = jetstream::new(client);
+        StreamSpec::for_context("tasks", 1, Duration::from_secs(60))
+            .ensure(&js)
+            .await
+            .expect("stream");
+        let event = TaskCreated {
+            context: Some(EventContext {
+                task: task.to_owned(),
+                version,
+                actor: "users/ada".into(),
+                time: None,
+            }),
+            title: "job".into(),
+            job: Some(job),
+            ..Default::default()
+        };
+        let mut headers = HeaderMap::new();
+        headers.insert("Nats-Msg-Id", event_id);
+        headers.insert("Taskmesh-Event-Type", "taskmesh.tasks.v1.TaskCreated");
+        headers.insert("Taskmesh-Subject", task);
+        js.send_publish(
+            "taskmesh.tasks.v1.task_created",
+            PublishMessage::build()
+                .payload(event.encode_to_vec().into())
+                .headers(headers),
+        )
+        .await
+        .expect("publish")
+        .await
+        .expect("ack");
+    }
+
+    /// Waits for the task's execution to exist, then for `done` to hold (up to 30 s).
+    pub(crate) async fn execution_until(
+        &self,
+        task: &str,
+        done: impl Fn(&Execution) -> bool,
+    ) -> Execution {
+        let mut last = None;
+        for _ in 0..600 {
+            let listed = self
+                .client()
+                .list_executions(ListExecutionsRequest {
+                    parent: task.to_owned(),
+                    ..Default::default()
+                })
+                .await
+                .expect("list")
+                .into_inner()
+                .executions;
+            if let Some(execution) = listed.into_iter().next() {
+                if done(&execution) {
+                    return execution;
+                }
+                last = Some(execution);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("timed out; last seen: {last:?}");
+    }
+}
+
+/// True when the execution reached a final state.
+pub(crate) fn is_final(execution: &Execution) -> bool {
+    matches!(
+        execution.state(),
+        ExecutionState::Succeeded | ExecutionState::Failed | ExecutionState::Cancelled
+    )
+}

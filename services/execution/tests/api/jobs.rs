@@ -1,0 +1,212 @@
+//! Jobs run, retry with backoff, fail for good, time out, get cancelled, and are watched.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use taskmesh_contracts::execution_v1::{
+    CancelExecutionRequest, ExecutionState, RetryExecutionRequest, WatchExecutionRequest,
+    execution_result,
+};
+use taskmesh_contracts::tasks_v1::{HttpRequest, Job, RetryBackoff, WebCrawl, job::Kind};
+
+use crate::helpers::{World, is_final};
+
+fn crawl(world: &World, path: &str, query: &str) -> Job {
+    Job {
+        kind: Some(Kind::WebCrawl(WebCrawl {
+            url: world.url(path),
+            query: query.into(),
+        })),
+        ..Default::default()
+    }
+}
+
+fn get(world: &World, path: &str, attempts: i32, timeout_ms: i64) -> Job {
+    Job {
+        kind: Some(Kind::HttpRequest(HttpRequest {
+            url: world.url(path),
+            expected_status: 200,
+            ..Default::default()
+        })),
+        max_attempts: attempts,
+        timeout: Some(prost_types::Duration {
+            seconds: timeout_ms / 1000,
+            nanos: i32::try_from((timeout_ms % 1000) * 1_000_000).unwrap_or(0),
+        }),
+        backoff: Some(RetryBackoff {
+            initial: Some(prost_types::Duration {
+                seconds: 0,
+                nanos: 300_000_000,
+            }),
+            multiplier: 2.0,
+            max: Some(prost_types::Duration {
+                seconds: 5,
+                nanos: 0,
+            }),
+        }),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_web_crawl_finds_the_query_with_its_context() {
+    let world = World::new().await;
+    let task = world.create_task_with(crawl(&world, "/page", "rust")).await;
+    let done = world.execution_until(&task, is_final).await;
+    assert_eq!(done.state(), ExecutionState::Succeeded, "{done:?}");
+    assert_eq!(done.attempts.len(), 1);
+    assert_eq!(done.progress_percent, 100);
+    let Some(execution_result::Kind::WebCrawl(result)) = done.result.and_then(|r| r.kind) else {
+        panic!("a web crawl result");
+    };
+    assert_eq!(result.match_count, 2);
+    assert!(result.matches[1].context.contains("Learn rust today"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_failures_then_success_with_growing_backoff() {
+    let world = World::new().await;
+    let task = world
+        .create_task_with(get(&world, "/flaky/a", 3, 5000))
+        .await;
+    let done = world.execution_until(&task, is_final).await;
+    assert_eq!(done.state(), ExecutionState::Succeeded, "{done:?}");
+    assert_eq!(done.attempts.len(), 3);
+    assert!(
+        done.attempts[0].error.contains("unexpected status 500"),
+        "{:?}",
+        done.attempts
+    );
+    let calls = world.calls.of("/flaky/a");
+    assert_eq!(calls.len(), 3);
+    let (first, second) = (calls[1] - calls[0], calls[2] - calls[1]);
+    // 300 ms then 600 ms, each ±20 %.
+    assert!(first >= Duration::from_millis(230), "{first:?}");
+    assert!(second >= Duration::from_millis(470), "{second:?}");
+    assert!(second > first, "{first:?} then {second:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_permanent_failure_ends_failed_after_the_last_attempt_and_can_be_retried() {
+    let world = World::new().await;
+    let task = world
+        .create_task_with(get(&world, "/broken", 2, 5000))
+        .await;
+    let failed = world.execution_until(&task, is_final).await;
+    assert_eq!(failed.state(), ExecutionState::Failed, "{failed:?}");
+    assert_eq!(failed.attempts.len(), 2);
+    assert!(failed.error.contains("unexpected status 500"));
+    assert_eq!(world.calls.of("/broken").len(), 2);
+
+    let retried = world
+        .client()
+        .retry_execution(RetryExecutionRequest {
+            name: failed.name.clone(),
+        })
+        .await
+        .expect("retry")
+        .into_inner();
+    assert_eq!(retried.state(), ExecutionState::Pending);
+    let again = world
+        .execution_until(&task, |e| is_final(e) && e.attempts.len() == 4)
+        .await;
+    assert_eq!(
+        again.state(),
+        ExecutionState::Failed,
+        "a fresh round of two attempts"
+    );
+    let refused = world
+        .client()
+        .cancel_execution(CancelExecutionRequest { name: again.name })
+        .await
+        .expect_err("final");
+    assert_eq!(refused.code(), tonic::Code::FailedPrecondition);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attempt_longer_than_its_timeout_fails() {
+    let world = World::new().await;
+    let task = world.create_task_with(get(&world, "/slow", 1, 300)).await;
+    let done = world.execution_until(&task, is_final).await;
+    assert_eq!(done.state(), ExecutionState::Failed, "{done:?}");
+    assert!(done.error.contains("took longer than"), "{}", done.error);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_execution_can_be_cancelled() {
+    let world = World::new().await;
+    let task = world
+        .create_task_with(get(&world, "/slow", 3, 30_000))
+        .await;
+    let running = world
+        .execution_until(&task, |e| e.state() == ExecutionState::Running)
+        .await;
+    let started = std::time::Instant::now();
+    world
+        .client()
+        .cancel_execution(CancelExecutionRequest {
+            name: running.name.clone(),
+        })
+        .await
+        .expect("cancel");
+    let done = world.execution_until(&task, is_final).await;
+    assert_eq!(done.state(), ExecutionState::Cancelled, "{done:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "stopped at the next heartbeat"
+    );
+    assert_eq!(done.attempts.len(), 1, "not retried after a cancel");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_streams_progress_until_the_end() {
+    let world = World::new().await;
+    let task = world
+        .create_task_with(get(&world, "/flaky/w", 3, 5000))
+        .await;
+    let first = world.execution_until(&task, |_| true).await;
+    let mut stream = world
+        .client()
+        .watch_execution(WatchExecutionRequest {
+            name: first.name.clone(),
+        })
+        .await
+        .expect("watch")
+        .into_inner();
+    let mut states = Vec::new();
+    while let Some(update) = stream.next().await {
+        states.push(update.expect("update").state());
+    }
+    assert_eq!(
+        states.last(),
+        Some(&ExecutionState::Succeeded),
+        "{states:?}"
+    );
+    assert!(
+        states.contains(&ExecutionState::Running) || states.len() >= 2,
+        "{states:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_task_version_runs_once_even_when_its_event_is_redelivered() {
+    let world = World::new().await;
+    let task = format!("projects/p/tasks/{}", uuid::Uuid::now_v7().simple());
+    let job = crawl(&world, "/page", "rust");
+    world
+        .publish_created(&task, 1, job.clone(), "event-a")
+        .await;
+    world.publish_created(&task, 1, job, "event-b").await;
+    world.execution_until(&task, is_final).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let listed = world
+        .client()
+        .list_executions(taskmesh_contracts::execution_v1::ListExecutionsRequest {
+            parent: task,
+            ..Default::default()
+        })
+        .await
+        .expect("list")
+        .into_inner();
+    assert_eq!(listed.executions.len(), 1);
+    assert_eq!(world.calls.of("/page").len(), 1);
+}
