@@ -34,6 +34,17 @@ impl Calls {
             .unwrap_or_default()
     }
 
+    /// Calls to paths starting with `prefix`.
+    pub(crate) fn total_prefix(&self, prefix: &str) -> usize {
+        self.0
+            .lock()
+            .expect("lock")
+            .iter()
+            .filter(|(path, _)| path.starts_with(prefix))
+            .map(|(_, calls)| calls.len())
+            .sum()
+    }
+
     fn record(&self, path: String) -> usize {
         let mut calls = self.0.lock().expect("lock");
         let list = calls.entry(path).or_default();
@@ -61,6 +72,12 @@ async fn broken(State(calls): State<Calls>) -> (StatusCode, &'static str) {
     (StatusCode::INTERNAL_SERVER_ERROR, "always broken")
 }
 
+async fn pause(State(calls): State<Calls>, Path(id): Path<String>) -> &'static str {
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    calls.record(format!("/pause/{id}"));
+    "done"
+}
+
 async fn slow(State(calls): State<Calls>) -> &'static str {
     calls.record("/slow".into());
     tokio::time::sleep(Duration::from_secs(20)).await;
@@ -75,6 +92,7 @@ pub(crate) async fn http_server() -> (SocketAddr, Calls) {
         .route("/flaky/{id}", get(flaky))
         .route("/broken", get(broken))
         .route("/slow", get(slow))
+        .route("/pause/{id}", get(pause))
         .with_state(calls.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -150,37 +168,10 @@ impl World {
     }
 
     pub(crate) async fn publish_created(&self, task: &str, version: i64, job: Job, event_id: &str) {
-        let client = async_nats::connect(self.nats.url()).await.expect("nats");
-        let js = jetstream::new(client);
-        StreamSpec::for_context("tasks", 1, Duration::from_secs(60))
-            .ensure(&js)
+        Publisher::new(&self.nats)
             .await
-            .expect("stream");
-        let event = TaskCreated {
-            context: Some(EventContext {
-                task: task.to_owned(),
-                version,
-                actor: "users/ada".into(),
-                time: None,
-            }),
-            title: "job".into(),
-            job: Some(job),
-            ..Default::default()
-        };
-        let mut headers = HeaderMap::new();
-        headers.insert("Nats-Msg-Id", event_id);
-        headers.insert("Taskmesh-Event-Type", "taskmesh.tasks.v1.TaskCreated");
-        headers.insert("Taskmesh-Subject", task);
-        js.send_publish(
-            "taskmesh.tasks.v1.task_created",
-            PublishMessage::build()
-                .payload(event.encode_to_vec().into())
-                .headers(headers),
-        )
-        .await
-        .expect("publish")
-        .await
-        .expect("ack");
+            .publish(task, version, job, event_id)
+            .await;
     }
 
     /// Waits for the task's execution to exist, then for `done` to hold (up to 30 s).
@@ -210,6 +201,58 @@ impl World {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         panic!("timed out; last seen: {last:?}");
+    }
+}
+
+/// Publishes task events on `TASKS`, as the tasks service does.
+pub(crate) struct Publisher {
+    js: jetstream::Context,
+}
+
+impl Publisher {
+    pub(crate) async fn new(nats: &NatsServer) -> Self {
+        let client = async_nats::connect(nats.url()).await.expect("nats");
+        let js = jetstream::new(client);
+        StreamSpec::for_context("tasks", 1, Duration::from_secs(60))
+            .ensure(&js)
+            .await
+            .expect("stream");
+        Self { js }
+    }
+
+    /// A TaskCreated at version 1 carrying `job`.
+    pub(crate) async fn created(&self, task: &str, job: Job) {
+        self.publish(task, 1, job, &uuid::Uuid::now_v7().to_string())
+            .await;
+    }
+
+    pub(crate) async fn publish(&self, task: &str, version: i64, job: Job, event_id: &str) {
+        let js = &self.js;
+        let event = TaskCreated {
+            context: Some(EventContext {
+                task: task.to_owned(),
+                version,
+                actor: "users/ada".into(),
+                time: None,
+            }),
+            title: "job".into(),
+            job: Some(job),
+            ..Default::default()
+        };
+        let mut headers = HeaderMap::new();
+        headers.insert("Nats-Msg-Id", event_id);
+        headers.insert("Taskmesh-Event-Type", "taskmesh.tasks.v1.TaskCreated");
+        headers.insert("Taskmesh-Subject", task);
+        js.send_publish(
+            "taskmesh.tasks.v1.task_created",
+            PublishMessage::build()
+                .payload(event.encode_to_vec().into())
+                .headers(headers),
+        )
+        .await
+        .expect("publish")
+        .await
+        .expect("ack");
     }
 }
 

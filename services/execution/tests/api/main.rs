@@ -2,5 +2,6 @@
 //! and a private NATS server, task events published on `TASKS` as the tasks service does, and jobs
 //! calling an HTTP server the test runs.
 
+mod crash;
 mod helpers;
 mod jobs;
