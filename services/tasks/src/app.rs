@@ -23,6 +23,7 @@ use tonic::service::Routes;
 
 use crate::config::{Config, SERVICE};
 use crate::grpc::{TaskAdmin, TasksService};
+use crate::job_status::JobStatusProjector;
 use crate::projector::{DURABLE, Projector};
 use crate::projects::{EndpointError, ProjectsClient};
 use crate::service::Tasks;
@@ -105,6 +106,7 @@ pub struct App {
     server: MeshServer,
     relay: OutboxRelay,
     projector: (async_nats::Client, ConsumerSpec, Arc<Projector>),
+    job_status: (ConsumerSpec, Arc<JobStatusProjector>),
     pool: PgPool,
     nats: async_nats::Client,
 }
@@ -148,6 +150,18 @@ impl App {
             },
             Arc::new(Projector::new(pool.clone())),
         );
+        let job_status = (
+            ConsumerSpec::new(
+                StreamSpec::for_context(
+                    "execution",
+                    config.mesh.nats.stream_replicas,
+                    Duration::from_secs(config.mesh.nats.duplicate_window_secs),
+                ),
+                crate::job_status::DURABLE,
+                "taskmesh.execution.v1.>",
+            ),
+            Arc::new(JobStatusProjector::new(pool.clone())),
+        );
         let tasks = Tasks::new(
             EventStore::new(pool.clone(), outbox),
             projects,
@@ -172,6 +186,7 @@ impl App {
             server,
             relay,
             projector,
+            job_status,
             pool,
             nats,
         })
@@ -193,10 +208,21 @@ impl App {
         let (stop, stopped) = watch::channel(false);
         let relay = tokio::spawn(self.relay.run(stopped.clone()));
         let (client, spec, handler) = self.projector;
-        let projector = tokio::spawn(consumer::run(client, spec, handler, stopped));
+        let projector = tokio::spawn(consumer::run(
+            client.clone(),
+            spec,
+            handler,
+            stopped.clone(),
+        ));
+        let (status_spec, status_handler) = self.job_status;
+        let job_status = tokio::spawn(consumer::run(client, status_spec, status_handler, stopped));
         let served = self.server.run(shutdown).await;
         let _ = stop.send(true);
-        for (what, task) in [("outbox relay", relay), ("projector", projector)] {
+        for (what, task) in [
+            ("outbox relay", relay),
+            ("projector", projector),
+            ("job status", job_status),
+        ] {
             if let Err(err) = task.await {
                 tracing::error!(error = %err, "{what} task failed");
             }

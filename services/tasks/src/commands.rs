@@ -137,7 +137,10 @@ impl Tasks {
     /// Reads a task from its events: always the latest write.
     pub async fn get_task(&self, context: &CallContext, name: &TaskName) -> Result<Task, Status> {
         self.authorize(context, &name.project, Access::Read).await?;
-        Ok(self.load(name).await?.task)
+        let mut task = [self.load(name).await?.task];
+        crate::job_status::merge(self.events.pool(), &mut task).await?;
+        let [task] = task;
+        Ok(task)
     }
 
     /// Changes the fields in `mask`.

@@ -71,7 +71,7 @@ impl TaskService for TasksService {
         self.tasks
             .authorize(&context, &project, Access::Read)
             .await?;
-        let (tasks, next_page_token) = read_model::list_tasks(
+        let (mut tasks, next_page_token) = read_model::list_tasks(
             self.tasks.events.pool(),
             &project,
             &request.filter,
@@ -81,6 +81,7 @@ impl TaskService for TasksService {
             &request.page_token,
         )
         .await?;
+        crate::job_status::merge(self.tasks.events.pool(), &mut tasks).await?;
         Ok(Response::new(ListTasksResponse {
             tasks,
             next_page_token,

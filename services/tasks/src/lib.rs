@@ -11,6 +11,7 @@ pub mod commands;
 pub mod config;
 pub mod domain;
 pub mod grpc;
+pub mod job_status;
 pub mod projector;
 pub mod projects;
 pub mod service;

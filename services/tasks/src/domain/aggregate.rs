@@ -106,6 +106,8 @@ pub fn apply_to_task(task: &mut Task, event: &TaskEvent) {
                 creator: context.actor.clone(),
                 logged_work: Some(Duration::default()),
                 job: e.job.clone(),
+                // Filled from the execution service's events at read time.
+                job_status: None,
             };
         }
         TaskEvent::Updated(e) => {

@@ -10,7 +10,7 @@ use tonic::Status;
 /// Any database failure: logged with its cause, reported without it. Takes the error by value to
 /// serve directly as a `map_err` function.
 #[allow(clippy::needless_pass_by_value)]
-pub(crate) fn db_error(err: sqlx::Error) -> Status {
+pub fn db_error(err: sqlx::Error) -> Status {
     match &err {
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
             tracing::error!(error = %err, "database unavailable");
@@ -21,7 +21,7 @@ pub(crate) fn db_error(err: sqlx::Error) -> Status {
 }
 
 /// A protobuf timestamp as a database timestamp.
-pub(crate) fn to_time(ts: Option<prost_types::Timestamp>) -> Option<chrono::DateTime<chrono::Utc>> {
+pub fn to_time(ts: Option<prost_types::Timestamp>) -> Option<chrono::DateTime<chrono::Utc>> {
     ts.and_then(|t| {
         chrono::DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0))
     })
