@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use taskmesh_testing::{Stack, TestDatabase, free_port};
+use taskmesh_testing::{NatsServer, Stack, TestDatabase, free_port};
 
 /// The workspace's binaries sit next to this test's directory (`target/debug`).
 fn binary(name: &str) -> PathBuf {
@@ -91,6 +91,7 @@ async fn wait_ready(admin_port: u16) {
 
 async fn service_env(
     stack: &Stack,
+    nats: &NatsServer,
     prefix: &str,
     dir: &Path,
 ) -> (Vec<(&'static str, String)>, u16, u16) {
@@ -110,11 +111,38 @@ async fn service_env(
         ),
         ("TASKMESH_VAULT__SECRET_PATH", db.secret_path.clone()),
         ("TASKMESH_DATABASE__PORT", stack.pg_port.to_string()),
-        ("TASKMESH_NATS__URL", stack.nats_url.clone()),
+        ("TASKMESH_NATS__URL", nats.url()),
         ("TASKMESH_GRPC__LISTEN", format!("127.0.0.1:{grpc}")),
         ("TASKMESH_ADMIN__LISTEN", format!("127.0.0.1:{admin}")),
     ];
     (env, grpc, admin)
+}
+
+/// An HTTP server for jobs to crawl.
+async fn job_target() -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                let mut buffer = [0_u8; 4096];
+                let _ = socket.read(&mut buffer).await;
+                let body = "a service mesh, and another mesh";
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(response.as_bytes()).await;
+            });
+        }
+    });
+    addr
 }
 
 async fn rest(
@@ -141,21 +169,31 @@ async fn rest(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_platform_works_end_to_end_through_the_gateway() {
     let stack = Stack::load();
+    // A private NATS: durable consumers are shared by name, so a `make up` running beside the
+    // tests must not take this platform's messages.
+    let nats = NatsServer::start(&stack).await;
     let dir = std::env::temp_dir().join(format!("taskmesh-e2e-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).expect("dir");
 
     let (projects_env, projects_grpc, projects_admin) =
-        service_env(&stack, "e2e_projects", &dir).await;
+        service_env(&stack, &nats, "e2e_projects", &dir).await;
     let mut projects = Process::start("projects", &projects_env, &[], &dir);
     wait_ready(projects_admin).await;
 
-    let (mut tasks_env, tasks_grpc, tasks_admin) = service_env(&stack, "e2e_tasks", &dir).await;
+    let (mut tasks_env, tasks_grpc, tasks_admin) =
+        service_env(&stack, &nats, "e2e_tasks", &dir).await;
     tasks_env.push((
         "TASKMESH_PROJECTS__ENDPOINT",
         format!("http://127.0.0.1:{projects_grpc}"),
     ));
     let mut tasks = Process::start("tasks", &tasks_env, &[], &dir);
     wait_ready(tasks_admin).await;
+
+    let (execution_env, execution_grpc, execution_admin) =
+        service_env(&stack, &nats, "e2e_execution", &dir).await;
+    let mut execution = Process::start("execution", &execution_env, &[], &dir);
+    wait_ready(execution_admin).await;
+    let jobs_server = job_target().await;
 
     let (http, grpc, admin) = (free_port(), free_port(), free_port());
     let config = dir.join("gateway.toml");
@@ -164,7 +202,8 @@ async fn the_platform_works_end_to_end_through_the_gateway() {
         format!(
             "http_listen = \"127.0.0.1:{http}\"\ngrpc_listen = \"127.0.0.1:{grpc}\"\nadmin_listen = \"127.0.0.1:{admin}\"\n\n\
              [[upstreams]]\nprefix = \"taskmesh.projects\"\nendpoint = \"http://127.0.0.1:{projects_grpc}\"\ntimeout_ms = 10000\n\n\
-             [[upstreams]]\nprefix = \"taskmesh.tasks\"\nendpoint = \"http://127.0.0.1:{tasks_grpc}\"\ntimeout_ms = 10000\n"
+             [[upstreams]]\nprefix = \"taskmesh.tasks\"\nendpoint = \"http://127.0.0.1:{tasks_grpc}\"\ntimeout_ms = 10000\n\n\
+             [[upstreams]]\nprefix = \"taskmesh.execution\"\nendpoint = \"http://127.0.0.1:{execution_grpc}\"\ntimeout_ms = 60000\n"
         ),
     )
     .expect("gateway config");
@@ -325,7 +364,92 @@ async fn the_platform_works_end_to_end_through_the_gateway() {
         .expect("grpcurl call");
     assert!(String::from_utf8_lossy(&fetched.stdout).contains("STATUS_DONE"));
 
+    // A task with a job: the execution service runs it; its progress streams through the gateway
+    // as NDJSON and as Server-Sent Events, and the task shows the outcome.
+    let (status, job_task) = rest(
+        &client,
+        Method::POST,
+        format!("{base}/v1/{project}/tasks"),
+        Some(json!({
+            "title": "Crawl",
+            "column": column("COLUMN_KIND_TODO"),
+            "job": {"webCrawl": {"url": format!("http://{jobs_server}/page"), "query": "mesh"}}
+        })),
+    )
+    .await;
+    assert_eq!(status, 200, "{job_task}");
+    let job_task = job_task["name"].as_str().expect("task").to_owned();
+    let mut execution_name = String::new();
+    for _ in 0..100 {
+        let (_, listed) = rest(
+            &client,
+            Method::GET,
+            format!("{base}/v1/{job_task}/executions"),
+            None,
+        )
+        .await;
+        if let Some(name) = listed["executions"][0]["name"].as_str() {
+            execution_name = name.to_owned();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        !execution_name.is_empty(),
+        "the execution was created from the task event"
+    );
+    let ndjson = client
+        .get(format!("{base}/v1/{execution_name}:watch"))
+        .send()
+        .await
+        .expect("watch")
+        .text()
+        .await
+        .expect("ndjson");
+    let records: Vec<Value> = ndjson
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect();
+    let last = records.last().expect("records");
+    assert_eq!(
+        last["result"]["state"], "EXECUTION_STATE_SUCCEEDED",
+        "{ndjson}"
+    );
+    assert_eq!(
+        last["result"]["result"]["webCrawl"]["matchCount"], 2,
+        "{ndjson}"
+    );
+    let sse = client
+        .get(format!("{base}/v1/{execution_name}:watch"))
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .expect("sse")
+        .text()
+        .await
+        .expect("sse body");
+    assert!(
+        sse.starts_with("event: message\ndata: {\"result\""),
+        "{sse}"
+    );
+    assert!(sse.contains("EXECUTION_STATE_SUCCEEDED"));
+    let mut job_status = Value::Null;
+    for _ in 0..100 {
+        let (_, fetched) = rest(&client, Method::GET, format!("{base}/v1/{job_task}"), None).await;
+        if fetched["jobStatus"]["state"] == "JOB_STATE_SUCCEEDED" {
+            job_status = fetched["jobStatus"].clone();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        job_status["execution"],
+        execution_name.as_str(),
+        "the task shows its job's outcome"
+    );
+
     assert!(gateway.stop().success(), "the gateway stops gracefully");
+    assert!(execution.stop().success(), "execution stops gracefully");
     assert!(tasks.stop().success(), "tasks stops gracefully");
     assert!(projects.stop().success(), "projects stops gracefully");
     let _ = std::fs::remove_dir_all(&dir);
