@@ -80,6 +80,31 @@ pub async fn bury(
     Ok(())
 }
 
+/// A dead letter to write through the outbox, in the transaction that decided the failure: the
+/// message that started the failed work (`subject`, `event_type`, `event_id`, `payload`) and why.
+#[allow(clippy::too_many_arguments)]
+pub fn outgoing(
+    consumer: &str,
+    subject: &str,
+    event_type: &str,
+    event_id: &str,
+    resource: &str,
+    payload: Vec<u8>,
+    reason: &str,
+    deliveries: i64,
+) -> crate::OutgoingEvent {
+    let mut event = crate::OutgoingEvent::from_encoded(event_type, resource, payload);
+    event.subject = format!("taskmesh.deadletter.{consumer}");
+    event.headers = vec![
+        (REASON.to_owned(), one_line(reason)),
+        (CONSUMER.to_owned(), consumer.to_owned()),
+        (DELIVERIES.to_owned(), deliveries.to_string()),
+        (ORIGINAL_SUBJECT.to_owned(), subject.to_owned()),
+        (EVENT_ID.to_owned(), event_id.to_owned()),
+    ];
+    event
+}
+
 fn one_line(text: &str) -> String {
     text.replace(['\r', '\n'], " ").chars().take(512).collect()
 }

@@ -44,6 +44,8 @@ pub struct OutgoingEvent {
     pub tracestate: Option<String>,
     /// When the change happened.
     pub time: DateTime<Utc>,
+    /// More headers to send (dead letters carry their failure in them).
+    pub headers: Vec<(String, String)>,
 }
 
 impl OutgoingEvent {
@@ -67,6 +69,7 @@ impl OutgoingEvent {
             traceparent: None,
             tracestate: None,
             time: Utc::now(),
+            headers: Vec::new(),
         }
     }
 

@@ -25,6 +25,7 @@ CREATE TABLE IF NOT EXISTS mesh_outbox (
     last_error     TEXT
 );
 CREATE INDEX IF NOT EXISTS mesh_outbox_pending ON mesh_outbox (seq) WHERE published_at IS NULL;
+ALTER TABLE mesh_outbox ADD COLUMN IF NOT EXISTS extra_headers JSONB;
 ";
 
 /// Arbitrary constant that serializes concurrent replicas creating the table.
@@ -61,8 +62,8 @@ impl Outbox {
     ) -> Result<(), sqlx::Error> {
         sqlx::query(
             "INSERT INTO mesh_outbox (event_id, subject, event_type, resource, payload, \
-             correlation_id, traceparent, tracestate, occurred_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+             correlation_id, traceparent, tracestate, occurred_at, extra_headers) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(event.id)
         .bind(&event.subject)
@@ -73,6 +74,11 @@ impl Outbox {
         .bind(&event.traceparent)
         .bind(&event.tracestate)
         .bind(event.time)
+        .bind(if event.headers.is_empty() {
+            None
+        } else {
+            Some(sqlx::types::Json(&event.headers))
+        })
         .execute(conn)
         .await?;
         Ok(())

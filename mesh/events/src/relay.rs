@@ -114,6 +114,7 @@ struct Row {
     traceparent: Option<String>,
     tracestate: Option<String>,
     occurred_at: DateTime<Utc>,
+    extra_headers: Option<sqlx::types::Json<Vec<(String, String)>>>,
 }
 
 impl OutboxRelay {
@@ -200,7 +201,7 @@ impl OutboxRelay {
         let mut tx = self.pool.begin().await?;
         let rows: Vec<Row> = sqlx::query_as(
             "SELECT seq, event_id, subject, event_type, resource, payload, correlation_id, \
-             traceparent, tracestate, occurred_at FROM mesh_outbox \
+             traceparent, tracestate, occurred_at, extra_headers FROM mesh_outbox \
              WHERE published_at IS NULL ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED",
         )
         .bind(BATCH)
@@ -295,6 +296,11 @@ impl OutboxRelay {
         }
         if let Some(tracestate) = &row.tracestate {
             map.insert(headers::TRACESTATE, tracestate.as_str());
+        }
+        if let Some(extra) = &row.extra_headers {
+            for (name, value) in extra.iter() {
+                map.insert(name.as_str(), value.as_str());
+            }
         }
         map
     }

@@ -93,7 +93,10 @@ impl App {
             pool.clone(),
             nats.clone(),
             SERVICE,
-            vec![StreamSpec::for_context(SERVICE, replicas, window)],
+            vec![
+                StreamSpec::for_context(SERVICE, replicas, window),
+                taskmesh_events::dead_letters::stream(replicas),
+            ],
             outbox.waker(),
             RelayMetrics::register(&metrics),
         );

@@ -12,7 +12,7 @@ use taskmesh_events::consumer::{HandleError, Handler};
 use taskmesh_events::headers;
 use uuid::Uuid;
 
-use crate::store::{NewExecution, Store};
+use crate::store::{NewExecution, SourceEvent, Store};
 
 /// Durable consumer name.
 pub const DURABLE: &str = "execution-jobs";
@@ -82,11 +82,25 @@ impl Intake {
                 task_version: context.version,
                 job,
                 correlation_id: header(headers::CORRELATION_ID),
+                source: SourceEvent {
+                    subject: message.subject.to_string(),
+                    event_type: event_type.clone(),
+                    event_id: taskmesh_events::inbox::event_id(message).unwrap_or_default(),
+                    payload: message.payload.to_vec(),
+                },
             })
             .await
             .map_err(|e| HandleError::Retry(e.to_string()))?;
         if created {
             tracing::info!(task = %context.task, version = context.version, "execution queued");
+        } else if header(headers::MSG_ID).contains(":replay:") {
+            // A dead letter replayed: run the failed execution again, once.
+            let rerun = self
+                .store
+                .rerun(task_id, context.version)
+                .await
+                .map_err(|e| HandleError::Retry(e.to_string()))?;
+            tracing::info!(task = %context.task, version = context.version, rerun, "dead letter replayed");
         }
         Ok(())
     }

@@ -113,6 +113,21 @@ pub struct NewExecution {
     pub job: Job,
     /// Correlation id of the event that caused it.
     pub correlation_id: String,
+    /// The task event itself: subject, type, id and payload (kept for dead letters).
+    pub source: SourceEvent,
+}
+
+/// The message an execution came from.
+#[derive(Debug, Clone, Default)]
+pub struct SourceEvent {
+    /// NATS subject.
+    pub subject: String,
+    /// Protobuf type.
+    pub event_type: String,
+    /// Event id.
+    pub event_id: String,
+    /// Encoded payload.
+    pub payload: Vec<u8>,
 }
 
 impl Store {
@@ -227,8 +242,9 @@ impl Store {
         let name = format!("{}/executions/{}", new.task, id.simple());
         let inserted = sqlx::query(
             "INSERT INTO executions (id, name, project_id, task, task_id, task_version, job, state, \
-             max_attempts, next_attempt_at, create_time, update_time) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now(), now(), now()) \
+             max_attempts, next_attempt_at, create_time, update_time, source_subject, \
+             source_event_type, source_event_id, source_payload) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now(), now(), now(), $10, $11, $12, $13) \
              ON CONFLICT (task_id, task_version) DO NOTHING",
         )
         .bind(id)
@@ -240,9 +256,31 @@ impl Store {
         .bind(new.job.encode_to_vec())
         .bind(ExecutionState::Pending as i16)
         .bind(max_attempts)
+        .bind(&new.source.subject)
+        .bind(&new.source.event_type)
+        .bind(&new.source.event_id)
+        .bind(&new.source.payload)
         .execute(&self.pool)
         .await?;
         Ok(inserted.rows_affected() == 1)
+    }
+
+    /// A replayed dead letter asks to run a failed execution of (task, version) again: it starts a
+    /// new round of attempts. `false` when there is nothing failed to rerun.
+    pub async fn rerun(&self, task_id: Uuid, task_version: i64) -> Result<bool, sqlx::Error> {
+        let updated = sqlx::query(
+            "UPDATE executions SET state = $3, budget_start = attempts_made, cancel_requested = false, \
+             error = '', end_time = NULL, next_attempt_at = now(), progress_percent = 0, \
+             progress_message = 'replayed from the dead-letter stream', update_time = now(), \
+             version = version + 1 WHERE task_id = $1 AND task_version = $2 AND state = $4",
+        )
+        .bind(task_id)
+        .bind(task_version)
+        .bind(ExecutionState::Pending as i16)
+        .bind(ExecutionState::Failed as i16)
+        .execute(&self.pool)
+        .await?;
+        Ok(updated.rows_affected() == 1)
     }
 
     /// Claims one due execution for `worker`: a pending one whose time has come, or a running one
@@ -424,6 +462,30 @@ impl Store {
         };
         if let Some(kind) = kind {
             self.emit(&mut tx, &row, "", kind).await?;
+        }
+        if state == ExecutionState::Failed {
+            // Failed for good: dead-letter the task event that asked for the work, so that an
+            // operator can see it and replay it (which runs the job again).
+            let source: (String, String, String, Vec<u8>) = sqlx::query_as(
+                "SELECT source_subject, source_event_type, source_event_id, source_payload \
+                 FROM executions WHERE id = $1",
+            )
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+            if !source.0.is_empty() {
+                let letter = taskmesh_events::dead_letters::outgoing(
+                    crate::intake::DURABLE,
+                    &source.0,
+                    &source.1,
+                    &source.2,
+                    &row.name,
+                    source.3,
+                    &error,
+                    i64::from(row.attempts_made),
+                );
+                self.outbox.enqueue(&mut tx, &letter).await?;
+            }
         }
         tx.commit().await?;
         self.outbox.wake();

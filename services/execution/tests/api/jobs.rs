@@ -210,3 +210,48 @@ async fn the_same_task_version_runs_once_even_when_its_event_is_redelivered() {
     assert_eq!(listed.executions.len(), 1);
     assert_eq!(world.calls.of("/page").len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_that_fails_for_good_is_dead_lettered_and_a_replay_runs_it_again_once() {
+    use taskmesh_events::dead_letters;
+    let world = World::new().await;
+    let task = world
+        .create_task_with(get(&world, "/flaky/d", 2, 5000))
+        .await;
+    let failed = world.execution_until(&task, is_final).await;
+    assert_eq!(failed.state(), ExecutionState::Failed, "{failed:?}");
+
+    let js = async_nats::jetstream::new(async_nats::connect(world.nats.url()).await.expect("nats"));
+    let mut letters = Vec::new();
+    for _ in 0..100 {
+        letters = dead_letters::list(&js, 10).await.unwrap_or_default();
+        if !letters.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    let letter = &letters[0];
+    assert_eq!(letter.consumer, "execution-jobs");
+    assert_eq!(letter.subject, "taskmesh.tasks.v1.task_created");
+    assert_eq!(letter.event_type, "taskmesh.tasks.v1.TaskCreated");
+    assert!(
+        letter.reason.contains("unexpected status 500"),
+        "{}",
+        letter.reason
+    );
+
+    dead_letters::replay(&js, letter.sequence)
+        .await
+        .expect("replay");
+    let done = world
+        .execution_until(&task, |e| e.state() == ExecutionState::Succeeded)
+        .await;
+    assert_eq!(done.attempts.len(), 3);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(
+        world.calls.of("/flaky/d").len(),
+        3,
+        "the replay ran the job once more"
+    );
+}
