@@ -112,6 +112,21 @@ impl ConsumerSpec {
     }
 }
 
+/// Registers `taskmesh_consumer_pending{consumer}` (messages not yet acknowledged, per durable
+/// consumer) with a service's metrics; give each consumer its labelled gauge as `lag`.
+pub fn lag_gauges(metrics: &taskmesh_mesh::Metrics) -> prometheus::IntGaugeVec {
+    let gauges = prometheus::IntGaugeVec::new(
+        prometheus::Opts::new(
+            "consumer_pending",
+            "messages not yet acknowledged, per durable consumer",
+        ),
+        &["consumer"],
+    )
+    .expect("valid metric definition");
+    metrics.register(Box::new(gauges.clone()));
+    gauges
+}
+
 /// Longest pause between attempts to (re)subscribe.
 const MAX_RESUBSCRIBE: Duration = Duration::from_secs(5);
 /// How often consumer lag is read.

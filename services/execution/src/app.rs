@@ -103,11 +103,14 @@ impl App {
         let store = Store::new(pool.clone(), outbox);
         let intake = (
             nats.clone(),
-            ConsumerSpec::new(
-                StreamSpec::for_context("tasks", replicas, window),
-                DURABLE,
-                "taskmesh.tasks.v1.>",
-            ),
+            ConsumerSpec {
+                lag: Some(consumer::lag_gauges(&metrics).with_label_values(&[DURABLE])),
+                ..ConsumerSpec::new(
+                    StreamSpec::for_context("tasks", replicas, window),
+                    DURABLE,
+                    "taskmesh.tasks.v1.>",
+                )
+            },
             Arc::new(Intake::new(store.clone())),
         );
         let workers = WorkerConfig {

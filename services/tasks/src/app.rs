@@ -90,17 +90,6 @@ pub async fn rebuild(config: &Config) -> Result<(i64, i64), AppError> {
     Ok(counts)
 }
 
-/// The projector's lag gauge, registered with the service's metrics.
-fn consumer_lag(metrics: &Metrics) -> prometheus::IntGauge {
-    let gauge = prometheus::IntGauge::new(
-        "consumer_pending_tasks_read_model",
-        "TASKS events not yet applied to the read model",
-    )
-    .expect("valid metric definition");
-    metrics.register(Box::new(gauge.clone()));
-    gauge
-}
-
 /// A built service, bound and ready to run.
 pub struct App {
     server: MeshServer,
@@ -133,6 +122,7 @@ impl App {
         readiness.add_vault(&vault);
 
         let stream = stream(&config.mesh.nats);
+        let lag = consumer::lag_gauges(&metrics);
         let outbox = Outbox::new();
         let relay = OutboxRelay::new(
             pool.clone(),
@@ -145,21 +135,24 @@ impl App {
         let projector = (
             nats.clone(),
             ConsumerSpec {
-                lag: Some(consumer_lag(&metrics)),
+                lag: Some(lag.with_label_values(&[DURABLE])),
                 ..ConsumerSpec::new(stream, DURABLE, "taskmesh.tasks.v1.>")
             },
             Arc::new(Projector::new(pool.clone())),
         );
         let job_status = (
-            ConsumerSpec::new(
-                StreamSpec::for_context(
-                    "execution",
-                    config.mesh.nats.stream_replicas,
-                    Duration::from_secs(config.mesh.nats.duplicate_window_secs),
-                ),
-                crate::job_status::DURABLE,
-                "taskmesh.execution.v1.>",
-            ),
+            ConsumerSpec {
+                lag: Some(lag.with_label_values(&[crate::job_status::DURABLE])),
+                ..ConsumerSpec::new(
+                    StreamSpec::for_context(
+                        "execution",
+                        config.mesh.nats.stream_replicas,
+                        Duration::from_secs(config.mesh.nats.duplicate_window_secs),
+                    ),
+                    crate::job_status::DURABLE,
+                    "taskmesh.execution.v1.>",
+                )
+            },
             Arc::new(JobStatusProjector::new(pool.clone())),
         );
         let tasks = Tasks::new(

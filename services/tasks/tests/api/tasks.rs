@@ -525,6 +525,18 @@ async fn the_service_answers_reflection_health_and_readiness() {
         .await
         .expect("readyz");
     assert_eq!(readyz.status(), 200);
+    let metrics_url = format!("http://{}/metrics", world.tasks.admin_addr);
+    eventually("consumer lag gauges", || async {
+        let text = reqwest::get(&metrics_url)
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text");
+        text.contains(r#"taskmesh_consumer_pending{consumer="tasks-read-model""#)
+            && text.contains(r#"taskmesh_consumer_pending{consumer="tasks-job-status""#)
+    })
+    .await;
 }
 
 #[tokio::test]
