@@ -4,6 +4,7 @@
 
 mod upstream;
 
+mod edge;
 mod grpc;
 mod projects;
 mod rest;

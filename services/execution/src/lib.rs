@@ -8,6 +8,7 @@ pub mod config;
 pub mod grpc;
 pub mod intake;
 pub mod jobs;
+pub mod queries;
 pub mod store;
 pub mod worker;
 

@@ -10,11 +10,9 @@ use taskmesh_contracts::execution_v1::{
 };
 use taskmesh_contracts::tasks_v1::Job;
 use taskmesh_events::{Outbox, OutgoingEvent};
-use taskmesh_mesh::status;
-use tonic::Status;
 use uuid::Uuid;
 
-const COLUMNS: &str = "id, name, task, task_version, job, state, progress_percent, progress_message, \
+pub(crate) const COLUMNS: &str = "id, name, task, task_version, job, state, progress_percent, progress_message, \
                        result, error, attempts_made, budget_start, max_attempts, cancel_requested, \
                        create_time, start_time, end_time, update_time, version";
 
@@ -141,6 +139,11 @@ impl Store {
         &self.pool
     }
 
+    /// The outbox.
+    pub(crate) fn outbox(&self) -> &Outbox {
+        &self.outbox
+    }
+
     /// The execution with its attempts as clients see it.
     pub async fn to_proto(
         &self,
@@ -183,7 +186,7 @@ impl Store {
         })
     }
 
-    async fn emit(
+    pub(crate) async fn emit(
         &self,
         conn: &mut PgConnection,
         row: &Row,
@@ -491,152 +494,11 @@ impl Store {
         self.outbox.wake();
         Ok(())
     }
-
-    /// One execution by name.
-    pub async fn get(&self, name: &str) -> Result<Execution, Status> {
-        let mut conn = self
-            .pool
-            .acquire()
-            .await
-            .map_err(|e| status::internal(&e))?;
-        let row: Option<Row> =
-            sqlx::query_as(&format!("SELECT {COLUMNS} FROM executions WHERE name = $1"))
-                .bind(name)
-                .fetch_optional(&mut *conn)
-                .await
-                .map_err(|e| status::internal(&e))?;
-        let row = row.ok_or_else(|| status::not_found(name))?;
-        self.to_proto(&mut conn, &row)
-            .await
-            .map_err(|e| status::internal(&e))
-    }
-
-    /// The executions of a task, newest first.
-    pub async fn list(
-        &self,
-        task: &str,
-        offset: i64,
-        limit: i64,
-    ) -> Result<Vec<Execution>, Status> {
-        let mut conn = self
-            .pool
-            .acquire()
-            .await
-            .map_err(|e| status::internal(&e))?;
-        let rows: Vec<Row> = sqlx::query_as(&format!(
-            "SELECT {COLUMNS} FROM executions WHERE task = $1 ORDER BY create_time DESC, id LIMIT $2 OFFSET $3"
-        ))
-        .bind(task)
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(|e| status::internal(&e))?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in &rows {
-            out.push(
-                self.to_proto(&mut conn, row)
-                    .await
-                    .map_err(|e| status::internal(&e))?,
-            );
-        }
-        Ok(out)
-    }
-
-    /// The change counter of an execution, for watching.
-    pub async fn version(&self, name: &str) -> Result<Option<i64>, sqlx::Error> {
-        sqlx::query_scalar("SELECT version FROM executions WHERE name = $1")
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await
-    }
-
-    /// Cancels: a pending execution at once, a running one through its worker's next heartbeat.
-    pub async fn cancel(&self, name: &str) -> Result<Execution, Status> {
-        let internal = |e: sqlx::Error| status::internal(&e);
-        let mut tx = self.pool.begin().await.map_err(internal)?;
-        let row: Option<Row> = sqlx::query_as(&format!(
-            "UPDATE executions SET cancel_requested = true, \
-             state = CASE WHEN state = $2 THEN $3 ELSE state END, \
-             end_time = CASE WHEN state = $2 THEN now() ELSE end_time END, \
-             error = CASE WHEN state = $2 THEN 'cancelled' ELSE error END, \
-             update_time = now(), version = version + 1 \
-             WHERE name = $1 AND state IN ($2, $4) RETURNING {COLUMNS}"
-        ))
-        .bind(name)
-        .bind(ExecutionState::Pending as i16)
-        .bind(ExecutionState::Cancelled as i16)
-        .bind(ExecutionState::Running as i16)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(internal)?;
-        let Some(row) = row else {
-            drop(tx);
-            let current = self.get(name).await?;
-            return Err(taskmesh_mesh::status::with_reason(
-                tonic::Code::FailedPrecondition,
-                format!("{name} is already final"),
-                "EXECUTION_FINAL",
-                std::collections::HashMap::from([(
-                    "state".to_owned(),
-                    current.state().as_str_name().to_owned(),
-                )]),
-            ));
-        };
-        let execution = if row.state() == ExecutionState::Cancelled {
-            self.emit(&mut tx, &row, "", EventKind::Failed)
-                .await
-                .map_err(internal)?
-        } else {
-            self.to_proto(&mut tx, &row).await.map_err(internal)?
-        };
-        tx.commit().await.map_err(internal)?;
-        self.outbox.wake();
-        Ok(execution)
-    }
-
-    /// Starts a new round of attempts for a failed or cancelled execution.
-    pub async fn retry(&self, name: &str) -> Result<Execution, Status> {
-        let internal = |e: sqlx::Error| status::internal(&e);
-        let row: Option<Row> = sqlx::query_as(&format!(
-            "UPDATE executions SET state = $2, budget_start = attempts_made, cancel_requested = false, \
-             error = '', end_time = NULL, next_attempt_at = now(), progress_percent = 0, \
-             progress_message = 'queued again', update_time = now(), version = version + 1 \
-             WHERE name = $1 AND state IN ($3, $4) RETURNING {COLUMNS}"
-        ))
-        .bind(name)
-        .bind(ExecutionState::Pending as i16)
-        .bind(ExecutionState::Failed as i16)
-        .bind(ExecutionState::Cancelled as i16)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(internal)?;
-        match row {
-            Some(row) => {
-                let mut conn = self.pool.acquire().await.map_err(internal)?;
-                self.to_proto(&mut conn, &row).await.map_err(internal)
-            }
-            None => {
-                let current = self.get(name).await?;
-                Err(taskmesh_mesh::status::with_reason(
-                    tonic::Code::FailedPrecondition,
-                    format!(
-                        "{name} has not failed; only failed or cancelled executions can be retried"
-                    ),
-                    "EXECUTION_NOT_FAILED",
-                    std::collections::HashMap::from([(
-                        "state".to_owned(),
-                        current.state().as_str_name().to_owned(),
-                    )]),
-                ))
-            }
-        }
-    }
 }
 
 /// Which event a change publishes.
 #[derive(Debug, Clone, Copy)]
-enum EventKind {
+pub(crate) enum EventKind {
     Started,
     Progressed,
     Completed,

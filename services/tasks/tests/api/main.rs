@@ -3,6 +3,7 @@
 
 mod children;
 mod helpers;
+mod jobs;
 mod nats_outage;
 mod paging;
 mod rebuild;

@@ -1,0 +1,187 @@
+//! Jobs on tasks: validation, and the latest execution state reported back.
+
+use taskmesh_contracts::projects_v1::ColumnKind;
+use taskmesh_contracts::tasks_v1::{CreateTaskRequest, GetTaskRequest, Task, UpdateTaskRequest};
+
+use crate::helpers::{OWNER, World, as_user, eventually, violations};
+
+fn create_in(world: &World, task: Task, request_id: &str) -> CreateTaskRequest {
+    CreateTaskRequest {
+        parent: world.project.clone(),
+        task: Some(task),
+        request_id: request_id.into(),
+    }
+}
+
+#[tokio::test]
+async fn a_task_carries_a_validated_job() {
+    use taskmesh_contracts::tasks_v1::{Job, WebCrawl, job::Kind};
+    let world = World::new().await;
+    let job = Job {
+        kind: Some(Kind::WebCrawl(WebCrawl {
+            url: "http://127.0.0.1:9/page".into(),
+            query: "rust".into(),
+        })),
+        max_attempts: 3,
+        ..Default::default()
+    };
+    let created = world
+        .client()
+        .create_task(as_user(
+            OWNER,
+            create_in(
+                &world,
+                Task {
+                    title: "Crawl".into(),
+                    column: world.column(ColumnKind::Todo),
+                    job: Some(job.clone()),
+                    ..Default::default()
+                },
+                "",
+            ),
+        ))
+        .await
+        .expect("create")
+        .into_inner();
+    assert_eq!(created.job, Some(job));
+    let fetched = world
+        .client()
+        .get_task(as_user(
+            OWNER,
+            GetTaskRequest {
+                name: created.name.clone(),
+            },
+        ))
+        .await
+        .expect("get")
+        .into_inner();
+    assert_eq!(fetched.job, created.job);
+
+    let bad = world
+        .client()
+        .update_task(as_user(
+            OWNER,
+            UpdateTaskRequest {
+                task: Some(Task {
+                    name: created.name,
+                    job: Some(Job {
+                        kind: Some(Kind::WebCrawl(WebCrawl {
+                            url: "file:///etc/passwd".into(),
+                            query: "x".into(),
+                        })),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: vec!["job".into()],
+                }),
+            },
+        ))
+        .await
+        .expect_err("invalid job");
+    assert_eq!(violations(&bad), vec!["task.job.web_crawl.url"]);
+}
+
+#[tokio::test]
+async fn tasks_show_the_latest_execution_state_of_their_job() {
+    use async_nats::jetstream::{self, message::PublishMessage};
+    use prost::Message;
+    use taskmesh_contracts::execution_v1::{
+        Execution, ExecutionCompleted, ExecutionStarted, ExecutionState,
+    };
+    use taskmesh_contracts::tasks_v1::JobState;
+
+    let world = World::new().await;
+    let task = world.create("Run me").await;
+    let js = jetstream::new(async_nats::connect(world.nats.url()).await.expect("nats"));
+    taskmesh_events::StreamSpec::for_context("execution", 1, std::time::Duration::from_secs(60))
+        .ensure(&js)
+        .await
+        .expect("stream");
+    let execution = |state: ExecutionState, seconds: i64| Execution {
+        name: format!("{}/executions/e1", task.name),
+        task: task.name.clone(),
+        state: state as i32,
+        update_time: Some(prost_types::Timestamp { seconds, nanos: 0 }),
+        ..Default::default()
+    };
+    let publish = |kind: &'static str, payload: Vec<u8>, id: &'static str| {
+        let js = js.clone();
+        async move {
+            let mut headers = async_nats::HeaderMap::new();
+            headers.insert("Nats-Msg-Id", id);
+            headers.insert(
+                "Taskmesh-Event-Type",
+                format!("taskmesh.execution.v1.{kind}").as_str(),
+            );
+            js.send_publish(
+                "taskmesh.execution.v1.event",
+                PublishMessage::build()
+                    .payload(payload.into())
+                    .headers(headers),
+            )
+            .await
+            .expect("publish")
+            .await
+            .expect("ack");
+        }
+    };
+    publish(
+        "ExecutionCompleted",
+        ExecutionCompleted {
+            execution: Some(execution(ExecutionState::Succeeded, 2_000)),
+        }
+        .encode_to_vec(),
+        "done",
+    )
+    .await;
+    // An older event arriving late does not win.
+    publish(
+        "ExecutionStarted",
+        ExecutionStarted {
+            execution: Some(execution(ExecutionState::Running, 1_000)),
+        }
+        .encode_to_vec(),
+        "started",
+    )
+    .await;
+
+    eventually("the job status on the task", || async {
+        world
+            .client()
+            .get_task(as_user(
+                OWNER,
+                GetTaskRequest {
+                    name: task.name.clone(),
+                },
+            ))
+            .await
+            .expect("get")
+            .into_inner()
+            .job_status
+            .is_some_and(|s| s.state == JobState::Succeeded as i32)
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let fetched = world
+        .client()
+        .get_task(as_user(
+            OWNER,
+            GetTaskRequest {
+                name: task.name.clone(),
+            },
+        ))
+        .await
+        .expect("get")
+        .into_inner();
+    assert_eq!(
+        fetched.job_status.expect("status").state,
+        JobState::Succeeded as i32
+    );
+    let listed = world.list_all("").await;
+    assert_eq!(
+        listed[0].job_status.as_ref().map(|s| s.state),
+        Some(JobState::Succeeded as i32)
+    );
+}
