@@ -109,6 +109,11 @@ impl Gateway {
             upstreams: Upstreams::clone(&upstreams),
             max_body_bytes: config.max_body_bytes,
             metrics: metrics.clone(),
+            route_timeouts: config
+                .route_timeouts_ms
+                .iter()
+                .map(|(rpc, ms)| (rpc.clone(), std::time::Duration::from_millis(*ms)))
+                .collect(),
         });
         let mut descriptor_sets = vec![taskmesh_contracts::FILE_DESCRIPTOR_SET.to_vec()];
         descriptor_sets.extend(extra_descriptor_sets.iter().map(|s| s.to_vec()));

@@ -33,6 +33,9 @@ pub struct GatewayConfig {
     pub grace_period_ms: u64,
     /// The `swagger-ui-dist` package directory; `/docs` serves Swagger UI from it when set.
     pub swagger_ui_dir: Option<std::path::PathBuf>,
+    /// Timeouts of single RPCs by full name (`taskmesh.tasks.v1.TaskService.ListTasks`), in
+    /// milliseconds; they replace the upstream's timeout for that RPC.
+    pub route_timeouts_ms: std::collections::BTreeMap<String, u64>,
 }
 
 /// The default upstreams: every service on its local-stack port (ARCHITECTURE.md §7).
@@ -76,6 +79,7 @@ impl Default for GatewayConfig {
             },
             grace_period_ms: 10_000,
             swagger_ui_dir: None,
+            route_timeouts_ms: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -118,6 +122,12 @@ impl GatewayConfig {
                     "each needs a prefix and a positive timeout_ms".to_owned(),
                 ));
             }
+        }
+        if let Some((rpc, _)) = self.route_timeouts_ms.iter().find(|(_, ms)| **ms == 0) {
+            return Err(invalid(
+                "route_timeouts_ms",
+                format!("`{rpc}` needs a positive timeout"),
+            ));
         }
         if self.max_body_bytes == 0 {
             return Err(invalid("max_body_bytes", "must be positive".to_owned()));

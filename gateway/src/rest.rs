@@ -39,6 +39,8 @@ pub struct RestState {
     pub max_body_bytes: usize,
     /// Where request counts and latencies go.
     pub metrics: taskmesh_mesh::Metrics,
+    /// Per-RPC timeouts that replace the upstream's.
+    pub route_timeouts: std::collections::BTreeMap<String, std::time::Duration>,
 }
 
 /// Handles one REST request.
@@ -143,11 +145,18 @@ async fn serve(
         );
     };
     let metadata = forward_metadata(&parts.headers, request_id);
-    let timeout = parts
+    let client_timeout = parts
         .headers
         .get("grpc-timeout")
         .and_then(|v| v.to_str().ok())
         .and_then(taskmesh_mesh::layer::parse_grpc_timeout);
+    // The route's own timeout, else the upstream's; a shorter client deadline wins.
+    let route = state
+        .route_timeouts
+        .get(binding.method.full_name())
+        .copied()
+        .unwrap_or(upstream.timeout);
+    let timeout = Some(client_timeout.map_or(route, |t| t.min(route)));
 
     if binding.method.is_server_streaming() {
         let sse = parts

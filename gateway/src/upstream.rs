@@ -160,7 +160,7 @@ pub async fn unary(
     let mut grpc = ready(upstream).await?;
     let mut request = Request::new(body);
     *request.metadata_mut() = metadata;
-    request.set_timeout(timeout.map_or(upstream.timeout, |t| t.min(upstream.timeout)));
+    request.set_timeout(timeout.unwrap_or(upstream.timeout));
     let response = grpc
         .unary(request, path(method)?, RawCodec)
         .await

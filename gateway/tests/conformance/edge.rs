@@ -269,3 +269,33 @@ async fn docs_serve_swagger_ui_over_the_openapi_document() {
         404
     );
 }
+
+#[tokio::test]
+async fn a_route_timeout_applies_to_its_rpc_only() {
+    let h = Harness::with(|mut c| {
+        c.route_timeouts_ms
+            .insert("gatewaytest.v1.Library.GetShelf".into(), 200);
+        c
+    })
+    .await;
+    let started = std::time::Instant::now();
+    let (status, body) = json_of(
+        h.client
+            .get(h.url("/v1/shelves/slow"))
+            .send()
+            .await
+            .expect("get"),
+    )
+    .await;
+    assert_eq!(status, 504, "{body}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    let (status, _) = json_of(
+        h.client
+            .get(h.url("/v1/shelves/s1/books/b"))
+            .send()
+            .await
+            .expect("get"),
+    )
+    .await;
+    assert_eq!(status, 200, "other routes keep the upstream timeout");
+}
