@@ -189,8 +189,12 @@ async fn the_platform_works_end_to_end_through_the_gateway() {
     let mut tasks = Process::start("tasks", &tasks_env, &[], &dir);
     wait_ready(tasks_admin).await;
 
-    let (execution_env, execution_grpc, execution_admin) =
+    let (mut execution_env, execution_grpc, execution_admin) =
         service_env(&stack, &nats, "e2e_execution", &dir).await;
+    execution_env.push((
+        "TASKMESH_PROJECTS__ENDPOINT",
+        format!("http://127.0.0.1:{projects_grpc}"),
+    ));
     let mut execution = Process::start("execution", &execution_env, &[], &dir);
     wait_ready(execution_admin).await;
     let jobs_server = job_target().await;
@@ -400,6 +404,7 @@ async fn the_platform_works_end_to_end_through_the_gateway() {
     );
     let ndjson = client
         .get(format!("{base}/v1/{execution_name}:watch"))
+        .header("x-taskmesh-user", "users/ada")
         .send()
         .await
         .expect("watch")
@@ -421,6 +426,7 @@ async fn the_platform_works_end_to_end_through_the_gateway() {
     );
     let sse = client
         .get(format!("{base}/v1/{execution_name}:watch"))
+        .header("x-taskmesh-user", "users/ada")
         .header("accept", "text/event-stream")
         .send()
         .await

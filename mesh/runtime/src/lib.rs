@@ -10,6 +10,7 @@ pub mod context;
 pub mod db;
 pub mod layer;
 pub mod metrics;
+pub mod projects;
 pub mod server;
 pub mod shutdown;
 pub mod status;

@@ -12,6 +12,7 @@ use taskmesh_contracts::execution_v1::execution_service_server::ExecutionService
 use taskmesh_events::consumer::{self, ConsumerSpec};
 use taskmesh_events::{Outbox, OutboxRelay, RelayMetrics, StreamSpec};
 use taskmesh_mesh::db::{self, DatabaseError};
+use taskmesh_mesh::projects::{EndpointError, ProjectsClient};
 use taskmesh_mesh::server::ServerError;
 use taskmesh_mesh::vault::VaultError;
 use taskmesh_mesh::{MeshServer, Metrics, Readiness, VaultSession};
@@ -43,6 +44,9 @@ pub enum AppError {
     /// The NATS client could not be created.
     #[error("cannot create the NATS client: {0}")]
     Nats(#[from] async_nats::ConnectError),
+    /// The projects endpoint is malformed.
+    #[error(transparent)]
+    Projects(#[from] EndpointError),
     /// The server failed.
     #[error(transparent)]
     Server(#[from] ServerError),
@@ -123,8 +127,10 @@ impl App {
                 uuid::Uuid::new_v4().simple()
             ),
         };
+        let projects = ProjectsClient::from_config(&config.projects)?;
         let routes = Routes::new(ExecutionServiceServer::new(ExecutionsService::new(
             store.clone(),
+            projects,
         )));
         let names = [ExecutionServiceServer::<ExecutionsService>::NAME];
         let server = MeshServer::bind(

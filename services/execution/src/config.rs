@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use taskmesh_mesh::config::ConfigError;
+use taskmesh_mesh::projects::ProjectsEndpoint;
 use taskmesh_mesh::{ConfigLayers, MeshConfig};
 
 /// Service name: Vault path `secret/taskmesh/execution`, database `execution`, stream `EXECUTION`.
@@ -40,17 +41,23 @@ pub struct Config {
     pub mesh: MeshConfig,
     /// Workers.
     pub workers: Workers,
+    /// The projects service, which says who may see and change executions.
+    pub projects: ProjectsEndpoint,
 }
 
 impl Config {
     /// Defaults, then `file`, then `TASKMESH_*` environment variables.
     pub fn layers(file: Option<&Path>) -> ConfigLayers {
-        ConfigLayers::load(SERVICE, GRPC_PORT, file).with_defaults("workers", &Workers::default())
+        ConfigLayers::load(SERVICE, GRPC_PORT, file)
+            .with_defaults("workers", &Workers::default())
+            .with_defaults("projects", &ProjectsEndpoint::default())
     }
 
     /// Defaults only; tests add overrides with `set`.
     pub fn default_layers() -> ConfigLayers {
-        ConfigLayers::defaults(SERVICE, GRPC_PORT).with_defaults("workers", &Workers::default())
+        ConfigLayers::defaults(SERVICE, GRPC_PORT)
+            .with_defaults("workers", &Workers::default())
+            .with_defaults("projects", &ProjectsEndpoint::default())
     }
 
     /// Extracts and validates the configuration.
@@ -69,7 +76,13 @@ impl Config {
                 message: "lease_ms must be at least 300 and poll_ms positive".to_owned(),
             });
         }
-        Ok(Self { mesh, workers })
+        let projects: ProjectsEndpoint = layers.section("projects")?;
+        projects.validate()?;
+        Ok(Self {
+            mesh,
+            workers,
+            projects,
+        })
     }
 
     /// The lease as a duration.

@@ -9,7 +9,9 @@ use taskmesh_contracts::execution_v1::{
     CancelExecutionRequest, Execution, ExecutionState, GetExecutionRequest, ListExecutionsRequest,
     ListExecutionsResponse, RetryExecutionRequest, WatchExecutionRequest,
 };
+use taskmesh_mesh::CallContext;
 use taskmesh_mesh::aip;
+use taskmesh_mesh::projects::{Access, ProjectsClient};
 use taskmesh_mesh::status::invalid_field;
 use tonic::{Request, Response, Status};
 
@@ -18,13 +20,14 @@ use crate::store::{Store, is_final};
 /// How often a watch looks for changes.
 const WATCH_POLL: Duration = Duration::from_millis(100);
 
-fn check_execution(field: &str, name: &str) -> Result<(), Status> {
+/// Checks an execution name and returns its project.
+fn check_execution(field: &str, name: &str) -> Result<String, Status> {
     let parts: Vec<&str> = name.split('/').collect();
     match parts.as_slice() {
         ["projects", p, "tasks", t, "executions", e]
             if !p.is_empty() && !t.is_empty() && !e.is_empty() =>
         {
-            Ok(())
+            Ok((*p).to_owned())
         }
         _ => Err(invalid_field(
             field,
@@ -33,16 +36,18 @@ fn check_execution(field: &str, name: &str) -> Result<(), Status> {
     }
 }
 
-/// Handles execution RPCs.
+/// Handles execution RPCs. Members of the task's project may read; members, admins and owners
+/// may cancel and retry. Membership is checked before any lookup.
 #[derive(Debug, Clone)]
 pub struct ExecutionsService {
     store: Store,
+    projects: ProjectsClient,
 }
 
 impl ExecutionsService {
-    /// Handlers over `store`.
-    pub fn new(store: Store) -> Self {
-        Self { store }
+    /// Handlers over `store`, authorizing through `projects`.
+    pub fn new(store: Store, projects: ProjectsClient) -> Self {
+        Self { store, projects }
     }
 }
 
@@ -52,7 +57,11 @@ impl ExecutionService for ExecutionsService {
         &self,
         request: Request<GetExecutionRequest>,
     ) -> Result<Response<Execution>, Status> {
-        check_execution("name", &request.get_ref().name)?;
+        let context = CallContext::of(&request);
+        let project = check_execution("name", &request.get_ref().name)?;
+        self.projects
+            .authorize(&context, &project, Access::Read)
+            .await?;
         self.store
             .get(&request.get_ref().name)
             .await
@@ -63,14 +72,18 @@ impl ExecutionService for ExecutionsService {
         &self,
         request: Request<ListExecutionsRequest>,
     ) -> Result<Response<ListExecutionsResponse>, Status> {
+        let context = CallContext::of(&request);
         let request = request.into_inner();
         let parts: Vec<&str> = request.parent.split('/').collect();
-        if !matches!(parts.as_slice(), ["projects", _, "tasks", _]) {
+        let ["projects", project, "tasks", _] = parts.as_slice() else {
             return Err(invalid_field(
                 "parent",
                 "must look like `projects/{id}/tasks/{id}`",
             ));
-        }
+        };
+        self.projects
+            .authorize(&context, project, Access::Read)
+            .await?;
         let page = aip::page(request.page_size, &request.page_token, &request.parent)?;
         let mut executions = self
             .store
@@ -90,8 +103,12 @@ impl ExecutionService for ExecutionsService {
         &self,
         request: Request<WatchExecutionRequest>,
     ) -> Result<Response<Self::WatchExecutionStream>, Status> {
+        let context = CallContext::of(&request);
         let name = request.into_inner().name;
-        check_execution("name", &name)?;
+        let project = check_execution("name", &name)?;
+        self.projects
+            .authorize(&context, &project, Access::Read)
+            .await?;
         let first = self.store.get(&name).await?;
         let store = self.store.clone();
         let stream = futures::stream::unfold(
@@ -142,7 +159,11 @@ impl ExecutionService for ExecutionsService {
         &self,
         request: Request<CancelExecutionRequest>,
     ) -> Result<Response<Execution>, Status> {
-        check_execution("name", &request.get_ref().name)?;
+        let context = CallContext::of(&request);
+        let project = check_execution("name", &request.get_ref().name)?;
+        self.projects
+            .authorize(&context, &project, Access::Write)
+            .await?;
         self.store
             .cancel(&request.get_ref().name)
             .await
@@ -153,7 +174,11 @@ impl ExecutionService for ExecutionsService {
         &self,
         request: Request<RetryExecutionRequest>,
     ) -> Result<Response<Execution>, Status> {
-        check_execution("name", &request.get_ref().name)?;
+        let context = CallContext::of(&request);
+        let project = check_execution("name", &request.get_ref().name)?;
+        self.projects
+            .authorize(&context, &project, Access::Write)
+            .await?;
         self.store
             .retry(&request.get_ref().name)
             .await

@@ -96,7 +96,7 @@ impl Tasks {
         };
 
         self.authorize(context, project, Access::Write).await?;
-        let found = self.projects.column(context, &column).await?;
+        let found = self.projects.column(context, &column.name).await?;
         let name = TaskName {
             project: project.to_owned(),
             task: Uuid::now_v7(),
@@ -273,7 +273,7 @@ impl Tasks {
         }
         self.authorize(context, &name.project, Access::Write)
             .await?;
-        let found = self.projects.column(context, &target).await?;
+        let found = self.projects.column(context, &target.name).await?;
         let state = self
             .execute(context, name, given_etag, |state: &TaskState, next| {
                 let task = live(state)?;

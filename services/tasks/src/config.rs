@@ -1,43 +1,17 @@
 //! The tasks service's configuration: the runtime's settings, `limits` and the `projects` client.
 
 use std::path::Path;
-use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use taskmesh_mesh::config::ConfigError;
 use taskmesh_mesh::{ConfigLayers, MeshConfig};
 
 use crate::domain::rules::Limits;
+pub use taskmesh_mesh::projects::ProjectsEndpoint;
 
 /// Service name: Vault path `secret/taskmesh/tasks`, database `tasks`, stream `TASKS`.
 pub const SERVICE: &str = "tasks";
 /// Default gRPC port (ARCHITECTURE.md §7); admin HTTP is 51053.
 pub const GRPC_PORT: u16 = 50053;
-
-/// Where the projects service is.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ProjectsEndpoint {
-    /// gRPC endpoint, `http://127.0.0.1:50052`.
-    pub endpoint: String,
-    /// Longest wait for one call, in milliseconds.
-    pub timeout_ms: u64,
-}
-
-impl Default for ProjectsEndpoint {
-    fn default() -> Self {
-        Self {
-            endpoint: "http://127.0.0.1:50052".to_owned(),
-            timeout_ms: 2_000,
-        }
-    }
-}
-
-impl ProjectsEndpoint {
-    /// The timeout as a duration.
-    pub fn timeout(&self) -> Duration {
-        Duration::from_millis(self.timeout_ms)
-    }
-}
 
 /// Everything the service reads at startup.
 #[derive(Debug, Clone)]
@@ -78,12 +52,7 @@ impl Config {
             });
         }
         let projects: ProjectsEndpoint = layers.section("projects")?;
-        if !projects.endpoint.starts_with("http://") && !projects.endpoint.starts_with("https://") {
-            return Err(ConfigError::Invalid {
-                key: "projects.endpoint".to_owned(),
-                message: format!("`{}` is not an http(s) URL", projects.endpoint),
-            });
-        }
+        projects.validate()?;
         Ok(Self {
             mesh,
             limits,

@@ -1,140 +1,10 @@
-//! The gRPC client of the projects service: who is a member with which role, and which columns
-//! exist. Calls carry the caller's request id, correlation id, trace context and deadline.
+//! The projects service as the tasks service sees it: the shared client, and the status a task
+//! takes from the kind of its column.
 
-use std::time::Duration;
-
-use taskmesh_contracts::projects_v1::board_service_client::BoardServiceClient;
-use taskmesh_contracts::projects_v1::member_service_client::MemberServiceClient;
-use taskmesh_contracts::projects_v1::{
-    Column, ColumnKind, GetColumnRequest, GetMemberRequest, ListColumnsRequest, Role,
-};
+use taskmesh_contracts::projects_v1::ColumnKind;
 use taskmesh_contracts::tasks_v1::Status as TaskStatus;
-use taskmesh_mesh::CallContext;
-use taskmesh_mesh::context::{CALLER_HEADER, CORRELATION_ID_HEADER, REQUEST_ID_HEADER};
-use taskmesh_mesh::status::{unavailable, with_reason};
-use tonic::transport::{Channel, Endpoint};
-use tonic::{Code, Request, Status};
 
-use crate::domain::names::ColumnRef;
-
-/// Client of `taskmesh.projects.v1`.
-#[derive(Debug, Clone)]
-pub struct ProjectsClient {
-    channel: Channel,
-    timeout: Duration,
-}
-
-/// The endpoint could not be parsed.
-#[derive(Debug, thiserror::Error)]
-#[error("invalid configuration: key `projects.endpoint`: {0}")]
-pub struct EndpointError(String);
-
-impl ProjectsClient {
-    /// A lazily connecting client; each call waits at most `timeout` (or the caller's deadline).
-    pub fn new(endpoint: &str, timeout: Duration) -> Result<Self, EndpointError> {
-        let channel = Endpoint::from_shared(endpoint.to_owned())
-            .map_err(|e| EndpointError(e.to_string()))?
-            .connect_timeout(Duration::from_secs(2))
-            .connect_lazy();
-        Ok(Self { channel, timeout })
-    }
-
-    fn request<T>(&self, context: &CallContext, message: T) -> Request<T> {
-        let mut request = Request::new(message);
-        let timeout = context
-            .remaining()
-            .map_or(self.timeout, |left| left.min(self.timeout));
-        request.set_timeout(timeout);
-        let metadata = request.metadata_mut();
-        for (key, value) in [
-            (REQUEST_ID_HEADER, context.request_id.as_str()),
-            (CORRELATION_ID_HEADER, context.correlation_id.as_str()),
-            ("traceparent", context.traceparent.as_str()),
-            (CALLER_HEADER, context.caller.as_str()),
-        ] {
-            if let Ok(value) = value.parse() {
-                metadata.insert(key, value);
-            }
-        }
-        request
-    }
-
-    /// The caller's role in `projects/{project}`, or `None` when not a member (or no such project).
-    pub async fn role(&self, context: &CallContext, project: &str) -> Result<Option<Role>, Status> {
-        let user = context.caller.trim_start_matches("users/");
-        let request = self.request(
-            context,
-            GetMemberRequest {
-                name: format!("projects/{project}/members/{user}"),
-            },
-        );
-        match MemberServiceClient::new(self.channel.clone())
-            .get_member(request)
-            .await
-        {
-            Ok(member) => Ok(Role::try_from(member.into_inner().role).ok()),
-            Err(status) if matches!(status.code(), Code::NotFound | Code::InvalidArgument) => {
-                Ok(None)
-            }
-            Err(status) => Err(upstream(&status)),
-        }
-    }
-
-    /// The column, or FAILED_PRECONDITION `COLUMN_NOT_FOUND` when the board has no such column.
-    pub async fn column(
-        &self,
-        context: &CallContext,
-        column: &ColumnRef,
-    ) -> Result<Column, Status> {
-        let request = self.request(
-            context,
-            GetColumnRequest {
-                name: column.name.clone(),
-            },
-        );
-        match BoardServiceClient::new(self.channel.clone())
-            .get_column(request)
-            .await
-        {
-            Ok(found) => Ok(found.into_inner()),
-            Err(status) if status.code() == Code::NotFound => Err(with_reason(
-                Code::FailedPrecondition,
-                format!("{} does not exist on its board", column.name),
-                "COLUMN_NOT_FOUND",
-                std::collections::HashMap::from([("column".to_owned(), column.name.clone())]),
-            )),
-            Err(status) => Err(upstream(&status)),
-        }
-    }
-
-    /// The first column of `board` (in board order) whose kind is the first of `kinds` present.
-    pub async fn first_column(
-        &self,
-        context: &CallContext,
-        board: &str,
-        kinds: &[ColumnKind],
-    ) -> Result<Option<Column>, Status> {
-        let request = self.request(
-            context,
-            ListColumnsRequest {
-                parent: board.to_owned(),
-                page_size: 100,
-                ..Default::default()
-            },
-        );
-        let columns = match BoardServiceClient::new(self.channel.clone())
-            .list_columns(request)
-            .await
-        {
-            Ok(list) => list.into_inner().columns,
-            Err(status) if status.code() == Code::NotFound => Vec::new(),
-            Err(status) => return Err(upstream(&status)),
-        };
-        Ok(kinds
-            .iter()
-            .find_map(|kind| columns.iter().find(|c| c.kind == *kind as i32).cloned()))
-    }
-}
+pub use taskmesh_mesh::projects::{Access, EndpointError, ProjectsClient, ProjectsEndpoint};
 
 /// A task's status in a column of `kind`.
 pub fn status_of(kind: i32) -> TaskStatus {
@@ -145,15 +15,5 @@ pub fn status_of(kind: i32) -> TaskStatus {
         Ok(ColumnKind::Done) => TaskStatus::Done,
         Ok(ColumnKind::Custom) => TaskStatus::Custom,
         _ => TaskStatus::Unspecified,
-    }
-}
-
-fn upstream(status: &Status) -> Status {
-    tracing::warn!(code = ?status.code(), message = status.message(), "projects call failed");
-    match status.code() {
-        Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled | Code::Unknown => {
-            unavailable("the projects service")
-        }
-        _ => Status::internal("internal error"),
     }
 }

@@ -19,14 +19,7 @@ use crate::store::event_store::{Append, BoardQuota, EventStore};
 /// How often a command without an etag is retried after losing a race.
 const MAX_ATTEMPTS: usize = 5;
 
-/// Whether a call reads or changes the project's tasks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
-    /// Any member, viewers included.
-    Read,
-    /// Members, admins and owners.
-    Write,
-}
+pub use taskmesh_mesh::projects::Access;
 
 /// Shared handles of the tasks service.
 #[derive(Debug, Clone)]
@@ -46,26 +39,14 @@ impl Tasks {
         }
     }
 
-    /// PERMISSION_DENIED unless the caller may `access` the project. Runs before any lookup, so a
-    /// task of a foreign project and a missing one look alike.
+    /// PERMISSION_DENIED unless the caller may `access` the project; runs before any lookup.
     pub(crate) async fn authorize(
         &self,
         context: &CallContext,
         project: &str,
         access: Access,
     ) -> Result<Role, Status> {
-        let role = self.projects.role(context, project).await?;
-        match (role, access) {
-            (None, _) => Err(Status::permission_denied(format!(
-                "{} is not a member of projects/{project}",
-                context.caller
-            ))),
-            (Some(Role::Viewer), Access::Write) => Err(Status::permission_denied(format!(
-                "{} may only read projects/{project}",
-                context.caller
-            ))),
-            (Some(role), _) => Ok(role),
-        }
+        self.projects.authorize(context, project, access).await
     }
 
     /// The task, soft-deleted or not.

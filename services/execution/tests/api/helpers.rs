@@ -102,9 +102,83 @@ pub(crate) async fn http_server() -> (SocketAddr, Calls) {
     (addr, calls)
 }
 
+/// The user who owns the test project.
+pub(crate) const OWNER: &str = "owner";
+
+/// Adds the owner as the caller of every request.
+pub(crate) fn as_owner(
+    mut request: tonic::Request<()>,
+) -> Result<tonic::Request<()>, tonic::Status> {
+    request.metadata_mut().insert(
+        "x-taskmesh-user",
+        format!("users/{OWNER}").parse().expect("ascii"),
+    );
+    Ok(request)
+}
+
+type OwnerClient = ExecutionServiceClient<
+    tonic::service::interceptor::InterceptedService<
+        Channel,
+        fn(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status>,
+    >,
+>;
+
+/// The projects service the execution service asks about membership, and a project in it.
+async fn projects(
+    stack: &Stack,
+    nats: &NatsServer,
+) -> (SocketAddr, String, tokio::sync::oneshot::Sender<()>) {
+    let db = TestDatabase::create(stack, "execution_test_projects").await;
+    let layers = taskmesh_projects::Config::default_layers()
+        .set("grpc.listen", "127.0.0.1:0")
+        .set("admin.listen", "127.0.0.1:0")
+        .set("vault.addr", stack.vault_addr.clone())
+        .set("vault.auth", "token")
+        .set("vault.token", stack.vault_root_token.clone())
+        .set("vault.secret_path", db.secret_path.clone())
+        .set("database.port", stack.pg_port)
+        .set("nats.url", nats.url());
+    let app = taskmesh_projects::App::build(
+        taskmesh_projects::Config::from_layers(&layers).expect("config"),
+    )
+    .await
+    .expect("projects");
+    let addr = app.grpc_addr();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(app.run(async {
+        let _ = stopped.await;
+    }));
+    let mut client =
+        taskmesh_contracts::projects_v1::project_service_client::ProjectServiceClient::connect(
+            format!("http://{addr}"),
+        )
+        .await
+        .expect("connect projects");
+    let mut request = tonic::Request::new(taskmesh_contracts::projects_v1::CreateProjectRequest {
+        project: Some(taskmesh_contracts::projects_v1::Project {
+            display_name: "Jobs".into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    request.metadata_mut().insert(
+        "x-taskmesh-user",
+        format!("users/{OWNER}").parse().expect("ascii"),
+    );
+    let project = client
+        .create_project(request)
+        .await
+        .expect("project")
+        .into_inner()
+        .name;
+    (addr, project, stop)
+}
+
 /// A running execution service on a private NATS.
 pub(crate) struct World {
     pub(crate) nats: NatsServer,
+    pub(crate) project: String,
+    _projects: tokio::sync::oneshot::Sender<()>,
     pub(crate) channel: Channel,
     pub(crate) http: SocketAddr,
     pub(crate) calls: Calls,
@@ -115,6 +189,7 @@ impl World {
     pub(crate) async fn new() -> Self {
         let stack = Stack::load();
         let nats = NatsServer::start(&stack).await;
+        let (projects_addr, project, projects_stop) = projects(&stack, &nats).await;
         let db = TestDatabase::create(&stack, "execution_test").await;
         let layers = Config::default_layers()
             .set("grpc.listen", "127.0.0.1:0")
@@ -125,6 +200,7 @@ impl World {
             .set("vault.secret_path", db.secret_path.clone())
             .set("database.port", stack.pg_port)
             .set("nats.url", nats.url())
+            .set("projects.endpoint", format!("http://{projects_addr}"))
             .set("workers.lease_ms", 1500)
             .set("workers.poll_ms", 50)
             .set("shutdown.grace_period_ms", 1000);
@@ -144,6 +220,8 @@ impl World {
         let (http, calls) = http_server().await;
         Self {
             nats,
+            project,
+            _projects: projects_stop,
             channel,
             http,
             calls,
@@ -151,7 +229,13 @@ impl World {
         }
     }
 
-    pub(crate) fn client(&self) -> ExecutionServiceClient<Channel> {
+    /// A client calling as the project's owner.
+    pub(crate) fn client(&self) -> OwnerClient {
+        ExecutionServiceClient::with_interceptor(self.channel.clone(), as_owner as fn(_) -> _)
+    }
+
+    /// A client calling as nobody the project knows.
+    pub(crate) fn stranger(&self) -> ExecutionServiceClient<Channel> {
         ExecutionServiceClient::new(self.channel.clone())
     }
 
@@ -161,7 +245,7 @@ impl World {
 
     /// Publishes a TaskCreated carrying `job`, as the tasks service does; returns the task name.
     pub(crate) async fn create_task_with(&self, job: Job) -> String {
-        let task = format!("projects/p/tasks/{}", uuid::Uuid::now_v7().simple());
+        let task = format!("{}/tasks/{}", self.project, uuid::Uuid::now_v7().simple());
         self.publish_created(&task, 1, job, &uuid::Uuid::now_v7().to_string())
             .await;
         task

@@ -190,7 +190,7 @@ async fn watch_streams_progress_until_the_end() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_task_version_runs_once_even_when_its_event_is_redelivered() {
     let world = World::new().await;
-    let task = format!("projects/p/tasks/{}", uuid::Uuid::now_v7().simple());
+    let task = format!("{}/tasks/{}", world.project, uuid::Uuid::now_v7().simple());
     let job = crawl(&world, "/page", "rust");
     world
         .publish_created(&task, 1, job.clone(), "event-a")
@@ -254,4 +254,25 @@ async fn a_job_that_fails_for_good_is_dead_lettered_and_a_replay_runs_it_again_o
         3,
         "the replay ran the job once more"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_members_of_the_project_see_or_change_executions() {
+    let world = World::new().await;
+    let task = world.create_task_with(crawl(&world, "/page", "rust")).await;
+    let done = world.execution_until(&task, is_final).await;
+    let err = world
+        .stranger()
+        .get_execution(taskmesh_contracts::execution_v1::GetExecutionRequest {
+            name: done.name.clone(),
+        })
+        .await
+        .expect_err("not a member");
+    assert_eq!(err.code(), tonic::Code::PermissionDenied);
+    let err = world
+        .stranger()
+        .retry_execution(RetryExecutionRequest { name: done.name })
+        .await
+        .expect_err("not a member");
+    assert_eq!(err.code(), tonic::Code::PermissionDenied);
 }

@@ -1,0 +1,214 @@
+//! The gRPC client of the projects service that other services use: who is a member with which
+//! role (and so who may read or write a project's data), and which board columns exist. Calls carry
+//! the caller's request id, correlation id, trace context and deadline.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use taskmesh_contracts::projects_v1::board_service_client::BoardServiceClient;
+use taskmesh_contracts::projects_v1::member_service_client::MemberServiceClient;
+use taskmesh_contracts::projects_v1::{
+    Column, ColumnKind, GetColumnRequest, GetMemberRequest, ListColumnsRequest, Role,
+};
+
+use crate::context::{CALLER_HEADER, CORRELATION_ID_HEADER, CallContext, REQUEST_ID_HEADER};
+use crate::status::{unavailable, with_reason};
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Code, Request, Status};
+
+/// Where the projects service is (the `projects` table of a service's configuration).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProjectsEndpoint {
+    /// gRPC endpoint, `http://127.0.0.1:50052`.
+    pub endpoint: String,
+    /// Longest wait for one call, in milliseconds.
+    pub timeout_ms: u64,
+}
+
+impl Default for ProjectsEndpoint {
+    fn default() -> Self {
+        Self {
+            endpoint: "http://127.0.0.1:50052".to_owned(),
+            timeout_ms: 2_000,
+        }
+    }
+}
+
+impl ProjectsEndpoint {
+    /// The timeout as a duration.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+
+    /// Checks the endpoint; the error names the key.
+    pub fn validate(&self) -> Result<(), crate::config::ConfigError> {
+        if self.endpoint.starts_with("http://") || self.endpoint.starts_with("https://") {
+            Ok(())
+        } else {
+            Err(crate::config::ConfigError::Invalid {
+                key: "projects.endpoint".to_owned(),
+                message: format!("`{}` is not an http(s) URL", self.endpoint),
+            })
+        }
+    }
+}
+
+/// Whether a call reads or changes a project's data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Any member, viewers included.
+    Read,
+    /// Members, admins and owners.
+    Write,
+}
+
+/// Client of `taskmesh.projects.v1`.
+#[derive(Debug, Clone)]
+pub struct ProjectsClient {
+    channel: Channel,
+    timeout: Duration,
+}
+
+/// The endpoint could not be parsed.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: key `projects.endpoint`: {0}")]
+pub struct EndpointError(String);
+
+impl ProjectsClient {
+    /// A lazily connecting client for the configured endpoint.
+    pub fn from_config(config: &ProjectsEndpoint) -> Result<Self, EndpointError> {
+        Self::new(&config.endpoint, config.timeout())
+    }
+
+    /// A lazily connecting client; each call waits at most `timeout` (or the caller's deadline).
+    pub fn new(endpoint: &str, timeout: Duration) -> Result<Self, EndpointError> {
+        let channel = Endpoint::from_shared(endpoint.to_owned())
+            .map_err(|e| EndpointError(e.to_string()))?
+            .connect_timeout(Duration::from_secs(2))
+            .connect_lazy();
+        Ok(Self { channel, timeout })
+    }
+
+    fn request<T>(&self, context: &CallContext, message: T) -> Request<T> {
+        let mut request = Request::new(message);
+        let timeout = context
+            .remaining()
+            .map_or(self.timeout, |left| left.min(self.timeout));
+        request.set_timeout(timeout);
+        let metadata = request.metadata_mut();
+        for (key, value) in [
+            (REQUEST_ID_HEADER, context.request_id.as_str()),
+            (CORRELATION_ID_HEADER, context.correlation_id.as_str()),
+            ("traceparent", context.traceparent.as_str()),
+            (CALLER_HEADER, context.caller.as_str()),
+        ] {
+            if let Ok(value) = value.parse() {
+                metadata.insert(key, value);
+            }
+        }
+        request
+    }
+
+    /// PERMISSION_DENIED unless the caller may `access` the project. Call it before any lookup, so
+    /// that data of a foreign project and missing data look alike.
+    pub async fn authorize(
+        &self,
+        context: &CallContext,
+        project: &str,
+        access: Access,
+    ) -> Result<Role, Status> {
+        match (self.role(context, project).await?, access) {
+            (None, _) => Err(Status::permission_denied(format!(
+                "{} is not a member of projects/{project}",
+                context.caller
+            ))),
+            (Some(Role::Viewer), Access::Write) => Err(Status::permission_denied(format!(
+                "{} may only read projects/{project}",
+                context.caller
+            ))),
+            (Some(role), _) => Ok(role),
+        }
+    }
+
+    /// The caller's role in `projects/{project}`, or `None` when not a member (or no such project).
+    pub async fn role(&self, context: &CallContext, project: &str) -> Result<Option<Role>, Status> {
+        let user = context.caller.trim_start_matches("users/");
+        let request = self.request(
+            context,
+            GetMemberRequest {
+                name: format!("projects/{project}/members/{user}"),
+            },
+        );
+        match MemberServiceClient::new(self.channel.clone())
+            .get_member(request)
+            .await
+        {
+            Ok(member) => Ok(Role::try_from(member.into_inner().role).ok()),
+            Err(status) if matches!(status.code(), Code::NotFound | Code::InvalidArgument) => {
+                Ok(None)
+            }
+            Err(status) => Err(upstream(&status)),
+        }
+    }
+
+    /// The column, or FAILED_PRECONDITION `COLUMN_NOT_FOUND` when the board has no such column.
+    pub async fn column(&self, context: &CallContext, column: &str) -> Result<Column, Status> {
+        let request = self.request(
+            context,
+            GetColumnRequest {
+                name: column.to_owned(),
+            },
+        );
+        match BoardServiceClient::new(self.channel.clone())
+            .get_column(request)
+            .await
+        {
+            Ok(found) => Ok(found.into_inner()),
+            Err(status) if status.code() == Code::NotFound => Err(with_reason(
+                Code::FailedPrecondition,
+                format!("{column} does not exist on its board"),
+                "COLUMN_NOT_FOUND",
+                std::collections::HashMap::from([("column".to_owned(), column.to_owned())]),
+            )),
+            Err(status) => Err(upstream(&status)),
+        }
+    }
+
+    /// The first column of `board` (in board order) whose kind is the first of `kinds` present.
+    pub async fn first_column(
+        &self,
+        context: &CallContext,
+        board: &str,
+        kinds: &[ColumnKind],
+    ) -> Result<Option<Column>, Status> {
+        let request = self.request(
+            context,
+            ListColumnsRequest {
+                parent: board.to_owned(),
+                page_size: 100,
+                ..Default::default()
+            },
+        );
+        let columns = match BoardServiceClient::new(self.channel.clone())
+            .list_columns(request)
+            .await
+        {
+            Ok(list) => list.into_inner().columns,
+            Err(status) if status.code() == Code::NotFound => Vec::new(),
+            Err(status) => return Err(upstream(&status)),
+        };
+        Ok(kinds
+            .iter()
+            .find_map(|kind| columns.iter().find(|c| c.kind == *kind as i32).cloned()))
+    }
+}
+
+fn upstream(status: &Status) -> Status {
+    tracing::warn!(code = ?status.code(), message = status.message(), "projects call failed");
+    match status.code() {
+        Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled | Code::Unknown => {
+            unavailable("the projects service")
+        }
+        _ => Status::internal("internal error"),
+    }
+}
