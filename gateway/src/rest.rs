@@ -53,14 +53,15 @@ pub async fn handle(state: Arc<RestState>, request: Request<Body>) -> Response<B
         .filter(|v| !v.is_empty() && v.len() <= 128)
         .map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_owned);
     let started = std::time::Instant::now();
-    let mut response = serve(&state, &parts, body, &request_id).await;
-    if let Ok(value) = HeaderValue::from_str(&request_id) {
-        response.headers_mut().insert("x-request-id", value);
-    }
-    let route = match state.routes.lookup(&parts.method, parts.uri.path()) {
+    let lookup = state.routes.lookup(&parts.method, parts.uri.path());
+    let route = match &lookup {
         Lookup::Found(binding, _) => format!("REST {}", binding.method.full_name()),
         _ => "REST (no route)".to_owned(),
     };
+    let mut response = serve(&state, &parts, body, &request_id, lookup).await;
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
     state
         .metrics
         .grpc_handled
@@ -87,9 +88,10 @@ async fn serve(
     parts: &http::request::Parts,
     body: Body,
     request_id: &str,
+    lookup: Lookup<'_>,
 ) -> Response<Body> {
     let path = parts.uri.path();
-    let (binding, variables) = match state.routes.lookup(&parts.method, path) {
+    let (binding, variables) = match lookup {
         Lookup::Found(binding, variables) => (binding, variables),
         Lookup::MethodNotAllowed => {
             return error(

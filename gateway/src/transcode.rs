@@ -32,16 +32,13 @@ pub enum TranscodeError {
         /// Why.
         reason: String,
     },
-    /// The assembled message does not decode.
-    #[error("{0}")]
-    Message(String),
 }
 
 impl TranscodeError {
     /// The request field to blame, for a `BadRequest` field violation.
     pub fn field(&self) -> String {
         match self {
-            Self::Body(_) | Self::Message(_) => "body".to_owned(),
+            Self::Body(_) => "body".to_owned(),
             Self::UnknownParameter(field) | Self::Value { field, .. } => field.clone(),
         }
     }

@@ -110,7 +110,6 @@ async fn failures_are_retried_with_exponentially_growing_delays() {
         stopped,
     ));
     let js = jetstream::new(client);
-    until("the stream", || true).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     publish(&js, "taskmesh.ctest.v1.thing", "flaky", "id-1").await;
 

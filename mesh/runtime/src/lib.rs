@@ -15,6 +15,7 @@ pub mod server;
 pub mod shutdown;
 pub mod status;
 pub mod telemetry;
+pub mod time;
 pub mod vault;
 
 pub use admin::Readiness;

@@ -66,8 +66,8 @@ pub fn etag_mismatch(resource: &str, current_etag: &str) -> Status {
     )
 }
 
-/// INTERNAL without any detail for the client; the cause is logged with its chain.
-pub fn internal(err: &(dyn std::error::Error + 'static)) -> Status {
+/// An error and all its causes on one line, `outer: inner: innermost`.
+pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
     let mut chain = err.to_string();
     let mut source = err.source();
     while let Some(cause) = source {
@@ -75,8 +75,26 @@ pub fn internal(err: &(dyn std::error::Error + 'static)) -> Status {
         chain.push_str(&cause.to_string());
         source = cause.source();
     }
-    tracing::error!(error = %chain, "internal error");
+    chain.replace(['\r', '\n'], " ")
+}
+
+/// INTERNAL without any detail for the client; the cause is logged with its chain.
+pub fn internal(err: &(dyn std::error::Error + 'static)) -> Status {
+    tracing::error!(error = %error_chain(err), "internal error");
     Status::internal("internal error")
+}
+
+/// A database failure: UNAVAILABLE when the database cannot be reached, INTERNAL otherwise; the
+/// cause is logged, never sent. Takes the error by value to serve directly as a `map_err` function.
+#[allow(clippy::needless_pass_by_value)]
+pub fn db_error(err: sqlx::Error) -> Status {
+    match &err {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+            tracing::error!(error = %err, "database unavailable");
+            unavailable("the database")
+        }
+        _ => internal(&err),
+    }
 }
 
 /// UNAVAILABLE for a dependency that is down; the client may retry.

@@ -107,6 +107,8 @@ impl std::fmt::Debug for DatabaseCredentials {
 /// A logged-in Vault client scoped to one service's secrets.
 pub struct VaultSession {
     client: VaultClient,
+    /// For the seal-status probe; built once, reused by every readiness check.
+    probe: reqwest::Client,
     config: VaultConfig,
 }
 
@@ -136,7 +138,14 @@ impl VaultSession {
             reason: e.to_string(),
         })?;
 
-        match seal_status(&addr, config.timeout_ms).await? {
+        let probe = reqwest::Client::builder()
+            .timeout(Duration::from_millis(config.timeout_ms))
+            .build()
+            .map_err(|e| VaultError::Other {
+                addr: addr.clone(),
+                reason: e.to_string(),
+            })?;
+        match seal_status(&probe, &addr).await? {
             SealState::Unsealed => {}
             SealState::Sealed => return Err(not_serving(&addr, "sealed")),
             SealState::Uninitialized => return Err(not_serving(&addr, "uninitialized")),
@@ -186,6 +195,7 @@ impl VaultSession {
         }
         Ok(Self {
             client,
+            probe,
             config: config.clone(),
         })
     }
@@ -226,7 +236,7 @@ impl VaultSession {
     /// True while Vault answers and is unsealed; used by readiness.
     pub async fn is_available(&self) -> bool {
         matches!(
-            seal_status(&self.config.addr, self.config.timeout_ms).await,
+            seal_status(&self.probe, &self.config.addr).await,
             Ok(SealState::Unsealed)
         )
     }
@@ -247,16 +257,12 @@ struct SealStatusBody {
 
 /// Reads `GET /v1/sys/seal-status` (unauthenticated). vaultrs's health call expects a field that
 /// OpenBao does not send, so the probe is made directly.
-async fn seal_status(addr: &str, timeout_ms: u64) -> Result<SealState, VaultError> {
+async fn seal_status(client: &reqwest::Client, addr: &str) -> Result<SealState, VaultError> {
     let url = format!("{}/v1/sys/seal-status", addr.trim_end_matches('/'));
     let unreachable = |reason: String| VaultError::Unreachable {
         addr: addr.to_owned(),
         reason,
     };
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_millis(timeout_ms))
-        .build()
-        .map_err(|e| unreachable(innermost(&e)))?;
     let response = client
         .get(&url)
         .send()

@@ -6,7 +6,7 @@ use std::time::Duration;
 use futures::Stream;
 use taskmesh_contracts::execution_v1::execution_service_server::ExecutionService;
 use taskmesh_contracts::execution_v1::{
-    CancelExecutionRequest, Execution, ExecutionState, GetExecutionRequest, ListExecutionsRequest,
+    CancelExecutionRequest, Execution, GetExecutionRequest, ListExecutionsRequest,
     ListExecutionsResponse, RetryExecutionRequest, WatchExecutionRequest,
 };
 use taskmesh_mesh::CallContext;
@@ -85,15 +85,13 @@ impl ExecutionService for ExecutionsService {
             .authorize(&context, project, Access::Read)
             .await?;
         let page = aip::page(request.page_size, &request.page_token, &request.parent)?;
-        let mut executions = self
+        let (executions, next_page_token) = self
             .store
-            .list(&request.parent, page.offset, page.size + 1)
+            .list(&request.parent, page, &request.parent)
             .await?;
-        let has_more = executions.len() as i64 > page.size;
-        executions.truncate(usize::try_from(page.size).unwrap_or(usize::MAX));
         Ok(Response::new(ListExecutionsResponse {
             executions,
-            next_page_token: aip::next_page_token(page, has_more, &request.parent),
+            next_page_token,
         }))
     }
 
@@ -184,9 +182,4 @@ impl ExecutionService for ExecutionsService {
             .await
             .map(Response::new)
     }
-}
-
-/// True when `state` is final (exported for tests and callers).
-pub fn finished(state: ExecutionState) -> bool {
-    is_final(state)
 }

@@ -48,13 +48,7 @@ pub async fn run(
 }
 
 fn transport(err: &reqwest::Error) -> JobError {
-    let mut text = err.to_string();
-    let mut source = std::error::Error::source(err);
-    while let Some(cause) = source {
-        text = format!("{text}: {cause}");
-        source = cause.source();
-    }
-    JobError::Transport(text)
+    JobError::Transport(taskmesh_mesh::status::error_chain(err))
 }
 
 async fn crawl_page(

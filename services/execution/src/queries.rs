@@ -1,7 +1,9 @@
 //! Reads and user-driven changes of executions: get, list, watch versions, cancel, retry.
 
+use sqlx::{Postgres, QueryBuilder};
 use taskmesh_contracts::execution_v1::{Execution, ExecutionState};
-use taskmesh_mesh::status;
+use taskmesh_mesh::aip::{self, Page};
+use taskmesh_mesh::status::{self, db_error};
 use tonic::Status;
 
 use crate::store::{COLUMNS, EventKind, Row, Store};
@@ -30,32 +32,23 @@ impl Store {
     pub async fn list(
         &self,
         task: &str,
-        offset: i64,
-        limit: i64,
-    ) -> Result<Vec<Execution>, Status> {
-        let mut conn = self
-            .pool()
-            .acquire()
+        page: Page,
+        fingerprint: &str,
+    ) -> Result<(Vec<Execution>, String), Status> {
+        let mut conn = self.pool().acquire().await.map_err(db_error)?;
+        let mut query = QueryBuilder::<Postgres>::new(format!(
+            "SELECT {COLUMNS} FROM executions WHERE task = "
+        ));
+        query.push_bind(task.to_owned());
+        page.push_sql(&mut query, "create_time DESC, id");
+        let rows: Vec<Row> = query
+            .build_query_as()
+            .fetch_all(&mut *conn)
             .await
-            .map_err(|e| status::internal(&e))?;
-        let rows: Vec<Row> = sqlx::query_as(&format!(
-            "SELECT {COLUMNS} FROM executions WHERE task = $1 ORDER BY create_time DESC, id LIMIT $2 OFFSET $3"
-        ))
-        .bind(task)
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(|e| status::internal(&e))?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in &rows {
-            out.push(
-                self.to_proto(&mut conn, row)
-                    .await
-                    .map_err(|e| status::internal(&e))?,
-            );
-        }
-        Ok(out)
+            .map_err(db_error)?;
+        let (rows, token) = aip::split_page(rows, page, fingerprint);
+        let executions = self.to_protos(&mut conn, &rows).await.map_err(db_error)?;
+        Ok((executions, token))
     }
 
     /// The change counter of an execution, for watching.
@@ -99,7 +92,7 @@ impl Store {
             ));
         };
         let execution = if row.state() == ExecutionState::Cancelled {
-            self.emit(&mut tx, &row, "", EventKind::Failed)
+            self.emit(&mut tx, &row, EventKind::Failed)
                 .await
                 .map_err(internal)?
         } else {

@@ -10,11 +10,12 @@ use taskmesh_contracts::execution_v1::{
 };
 use taskmesh_contracts::tasks_v1::Job;
 use taskmesh_events::{Outbox, OutgoingEvent};
+use taskmesh_mesh::time::to_timestamp as ts;
 use uuid::Uuid;
 
 pub(crate) const COLUMNS: &str = "id, name, task, task_version, job, state, progress_percent, progress_message, \
                        result, error, attempts_made, budget_start, max_attempts, cancel_requested, \
-                       create_time, start_time, end_time, update_time, version";
+                       create_time, start_time, end_time, update_time, version, correlation_id";
 
 /// One execution row.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -57,6 +58,8 @@ pub struct Row {
     pub update_time: DateTime<Utc>,
     /// Change counter.
     pub version: i64,
+    /// Correlation id of the task event that asked for the work; every event carries it.
+    pub correlation_id: String,
 }
 
 impl Row {
@@ -65,21 +68,38 @@ impl Row {
         Job::decode(self.job.as_slice()).unwrap_or_default()
     }
 
+    /// The execution as clients see it, with `attempts` (oldest first).
+    fn to_proto(&self, attempts: Vec<Attempt>) -> Execution {
+        Execution {
+            name: self.name.clone(),
+            task: self.task.clone(),
+            job: Some(self.job()),
+            state: i32::from(self.state),
+            progress_percent: self.progress_percent,
+            progress_message: self.progress_message.clone(),
+            attempts,
+            result: self
+                .result
+                .as_deref()
+                .and_then(|bytes| ExecutionResult::decode(bytes).ok()),
+            error: self.error.clone(),
+            create_time: Some(ts(self.create_time)),
+            start_time: self.start_time.map(ts),
+            end_time: self.end_time.map(ts),
+            update_time: Some(ts(self.update_time)),
+            task_version: self.task_version,
+            etag: format!("v{}", self.version),
+        }
+    }
+
     /// The state.
     pub fn state(&self) -> ExecutionState {
         ExecutionState::try_from(i32::from(self.state)).unwrap_or(ExecutionState::Unspecified)
     }
 }
 
-/// number, start, end, error.
-type AttemptRow = (i32, DateTime<Utc>, Option<DateTime<Utc>>, String);
-
-fn ts(time: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: time.timestamp(),
-        nanos: i32::try_from(time.timestamp_subsec_nanos()).unwrap_or(0),
-    }
-}
+/// execution, number, start, end, error.
+type AttemptRow = (Uuid, i32, DateTime<Utc>, Option<DateTime<Utc>>, String);
 
 /// Final states end watching and retries.
 pub fn is_final(state: ExecutionState) -> bool {
@@ -150,47 +170,44 @@ impl Store {
         conn: &mut PgConnection,
         row: &Row,
     ) -> Result<Execution, sqlx::Error> {
+        let mut protos = self.to_protos(conn, std::slice::from_ref(row)).await?;
+        Ok(protos.remove(0))
+    }
+
+    /// Several executions with their attempts, read in one query.
+    pub async fn to_protos(
+        &self,
+        conn: &mut PgConnection,
+        rows: &[Row],
+    ) -> Result<Vec<Execution>, sqlx::Error> {
+        let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
         let attempts: Vec<AttemptRow> = sqlx::query_as(
-            "SELECT number, start_time, end_time, error FROM attempts WHERE execution_id = $1 ORDER BY number",
+            "SELECT execution_id, number, start_time, end_time, error FROM attempts \
+             WHERE execution_id = ANY($1) ORDER BY execution_id, number",
         )
-        .bind(row.id)
+        .bind(&ids)
         .fetch_all(conn)
         .await?;
-        Ok(Execution {
-            name: row.name.clone(),
-            task: row.task.clone(),
-            job: Some(row.job()),
-            state: i32::from(row.state),
-            progress_percent: row.progress_percent,
-            progress_message: row.progress_message.clone(),
-            attempts: attempts
-                .into_iter()
-                .map(|(number, start, end, error)| Attempt {
-                    number,
-                    start_time: Some(ts(start)),
-                    end_time: end.map(ts),
-                    error,
-                })
-                .collect(),
-            result: row
-                .result
-                .as_deref()
-                .and_then(|bytes| ExecutionResult::decode(bytes).ok()),
-            error: row.error.clone(),
-            create_time: Some(ts(row.create_time)),
-            start_time: row.start_time.map(ts),
-            end_time: row.end_time.map(ts),
-            update_time: Some(ts(row.update_time)),
-            task_version: row.task_version,
-            etag: format!("v{}", row.version),
-        })
+        let mut by_execution: std::collections::HashMap<Uuid, Vec<Attempt>> =
+            std::collections::HashMap::new();
+        for (execution_id, number, start, end, error) in attempts {
+            by_execution.entry(execution_id).or_default().push(Attempt {
+                number,
+                start_time: Some(ts(start)),
+                end_time: end.map(ts),
+                error,
+            });
+        }
+        Ok(rows
+            .iter()
+            .map(|row| row.to_proto(by_execution.remove(&row.id).unwrap_or_default()))
+            .collect())
     }
 
     pub(crate) async fn emit(
         &self,
         conn: &mut PgConnection,
         row: &Row,
-        correlation_id: &str,
         kind: EventKind,
     ) -> Result<Execution, sqlx::Error> {
         let execution = self.to_proto(conn, row).await?;
@@ -229,7 +246,7 @@ impl Store {
             &row.name,
             payload,
         );
-        correlation_id.clone_into(&mut event.correlation_id);
+        row.correlation_id.clone_into(&mut event.correlation_id);
         self.outbox.enqueue(conn, &event).await?;
         Ok(execution)
     }
@@ -246,8 +263,8 @@ impl Store {
         let inserted = sqlx::query(
             "INSERT INTO executions (id, name, project_id, task, task_id, task_version, job, state, \
              max_attempts, next_attempt_at, create_time, update_time, source_subject, \
-             source_event_type, source_event_id, source_payload) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now(), now(), now(), $10, $11, $12, $13) \
+             source_event_type, source_event_id, source_payload, correlation_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now(), now(), now(), $10, $11, $12, $13, $14) \
              ON CONFLICT (task_id, task_version) DO NOTHING",
         )
         .bind(id)
@@ -263,6 +280,7 @@ impl Store {
         .bind(&new.source.event_type)
         .bind(&new.source.event_id)
         .bind(&new.source.payload)
+        .bind(&new.correlation_id)
         .execute(&self.pool)
         .await?;
         Ok(inserted.rows_affected() == 1)
@@ -331,7 +349,7 @@ impl Store {
         .bind(worker)
         .execute(&mut *tx)
         .await?;
-        self.emit(&mut tx, &row, "", EventKind::Started).await?;
+        self.emit(&mut tx, &row, EventKind::Started).await?;
         tx.commit().await?;
         self.outbox.wake();
         Ok(Some(row))
@@ -379,7 +397,7 @@ impl Store {
         .fetch_optional(&mut *tx)
         .await?;
         if let Some(row) = row {
-            self.emit(&mut tx, &row, "", EventKind::Progressed).await?;
+            self.emit(&mut tx, &row, EventKind::Progressed).await?;
         }
         tx.commit().await?;
         self.outbox.wake();
@@ -464,7 +482,7 @@ impl Store {
             _ => Some(EventKind::Progressed),
         };
         if let Some(kind) = kind {
-            self.emit(&mut tx, &row, "", kind).await?;
+            self.emit(&mut tx, &row, kind).await?;
         }
         if state == ExecutionState::Failed {
             // Failed for good: dead-letter the task event that asked for the work, so that an

@@ -1,12 +1,12 @@
 //! Comments, work logs and activity of a task.
 
-use chrono::Utc;
 use taskmesh_contracts::tasks_v1::{
     Activity, Comment, CommentAdded, CommentDeleted, CommentUpdated, WorkLog, WorkLogged,
 };
 use taskmesh_mesh::CallContext;
 use taskmesh_mesh::aip;
 use taskmesh_mesh::status::{Violations, not_found};
+use taskmesh_mesh::time::now;
 use tonic::Status;
 
 use crate::domain::aggregate::TaskState;
@@ -15,14 +15,6 @@ use crate::domain::names::{ChildName, TaskName};
 use crate::domain::rules;
 use crate::service::{Access, Tasks, live};
 use crate::store::read_model;
-
-fn now() -> prost_types::Timestamp {
-    let now = Utc::now();
-    prost_types::Timestamp {
-        seconds: now.timestamp(),
-        nanos: i32::try_from(now.timestamp_subsec_nanos()).unwrap_or(0),
-    }
-}
 
 /// One page of an in-memory list, with the same token rules as every other list.
 fn page_of<T: Clone>(

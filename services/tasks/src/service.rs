@@ -2,7 +2,6 @@
 //! command runs: load the task from its events, check the etag, decide the event, append it with
 //! optimistic concurrency. Commands without an etag are retried when a concurrent writer wins.
 
-use chrono::Utc;
 use taskmesh_contracts::projects_v1::Role;
 use taskmesh_contracts::tasks_v1::{EventContext, Task};
 use taskmesh_mesh::CallContext;
@@ -64,15 +63,11 @@ impl Tasks {
         name: &TaskName,
         version: i64,
     ) -> EventContext {
-        let now = Utc::now();
         EventContext {
             task: name.to_string(),
             version: version + 1,
             actor: context.caller.clone(),
-            time: Some(prost_types::Timestamp {
-                seconds: now.timestamp(),
-                nanos: i32::try_from(now.timestamp_subsec_nanos()).unwrap_or(0),
-            }),
+            time: Some(taskmesh_mesh::time::now()),
         }
     }
 

@@ -32,6 +32,32 @@ pub struct Page {
     pub size: i64,
 }
 
+impl Page {
+    /// Appends ` ORDER BY <order> LIMIT <size + 1> OFFSET <offset>` to a query: one row more than
+    /// the page, to learn whether another page follows (see [`split_page`]).
+    pub fn push_sql(&self, query: &mut sqlx::QueryBuilder<'_, sqlx::Postgres>, order: &str) {
+        query.push(" ORDER BY ");
+        query.push(order);
+        query.push(" LIMIT ");
+        query.push_bind(self.size + 1);
+        query.push(" OFFSET ");
+        query.push_bind(self.offset);
+    }
+}
+
+/// Drops the extra row fetched by [`Page::push_sql`] and mints the next page token.
+pub fn split_page<T>(mut rows: Vec<T>, page: Page, fingerprint: &str) -> (Vec<T>, String) {
+    let has_more = rows.len() as i64 > page.size;
+    rows.truncate(usize::try_from(page.size).unwrap_or(usize::MAX));
+    (rows, next_page_token(page, has_more, fingerprint))
+}
+
+/// The identity of one list request (parent, filter, order, ...), so that a page token only
+/// serves the request it came from.
+pub fn fingerprint(parts: &[&str]) -> String {
+    parts.join("\u{1f}")
+}
+
 #[derive(Serialize, Deserialize)]
 struct PageToken {
     /// Offset of the next page.
@@ -171,12 +197,6 @@ pub fn update_paths(
         .collect()
 }
 
-/// Checks a client-chosen resource id (AIP-122): 3 to 63 characters of `[a-z0-9-]`, starting with
-/// a letter and not ending with `-`.
-pub fn check_resource_id(field: &str, id: &str) -> Result<(), Status> {
-    resource_id_problem(id).map_or(Ok(()), |problem| Err(invalid_field(field, problem)))
-}
-
 /// What is wrong with a client-chosen resource id, if anything.
 pub fn resource_id_problem(id: &str) -> Option<&'static str> {
     let valid = (3..=63).contains(&id.len())
@@ -193,16 +213,6 @@ pub fn resource_id_problem(id: &str) -> Option<&'static str> {
 /// A new server-chosen id: time-ordered and unguessable.
 pub fn new_id() -> String {
     uuid::Uuid::now_v7().simple().to_string()
-}
-
-/// Parses a `request_id` (a UUID); empty means none.
-pub fn parse_request_id(text: &str) -> Result<Option<uuid::Uuid>, Status> {
-    if text.is_empty() {
-        return Ok(None);
-    }
-    uuid::Uuid::parse_str(text)
-        .map(Some)
-        .map_err(|_| invalid_field("request_id", "must be a UUID"))
 }
 
 #[cfg(test)]
@@ -285,7 +295,7 @@ mod tests {
 
     #[test]
     fn resource_ids_follow_aip_122() {
-        assert!(check_resource_id("project_id", "my-project-1").is_ok());
+        assert!(resource_id_problem("my-project-1").is_none());
         for bad in [
             "ab",
             "1abc",
@@ -294,7 +304,7 @@ mod tests {
             "UPPER",
             &"a".repeat(64),
         ] {
-            assert!(check_resource_id("project_id", bad).is_err(), "{bad}");
+            assert!(resource_id_problem(bad).is_some(), "{bad}");
         }
     }
 }

@@ -327,6 +327,10 @@ impl Publisher {
         headers.insert("Nats-Msg-Id", event_id);
         headers.insert("Taskmesh-Event-Type", "taskmesh.tasks.v1.TaskCreated");
         headers.insert("Taskmesh-Subject", task);
+        headers.insert(
+            "Taskmesh-Correlation-Id",
+            format!("corr-{event_id}").as_str(),
+        );
         js.send_publish(
             "taskmesh.tasks.v1.task_created",
             PublishMessage::build()
@@ -338,6 +342,46 @@ impl Publisher {
         .await
         .expect("ack");
     }
+}
+
+/// The headers of the terminal event of `execution` on the EXECUTION stream.
+pub(crate) async fn terminal_event_headers(
+    nats: &NatsServer,
+    execution: &str,
+) -> Option<HeaderMap> {
+    use async_nats::jetstream::consumer;
+    use futures::StreamExt;
+    let js = jetstream::new(async_nats::connect(nats.url()).await.expect("nats"));
+    let stream = js.get_stream("EXECUTION").await.ok()?;
+    let consumer = stream
+        .create_consumer(consumer::pull::Config {
+            ack_policy: consumer::AckPolicy::None,
+            filter_subject: "taskmesh.execution.v1.execution_completed".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("consumer");
+    let mut batch = consumer
+        .fetch()
+        .max_messages(100)
+        .expires(Duration::from_millis(500))
+        .messages()
+        .await
+        .expect("fetch");
+    while let Some(message) = batch.next().await {
+        let headers = message
+            .expect("message")
+            .headers
+            .clone()
+            .unwrap_or_default();
+        if headers
+            .get("Taskmesh-Subject")
+            .is_some_and(|v| v.as_str() == execution)
+        {
+            return Some(headers);
+        }
+    }
+    None
 }
 
 /// True when the execution reached a final state.

@@ -54,12 +54,30 @@ async fn a_web_crawl_finds_the_query_with_its_context() {
     let done = world.execution_until(&task, is_final).await;
     assert_eq!(done.state(), ExecutionState::Succeeded, "{done:?}");
     assert_eq!(done.attempts.len(), 1);
+    let result_of = done.clone();
     assert_eq!(done.progress_percent, 100);
-    let Some(execution_result::Kind::WebCrawl(result)) = done.result.and_then(|r| r.kind) else {
+    let Some(execution_result::Kind::WebCrawl(result)) = result_of.result.and_then(|r| r.kind)
+    else {
         panic!("a web crawl result");
     };
     assert_eq!(result.match_count, 2);
     assert!(result.matches[1].context.contains("Learn rust today"));
+
+    // The completion event carries the correlation id of the task event that asked for the work.
+    let mut headers = None;
+    for _ in 0..50 {
+        headers = crate::helpers::terminal_event_headers(&world.nats, &done.name).await;
+        if headers.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let correlation = headers
+        .expect("ExecutionCompleted on the stream")
+        .get("Taskmesh-Correlation-Id")
+        .map(|v| v.as_str().to_owned())
+        .unwrap_or_default();
+    assert!(correlation.starts_with("corr-"), "{correlation}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -13,7 +13,6 @@ use tonic::Status;
 use uuid::Uuid;
 
 use super::boards::require_live_board;
-use super::organizations::{push_page, split_page};
 use super::{
     Store, check_etag, claim_request_id, conflict, db_error, fingerprint, precondition, timestamp,
 };
@@ -259,13 +258,13 @@ impl Store {
         query.push(" AND board_id = ");
         query.push_bind(parent.board.clone());
         parsed.push_and(&mut query);
-        push_page(&mut query, &order, page);
+        page.push_sql(&mut query, &order);
         let rows: Vec<Row> = query
             .build_query_as()
             .fetch_all(self.pool())
             .await
             .map_err(db_error)?;
-        let (rows, token) = split_page(rows, page, &fp);
+        let (rows, token) = aip::split_page(rows, page, &fp);
         Ok((rows.into_iter().map(Row::into_proto).collect(), token))
     }
 

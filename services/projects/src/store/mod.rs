@@ -10,11 +10,13 @@ pub mod projects;
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use taskmesh_events::{Outbox, OutgoingEvent};
 use taskmesh_mesh::CallContext;
+pub(crate) use taskmesh_mesh::aip::fingerprint;
+pub(crate) use taskmesh_mesh::status::db_error;
 use taskmesh_mesh::status::{self, with_reason};
+pub(crate) use taskmesh_mesh::time::to_timestamp as timestamp;
 use tonic::{Code, Status};
 use uuid::Uuid;
 
@@ -143,19 +145,6 @@ pub(crate) fn conflict(err: sqlx::Error, resource: &str, kind: &str) -> Status {
     db_error(err)
 }
 
-/// Any database failure: logged with its cause, reported without it. Takes the error by value to
-/// serve directly as a `map_err` function.
-#[allow(clippy::needless_pass_by_value)]
-pub(crate) fn db_error(err: sqlx::Error) -> Status {
-    match &err {
-        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
-            tracing::error!(error = %err, "database unavailable");
-            status::unavailable("the database")
-        }
-        _ => status::internal(&err),
-    }
-}
-
 /// FAILED_PRECONDITION with a reason and metadata.
 pub(crate) fn precondition(
     message: impl Into<String>,
@@ -171,17 +160,4 @@ pub(crate) fn precondition(
             .map(|(k, v)| ((*k).to_owned(), v.clone()))
             .collect(),
     )
-}
-
-/// A protobuf timestamp.
-pub(crate) fn timestamp(time: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: time.timestamp(),
-        nanos: i32::try_from(time.timestamp_subsec_nanos()).unwrap_or(0),
-    }
-}
-
-/// The identity of one list request, so a page token only serves the request it came from.
-pub(crate) fn fingerprint(parts: &[&str]) -> String {
-    parts.join("\u{1f}")
 }

@@ -7,7 +7,7 @@ use taskmesh_contracts::projects_v1::{
     OrganizationUpdated,
 };
 use taskmesh_mesh::CallContext;
-use taskmesh_mesh::aip::{self, FieldKind, FilterField, OrderField, Page};
+use taskmesh_mesh::aip::{self, FieldKind, FilterField, OrderField};
 use taskmesh_mesh::status::not_found;
 use tonic::Status;
 use uuid::Uuid;
@@ -206,13 +206,13 @@ impl Store {
             query.push(" AND delete_time IS NULL");
         }
         parsed.push_and(&mut query);
-        push_page(&mut query, &order, page);
+        page.push_sql(&mut query, &order);
         let rows: Vec<Row> = query
             .build_query_as()
             .fetch_all(self.pool())
             .await
             .map_err(db_error)?;
-        let (rows, token) = split_page(rows, page, &fp);
+        let (rows, token) = aip::split_page(rows, page, &fp);
         Ok((rows.into_iter().map(Row::into_proto).collect(), token))
     }
 
@@ -356,21 +356,4 @@ impl Store {
         self.commit(tx).await?;
         Ok(organization)
     }
-}
-
-/// Appends ORDER BY, LIMIT (one extra row to learn whether a next page exists) and OFFSET.
-pub(crate) fn push_page(query: &mut QueryBuilder<'_, Postgres>, order: &str, page: Page) {
-    query.push(" ORDER BY ");
-    query.push(order);
-    query.push(" LIMIT ");
-    query.push_bind(page.size + 1);
-    query.push(" OFFSET ");
-    query.push_bind(page.offset);
-}
-
-/// Drops the extra row and mints the next page token.
-pub(crate) fn split_page<T>(mut rows: Vec<T>, page: Page, fingerprint: &str) -> (Vec<T>, String) {
-    let has_more = rows.len() as i64 > page.size;
-    rows.truncate(usize::try_from(page.size).unwrap_or(usize::MAX));
-    (rows, aip::next_page_token(page, has_more, fingerprint))
 }

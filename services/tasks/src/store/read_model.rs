@@ -261,24 +261,18 @@ pub async fn list_tasks(
         query.push(" AND delete_time IS NULL");
     }
     parsed.push_and(&mut query);
-    query.push(" ORDER BY ");
-    query.push(order);
-    query.push(" LIMIT ");
-    query.push_bind(page.size + 1);
-    query.push(" OFFSET ");
-    query.push_bind(page.offset);
+    page.push_sql(&mut query, &order);
     let rows: Vec<(Vec<u8>,)> = query
         .build_query_as()
         .fetch_all(pool)
         .await
         .map_err(db_error)?;
-    let has_more = rows.len() as i64 > page.size;
+    let (rows, token) = aip::split_page(rows, page, &fingerprint);
     let tasks = rows
         .into_iter()
-        .take(usize::try_from(page.size).unwrap_or(usize::MAX))
         .map(|(bytes,)| Task::decode(bytes.as_slice()).unwrap_or_default())
         .collect();
-    Ok((tasks, aip::next_page_token(page, has_more, &fingerprint)))
+    Ok((tasks, token))
 }
 
 /// Lists a task's history, oldest first.
@@ -300,23 +294,16 @@ pub async fn list_activity(
     .fetch_all(pool)
     .await
     .map_err(db_error)?;
-    let has_more = rows.len() as i64 > page.size;
+    let (rows, token) = aip::split_page(rows, page, &fingerprint);
     let activities = rows
         .into_iter()
-        .take(usize::try_from(page.size).unwrap_or(usize::MAX))
         .map(|(event_type, summary, actor, time, version)| Activity {
             event_type,
             summary,
             actor,
-            time: Some(prost_types::Timestamp {
-                seconds: time.timestamp(),
-                nanos: i32::try_from(time.timestamp_subsec_nanos()).unwrap_or(0),
-            }),
+            time: Some(taskmesh_mesh::time::to_timestamp(time)),
             version,
         })
         .collect();
-    Ok((
-        activities,
-        aip::next_page_token(page, has_more, &fingerprint),
-    ))
+    Ok((activities, token))
 }
