@@ -13,7 +13,8 @@ use uuid::Uuid;
 
 use super::projects::require_live_project;
 use super::{
-    Store, check_etag, claim_request_id, conflict, db_error, fingerprint, precondition, timestamp,
+    Store, claim_request_id, conflict, db_error, fingerprint, precondition, restorable, timestamp,
+    writable,
 };
 use crate::domain::rules::{DEFAULT_COLUMNS, etag};
 use crate::domain::{BoardName, ProjectName};
@@ -67,6 +68,15 @@ struct Row {
     update_time: DateTime<Utc>,
     delete_time: Option<DateTime<Utc>>,
     version: i64,
+}
+
+impl super::Versioned for Row {
+    fn version(&self) -> i64 {
+        self.version
+    }
+    fn deleted(&self) -> bool {
+        self.delete_time.is_some()
+    }
 }
 
 impl Row {
@@ -281,11 +291,7 @@ impl Store {
     ) -> Result<Board, Status> {
         let resource = name.to_string();
         let mut tx = self.begin().await?;
-        let row = load(&mut tx, name, true)
-            .await?
-            .filter(|r| r.delete_time.is_none())
-            .ok_or_else(|| not_found(&resource))?;
-        check_etag(&resource, given_etag, row.version)?;
+        let row = writable(load(&mut tx, name, true).await?, &resource, given_etag)?;
         let updated: Row = sqlx::query_as(&format!(
             "UPDATE boards SET display_name = $3, description = $4, update_time = now(), \
              version = version + 1 WHERE project_id = $1 AND id = $2 RETURNING {COLUMNS}"
@@ -326,22 +332,12 @@ impl Store {
     ) -> Result<Board, Status> {
         let resource = name.to_string();
         let mut tx = self.begin().await?;
-        let row = load(&mut tx, name, true)
-            .await?
-            .ok_or_else(|| not_found(&resource))?;
-        if !undelete && row.delete_time.is_some() {
-            return Err(not_found(&resource));
-        }
-        check_etag(&resource, given_etag, row.version)?;
+        let row = load(&mut tx, name, true).await?;
         if undelete {
-            if row.delete_time.is_none() {
-                return Err(precondition(
-                    format!("{resource} is not deleted"),
-                    "NOT_DELETED",
-                    &[("resource", resource.clone())],
-                ));
-            }
+            restorable(row, &resource, given_etag)?;
             require_live_project(&mut tx, &name.project).await?;
+        } else {
+            writable(row, &resource, given_etag)?;
         }
         let changed: Row = sqlx::query_as(&format!(
             "UPDATE boards SET delete_time = {}, update_time = now(), version = version + 1 \

@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::boards::require_live_board;
 use super::{
-    Store, check_etag, claim_request_id, conflict, db_error, fingerprint, precondition, timestamp,
+    Store, claim_request_id, conflict, db_error, fingerprint, precondition, timestamp, writable,
 };
 use crate::domain::rules::{clamp_position, etag};
 use crate::domain::{BoardName, ColumnName};
@@ -69,6 +69,12 @@ struct Row {
     create_time: DateTime<Utc>,
     update_time: DateTime<Utc>,
     version: i64,
+}
+
+impl super::Versioned for Row {
+    fn version(&self) -> i64 {
+        self.version
+    }
 }
 
 impl Row {
@@ -280,10 +286,7 @@ impl Store {
         let resource = name.to_string();
         let mut tx = self.begin().await?;
         require_live_board(&mut tx, &name.board()).await?;
-        let row = load(&mut tx, name, true)
-            .await?
-            .ok_or_else(|| not_found(&resource))?;
-        check_etag(&resource, given_etag, row.version)?;
+        let row = writable(load(&mut tx, name, true).await?, &resource, given_etag)?;
         let updated: Row = sqlx::query_as(&format!(
             "UPDATE columns SET display_name = $4, kind = $5, update_time = now(), \
              version = version + 1 WHERE project_id = $1 AND board_id = $2 AND id = $3 \
@@ -326,10 +329,7 @@ impl Store {
         let resource = name.to_string();
         let mut tx = self.begin().await?;
         require_live_board(&mut tx, &name.board()).await?;
-        let row = load(&mut tx, name, true)
-            .await?
-            .ok_or_else(|| not_found(&resource))?;
-        check_etag(&resource, given_etag, row.version)?;
+        let row = writable(load(&mut tx, name, true).await?, &resource, given_etag)?;
         sqlx::query("DELETE FROM columns WHERE project_id = $1 AND board_id = $2 AND id = $3")
             .bind(&name.project)
             .bind(&name.board)
@@ -373,10 +373,7 @@ impl Store {
         let mut tx = self.begin().await?;
         let board = name.board();
         require_live_board(&mut tx, &board).await?;
-        let row = load(&mut tx, name, true)
-            .await?
-            .ok_or_else(|| not_found(&resource))?;
-        check_etag(&resource, given_etag, row.version)?;
+        let row = writable(load(&mut tx, name, true).await?, &resource, given_etag)?;
         let total = i32::try_from(count(&mut tx, &board).await?).unwrap_or(i32::MAX);
         let target = clamp_position(position, total);
         let from = row.position;

@@ -11,7 +11,7 @@ use taskmesh_mesh::status::not_found;
 use tonic::Status;
 
 use super::projects::require_live_project;
-use super::{Store, check_etag, conflict, db_error, fingerprint, precondition, timestamp};
+use super::{Store, conflict, db_error, fingerprint, precondition, timestamp, writable};
 use crate::domain::rules::etag;
 use crate::domain::{MemberName, ProjectName, UserName};
 
@@ -59,6 +59,12 @@ struct Row {
     create_time: DateTime<Utc>,
     update_time: DateTime<Utc>,
     version: i64,
+}
+
+impl super::Versioned for Row {
+    fn version(&self) -> i64 {
+        self.version
+    }
 }
 
 impl Row {
@@ -196,10 +202,7 @@ impl Store {
         let resource = name.to_string();
         let mut tx = self.begin().await?;
         require_live_project(&mut tx, &name.project).await?;
-        let row = load(&mut tx, name, true)
-            .await?
-            .ok_or_else(|| not_found(&resource))?;
-        check_etag(&resource, given_etag, row.version)?;
+        let row = writable(load(&mut tx, name, true).await?, &resource, given_etag)?;
         let previous = Role::try_from(i32::from(row.role)).unwrap_or(Role::Unspecified);
         if previous == Role::Owner
             && role != Role::Owner
@@ -244,10 +247,7 @@ impl Store {
         let resource = name.to_string();
         let mut tx = self.begin().await?;
         require_live_project(&mut tx, &name.project).await?;
-        let row = load(&mut tx, name, true)
-            .await?
-            .ok_or_else(|| not_found(&resource))?;
-        check_etag(&resource, given_etag, row.version)?;
+        let row = writable(load(&mut tx, name, true).await?, &resource, given_etag)?;
         if i32::from(row.role) == Role::Owner as i32 && owners(&mut tx, &name.project).await? <= 1 {
             return Err(last_owner(&resource));
         }

@@ -110,6 +110,50 @@ pub(crate) async fn claim_request_id(
     Ok(Some(existing))
 }
 
+/// What the write paths need to know of a stored row: its version (the etag) and whether it is
+/// soft-deleted. Resources without soft delete keep the default.
+pub(crate) trait Versioned {
+    /// The row's version.
+    fn version(&self) -> i64;
+    /// True when the row is soft-deleted.
+    fn deleted(&self) -> bool {
+        false
+    }
+}
+
+/// The row an update or delete may change: NOT_FOUND when it is missing or soft-deleted, ABORTED
+/// when the caller's etag is stale.
+pub(crate) fn writable<R: Versioned>(
+    row: Option<R>,
+    resource: &str,
+    given_etag: &str,
+) -> Result<R, Status> {
+    let row = row
+        .filter(|r| !r.deleted())
+        .ok_or_else(|| status::not_found(resource))?;
+    check_etag(resource, given_etag, row.version())?;
+    Ok(row)
+}
+
+/// The row an undelete may restore: NOT_FOUND when missing, ABORTED when the etag is stale,
+/// FAILED_PRECONDITION `NOT_DELETED` when it is live.
+pub(crate) fn restorable<R: Versioned>(
+    row: Option<R>,
+    resource: &str,
+    given_etag: &str,
+) -> Result<R, Status> {
+    let row = row.ok_or_else(|| status::not_found(resource))?;
+    check_etag(resource, given_etag, row.version())?;
+    if !row.deleted() {
+        return Err(precondition(
+            format!("{resource} is not deleted"),
+            "NOT_DELETED",
+            &[("resource", resource.to_owned())],
+        ));
+    }
+    Ok(row)
+}
+
 /// ABORTED when `given` is set and differs from the etag of `version`.
 pub(crate) fn check_etag(resource: &str, given: &str, version: i64) -> Result<(), Status> {
     let current = etag(version);

@@ -13,7 +13,8 @@ use tonic::Status;
 use uuid::Uuid;
 
 use super::{
-    Store, check_etag, claim_request_id, conflict, db_error, fingerprint, precondition, timestamp,
+    Store, claim_request_id, conflict, db_error, fingerprint, precondition, restorable, timestamp,
+    writable,
 };
 use crate::domain::OrganizationName;
 use crate::domain::rules::etag;
@@ -66,6 +67,15 @@ struct Row {
     update_time: DateTime<Utc>,
     delete_time: Option<DateTime<Utc>>,
     version: i64,
+}
+
+impl super::Versioned for Row {
+    fn version(&self) -> i64 {
+        self.version
+    }
+    fn deleted(&self) -> bool {
+        self.delete_time.is_some()
+    }
 }
 
 impl Row {
@@ -227,11 +237,11 @@ impl Store {
     ) -> Result<Organization, Status> {
         let resource = name.to_string();
         let mut tx = self.begin().await?;
-        let row = load(&mut tx, &name.organization, true)
-            .await?
-            .filter(|r| r.delete_time.is_none())
-            .ok_or_else(|| not_found(&resource))?;
-        check_etag(&resource, given_etag, row.version)?;
+        let row = writable(
+            load(&mut tx, &name.organization, true).await?,
+            &resource,
+            given_etag,
+        )?;
         let updated: Row = sqlx::query_as(&format!(
             "UPDATE organizations SET display_name = $2, description = $3, update_time = now(), \
              version = version + 1 WHERE id = $1 RETURNING {COLUMNS}"
@@ -270,11 +280,11 @@ impl Store {
     ) -> Result<Organization, Status> {
         let resource = name.to_string();
         let mut tx = self.begin().await?;
-        let row = load(&mut tx, &name.organization, true)
-            .await?
-            .filter(|r| r.delete_time.is_none())
-            .ok_or_else(|| not_found(&resource))?;
-        check_etag(&resource, given_etag, row.version)?;
+        writable(
+            load(&mut tx, &name.organization, true).await?,
+            &resource,
+            given_etag,
+        )?;
         let (live,): (i64,) = sqlx::query_as(
             "SELECT count(*) FROM projects WHERE organization_id = $1 AND delete_time IS NULL",
         )
@@ -322,17 +332,11 @@ impl Store {
     ) -> Result<Organization, Status> {
         let resource = name.to_string();
         let mut tx = self.begin().await?;
-        let row = load(&mut tx, &name.organization, true)
-            .await?
-            .ok_or_else(|| not_found(&resource))?;
-        check_etag(&resource, given_etag, row.version)?;
-        if row.delete_time.is_none() {
-            return Err(precondition(
-                format!("{resource} is not deleted"),
-                "NOT_DELETED",
-                &[("resource", resource.clone())],
-            ));
-        }
+        restorable(
+            load(&mut tx, &name.organization, true).await?,
+            &resource,
+            given_etag,
+        )?;
         let restored: Row = sqlx::query_as(&format!(
             "UPDATE organizations SET delete_time = NULL, update_time = now(), version = version + 1 \
              WHERE id = $1 RETURNING {COLUMNS}"

@@ -15,7 +15,8 @@ use uuid::Uuid;
 
 use super::organizations::require_live;
 use super::{
-    Store, check_etag, claim_request_id, conflict, db_error, fingerprint, precondition, timestamp,
+    Store, claim_request_id, conflict, db_error, fingerprint, precondition, restorable, timestamp,
+    writable,
 };
 use crate::domain::ProjectName;
 use crate::domain::rules::etag;
@@ -80,6 +81,15 @@ struct Row {
     update_time: DateTime<Utc>,
     delete_time: Option<DateTime<Utc>>,
     version: i64,
+}
+
+impl super::Versioned for Row {
+    fn version(&self) -> i64 {
+        self.version
+    }
+    fn deleted(&self) -> bool {
+        self.delete_time.is_some()
+    }
 }
 
 impl Row {
@@ -340,11 +350,11 @@ impl Store {
     ) -> Result<Project, Status> {
         let resource = name.to_string();
         let mut tx = self.begin().await?;
-        let row = load(&mut tx, &name.project, true)
-            .await?
-            .filter(|r| r.delete_time.is_none())
-            .ok_or_else(|| not_found(&resource))?;
-        check_etag(&resource, given_etag, row.version)?;
+        let row = writable(
+            load(&mut tx, &name.project, true).await?,
+            &resource,
+            given_etag,
+        )?;
         let updated: Row = sqlx::query_as(&format!(
             "UPDATE projects SET display_name = $2, description = $3, update_time = now(), \
              version = version + 1 WHERE id = $1 RETURNING {COLUMNS}"
@@ -383,11 +393,11 @@ impl Store {
     ) -> Result<Project, Status> {
         let resource = name.to_string();
         let mut tx = self.begin().await?;
-        let row = load(&mut tx, &name.project, true)
-            .await?
-            .filter(|r| r.delete_time.is_none())
-            .ok_or_else(|| not_found(&resource))?;
-        check_etag(&resource, given_etag, row.version)?;
+        writable(
+            load(&mut tx, &name.project, true).await?,
+            &resource,
+            given_etag,
+        )?;
         let deleted: Row = sqlx::query_as(&format!(
             "UPDATE projects SET delete_time = now(), update_time = now(), version = version + 1 \
              WHERE id = $1 RETURNING {COLUMNS}"
@@ -421,17 +431,11 @@ impl Store {
     ) -> Result<Project, Status> {
         let resource = name.to_string();
         let mut tx = self.begin().await?;
-        let row = load(&mut tx, &name.project, true)
-            .await?
-            .ok_or_else(|| not_found(&resource))?;
-        check_etag(&resource, given_etag, row.version)?;
-        if row.delete_time.is_none() {
-            return Err(precondition(
-                format!("{resource} is not deleted"),
-                "NOT_DELETED",
-                &[("resource", resource.clone())],
-            ));
-        }
+        let row = restorable(
+            load(&mut tx, &name.project, true).await?,
+            &resource,
+            given_etag,
+        )?;
         check_project_limit(
             &mut tx,
             row.organization_id.as_deref(),

@@ -295,6 +295,14 @@ async fn boards_update_delete_and_undelete() {
         })
         .await
         .expect("delete");
+    let twice = client
+        .delete_board(DeleteBoardRequest {
+            name: created.name.clone(),
+            etag: String::new(),
+        })
+        .await
+        .expect_err("delete twice");
+    assert_eq!(twice.code(), Code::NotFound);
     let listed = client
         .list_boards(ListBoardsRequest {
             parent: parent.clone(),
@@ -324,6 +332,15 @@ async fn boards_update_delete_and_undelete() {
         })
         .await
         .expect("undelete");
+    let live = client
+        .undelete_board(UndeleteBoardRequest {
+            name: created.name.clone(),
+            etag: String::new(),
+        })
+        .await
+        .expect_err("undelete a live board");
+    assert_eq!(live.code(), Code::FailedPrecondition);
+    assert_eq!(reason(&live), "NOT_DELETED");
     let fetched = client
         .get_board(GetBoardRequest { name: created.name })
         .await

@@ -129,6 +129,15 @@ async fn organizations_live_through_create_update_delete_and_undelete() {
         .expect("undelete")
         .into_inner();
     assert!(restored.delete_time.is_none());
+    let live = client
+        .undelete_organization(UndeleteOrganizationRequest {
+            name: org.name.clone(),
+            etag: String::new(),
+        })
+        .await
+        .expect_err("undelete a live organization");
+    assert_eq!(live.code(), Code::FailedPrecondition);
+    assert_eq!(reason(&live), "NOT_DELETED");
     let fetched = client
         .get_organization(GetOrganizationRequest { name: org.name })
         .await

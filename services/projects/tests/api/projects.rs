@@ -421,6 +421,7 @@ async fn soft_delete_hides_and_undelete_restores() {
         .await
         .expect_err("not deleted");
     assert_eq!(not_deleted.code(), Code::FailedPrecondition);
+    assert_eq!(reason(&not_deleted), "NOT_DELETED");
 }
 
 #[tokio::test]
