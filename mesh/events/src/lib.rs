@@ -13,6 +13,7 @@ pub mod inbox;
 pub mod nats;
 pub mod outbox;
 pub mod relay;
+pub mod startup;
 pub mod streams;
 
 pub use event::{OutgoingEvent, headers};

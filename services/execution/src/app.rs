@@ -10,12 +10,11 @@ use sqlx::PgPool;
 use taskmesh_contracts::FILE_DESCRIPTOR_SET;
 use taskmesh_contracts::execution_v1::execution_service_server::ExecutionServiceServer;
 use taskmesh_events::consumer::{self, ConsumerSpec};
+use taskmesh_events::startup::{self, Backing, StartupError};
 use taskmesh_events::{Outbox, OutboxRelay, RelayMetrics, StreamSpec};
-use taskmesh_mesh::db::{self, DatabaseError};
 use taskmesh_mesh::projects::{EndpointError, ProjectsClient};
 use taskmesh_mesh::server::ServerError;
-use taskmesh_mesh::vault::VaultError;
-use taskmesh_mesh::{MeshServer, Metrics, Readiness, VaultSession};
+use taskmesh_mesh::{MeshServer, Metrics};
 use tokio::sync::watch;
 use tonic::server::NamedService;
 use tonic::service::Routes;
@@ -32,18 +31,9 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 /// Why the service could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
-    /// Vault bootstrap failed.
+    /// Vault, PostgreSQL or NATS could not be opened.
     #[error(transparent)]
-    Vault(#[from] VaultError),
-    /// The database could not be used.
-    #[error(transparent)]
-    Database(#[from] DatabaseError),
-    /// The outbox table could not be created.
-    #[error("cannot prepare the outbox table: {0}")]
-    Outbox(sqlx::Error),
-    /// The NATS client could not be created.
-    #[error("cannot create the NATS client: {0}")]
-    Nats(#[from] async_nats::ConnectError),
+    Startup(#[from] StartupError),
     /// The projects endpoint is malformed.
     #[error(transparent)]
     Projects(#[from] EndpointError),
@@ -74,21 +64,13 @@ impl std::fmt::Debug for App {
 impl App {
     /// Reads secrets, connects, migrates and binds.
     pub async fn build(config: Config) -> Result<Self, AppError> {
-        let vault = Arc::new(VaultSession::login(&config.mesh.vault).await?);
-        let credentials = vault.database_credentials().await?;
-        let pool = db::connect(&config.mesh.database, &credentials).await?;
-        drop(credentials);
-        db::migrate(&pool, &MIGRATOR).await?;
-        Outbox::ensure_schema(&pool)
-            .await
-            .map_err(AppError::Outbox)?;
-        let nats = taskmesh_events::nats::connect(&config.mesh.nats.url, SERVICE).await?;
-
+        let Backing {
+            vault: _vault,
+            pool,
+            nats,
+            readiness,
+        } = startup::open(&config.mesh, SERVICE, &MIGRATOR).await?;
         let metrics = Metrics::new(SERVICE);
-        let readiness = Readiness::default();
-        readiness.add_database(&pool);
-        taskmesh_events::nats::add_readiness(&readiness, &nats);
-        readiness.add_vault(&vault);
 
         let window = Duration::from_secs(config.mesh.nats.duplicate_window_secs);
         let replicas = config.mesh.nats.stream_replicas;

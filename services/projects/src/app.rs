@@ -3,7 +3,6 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use sqlx::PgPool;
 use taskmesh_contracts::FILE_DESCRIPTOR_SET;
@@ -11,11 +10,10 @@ use taskmesh_contracts::projects_v1::board_service_server::BoardServiceServer;
 use taskmesh_contracts::projects_v1::member_service_server::MemberServiceServer;
 use taskmesh_contracts::projects_v1::organization_service_server::OrganizationServiceServer;
 use taskmesh_contracts::projects_v1::project_service_server::ProjectServiceServer;
+use taskmesh_events::startup::{self, Backing, StartupError};
 use taskmesh_events::{Outbox, OutboxRelay, RelayMetrics};
-use taskmesh_mesh::db::{self, DatabaseError};
 use taskmesh_mesh::server::ServerError;
-use taskmesh_mesh::vault::VaultError;
-use taskmesh_mesh::{MeshServer, Metrics, Readiness, VaultSession};
+use taskmesh_mesh::{MeshServer, Metrics};
 use tokio::sync::watch;
 use tonic::server::NamedService;
 use tonic::service::Routes;
@@ -30,18 +28,9 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 /// Why the service could not start or stopped with an error. Each is one line without secrets.
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
-    /// Vault bootstrap failed.
+    /// Vault, PostgreSQL or NATS could not be opened.
     #[error(transparent)]
-    Vault(#[from] VaultError),
-    /// The database could not be used.
-    #[error(transparent)]
-    Database(#[from] DatabaseError),
-    /// The outbox table could not be created.
-    #[error("cannot prepare the outbox table: {0}")]
-    Outbox(sqlx::Error),
-    /// The NATS client could not be created.
-    #[error("cannot create the NATS client: {0}")]
-    Nats(#[from] async_nats::ConnectError),
+    Startup(#[from] StartupError),
     /// The server failed.
     #[error(transparent)]
     Server(#[from] ServerError),
@@ -67,22 +56,13 @@ impl App {
     /// Logs in to Vault, reads the database credentials, connects and migrates, connects NATS and
     /// binds the listeners. Nothing is bound before the secrets are read.
     pub async fn build(config: Config) -> Result<Self, AppError> {
-        let vault = Arc::new(VaultSession::login(&config.mesh.vault).await?);
-        let credentials = vault.database_credentials().await?;
-        tracing::info!(user = %credentials.username, "database credentials read from vault");
-        let pool = db::connect(&config.mesh.database, &credentials).await?;
-        drop(credentials);
-        db::migrate(&pool, &MIGRATOR).await?;
-        Outbox::ensure_schema(&pool)
-            .await
-            .map_err(AppError::Outbox)?;
-        let nats = taskmesh_events::nats::connect(&config.mesh.nats.url, SERVICE).await?;
-
+        let Backing {
+            vault: _vault,
+            pool,
+            nats,
+            readiness,
+        } = startup::open(&config.mesh, SERVICE, &MIGRATOR).await?;
         let metrics = Metrics::new(SERVICE);
-        let readiness = Readiness::default();
-        readiness.add_database(&pool);
-        taskmesh_events::nats::add_readiness(&readiness, &nats);
-        readiness.add_vault(&vault);
 
         let outbox = Outbox::new();
         let relay = OutboxRelay::new(

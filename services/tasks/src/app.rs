@@ -11,12 +11,11 @@ use taskmesh_contracts::FILE_DESCRIPTOR_SET;
 use taskmesh_contracts::tasks_v1::task_admin_service_server::TaskAdminServiceServer;
 use taskmesh_contracts::tasks_v1::task_service_server::TaskServiceServer;
 use taskmesh_events::consumer::{self, ConsumerSpec};
+use taskmesh_events::startup::{self, Backing, StartupError};
 use taskmesh_events::{Outbox, OutboxRelay, RelayMetrics, StreamSpec};
-use taskmesh_mesh::config::{MeshConfig, NatsConfig};
-use taskmesh_mesh::db::{self, DatabaseError};
+use taskmesh_mesh::config::NatsConfig;
 use taskmesh_mesh::server::ServerError;
-use taskmesh_mesh::vault::VaultError;
-use taskmesh_mesh::{MeshServer, Metrics, Readiness, VaultSession};
+use taskmesh_mesh::{MeshServer, Metrics};
 use tokio::sync::watch;
 use tonic::server::NamedService;
 use tonic::service::Routes;
@@ -36,18 +35,9 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 /// Why the service could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
-    /// Vault bootstrap failed.
+    /// Vault, PostgreSQL or NATS could not be opened.
     #[error(transparent)]
-    Vault(#[from] VaultError),
-    /// The database could not be used.
-    #[error(transparent)]
-    Database(#[from] DatabaseError),
-    /// The outbox table could not be created.
-    #[error("cannot prepare the outbox table: {0}")]
-    Outbox(sqlx::Error),
-    /// The NATS client could not be created.
-    #[error("cannot create the NATS client: {0}")]
-    Nats(#[from] async_nats::ConnectError),
+    Startup(#[from] StartupError),
     /// The projects endpoint is malformed.
     #[error(transparent)]
     Projects(#[from] EndpointError),
@@ -68,21 +58,9 @@ pub fn stream(nats: &NatsConfig) -> StreamSpec {
     )
 }
 
-async fn connect_database(mesh: &MeshConfig) -> Result<(Arc<VaultSession>, PgPool), AppError> {
-    let vault = Arc::new(VaultSession::login(&mesh.vault).await?);
-    let credentials = vault.database_credentials().await?;
-    tracing::info!(user = %credentials.username, "database credentials read from vault");
-    let pool = db::connect(&mesh.database, &credentials).await?;
-    db::migrate(&pool, &MIGRATOR).await?;
-    Outbox::ensure_schema(&pool)
-        .await
-        .map_err(AppError::Outbox)?;
-    Ok((vault, pool))
-}
-
 /// Empties the read model and replays the event store (the `rebuild-read-model` subcommand).
 pub async fn rebuild(config: &Config) -> Result<(i64, i64), AppError> {
-    let (_vault, pool) = connect_database(&config.mesh).await?;
+    let (_vault, pool) = startup::open_database(&config.mesh, &MIGRATOR).await?;
     let counts = read_model::rebuild(&pool)
         .await
         .map_err(|status| AppError::Rebuild(status.message().to_owned()))?;
@@ -111,15 +89,14 @@ impl std::fmt::Debug for App {
 impl App {
     /// Reads secrets, connects, migrates and binds; nothing binds before the secrets are read.
     pub async fn build(config: Config) -> Result<Self, AppError> {
-        let (vault, pool) = connect_database(&config.mesh).await?;
-        let nats = taskmesh_events::nats::connect(&config.mesh.nats.url, SERVICE).await?;
+        let Backing {
+            vault: _vault,
+            pool,
+            nats,
+            readiness,
+        } = startup::open(&config.mesh, SERVICE, &MIGRATOR).await?;
         let projects = ProjectsClient::new(&config.projects.endpoint, config.projects.timeout())?;
-
         let metrics = Metrics::new(SERVICE);
-        let readiness = Readiness::default();
-        readiness.add_database(&pool);
-        taskmesh_events::nats::add_readiness(&readiness, &nats);
-        readiness.add_vault(&vault);
 
         let stream = stream(&config.mesh.nats);
         let lag = consumer::lag_gauges(&metrics);

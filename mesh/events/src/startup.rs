@@ -1,0 +1,82 @@
+//! What every service opens at start-up, in this order: a Vault session (nothing starts without
+//! secrets), the PostgreSQL pool with the credentials read from it, the service's migrations and the
+//! outbox table, then the NATS client. The readiness it returns watches all three.
+
+use std::sync::Arc;
+
+use sqlx::PgPool;
+use sqlx::migrate::Migrator;
+use taskmesh_mesh::config::MeshConfig;
+use taskmesh_mesh::db::{self, DatabaseError};
+use taskmesh_mesh::vault::VaultError;
+use taskmesh_mesh::{Readiness, VaultSession};
+
+use crate::Outbox;
+
+/// Why a backing system could not be opened. Each is one line without secrets.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// Vault bootstrap failed.
+    #[error(transparent)]
+    Vault(#[from] VaultError),
+    /// The database could not be used.
+    #[error(transparent)]
+    Database(#[from] DatabaseError),
+    /// The outbox table could not be created.
+    #[error("cannot prepare the outbox table: {0}")]
+    Outbox(sqlx::Error),
+    /// The NATS client could not be created.
+    #[error("cannot create the NATS client: {0}")]
+    Nats(#[from] async_nats::ConnectError),
+}
+
+/// The opened backing systems of a service.
+#[derive(Debug)]
+pub struct Backing {
+    /// The Vault session (kept for renewal and readiness).
+    pub vault: Arc<VaultSession>,
+    /// The migrated database.
+    pub pool: PgPool,
+    /// The NATS client, named after the service.
+    pub nats: async_nats::Client,
+    /// Readiness with the database, NATS and Vault checks registered.
+    pub readiness: Readiness,
+}
+
+/// Logs in to Vault, reads the database credentials, connects, runs `migrator` and prepares the
+/// outbox table. The credentials are dropped once the pool holds them.
+pub async fn open_database(
+    mesh: &MeshConfig,
+    migrator: &Migrator,
+) -> Result<(Arc<VaultSession>, PgPool), StartupError> {
+    let vault = Arc::new(VaultSession::login(&mesh.vault).await?);
+    let credentials = vault.database_credentials().await?;
+    tracing::info!(user = %credentials.username, "database credentials read from vault");
+    let pool = db::connect(&mesh.database, &credentials).await?;
+    drop(credentials);
+    db::migrate(&pool, migrator).await?;
+    Outbox::ensure_schema(&pool)
+        .await
+        .map_err(StartupError::Outbox)?;
+    Ok((vault, pool))
+}
+
+/// [`open_database`], then the NATS client and the readiness checks of all three.
+pub async fn open(
+    mesh: &MeshConfig,
+    service: &str,
+    migrator: &Migrator,
+) -> Result<Backing, StartupError> {
+    let (vault, pool) = open_database(mesh, migrator).await?;
+    let nats = crate::nats::connect(&mesh.nats.url, service).await?;
+    let readiness = Readiness::default();
+    readiness.add_database(&pool);
+    crate::nats::add_readiness(&readiness, &nats);
+    readiness.add_vault(&vault);
+    Ok(Backing {
+        vault,
+        pool,
+        nats,
+        readiness,
+    })
+}
