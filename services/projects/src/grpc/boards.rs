@@ -12,11 +12,11 @@ use taskmesh_mesh::aip;
 use taskmesh_mesh::status::invalid_field;
 use tonic::{Request, Response, Status};
 
-use super::{Violations, required, resource_id};
+use super::{Violations, name_changes, required, resource_id};
 use crate::domain::rules::{self, MAX_COLUMN_NAME_CHARS, MAX_NAME_CHARS};
 use crate::domain::{BoardName, ColumnName, ProjectName};
 use crate::store::Store;
-use crate::store::boards::{BoardChanges, NewBoard};
+use crate::store::boards::NewBoard;
 use crate::store::columns::{ColumnChanges, NewColumn};
 
 /// Handles board and column RPCs.
@@ -104,28 +104,12 @@ impl BoardService for BoardsService {
         let request = request.into_inner();
         let board = request.board.ok_or_else(|| required("board"))?;
         let name = BoardName::parse("board.name", &board.name)?;
-        let paths = aip::update_paths(
+        let (changes, paths) = name_changes(
+            "board",
+            &board.display_name,
+            &board.description,
             request.update_mask.as_ref(),
-            &["display_name", "description"],
         )?;
-        let mut violations = Violations::default();
-        let mut changes = BoardChanges::default();
-        for path in &paths {
-            match *path {
-                "display_name" => {
-                    changes.display_name = violations.check(
-                        "board.display_name",
-                        rules::display_name(&board.display_name, MAX_NAME_CHARS),
-                    );
-                }
-                "description" => {
-                    changes.description = violations
-                        .check("board.description", rules::description(&board.description));
-                }
-                _ => {}
-            }
-        }
-        violations.finish()?;
         self.store
             .update_board(&context, &name, &board.etag, changes, paths)
             .await

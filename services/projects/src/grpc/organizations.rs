@@ -7,14 +7,13 @@ use taskmesh_contracts::projects_v1::{
     UpdateOrganizationRequest,
 };
 use taskmesh_mesh::CallContext;
-use taskmesh_mesh::aip;
 use tonic::{Request, Response, Status};
 
-use super::{Violations, required, resource_id};
+use super::{Violations, name_changes, required, resource_id};
 use crate::domain::OrganizationName;
 use crate::domain::rules::{self, MAX_NAME_CHARS};
 use crate::store::Store;
-use crate::store::organizations::{NewOrganization, OrganizationChanges};
+use crate::store::organizations::NewOrganization;
 
 /// Handles organization RPCs.
 #[derive(Debug, Clone)]
@@ -103,30 +102,12 @@ impl OrganizationService for OrganizationsService {
             .organization
             .ok_or_else(|| required("organization"))?;
         let name = OrganizationName::parse("organization.name", &organization.name)?;
-        let paths = aip::update_paths(
+        let (changes, paths) = name_changes(
+            "organization",
+            &organization.display_name,
+            &organization.description,
             request.update_mask.as_ref(),
-            &["display_name", "description"],
         )?;
-        let mut violations = Violations::default();
-        let mut changes = OrganizationChanges::default();
-        for path in &paths {
-            match *path {
-                "display_name" => {
-                    changes.display_name = violations.check(
-                        "organization.display_name",
-                        rules::display_name(&organization.display_name, MAX_NAME_CHARS),
-                    );
-                }
-                "description" => {
-                    changes.description = violations.check(
-                        "organization.description",
-                        rules::description(&organization.description),
-                    );
-                }
-                _ => {}
-            }
-        }
-        violations.finish()?;
         self.store
             .update_organization(&context, &name, &organization.etag, changes, paths)
             .await

@@ -6,14 +6,13 @@ use taskmesh_contracts::projects_v1::{
     ListProjectsResponse, Project, UndeleteProjectRequest, UpdateProjectRequest,
 };
 use taskmesh_mesh::CallContext;
-use taskmesh_mesh::aip;
 use tonic::{Request, Response, Status};
 
-use super::{Violations, required, resource_id};
+use super::{Violations, name_changes, required, resource_id};
 use crate::domain::rules::{self, MAX_NAME_CHARS};
 use crate::domain::{OrganizationName, ProjectName};
 use crate::store::Store;
-use crate::store::projects::{NewProject, ProjectChanges};
+use crate::store::projects::NewProject;
 
 /// Handles project RPCs.
 #[derive(Debug, Clone)]
@@ -113,30 +112,12 @@ impl ProjectService for ProjectsService {
         let request = request.into_inner();
         let project = request.project.ok_or_else(|| required("project"))?;
         let name = ProjectName::parse("project.name", &project.name)?;
-        let paths = aip::update_paths(
+        let (changes, paths) = name_changes(
+            "project",
+            &project.display_name,
+            &project.description,
             request.update_mask.as_ref(),
-            &["display_name", "description"],
         )?;
-        let mut violations = Violations::default();
-        let mut changes = ProjectChanges::default();
-        for path in &paths {
-            match *path {
-                "display_name" => {
-                    changes.display_name = violations.check(
-                        "project.display_name",
-                        rules::display_name(&project.display_name, MAX_NAME_CHARS),
-                    );
-                }
-                "description" => {
-                    changes.description = violations.check(
-                        "project.description",
-                        rules::description(&project.description),
-                    );
-                }
-                _ => {}
-            }
-        }
-        violations.finish()?;
         self.store
             .update_project(&context, &name, &project.etag, changes, paths)
             .await

@@ -13,8 +13,8 @@ use uuid::Uuid;
 
 use super::projects::require_live_project;
 use super::{
-    Store, claim_request_id, conflict, db_error, fingerprint, precondition, restorable, timestamp,
-    writable,
+    NameChanges, Store, claim_request_id, conflict, db_error, fingerprint, precondition,
+    restorable, timestamp, writable,
 };
 use crate::domain::rules::{DEFAULT_COLUMNS, etag};
 use crate::domain::{BoardName, ProjectName};
@@ -107,15 +107,6 @@ pub struct NewBoard {
     pub description: String,
     /// Idempotency key.
     pub request_id: Option<Uuid>,
-}
-
-/// Changes to apply; `None` leaves a field as it is.
-#[derive(Debug, Default)]
-pub struct BoardChanges {
-    /// New display name.
-    pub display_name: Option<String>,
-    /// New description.
-    pub description: Option<String>,
 }
 
 async fn load(
@@ -286,7 +277,7 @@ impl Store {
         context: &CallContext,
         name: &BoardName,
         given_etag: &str,
-        changes: BoardChanges,
+        changes: NameChanges,
         mask: Vec<&'static str>,
     ) -> Result<Board, Status> {
         let resource = name.to_string();

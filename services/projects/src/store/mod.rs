@@ -110,6 +110,15 @@ pub(crate) async fn claim_request_id(
     Ok(Some(existing))
 }
 
+/// Changes to an organization, project or board; `None` leaves a field as it is.
+#[derive(Debug, Default)]
+pub struct NameChanges {
+    /// New display name.
+    pub display_name: Option<String>,
+    /// New description.
+    pub description: Option<String>,
+}
+
 /// What the write paths need to know of a stored row: its version (the etag) and whether it is
 /// soft-deleted. Resources without soft delete keep the default.
 pub(crate) trait Versioned {

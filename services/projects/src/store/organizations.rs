@@ -13,8 +13,8 @@ use tonic::Status;
 use uuid::Uuid;
 
 use super::{
-    Store, claim_request_id, conflict, db_error, fingerprint, precondition, restorable, timestamp,
-    writable,
+    NameChanges, Store, claim_request_id, conflict, db_error, fingerprint, precondition,
+    restorable, timestamp, writable,
 };
 use crate::domain::OrganizationName;
 use crate::domain::rules::etag;
@@ -104,15 +104,6 @@ pub struct NewOrganization {
     pub description: String,
     /// Idempotency key.
     pub request_id: Option<Uuid>,
-}
-
-/// Changes to apply; `None` leaves a field as it is.
-#[derive(Debug, Default)]
-pub struct OrganizationChanges {
-    /// New display name.
-    pub display_name: Option<String>,
-    /// New description.
-    pub description: Option<String>,
 }
 
 async fn load(conn: &mut PgConnection, id: &str, lock: bool) -> Result<Option<Row>, Status> {
@@ -232,7 +223,7 @@ impl Store {
         context: &CallContext,
         name: &OrganizationName,
         given_etag: &str,
-        changes: OrganizationChanges,
+        changes: NameChanges,
         mask: Vec<&'static str>,
     ) -> Result<Organization, Status> {
         let resource = name.to_string();

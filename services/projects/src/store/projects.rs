@@ -15,8 +15,8 @@ use uuid::Uuid;
 
 use super::organizations::require_live;
 use super::{
-    Store, claim_request_id, conflict, db_error, fingerprint, precondition, restorable, timestamp,
-    writable,
+    NameChanges, Store, claim_request_id, conflict, db_error, fingerprint, precondition,
+    restorable, timestamp, writable,
 };
 use crate::domain::ProjectName;
 use crate::domain::rules::etag;
@@ -125,15 +125,6 @@ pub struct NewProject {
     pub description: String,
     /// Idempotency key.
     pub request_id: Option<Uuid>,
-}
-
-/// Changes to apply; `None` leaves a field as it is.
-#[derive(Debug, Default)]
-pub struct ProjectChanges {
-    /// New display name.
-    pub display_name: Option<String>,
-    /// New description.
-    pub description: Option<String>,
 }
 
 async fn load(conn: &mut PgConnection, id: &str, lock: bool) -> Result<Option<Row>, Status> {
@@ -345,7 +336,7 @@ impl Store {
         context: &CallContext,
         name: &ProjectName,
         given_etag: &str,
-        changes: ProjectChanges,
+        changes: NameChanges,
         mask: Vec<&'static str>,
     ) -> Result<Project, Status> {
         let resource = name.to_string();

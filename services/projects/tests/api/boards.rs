@@ -275,6 +275,24 @@ async fn boards_update_delete_and_undelete() {
         .expect("update")
         .into_inner();
     assert_eq!(updated.display_name, "Q2");
+    let invalid = client
+        .update_board(UpdateBoardRequest {
+            board: Some(Board {
+                name: created.name.clone(),
+                display_name: " ".into(),
+                description: "d".repeat(1025),
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["display_name".into(), "description".into()],
+            }),
+        })
+        .await
+        .expect_err("blank name, long description");
+    assert_eq!(invalid.code(), Code::InvalidArgument);
+    let mut fields = violations(&invalid);
+    fields.sort();
+    assert_eq!(fields, vec!["board.description", "board.display_name"]);
     let err = client
         .create_board(CreateBoardRequest {
             parent: parent.clone(),
