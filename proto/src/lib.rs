@@ -20,6 +20,13 @@ pub mod google {
 
 /// taskmesh bounded contexts, one module per versioned package.
 pub mod taskmesh {
+    /// The identity context: users, sessions, API keys and signing keys.
+    pub mod identity {
+        #[allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic)]
+        pub mod v1 {
+            include!(concat!(env!("OUT_DIR"), "/taskmesh.identity.v1.rs"));
+        }
+    }
     /// The projects context: organizations, projects, boards, columns and members.
     pub mod projects {
         #[allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic)]
@@ -44,5 +51,6 @@ pub mod taskmesh {
 }
 
 pub use taskmesh::execution::v1 as execution_v1;
+pub use taskmesh::identity::v1 as identity_v1;
 pub use taskmesh::projects::v1 as projects_v1;
 pub use taskmesh::tasks::v1 as tasks_v1;
