@@ -138,6 +138,8 @@ pub struct MeshConfig {
     pub telemetry: TelemetryConfig,
     /// Graceful shutdown.
     pub shutdown: ShutdownConfig,
+    /// Who verifies callers: identity's JWKS and API keys.
+    pub auth: crate::auth::AuthConfig,
 }
 
 /// A TCP listener address; port 0 asks the OS for a free port (tests).
@@ -247,6 +249,7 @@ impl MeshConfig {
     pub fn defaults(service: &str, grpc_port: u16) -> Self {
         let admin_port = grpc_port.saturating_add(1000);
         Self {
+            auth: crate::auth::AuthConfig::default(),
             service: service.to_owned(),
             grpc: ListenConfig {
                 listen: SocketAddr::from(([127, 0, 0, 1], grpc_port)),
@@ -321,6 +324,7 @@ impl MeshConfig {
                 }
             }
         }
+        self.auth.validate()?;
         if self.vault.kv_mount.is_empty() {
             return Err(ConfigError::invalid("vault.kv_mount", "must not be empty"));
         }
@@ -361,7 +365,7 @@ impl MeshConfig {
     }
 }
 
-fn check_url(key: &str, value: &str, schemes: &[&str]) -> Result<(), ConfigError> {
+pub(crate) fn check_url(key: &str, value: &str, schemes: &[&str]) -> Result<(), ConfigError> {
     let url = url::Url::parse(value)
         .map_err(|e| ConfigError::invalid(key, format!("`{value}` is not a URL: {e}")))?;
     if !schemes.contains(&url.scheme()) {

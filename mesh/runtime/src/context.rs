@@ -1,18 +1,17 @@
-//! Per-call context: request id, correlation id, trace id, deadline and (until the identity service
-//! lands) the caller taken from metadata. The server layer fills it in and handlers read it from the
+//! Per-call context: request id, correlation id, trace id, deadline and the authenticated caller
+//! with the credential to forward. The server layer fills it in and handlers read it from the
 //! request extensions.
 
 use std::time::{Duration, Instant};
 
 use tonic::Request;
 
+use crate::auth::{Caller, Credential, Scope};
+
 /// Metadata key carrying the request id; generated when absent and echoed on the response.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// Metadata key carrying the correlation id shared by every call and event of one user action.
 pub const CORRELATION_ID_HEADER: &str = "x-correlation-id";
-/// Metadata key naming the calling user (`users/{user}`). Trusted as is until verified tokens
-/// replace it.
-pub const CALLER_HEADER: &str = "x-taskmesh-user";
 
 /// What the server knows about the call being handled.
 #[derive(Debug, Clone)]
@@ -27,8 +26,12 @@ pub struct CallContext {
     pub traceparent: String,
     /// The point after which the client no longer waits.
     pub deadline: Option<Instant>,
-    /// The caller, `users/{user}`.
+    /// The caller, `users/{user}` ([`ANONYMOUS`] on public methods).
     pub caller: String,
+    /// What the caller's credential allows.
+    pub scope: Scope,
+    /// The caller's credential, passed on to the services this call calls.
+    pub credential: Option<Credential>,
 }
 
 impl CallContext {
@@ -44,7 +47,17 @@ impl CallContext {
             request_id,
             deadline: None,
             caller: ANONYMOUS.to_owned(),
+            scope: Scope::Read,
+            credential: None,
         }
+    }
+
+    /// This context acting for `caller`.
+    pub fn with_caller(mut self, caller: Caller) -> Self {
+        self.caller = caller.user;
+        self.scope = caller.scope;
+        self.credential = Some(caller.credential);
+        self
     }
 
     /// The context of a tonic request, or a background one when the layer did not run (unit tests).

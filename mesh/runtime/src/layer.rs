@@ -1,6 +1,6 @@
 //! The tower layer in front of every gRPC service: assigns request and correlation ids, reads the
-//! W3C trace context and the `grpc-timeout` deadline, opens the call's tracing span, enforces the
-//! deadline, echoes `x-request-id`, and records metrics.
+//! W3C trace context and the `grpc-timeout` deadline, opens the call's tracing span, authenticates
+//! the caller ([`CallGuard`]), enforces the deadline, echoes `x-request-id`, and records metrics.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -11,21 +11,21 @@ use tonic::body::Body;
 use tower::{Layer, Service};
 use tracing::Instrument;
 
-use crate::context::{
-    ANONYMOUS, CALLER_HEADER, CORRELATION_ID_HEADER, CallContext, REQUEST_ID_HEADER,
-};
+use crate::auth::{CallGuard, Scope};
+use crate::context::{ANONYMOUS, CORRELATION_ID_HEADER, CallContext, REQUEST_ID_HEADER};
 use crate::metrics::Metrics;
 
 /// Adds [`CallService`] around a service.
 #[derive(Clone, Debug)]
 pub struct CallLayer {
     metrics: Metrics,
+    guard: CallGuard,
 }
 
 impl CallLayer {
-    /// A layer recording into `metrics`.
-    pub fn new(metrics: Metrics) -> Self {
-        Self { metrics }
+    /// A layer recording into `metrics` and checking credentials with `guard`.
+    pub fn new(metrics: Metrics, guard: CallGuard) -> Self {
+        Self { metrics, guard }
     }
 }
 
@@ -36,6 +36,7 @@ impl<S> Layer<S> for CallLayer {
         CallService {
             inner,
             metrics: self.metrics.clone(),
+            guard: self.guard.clone(),
         }
     }
 }
@@ -45,6 +46,7 @@ impl<S> Layer<S> for CallLayer {
 pub struct CallService<S> {
     inner: S,
     metrics: Metrics,
+    guard: CallGuard,
 }
 
 type BoxFuture<T> = Pin<Box<dyn std::future::Future<Output = T> + Send>>;
@@ -68,12 +70,12 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let metrics = self.metrics.clone();
+        let guard = self.guard.clone();
 
         let method = request.uri().path().to_owned();
         let context = call_context(request.headers());
         let request_id = context.request_id.clone();
         let deadline = context.deadline;
-        request.extensions_mut().insert(context.clone());
 
         let span = tracing::info_span!(
             "grpc",
@@ -87,16 +89,28 @@ where
         Box::pin(
             async move {
                 let started = Instant::now();
-                let call = inner.call(request);
-                let result = match deadline {
-                    Some(deadline) => match tokio::time::timeout_at(deadline.into(), call).await {
-                        Ok(result) => result,
-                        Err(_) => Ok(tonic::Status::deadline_exceeded(
-                            "the deadline passed before the call finished",
-                        )
-                        .into_http()),
-                    },
-                    None => call.await,
+                let result = match guard.check(&method, request.headers()).await {
+                    Err(status) => Ok(status.into_http()),
+                    Ok(caller) => {
+                        let context = match caller {
+                            Some(caller) => context.with_caller(caller),
+                            None => context,
+                        };
+                        request.extensions_mut().insert(context);
+                        let call = inner.call(request);
+                        match deadline {
+                            Some(deadline) => {
+                                match tokio::time::timeout_at(deadline.into(), call).await {
+                                    Ok(result) => result,
+                                    Err(_) => Ok(tonic::Status::deadline_exceeded(
+                                        "the deadline passed before the call finished",
+                                    )
+                                    .into_http()),
+                                }
+                            }
+                            None => call.await,
+                        }
+                    }
                 };
                 let elapsed = started.elapsed();
                 match result {
@@ -170,17 +184,15 @@ fn call_context(headers: &HeaderMap) -> CallContext {
     let deadline = header(headers, "grpc-timeout")
         .and_then(parse_grpc_timeout)
         .map(|d| Instant::now() + d.saturating_sub(DEADLINE_MARGIN));
-    let caller = header(headers, CALLER_HEADER)
-        .filter(|c| c.starts_with("users/") && c.len() > "users/".len())
-        .unwrap_or(ANONYMOUS)
-        .to_owned();
     CallContext {
         request_id,
         correlation_id,
         trace_id,
         traceparent,
         deadline,
-        caller,
+        caller: ANONYMOUS.to_owned(),
+        scope: Scope::Read,
+        credential: None,
     }
 }
 
@@ -284,11 +296,12 @@ mod tests {
     fn incoming_ids_are_kept_and_missing_ones_generated() {
         let mut headers = HeaderMap::new();
         headers.insert(REQUEST_ID_HEADER, HeaderValue::from_static("req-1"));
-        headers.insert(CALLER_HEADER, HeaderValue::from_static("users/ada"));
+        // A caller named in metadata is never trusted: only verified credentials name one.
+        headers.insert("x-taskmesh-user", HeaderValue::from_static("users/ada"));
         let context = call_context(&headers);
         assert_eq!(context.request_id, "req-1");
         assert_eq!(context.correlation_id, "req-1");
-        assert_eq!(context.caller, "users/ada");
+        assert_eq!(context.caller, ANONYMOUS);
         assert_eq!(context.trace_id.len(), 32);
         let fresh = call_context(&HeaderMap::new());
         assert_eq!(fresh.caller, ANONYMOUS);

@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod aip;
+pub mod auth;
 pub mod config;
 pub mod context;
 pub mod db;

@@ -11,7 +11,7 @@ use taskmesh_contracts::projects_v1::{
     Column, ColumnKind, GetColumnRequest, GetMemberRequest, ListColumnsRequest, Role,
 };
 
-use crate::context::{CALLER_HEADER, CORRELATION_ID_HEADER, CallContext, REQUEST_ID_HEADER};
+use crate::context::{CORRELATION_ID_HEADER, CallContext, REQUEST_ID_HEADER};
 use crate::status::{unavailable, with_reason};
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Request, Status};
@@ -100,11 +100,16 @@ impl ProjectsClient {
             (REQUEST_ID_HEADER, context.request_id.as_str()),
             (CORRELATION_ID_HEADER, context.correlation_id.as_str()),
             ("traceparent", context.traceparent.as_str()),
-            (CALLER_HEADER, context.caller.as_str()),
         ] {
             if let Ok(value) = value.parse() {
                 metadata.insert(key, value);
             }
+        }
+        // The call acts for the same user with the same credential (and so the same scope).
+        if let Some((key, value)) = context.credential.as_ref().map(|c| c.header())
+            && let Ok(value) = value.parse()
+        {
+            metadata.insert(key, value);
         }
         request
     }

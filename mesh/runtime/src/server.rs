@@ -14,6 +14,7 @@ use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
 use crate::admin::{self, Readiness};
+use crate::auth::{Authenticator, CallGuard};
 use crate::config::MeshConfig;
 use crate::layer::CallLayer;
 use crate::metrics::Metrics;
@@ -34,6 +35,9 @@ pub enum ServerError {
     /// The reflection service could not read the descriptor set.
     #[error("invalid descriptor set for reflection: {0}")]
     Reflection(String),
+    /// The `auth` settings are unusable.
+    #[error(transparent)]
+    Auth(#[from] crate::config::ConfigError),
     /// The gRPC transport failed.
     #[error("gRPC server failed: {0}")]
     Transport(#[from] tonic::transport::Error),
@@ -48,6 +52,7 @@ pub struct MeshServer {
     service_names: Vec<String>,
     readiness: Readiness,
     metrics: Metrics,
+    guard: CallGuard,
     grace_period: Duration,
 }
 
@@ -72,6 +77,7 @@ impl MeshServer {
         readiness: Readiness,
         metrics: Metrics,
     ) -> Result<Self, ServerError> {
+        let guard = CallGuard::new(Authenticator::new(&config.auth)?, descriptor_set);
         let grpc_listener = TcpListener::bind(config.grpc.listen)
             .await
             .map_err(|source| ServerError::Bind {
@@ -120,8 +126,15 @@ impl MeshServer {
             service_names: service_names.iter().map(|s| (*s).to_owned()).collect(),
             readiness,
             metrics,
+            guard,
             grace_period: config.grace_period(),
         })
+    }
+
+    /// Verifies callers with `authenticator` instead of the one built from `auth` (identity
+    /// verifies against itself at the address it bound).
+    pub fn set_authenticator(&mut self, authenticator: Authenticator) {
+        self.guard = self.guard.with_authenticator(authenticator);
     }
 
     /// The bound gRPC address (the real port when configured with port 0).
@@ -159,7 +172,7 @@ impl MeshServer {
         });
 
         let server = tonic::transport::Server::builder()
-            .layer(CallLayer::new(self.metrics.clone()))
+            .layer(CallLayer::new(self.metrics.clone(), self.guard.clone()))
             .add_routes(self.routes)
             // Without TCP_NODELAY, small responses wait for delayed ACKs (about 40 ms).
             .serve_with_incoming_shutdown(

@@ -1,0 +1,441 @@
+//! gRPC handlers of the identity service: `IdentityService` (accounts and sessions) and
+//! `ApiKeyService`. No handler logs a password, token or key secret; failures say which rule
+//! failed, never whether an email exists.
+
+use std::collections::HashMap;
+
+use chrono::{Duration, Utc};
+use taskmesh_contracts::identity_v1::api_key_service_server::ApiKeyService;
+use taskmesh_contracts::identity_v1::identity_service_server::IdentityService;
+use taskmesh_contracts::identity_v1::{
+    ApiKey, ApiKeyScope, AuthenticateApiKeyRequest, AuthenticateApiKeyResponse,
+    ChangePasswordRequest, CreateApiKeyRequest, CreateApiKeyResponse, GetCurrentUserRequest,
+    GetJwksRequest, GetJwksResponse, ListApiKeysRequest, ListApiKeysResponse, LoginRequest,
+    LogoutRequest, RefreshRequest, RegisterRequest, RevokeApiKeyRequest, Session,
+    UpdateProfileRequest, User, user,
+};
+use taskmesh_mesh::CallContext;
+use taskmesh_mesh::aip;
+use taskmesh_mesh::status::{Violations, invalid_field, not_found, with_reason};
+use taskmesh_mesh::time::{from_timestamp, to_timestamp};
+use tonic::{Code, Request, Response, Status};
+use uuid::Uuid;
+
+use crate::domain;
+use crate::keys::KeyRing;
+use crate::passwords;
+use crate::store::{NewUser, RefreshRefusal, Store, UserRow};
+
+/// Token lifetimes.
+#[derive(Debug, Clone, Copy)]
+pub struct Lifetimes {
+    /// Access tokens, seconds.
+    pub access_secs: i64,
+    /// Refresh tokens, seconds.
+    pub refresh_secs: i64,
+}
+
+/// Handles `IdentityService` and `ApiKeyService`.
+#[derive(Debug, Clone)]
+pub struct IdentityHandlers {
+    store: Store,
+    keys: KeyRing,
+    lifetimes: Lifetimes,
+}
+
+impl IdentityHandlers {
+    /// Handlers over `store`, signing with `keys`.
+    pub fn new(store: Store, keys: KeyRing, lifetimes: Lifetimes) -> Self {
+        Self {
+            store,
+            keys,
+            lifetimes,
+        }
+    }
+
+    async fn session(&self, user: UserRow) -> Result<Session, Status> {
+        let now = Utc::now();
+        let access_token = self
+            .keys
+            .issue(
+                &format!("users/{}", user.id),
+                now.timestamp(),
+                self.lifetimes.access_secs,
+            )
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "signing an access token failed");
+                Status::internal("internal error")
+            })?;
+        let refresh = self
+            .store
+            .start_session(&user.id, Duration::seconds(self.lifetimes.refresh_secs))
+            .await?;
+        Ok(self.session_of(user, access_token, now, refresh))
+    }
+
+    fn session_of(
+        &self,
+        user: UserRow,
+        access_token: String,
+        now: chrono::DateTime<Utc>,
+        refresh: crate::store::IssuedRefresh,
+    ) -> Session {
+        Session {
+            access_token,
+            access_token_expire_time: Some(to_timestamp(
+                now + Duration::seconds(self.lifetimes.access_secs),
+            )),
+            refresh_token: refresh.token,
+            refresh_token_expire_time: Some(to_timestamp(refresh.expire_time)),
+            token_type: "Bearer".to_owned(),
+            user: Some(user.into_proto()),
+        }
+    }
+
+    /// The caller's username; callers always exist here (the layer authenticated them).
+    fn caller(context: &CallContext) -> &str {
+        context.caller.trim_start_matches("users/")
+    }
+
+    /// PERMISSION_DENIED unless `parent` is the caller.
+    fn own_parent(context: &CallContext, parent: &str) -> Result<String, Status> {
+        let user = parent
+            .strip_prefix("users/")
+            .filter(|u| !u.is_empty() && !u.contains('/'))
+            .ok_or_else(|| invalid_field("parent", "must look like `users/{user}`"))?;
+        if user != Self::caller(context) {
+            return Err(Status::permission_denied(
+                "API keys can only be managed by their own user",
+            ));
+        }
+        Ok(user.to_owned())
+    }
+}
+
+fn wrong_credentials() -> Status {
+    Status::unauthenticated("wrong email or password")
+}
+
+#[tonic::async_trait]
+impl IdentityService for IdentityHandlers {
+    async fn register(&self, request: Request<RegisterRequest>) -> Result<Response<User>, Status> {
+        let context = CallContext::of(&request);
+        let request = request.into_inner();
+        let mut violations = Violations::default();
+        let username = violations.check("username", domain::username(&request.username));
+        let email = violations.check("email", domain::email(&request.email));
+        violations.check("password", domain::password(&request.password));
+        let display_name = if request.display_name.trim().is_empty() {
+            Some(request.username.clone())
+        } else {
+            violations.check("display_name", domain::display_name(&request.display_name))
+        };
+        violations.finish()?;
+        let (Some(id), Some(email), Some(display_name)) = (username, email, display_name) else {
+            return Err(invalid_field("username", "is required"));
+        };
+        let password_hash = passwords::hash(request.password).await?;
+        let user = self
+            .store
+            .register(
+                &context,
+                NewUser {
+                    id,
+                    email,
+                    display_name,
+                    password_hash,
+                },
+            )
+            .await?;
+        tracing::info!(user = %user.name, "user registered");
+        Ok(Response::new(user))
+    }
+
+    async fn login(&self, request: Request<LoginRequest>) -> Result<Response<Session>, Status> {
+        let request = request.into_inner();
+        let mut violations = Violations::default();
+        if request.email.trim().is_empty() {
+            violations.push("email", "is required");
+        }
+        if request.password.is_empty() {
+            violations.push("password", "is required");
+        }
+        if request.password.chars().count() > domain::MAX_PASSWORD_CHARS {
+            violations.push("password", "is too long");
+        }
+        violations.finish()?;
+        let user = self.store.user_by_email(&request.email).await?;
+        let hash = user.as_ref().map(|u| u.password_hash.clone());
+        if !passwords::verify(request.password, hash).await {
+            return Err(wrong_credentials());
+        }
+        let Some(user) = user else {
+            return Err(wrong_credentials());
+        };
+        if user.state != user::State::Active as i16 {
+            return Err(with_reason(
+                Code::FailedPrecondition,
+                "the registration is still being completed; try again in a moment",
+                "REGISTRATION_PENDING",
+                HashMap::new(),
+            ));
+        }
+        tracing::info!(user = %user.id, "login");
+        self.session(user).await.map(Response::new)
+    }
+
+    async fn refresh(&self, request: Request<RefreshRequest>) -> Result<Response<Session>, Status> {
+        let token = request.into_inner().refresh_token;
+        if token.is_empty() {
+            return Err(invalid_field("refresh_token", "is required"));
+        }
+        let ttl = Duration::seconds(self.lifetimes.refresh_secs);
+        match self.store.refresh(&token, ttl).await? {
+            Ok((user, next)) => {
+                let now = Utc::now();
+                let access_token = self
+                    .keys
+                    .issue(
+                        &format!("users/{}", user.id),
+                        now.timestamp(),
+                        self.lifetimes.access_secs,
+                    )
+                    .await
+                    .map_err(|e| {
+                        tracing::error!(error = %e, "signing an access token failed");
+                        Status::internal("internal error")
+                    })?;
+                Ok(Response::new(self.session_of(
+                    user,
+                    access_token,
+                    now,
+                    next,
+                )))
+            }
+            Err(RefreshRefusal::Reused) => Err(with_reason(
+                Code::Unauthenticated,
+                "this refresh token was already used; every session token of its login is revoked",
+                "REFRESH_TOKEN_REUSED",
+                HashMap::new(),
+            )),
+            Err(RefreshRefusal::Invalid) => Err(Status::unauthenticated(
+                "unknown, expired or revoked refresh token",
+            )),
+        }
+    }
+
+    async fn logout(&self, request: Request<LogoutRequest>) -> Result<Response<()>, Status> {
+        let token = request.into_inner().refresh_token;
+        if token.is_empty() {
+            return Err(invalid_field("refresh_token", "is required"));
+        }
+        self.store.logout(&token).await.map(Response::new)
+    }
+
+    async fn get_current_user(
+        &self,
+        request: Request<GetCurrentUserRequest>,
+    ) -> Result<Response<User>, Status> {
+        let context = CallContext::of(&request);
+        let id = Self::caller(&context);
+        self.store
+            .user(id)
+            .await?
+            .map(|u| Response::new(u.into_proto()))
+            .ok_or_else(|| not_found(&context.caller))
+    }
+
+    async fn update_profile(
+        &self,
+        request: Request<UpdateProfileRequest>,
+    ) -> Result<Response<User>, Status> {
+        let context = CallContext::of(&request);
+        let request = request.into_inner();
+        let user = request
+            .user
+            .ok_or_else(|| invalid_field("user", "is required"))?;
+        aip::update_paths(request.update_mask.as_ref(), &["display_name"])?;
+        let mut violations = Violations::default();
+        let display_name = violations.check(
+            "user.display_name",
+            domain::display_name(&user.display_name),
+        );
+        violations.finish()?;
+        let display_name = display_name.unwrap_or_default();
+        self.store
+            .update_display_name(&context, Self::caller(&context), &user.etag, &display_name)
+            .await
+            .map(Response::new)
+    }
+
+    async fn change_password(
+        &self,
+        request: Request<ChangePasswordRequest>,
+    ) -> Result<Response<()>, Status> {
+        let context = CallContext::of(&request);
+        let request = request.into_inner();
+        let mut violations = Violations::default();
+        if request.current_password.is_empty() {
+            violations.push("current_password", "is required");
+        }
+        violations.check("new_password", domain::password(&request.new_password));
+        violations.finish()?;
+        let id = Self::caller(&context).to_owned();
+        let user = self
+            .store
+            .user(&id)
+            .await?
+            .ok_or_else(|| not_found(&context.caller))?;
+        if !passwords::verify(request.current_password, Some(user.password_hash)).await {
+            return Err(with_reason(
+                Code::PermissionDenied,
+                "the current password is wrong",
+                "WRONG_PASSWORD",
+                HashMap::new(),
+            ));
+        }
+        let hash = passwords::hash(request.new_password).await?;
+        self.store.set_password(&id, &hash).await?;
+        tracing::info!(user = %id, "password changed; refresh tokens revoked");
+        Ok(Response::new(()))
+    }
+
+    async fn get_jwks(
+        &self,
+        _request: Request<GetJwksRequest>,
+    ) -> Result<Response<GetJwksResponse>, Status> {
+        Ok(Response::new(GetJwksResponse {
+            keys: self.keys.jwks().await,
+        }))
+    }
+}
+
+#[tonic::async_trait]
+impl ApiKeyService for IdentityHandlers {
+    async fn create_api_key(
+        &self,
+        request: Request<CreateApiKeyRequest>,
+    ) -> Result<Response<CreateApiKeyResponse>, Status> {
+        let context = CallContext::of(&request);
+        let request = request.into_inner();
+        let user = Self::own_parent(&context, &request.parent)?;
+        let key = request
+            .api_key
+            .ok_or_else(|| invalid_field("api_key", "is required"))?;
+        let mut violations = Violations::default();
+        let display_name = violations.check(
+            "api_key.display_name",
+            domain::display_name(&key.display_name),
+        );
+        let scope = match ApiKeyScope::try_from(key.scope) {
+            Ok(ApiKeyScope::Read) => Some(ApiKeyScope::Read),
+            Ok(ApiKeyScope::Write) => Some(ApiKeyScope::Write),
+            _ => {
+                violations.push(
+                    "api_key.scope",
+                    "must be API_KEY_SCOPE_READ or API_KEY_SCOPE_WRITE",
+                );
+                None
+            }
+        };
+        let expire_time = from_timestamp(key.expire_time);
+        if expire_time.is_some_and(|t| t <= Utc::now()) {
+            violations.push("api_key.expire_time", "must be in the future");
+        }
+        violations.finish()?;
+        let (Some(display_name), Some(scope)) = (display_name, scope) else {
+            return Err(invalid_field("api_key", "is required"));
+        };
+        let (api_key, secret) = self
+            .store
+            .create_api_key(&user, &display_name, scope, expire_time)
+            .await?;
+        tracing::info!(api_key = %api_key.name, "API key created");
+        Ok(Response::new(CreateApiKeyResponse {
+            api_key: Some(api_key),
+            secret,
+        }))
+    }
+
+    async fn list_api_keys(
+        &self,
+        request: Request<ListApiKeysRequest>,
+    ) -> Result<Response<ListApiKeysResponse>, Status> {
+        let context = CallContext::of(&request);
+        let request = request.into_inner();
+        let user = Self::own_parent(&context, &request.parent)?;
+        if request.page_size < 0 {
+            return Err(invalid_field("page_size", "must not be negative"));
+        }
+        let size = match request.page_size {
+            0 => 50,
+            n => i64::from(n.min(100)),
+        };
+        let after = if request.page_token.is_empty() {
+            None
+        } else {
+            Some(
+                Uuid::parse_str(&request.page_token)
+                    .map_err(|_| invalid_field("page_token", "is not a token from this list"))?,
+            )
+        };
+        let (api_keys, last) = self
+            .store
+            .list_api_keys(&user, request.show_revoked, after, size)
+            .await?;
+        Ok(Response::new(ListApiKeysResponse {
+            api_keys,
+            next_page_token: last.map(|id| id.to_string()).unwrap_or_default(),
+        }))
+    }
+
+    async fn revoke_api_key(
+        &self,
+        request: Request<RevokeApiKeyRequest>,
+    ) -> Result<Response<ApiKey>, Status> {
+        let context = CallContext::of(&request);
+        let name = request.into_inner().name;
+        let parts: Vec<&str> = name.split('/').collect();
+        let ["users", user, "apiKeys", id] = parts.as_slice() else {
+            return Err(invalid_field(
+                "name",
+                "must look like `users/{user}/apiKeys/{api_key}`",
+            ));
+        };
+        let user = Self::own_parent(&context, &format!("users/{user}"))?;
+        let id = Uuid::parse_str(id).map_err(|_| not_found(&name))?;
+        let key = self.store.revoke_api_key(&user, id).await?;
+        tracing::info!(api_key = %key.name, "API key revoked");
+        Ok(Response::new(key))
+    }
+
+    async fn authenticate_api_key(
+        &self,
+        request: Request<AuthenticateApiKeyRequest>,
+    ) -> Result<Response<AuthenticateApiKeyResponse>, Status> {
+        let secret = request.into_inner().secret;
+        if !secret.starts_with(taskmesh_mesh::auth::API_KEY_PREFIX) {
+            return Err(Status::unauthenticated(
+                "unknown, expired or revoked API key",
+            ));
+        }
+        let key = self
+            .store
+            .api_key_by_secret(&secret)
+            .await?
+            .ok_or_else(|| Status::unauthenticated("unknown, expired or revoked API key"))?;
+        let user = key
+            .name
+            .split("/apiKeys/")
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        Ok(Response::new(AuthenticateApiKeyResponse {
+            user,
+            scope: key.scope,
+            api_key: key.name,
+            expire_time: key.expire_time,
+        }))
+    }
+}

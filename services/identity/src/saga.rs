@@ -1,0 +1,85 @@
+//! Identity's side of the registration saga: a durable consumer of the `PROJECTS` stream that
+//! activates a pending user on PersonalOrganizationCreated and compensates (removes the pending
+//! registration) on PersonalOrganizationFailed. Both steps only act on PENDING users, so
+//! redeliveries change nothing.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use async_nats::jetstream::Message;
+use prost::Message as _;
+use taskmesh_contracts::projects_v1::{PersonalOrganizationCreated, PersonalOrganizationFailed};
+use taskmesh_events::consumer::{HandleError, Handler};
+use taskmesh_events::headers;
+use taskmesh_mesh::CallContext;
+
+use crate::store::Store;
+
+/// Durable consumer name.
+pub const DURABLE: &str = "identity-registration";
+
+/// Applies the projects step's outcome.
+#[derive(Debug, Clone)]
+pub struct RegistrationSaga {
+    store: Store,
+}
+
+impl RegistrationSaga {
+    /// A saga step writing through `store`.
+    pub fn new(store: Store) -> Self {
+        Self { store }
+    }
+
+    async fn apply(&self, message: &Message) -> Result<(), HandleError> {
+        let header = |name: &str| {
+            message
+                .headers
+                .as_ref()
+                .and_then(|h| h.get(name))
+                .map(|v| v.as_str().to_owned())
+                .unwrap_or_default()
+        };
+        let event_type = header(headers::EVENT_TYPE);
+        let mut context = CallContext::background();
+        let correlation = header(headers::CORRELATION_ID);
+        if !correlation.is_empty() {
+            context.correlation_id = correlation;
+        }
+        let retry =
+            |e: tonic::Status| HandleError::Retry(format!("{:?}: {}", e.code(), e.message()));
+        match event_type.as_str() {
+            "taskmesh.projects.v1.PersonalOrganizationCreated" => {
+                let event = PersonalOrganizationCreated::decode(message.payload.as_ref())
+                    .map_err(|e| HandleError::Retry(format!("undecodable {event_type}: {e}")))?;
+                let user = event.user.trim_start_matches("users/");
+                if self.store.activate(&context, user).await.map_err(retry)? {
+                    tracing::info!(%user, "registration completed");
+                }
+            }
+            "taskmesh.projects.v1.PersonalOrganizationFailed" => {
+                let event = PersonalOrganizationFailed::decode(message.payload.as_ref())
+                    .map_err(|e| HandleError::Retry(format!("undecodable {event_type}: {e}")))?;
+                let user = event.user.trim_start_matches("users/");
+                if self
+                    .store
+                    .cancel_registration(&context, user, &event.reason)
+                    .await
+                    .map_err(retry)?
+                {
+                    tracing::warn!(%user, reason = %event.reason, "registration rolled back");
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+impl Handler for RegistrationSaga {
+    fn handle<'a>(
+        &'a self,
+        message: &'a Message,
+    ) -> Pin<Box<dyn Future<Output = Result<(), HandleError>> + Send + 'a>> {
+        Box::pin(self.apply(message))
+    }
+}
