@@ -1,8 +1,10 @@
 //! Building and running the projects service: Vault first, then PostgreSQL and migrations, NATS,
-//! the outbox relay, and the gRPC server with its admin port.
+//! the outbox relay, the registration-saga consumer, and the gRPC server with its admin port.
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
 use sqlx::PgPool;
 use taskmesh_contracts::FILE_DESCRIPTOR_SET;
@@ -10,8 +12,9 @@ use taskmesh_contracts::projects_v1::board_service_server::BoardServiceServer;
 use taskmesh_contracts::projects_v1::member_service_server::MemberServiceServer;
 use taskmesh_contracts::projects_v1::organization_service_server::OrganizationServiceServer;
 use taskmesh_contracts::projects_v1::project_service_server::ProjectServiceServer;
+use taskmesh_events::consumer::{self, ConsumerSpec};
 use taskmesh_events::startup::{self, Backing, StartupError};
-use taskmesh_events::{Outbox, OutboxRelay, RelayMetrics};
+use taskmesh_events::{Outbox, OutboxRelay, RelayMetrics, StreamSpec};
 use taskmesh_mesh::server::ServerError;
 use taskmesh_mesh::{MeshServer, Metrics};
 use tokio::sync::watch;
@@ -20,6 +23,7 @@ use tonic::service::Routes;
 
 use crate::config::{Config, SERVICE};
 use crate::grpc::{BoardsService, MembersService, OrganizationsService, ProjectsService};
+use crate::saga::{self, PersonalOrganizations};
 use crate::store::Store;
 
 /// The service's schema migrations, embedded at build time.
@@ -40,6 +44,7 @@ pub enum AppError {
 pub struct App {
     server: MeshServer,
     relay: OutboxRelay,
+    saga: (ConsumerSpec, Arc<PersonalOrganizations>),
     pool: PgPool,
     nats: async_nats::Client,
 }
@@ -74,6 +79,22 @@ impl App {
             RelayMetrics::register(&metrics),
         );
         let store = Store::new(pool.clone(), outbox, config.limits.clone());
+        let lag = consumer::lag_gauges(&metrics);
+        let saga = (
+            ConsumerSpec {
+                lag: Some(lag.with_label_values(&[saga::DURABLE])),
+                ..ConsumerSpec::new(
+                    StreamSpec::for_context(
+                        "identity",
+                        config.mesh.nats.stream_replicas,
+                        Duration::from_secs(config.mesh.nats.duplicate_window_secs),
+                    ),
+                    saga::DURABLE,
+                    saga::SUBJECT,
+                )
+            },
+            Arc::new(PersonalOrganizations::new(store.clone())),
+        );
         let routes = Routes::new(OrganizationServiceServer::new(OrganizationsService::new(
             store.clone(),
         )))
@@ -100,6 +121,7 @@ impl App {
         Ok(Self {
             server,
             relay,
+            saga,
             pool,
             nats,
         })
@@ -117,12 +139,16 @@ impl App {
 
     /// Serves until `shutdown` completes, then drains calls, flushes the outbox and closes pools.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), AppError> {
-        let (stop_relay, relay_stopped) = watch::channel(false);
-        let relay = tokio::spawn(self.relay.run(relay_stopped));
+        let (stop, stopped) = watch::channel(false);
+        let relay = tokio::spawn(self.relay.run(stopped.clone()));
+        let (spec, handler) = self.saga;
+        let saga = tokio::spawn(consumer::run(self.nats.clone(), spec, handler, stopped));
         let served = self.server.run(shutdown).await;
-        let _ = stop_relay.send(true);
-        if let Err(err) = relay.await {
-            tracing::error!(error = %err, "outbox relay task failed");
+        let _ = stop.send(true);
+        for (what, task) in [("outbox relay", relay), ("registration consumer", saga)] {
+            if let Err(err) = task.await {
+                tracing::error!(error = %err, "{what} task failed");
+            }
         }
         if let Err(err) = self.nats.flush().await {
             tracing::warn!(error = %err, "nats flush at shutdown failed");

@@ -7,6 +7,7 @@ pub mod config;
 pub mod domain;
 pub mod events;
 pub mod grpc;
+pub mod saga;
 pub mod store;
 
 pub use app::App;

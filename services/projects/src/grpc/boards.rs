@@ -7,6 +7,7 @@ use taskmesh_contracts::projects_v1::{
     ListColumnsRequest, ListColumnsResponse, MoveColumnRequest, UndeleteBoardRequest,
     UpdateBoardRequest, UpdateColumnRequest,
 };
+use taskmesh_contracts::projects_v1::Role;
 use taskmesh_mesh::CallContext;
 use taskmesh_mesh::aip;
 use taskmesh_mesh::status::invalid_field;
@@ -41,6 +42,7 @@ impl BoardService for BoardsService {
         let context = CallContext::of(&request);
         let request = request.into_inner();
         let parent = ProjectName::parse("parent", &request.parent)?;
+        self.store.require(&context, &parent.project, Role::Admin).await?;
         let board = request.board.ok_or_else(|| required("board"))?;
         let mut violations = Violations::default();
         let display_name = violations.check(
@@ -69,7 +71,9 @@ impl BoardService for BoardsService {
         &self,
         request: Request<GetBoardRequest>,
     ) -> Result<Response<Board>, Status> {
+        let context = CallContext::of(&request);
         let name = BoardName::parse("name", &request.get_ref().name)?;
+        self.store.require(&context, &name.project, Role::Viewer).await?;
         self.store.get_board(&name).await.map(Response::new)
     }
 
@@ -77,8 +81,10 @@ impl BoardService for BoardsService {
         &self,
         request: Request<ListBoardsRequest>,
     ) -> Result<Response<ListBoardsResponse>, Status> {
+        let context = CallContext::of(&request);
         let request = request.into_inner();
         let parent = ProjectName::parse("parent", &request.parent)?;
+        self.store.require(&context, &parent.project, Role::Viewer).await?;
         let (boards, next_page_token) = self
             .store
             .list_boards(
@@ -104,6 +110,7 @@ impl BoardService for BoardsService {
         let request = request.into_inner();
         let board = request.board.ok_or_else(|| required("board"))?;
         let name = BoardName::parse("board.name", &board.name)?;
+        self.store.require(&context, &name.project, Role::Admin).await?;
         let (changes, paths) = name_changes(
             "board",
             &board.display_name,
@@ -122,6 +129,7 @@ impl BoardService for BoardsService {
     ) -> Result<Response<Board>, Status> {
         let context = CallContext::of(&request);
         let name = BoardName::parse("name", &request.get_ref().name)?;
+        self.store.require(&context, &name.project, Role::Admin).await?;
         self.store
             .set_board_deleted(&context, &name, &request.get_ref().etag, false)
             .await
@@ -134,6 +142,7 @@ impl BoardService for BoardsService {
     ) -> Result<Response<Board>, Status> {
         let context = CallContext::of(&request);
         let name = BoardName::parse("name", &request.get_ref().name)?;
+        self.store.require(&context, &name.project, Role::Admin).await?;
         self.store
             .set_board_deleted(&context, &name, &request.get_ref().etag, true)
             .await
@@ -147,6 +156,7 @@ impl BoardService for BoardsService {
         let context = CallContext::of(&request);
         let request = request.into_inner();
         let parent = BoardName::parse("parent", &request.parent)?;
+        self.store.require(&context, &parent.project, Role::Admin).await?;
         let column = request.column.ok_or_else(|| required("column"))?;
         let mut violations = Violations::default();
         let display_name = violations.check(
@@ -177,7 +187,9 @@ impl BoardService for BoardsService {
         &self,
         request: Request<GetColumnRequest>,
     ) -> Result<Response<Column>, Status> {
+        let context = CallContext::of(&request);
         let name = ColumnName::parse("name", &request.get_ref().name)?;
+        self.store.require(&context, &name.project, Role::Viewer).await?;
         self.store.get_column(&name).await.map(Response::new)
     }
 
@@ -185,8 +197,10 @@ impl BoardService for BoardsService {
         &self,
         request: Request<ListColumnsRequest>,
     ) -> Result<Response<ListColumnsResponse>, Status> {
+        let context = CallContext::of(&request);
         let request = request.into_inner();
         let parent = BoardName::parse("parent", &request.parent)?;
+        self.store.require(&context, &parent.project, Role::Viewer).await?;
         let (columns, next_page_token) = self
             .store
             .list_columns(
@@ -211,6 +225,7 @@ impl BoardService for BoardsService {
         let request = request.into_inner();
         let column = request.column.ok_or_else(|| required("column"))?;
         let name = ColumnName::parse("column.name", &column.name)?;
+        self.store.require(&context, &name.project, Role::Admin).await?;
         let paths = aip::update_paths(request.update_mask.as_ref(), &["display_name", "kind"])?;
         let mut violations = Violations::default();
         let mut changes = ColumnChanges::default();
@@ -241,6 +256,7 @@ impl BoardService for BoardsService {
     ) -> Result<Response<()>, Status> {
         let context = CallContext::of(&request);
         let name = ColumnName::parse("name", &request.get_ref().name)?;
+        self.store.require(&context, &name.project, Role::Admin).await?;
         self.store
             .delete_column(&context, &name, &request.get_ref().etag)
             .await
@@ -254,6 +270,7 @@ impl BoardService for BoardsService {
         let context = CallContext::of(&request);
         let request = request.into_inner();
         let name = ColumnName::parse("name", &request.name)?;
+        self.store.require(&context, &name.project, Role::Admin).await?;
         if request.position < 0 {
             return Err(invalid_field("position", "must not be negative"));
         }

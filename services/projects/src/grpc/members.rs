@@ -5,6 +5,7 @@ use taskmesh_contracts::projects_v1::{
     CreateMemberRequest, DeleteMemberRequest, GetMemberRequest, ListMembersRequest,
     ListMembersResponse, Member, UpdateMemberRequest,
 };
+use taskmesh_contracts::projects_v1::Role;
 use taskmesh_mesh::CallContext;
 use taskmesh_mesh::aip;
 use tonic::{Request, Response, Status};
@@ -36,6 +37,7 @@ impl MemberService for MembersService {
         let context = CallContext::of(&request);
         let request = request.into_inner();
         let parent = ProjectName::parse("parent", &request.parent)?;
+        self.store.require(&context, &parent.project, Role::Admin).await?;
         let member = request.member.ok_or_else(|| required("member"))?;
         let mut violations = Violations::default();
         let user = match UserName::parse("member.user", &member.user) {
@@ -50,6 +52,9 @@ impl MemberService for MembersService {
         let (Some(user), Some(role)) = (user, role) else {
             return Err(required("member"));
         };
+        if role == Role::Owner {
+            self.store.require(&context, &parent.project, Role::Owner).await?;
+        }
         self.store
             .create_member(&context, &parent, &user, role)
             .await
@@ -60,7 +65,9 @@ impl MemberService for MembersService {
         &self,
         request: Request<GetMemberRequest>,
     ) -> Result<Response<Member>, Status> {
+        let context = CallContext::of(&request);
         let name = MemberName::parse("name", &request.get_ref().name)?;
+        self.store.require(&context, &name.project, Role::Viewer).await?;
         self.store.get_member(&name).await.map(Response::new)
     }
 
@@ -68,8 +75,10 @@ impl MemberService for MembersService {
         &self,
         request: Request<ListMembersRequest>,
     ) -> Result<Response<ListMembersResponse>, Status> {
+        let context = CallContext::of(&request);
         let request = request.into_inner();
         let parent = ProjectName::parse("parent", &request.parent)?;
+        self.store.require(&context, &parent.project, Role::Viewer).await?;
         let (members, next_page_token) = self
             .store
             .list_members(
@@ -94,6 +103,7 @@ impl MemberService for MembersService {
         let request = request.into_inner();
         let member = request.member.ok_or_else(|| required("member"))?;
         let name = MemberName::parse("member.name", &member.name)?;
+        self.store.require(&context, &name.project, Role::Admin).await?;
         aip::update_paths(request.update_mask.as_ref(), &["role"])?;
         let mut violations = Violations::default();
         let role = violations.check("member.role", rules::role(member.role));
@@ -101,6 +111,9 @@ impl MemberService for MembersService {
         let Some(role) = role else {
             return Err(required("member.role"));
         };
+        if role == Role::Owner {
+            self.store.require(&context, &name.project, Role::Owner).await?;
+        }
         self.store
             .update_member(&context, &name, &member.etag, role)
             .await
@@ -113,6 +126,7 @@ impl MemberService for MembersService {
     ) -> Result<Response<()>, Status> {
         let context = CallContext::of(&request);
         let name = MemberName::parse("name", &request.get_ref().name)?;
+        self.store.require(&context, &name.project, Role::Admin).await?;
         self.store
             .delete_member(&context, &name, &request.get_ref().etag)
             .await

@@ -67,7 +67,9 @@ impl OrganizationService for OrganizationsService {
         &self,
         request: Request<GetOrganizationRequest>,
     ) -> Result<Response<Organization>, Status> {
+        let context = CallContext::of(&request);
         let name = OrganizationName::parse("name", &request.get_ref().name)?;
+        self.store.require_owner(&context, &name.organization).await?;
         self.store.get_organization(&name).await.map(Response::new)
     }
 
@@ -75,10 +77,12 @@ impl OrganizationService for OrganizationsService {
         &self,
         request: Request<ListOrganizationsRequest>,
     ) -> Result<Response<ListOrganizationsResponse>, Status> {
+        let context = CallContext::of(&request);
         let request = request.into_inner();
         let (organizations, next_page_token) = self
             .store
             .list_organizations(
+                &context,
                 &request.filter,
                 &request.order_by,
                 request.show_deleted,
@@ -102,6 +106,7 @@ impl OrganizationService for OrganizationsService {
             .organization
             .ok_or_else(|| required("organization"))?;
         let name = OrganizationName::parse("organization.name", &organization.name)?;
+        self.store.require_owner(&context, &name.organization).await?;
         let (changes, paths) = name_changes(
             "organization",
             &organization.display_name,
@@ -120,6 +125,7 @@ impl OrganizationService for OrganizationsService {
     ) -> Result<Response<Organization>, Status> {
         let context = CallContext::of(&request);
         let name = OrganizationName::parse("name", &request.get_ref().name)?;
+        self.store.require_owner(&context, &name.organization).await?;
         self.store
             .delete_organization(&context, &name, &request.get_ref().etag)
             .await
@@ -132,6 +138,7 @@ impl OrganizationService for OrganizationsService {
     ) -> Result<Response<Organization>, Status> {
         let context = CallContext::of(&request);
         let name = OrganizationName::parse("name", &request.get_ref().name)?;
+        self.store.require_owner(&context, &name.organization).await?;
         self.store
             .undelete_organization(&context, &name, &request.get_ref().etag)
             .await

@@ -5,6 +5,7 @@ use taskmesh_contracts::projects_v1::{
     CreateProjectRequest, DeleteProjectRequest, GetProjectRequest, ListProjectsRequest,
     ListProjectsResponse, Project, UndeleteProjectRequest, UpdateProjectRequest,
 };
+use taskmesh_contracts::projects_v1::Role;
 use taskmesh_mesh::CallContext;
 use tonic::{Request, Response, Status};
 
@@ -62,6 +63,9 @@ impl ProjectService for ProjectsService {
         let id = resource_id(&mut violations, "project_id", &request.project_id);
         let request_id = violations.request_id(&request.request_id);
         violations.finish()?;
+        if let Some(organization) = &organization {
+            self.store.require_owner(&context, organization).await?;
+        }
         let new = NewProject {
             id,
             organization,
@@ -79,7 +83,9 @@ impl ProjectService for ProjectsService {
         &self,
         request: Request<GetProjectRequest>,
     ) -> Result<Response<Project>, Status> {
+        let context = CallContext::of(&request);
         let name = ProjectName::parse("name", &request.get_ref().name)?;
+        self.store.require(&context, &name.project, Role::Viewer).await?;
         self.store.get_project(&name).await.map(Response::new)
     }
 
@@ -87,10 +93,12 @@ impl ProjectService for ProjectsService {
         &self,
         request: Request<ListProjectsRequest>,
     ) -> Result<Response<ListProjectsResponse>, Status> {
+        let context = CallContext::of(&request);
         let request = request.into_inner();
         let (projects, next_page_token) = self
             .store
             .list_projects(
+                &context,
                 &request.filter,
                 &request.order_by,
                 request.show_deleted,
@@ -112,6 +120,7 @@ impl ProjectService for ProjectsService {
         let request = request.into_inner();
         let project = request.project.ok_or_else(|| required("project"))?;
         let name = ProjectName::parse("project.name", &project.name)?;
+        self.store.require(&context, &name.project, Role::Admin).await?;
         let (changes, paths) = name_changes(
             "project",
             &project.display_name,
@@ -130,6 +139,7 @@ impl ProjectService for ProjectsService {
     ) -> Result<Response<Project>, Status> {
         let context = CallContext::of(&request);
         let name = ProjectName::parse("name", &request.get_ref().name)?;
+        self.store.require(&context, &name.project, Role::Owner).await?;
         self.store
             .delete_project(&context, &name, &request.get_ref().etag)
             .await
@@ -142,6 +152,7 @@ impl ProjectService for ProjectsService {
     ) -> Result<Response<Project>, Status> {
         let context = CallContext::of(&request);
         let name = ProjectName::parse("name", &request.get_ref().name)?;
+        self.store.require(&context, &name.project, Role::Owner).await?;
         self.store
             .undelete_project(&context, &name, &request.get_ref().etag)
             .await

@@ -2,6 +2,8 @@
 //! transaction: they check the rules that need the database (uniqueness, limits, parents), write the
 //! change, and put the matching event in the outbox in the same transaction.
 
+mod access;
+pub mod personal;
 pub mod boards;
 pub mod columns;
 pub mod members;

@@ -19,8 +19,8 @@ use super::{
 use crate::domain::OrganizationName;
 use crate::domain::rules::etag;
 
-const COLUMNS: &str =
-    "uid, id, display_name, description, create_time, update_time, delete_time, version";
+pub(super) const COLUMNS: &str =
+    "uid, id, display_name, description, create_time, update_time, delete_time, version, owner";
 
 /// Fields ListOrganizations can filter on.
 pub const FILTER_FIELDS: &[FilterField] = &[
@@ -58,7 +58,8 @@ pub const ORDER_FIELDS: &[OrderField] = &[
 ];
 
 #[derive(sqlx::FromRow)]
-struct Row {
+pub(super) struct Row {
+    owner: String,
     uid: Uuid,
     id: String,
     display_name: String,
@@ -79,8 +80,9 @@ impl super::Versioned for Row {
 }
 
 impl Row {
-    fn into_proto(self) -> Organization {
+    pub(super) fn into_proto(self) -> Organization {
         Organization {
+            owner: self.owner,
             name: format!("organizations/{}", self.id),
             display_name: self.display_name,
             description: self.description,
@@ -151,14 +153,15 @@ impl Store {
         }
         let now = Utc::now();
         let row: Row = sqlx::query_as(&format!(
-            "INSERT INTO organizations (uid, id, display_name, description, create_time, update_time) \
-             VALUES ($1, $2, $3, $4, $5, $5) RETURNING {COLUMNS}"
+            "INSERT INTO organizations (uid, id, display_name, description, create_time, update_time, \
+             owner) VALUES ($1, $2, $3, $4, $5, $5, $6) RETURNING {COLUMNS}"
         ))
         .bind(Uuid::now_v7())
         .bind(&new.id)
         .bind(&new.display_name)
         .bind(&new.description)
         .bind(now)
+        .bind(&context.caller)
         .fetch_one(&mut *tx)
         .await
         .map_err(|e| conflict(e, &name, "organization"))?;
@@ -190,6 +193,7 @@ impl Store {
     /// Lists organizations.
     pub async fn list_organizations(
         &self,
+        context: &CallContext,
         filter: &str,
         order_by: &str,
         show_deleted: bool,
@@ -201,8 +205,9 @@ impl Store {
         let fp = fingerprint(&[filter, order_by, &show_deleted.to_string()]);
         let page = aip::page(page_size, page_token, &fp)?;
         let mut query = QueryBuilder::<Postgres>::new(format!(
-            "SELECT {COLUMNS} FROM organizations WHERE true"
+            "SELECT {COLUMNS} FROM organizations WHERE owner = "
         ));
+        query.push_bind(context.caller.clone());
         if !show_deleted {
             query.push(" AND delete_time IS NULL");
         }

@@ -304,6 +304,7 @@ impl Store {
     /// Lists projects.
     pub async fn list_projects(
         &self,
+        context: &CallContext,
         filter: &str,
         order_by: &str,
         show_deleted: bool,
@@ -315,7 +316,12 @@ impl Store {
         let fp = fingerprint(&[filter, order_by, &show_deleted.to_string()]);
         let page = aip::page(page_size, page_token, &fp)?;
         let mut query =
-            QueryBuilder::<Postgres>::new(format!("SELECT {COLUMNS} FROM projects WHERE true"));
+            QueryBuilder::<Postgres>::new(format!(
+                "SELECT {COLUMNS} FROM projects WHERE id IN \
+                 (SELECT project_id FROM members WHERE user_id = "
+            ));
+        query.push_bind(context.caller.trim_start_matches("users/").to_owned());
+        query.push(")");
         if !show_deleted {
             query.push(" AND delete_time IS NULL");
         }

@@ -1,0 +1,81 @@
+//! The projects side of the registration saga: a durable consumer of identity's UserRegistered
+//! that creates the user's personal organization (see [`crate::store::personal`]).
+
+use std::future::Future;
+use std::pin::Pin;
+
+use async_nats::jetstream::Message;
+use prost::Message as _;
+use taskmesh_contracts::identity_v1::UserRegistered;
+use taskmesh_events::consumer::{HandleError, Handler};
+use taskmesh_events::headers;
+use taskmesh_mesh::CallContext;
+
+use crate::store::Store;
+use crate::store::personal::PersonalOutcome;
+
+/// Durable consumer name.
+pub const DURABLE: &str = "projects-registration";
+/// The only subject it reads.
+pub const SUBJECT: &str = "taskmesh.identity.v1.user_registered";
+
+/// Creates personal organizations.
+#[derive(Debug, Clone)]
+pub struct PersonalOrganizations {
+    store: Store,
+}
+
+impl PersonalOrganizations {
+    /// A saga step writing through `store`.
+    pub fn new(store: Store) -> Self {
+        Self { store }
+    }
+
+    async fn apply(&self, message: &Message) -> Result<(), HandleError> {
+        let header = |name: &str| {
+            message
+                .headers
+                .as_ref()
+                .and_then(|h| h.get(name))
+                .map(|v| v.as_str().to_owned())
+                .unwrap_or_default()
+        };
+        if header(headers::EVENT_TYPE) != "taskmesh.identity.v1.UserRegistered" {
+            return Ok(());
+        }
+        let event = UserRegistered::decode(message.payload.as_ref())
+            .map_err(|e| HandleError::Retry(format!("undecodable UserRegistered: {e}")))?;
+        let Some(user) = event.user else {
+            return Ok(());
+        };
+        let id = user.name.trim_start_matches("users/").to_owned();
+        let mut context = CallContext::background();
+        let correlation = header(headers::CORRELATION_ID);
+        if !correlation.is_empty() {
+            context.correlation_id = correlation;
+        }
+        context.caller = user.name.clone();
+        let outcome = self
+            .store
+            .create_personal_organization(&context, &id, &id)
+            .await
+            .map_err(|e| HandleError::Retry(format!("{:?}: {}", e.code(), e.message())))?;
+        match outcome {
+            PersonalOutcome::Created => tracing::info!(user = %user.name, "personal organization created"),
+            PersonalOutcome::AlreadyDone => {}
+            PersonalOutcome::Failed(reason) => {
+                tracing::warn!(user = %user.name, %reason, "personal organization refused");
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Handler for PersonalOrganizations {
+    fn handle<'a>(
+        &'a self,
+        message: &'a Message,
+    ) -> Pin<Box<dyn Future<Output = Result<(), HandleError>> + Send + 'a>> {
+        Box::pin(self.apply(message))
+    }
+}
