@@ -232,7 +232,7 @@ impl Gateway {
                 "x-request-id",
                 "x-correlation-id",
                 "traceparent",
-                "x-taskmesh-user",
+                "x-api-key",
             ]))
             .expose_headers(names(&[
                 "grpc-status",

@@ -23,7 +23,7 @@ const FORWARDED: &[&str] = &[
     "x-correlation-id",
     "traceparent",
     "tracestate",
-    "x-taskmesh-user",
+    "x-api-key",
 ];
 
 /// What the REST handler needs.

@@ -10,7 +10,7 @@ async fn projects_behind_a_gateway() -> (String, reqwest::Client, tokio::sync::o
 {
     let stack = Stack::load();
     let db = TestDatabase::create(&stack, "gateway_test").await;
-    let layers = taskmesh_projects::Config::default_layers()
+    let layers = taskmesh_testing::with_identity(taskmesh_projects::Config::default_layers())
         .set("grpc.listen", "127.0.0.1:0")
         .set("admin.listen", "127.0.0.1:0")
         .set("vault.addr", stack.vault_addr.clone())
@@ -56,7 +56,10 @@ async fn projects_behind_a_gateway() -> (String, reqwest::Client, tokio::sync::o
 
 async fn call(request: reqwest::RequestBuilder) -> (u16, Value) {
     let response = request
-        .header("x-taskmesh-user", "users/ada")
+        .header(
+            "authorization",
+            format!("Bearer {}", taskmesh_testing::identity::token("ada")),
+        )
         .send()
         .await
         .expect("send");
@@ -112,7 +115,11 @@ async fn projects_are_managed_over_rest_with_status_bodies_for_errors() {
     assert_eq!(stale["code"], 10);
     assert_eq!(stale["details"][0]["reason"], "ETAG_MISMATCH");
 
-    let (status, missing) = call(client.get(format!("{base}/v1/projects/absent"))).await;
+    // A project the caller is no member of, missing or not, is refused before any lookup.
+    let (status, foreign) = call(client.get(format!("{base}/v1/projects/absent"))).await;
+    assert_eq!(status, 403);
+    assert_eq!(foreign["code"], 7);
+    let (status, missing) = call(client.get(format!("{base}/v1/{name}/boards/absent"))).await;
     assert_eq!(status, 404);
     assert_eq!(missing["code"], 5);
     assert_eq!(

@@ -20,12 +20,7 @@ use crate::pb::{
 struct Upstream;
 
 fn seen<T>(request: &Request<T>, response: &mut Response<impl Sized>) {
-    for key in [
-        "authorization",
-        "x-request-id",
-        "traceparent",
-        "x-taskmesh-user",
-    ] {
+    for key in ["authorization", "x-request-id", "traceparent", "x-api-key"] {
         if let Some(value) = request.metadata().get(key) {
             response.metadata_mut().insert(
                 format!("seen-{key}")

@@ -149,7 +149,13 @@ impl ProjectsClient {
             .await
         {
             Ok(member) => Ok(Role::try_from(member.into_inner().role).ok()),
-            Err(status) if matches!(status.code(), Code::NotFound | Code::InvalidArgument) => {
+            // Projects refuses non-members before it looks anything up.
+            Err(status)
+                if matches!(
+                    status.code(),
+                    Code::NotFound | Code::InvalidArgument | Code::PermissionDenied
+                ) =>
+            {
                 Ok(None)
             }
             Err(status) => Err(upstream(&status)),

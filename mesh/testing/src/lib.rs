@@ -4,6 +4,10 @@
 //!
 //! Only for tests: functions panic with a hint when the stack is not there.
 
+pub mod identity;
+
+pub use identity::{Authed, DefaultCaller, TestIdentity, with_identity};
+
 use std::path::PathBuf;
 
 use sqlx::{Connection, PgConnection};
@@ -222,12 +226,14 @@ impl TestDatabase {
     }
 }
 
-/// A request naming the caller in metadata (until verified tokens replace it).
+/// A request carrying an access token for `users/{user}` signed by the test identity service.
 pub fn as_user<T>(user: &str, message: T) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
     request.metadata_mut().insert(
-        "x-taskmesh-user",
-        format!("users/{user}").parse().expect("ascii"),
+        "authorization",
+        format!("Bearer {}", identity::token(user))
+            .parse()
+            .expect("ascii"),
     );
     request
 }

@@ -61,7 +61,9 @@ impl PersonalOrganizations {
             .await
             .map_err(|e| HandleError::Retry(format!("{:?}: {}", e.code(), e.message())))?;
         match outcome {
-            PersonalOutcome::Created => tracing::info!(user = %user.name, "personal organization created"),
+            PersonalOutcome::Created => {
+                tracing::info!(user = %user.name, "personal organization created")
+            }
             PersonalOutcome::AlreadyDone => {}
             PersonalOutcome::Failed(reason) => {
                 tracing::warn!(user = %user.name, %reason, "personal organization refused");

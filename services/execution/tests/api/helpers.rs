@@ -110,8 +110,10 @@ pub(crate) fn as_owner(
     mut request: tonic::Request<()>,
 ) -> Result<tonic::Request<()>, tonic::Status> {
     request.metadata_mut().insert(
-        "x-taskmesh-user",
-        format!("users/{OWNER}").parse().expect("ascii"),
+        "authorization",
+        format!("Bearer {}", taskmesh_testing::identity::token(OWNER))
+            .parse()
+            .expect("ascii"),
     );
     Ok(request)
 }
@@ -129,7 +131,7 @@ async fn projects(
     nats: &NatsServer,
 ) -> (SocketAddr, String, tokio::sync::oneshot::Sender<()>) {
     let db = TestDatabase::create(stack, "execution_test_projects").await;
-    let layers = taskmesh_projects::Config::default_layers()
+    let layers = taskmesh_testing::with_identity(taskmesh_projects::Config::default_layers())
         .set("grpc.listen", "127.0.0.1:0")
         .set("admin.listen", "127.0.0.1:0")
         .set("vault.addr", stack.vault_addr.clone())
@@ -162,8 +164,10 @@ async fn projects(
         ..Default::default()
     });
     request.metadata_mut().insert(
-        "x-taskmesh-user",
-        format!("users/{OWNER}").parse().expect("ascii"),
+        "authorization",
+        format!("Bearer {}", taskmesh_testing::identity::token(OWNER))
+            .parse()
+            .expect("ascii"),
     );
     let project = client
         .create_project(request)
@@ -191,7 +195,7 @@ impl World {
         let nats = NatsServer::start(&stack).await;
         let (projects_addr, project, projects_stop) = projects(&stack, &nats).await;
         let db = TestDatabase::create(&stack, "execution_test").await;
-        let layers = Config::default_layers()
+        let layers = taskmesh_testing::with_identity(Config::default_layers())
             .set("grpc.listen", "127.0.0.1:0")
             .set("admin.listen", "127.0.0.1:0")
             .set("vault.addr", stack.vault_addr.clone())
@@ -235,8 +239,11 @@ impl World {
     }
 
     /// A client calling as nobody the project knows.
-    pub(crate) fn stranger(&self) -> ExecutionServiceClient<Channel> {
-        ExecutionServiceClient::new(self.channel.clone())
+    pub(crate) fn stranger(&self) -> ExecutionServiceClient<taskmesh_testing::Authed> {
+        ExecutionServiceClient::with_interceptor(
+            self.channel.clone(),
+            taskmesh_testing::DefaultCaller("stranger"),
+        )
     }
 
     pub(crate) fn url(&self, path: &str) -> String {
@@ -297,10 +304,14 @@ impl Publisher {
     pub(crate) async fn new(nats: &NatsServer) -> Self {
         let client = async_nats::connect(nats.url()).await.expect("nats");
         let js = jetstream::new(client);
-        StreamSpec::for_context("tasks", 1, Duration::from_secs(60))
+        // The app may have created the stream first, with its own duplicate window.
+        if StreamSpec::for_context("tasks", 1, Duration::from_secs(60))
             .ensure(&js)
             .await
-            .expect("stream");
+            .is_err()
+        {
+            js.get_stream("TASKS").await.expect("stream");
+        }
         Self { js }
     }
 

@@ -1,5 +1,6 @@
 //! `taskmesh.projects.v1.BoardService`: boards and their columns.
 
+use taskmesh_contracts::projects_v1::Role;
 use taskmesh_contracts::projects_v1::board_service_server::BoardService;
 use taskmesh_contracts::projects_v1::{
     Board, Column, CreateBoardRequest, CreateColumnRequest, DeleteBoardRequest,
@@ -7,7 +8,6 @@ use taskmesh_contracts::projects_v1::{
     ListColumnsRequest, ListColumnsResponse, MoveColumnRequest, UndeleteBoardRequest,
     UpdateBoardRequest, UpdateColumnRequest,
 };
-use taskmesh_contracts::projects_v1::Role;
 use taskmesh_mesh::CallContext;
 use taskmesh_mesh::aip;
 use taskmesh_mesh::status::invalid_field;
@@ -42,7 +42,9 @@ impl BoardService for BoardsService {
         let context = CallContext::of(&request);
         let request = request.into_inner();
         let parent = ProjectName::parse("parent", &request.parent)?;
-        self.store.require(&context, &parent.project, Role::Admin).await?;
+        self.store
+            .require(&context, &parent.project, Role::Admin)
+            .await?;
         let board = request.board.ok_or_else(|| required("board"))?;
         let mut violations = Violations::default();
         let display_name = violations.check(
@@ -73,7 +75,9 @@ impl BoardService for BoardsService {
     ) -> Result<Response<Board>, Status> {
         let context = CallContext::of(&request);
         let name = BoardName::parse("name", &request.get_ref().name)?;
-        self.store.require(&context, &name.project, Role::Viewer).await?;
+        self.store
+            .require(&context, &name.project, Role::Viewer)
+            .await?;
         self.store.get_board(&name).await.map(Response::new)
     }
 
@@ -84,7 +88,9 @@ impl BoardService for BoardsService {
         let context = CallContext::of(&request);
         let request = request.into_inner();
         let parent = ProjectName::parse("parent", &request.parent)?;
-        self.store.require(&context, &parent.project, Role::Viewer).await?;
+        self.store
+            .require(&context, &parent.project, Role::Viewer)
+            .await?;
         let (boards, next_page_token) = self
             .store
             .list_boards(
@@ -110,7 +116,9 @@ impl BoardService for BoardsService {
         let request = request.into_inner();
         let board = request.board.ok_or_else(|| required("board"))?;
         let name = BoardName::parse("board.name", &board.name)?;
-        self.store.require(&context, &name.project, Role::Admin).await?;
+        self.store
+            .require(&context, &name.project, Role::Admin)
+            .await?;
         let (changes, paths) = name_changes(
             "board",
             &board.display_name,
@@ -129,7 +137,9 @@ impl BoardService for BoardsService {
     ) -> Result<Response<Board>, Status> {
         let context = CallContext::of(&request);
         let name = BoardName::parse("name", &request.get_ref().name)?;
-        self.store.require(&context, &name.project, Role::Admin).await?;
+        self.store
+            .require(&context, &name.project, Role::Admin)
+            .await?;
         self.store
             .set_board_deleted(&context, &name, &request.get_ref().etag, false)
             .await
@@ -142,7 +152,9 @@ impl BoardService for BoardsService {
     ) -> Result<Response<Board>, Status> {
         let context = CallContext::of(&request);
         let name = BoardName::parse("name", &request.get_ref().name)?;
-        self.store.require(&context, &name.project, Role::Admin).await?;
+        self.store
+            .require(&context, &name.project, Role::Admin)
+            .await?;
         self.store
             .set_board_deleted(&context, &name, &request.get_ref().etag, true)
             .await
@@ -156,7 +168,9 @@ impl BoardService for BoardsService {
         let context = CallContext::of(&request);
         let request = request.into_inner();
         let parent = BoardName::parse("parent", &request.parent)?;
-        self.store.require(&context, &parent.project, Role::Admin).await?;
+        self.store
+            .require(&context, &parent.project, Role::Admin)
+            .await?;
         let column = request.column.ok_or_else(|| required("column"))?;
         let mut violations = Violations::default();
         let display_name = violations.check(
@@ -189,7 +203,9 @@ impl BoardService for BoardsService {
     ) -> Result<Response<Column>, Status> {
         let context = CallContext::of(&request);
         let name = ColumnName::parse("name", &request.get_ref().name)?;
-        self.store.require(&context, &name.project, Role::Viewer).await?;
+        self.store
+            .require(&context, &name.project, Role::Viewer)
+            .await?;
         self.store.get_column(&name).await.map(Response::new)
     }
 
@@ -200,7 +216,9 @@ impl BoardService for BoardsService {
         let context = CallContext::of(&request);
         let request = request.into_inner();
         let parent = BoardName::parse("parent", &request.parent)?;
-        self.store.require(&context, &parent.project, Role::Viewer).await?;
+        self.store
+            .require(&context, &parent.project, Role::Viewer)
+            .await?;
         let (columns, next_page_token) = self
             .store
             .list_columns(
@@ -225,7 +243,9 @@ impl BoardService for BoardsService {
         let request = request.into_inner();
         let column = request.column.ok_or_else(|| required("column"))?;
         let name = ColumnName::parse("column.name", &column.name)?;
-        self.store.require(&context, &name.project, Role::Admin).await?;
+        self.store
+            .require(&context, &name.project, Role::Admin)
+            .await?;
         let paths = aip::update_paths(request.update_mask.as_ref(), &["display_name", "kind"])?;
         let mut violations = Violations::default();
         let mut changes = ColumnChanges::default();
@@ -256,7 +276,9 @@ impl BoardService for BoardsService {
     ) -> Result<Response<()>, Status> {
         let context = CallContext::of(&request);
         let name = ColumnName::parse("name", &request.get_ref().name)?;
-        self.store.require(&context, &name.project, Role::Admin).await?;
+        self.store
+            .require(&context, &name.project, Role::Admin)
+            .await?;
         self.store
             .delete_column(&context, &name, &request.get_ref().etag)
             .await
@@ -270,7 +292,9 @@ impl BoardService for BoardsService {
         let context = CallContext::of(&request);
         let request = request.into_inner();
         let name = ColumnName::parse("name", &request.name)?;
-        self.store.require(&context, &name.project, Role::Admin).await?;
+        self.store
+            .require(&context, &name.project, Role::Admin)
+            .await?;
         if request.position < 0 {
             return Err(invalid_field("position", "must not be negative"));
         }

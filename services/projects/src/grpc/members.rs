@@ -1,11 +1,11 @@
 //! `taskmesh.projects.v1.MemberService`.
 
+use taskmesh_contracts::projects_v1::Role;
 use taskmesh_contracts::projects_v1::member_service_server::MemberService;
 use taskmesh_contracts::projects_v1::{
     CreateMemberRequest, DeleteMemberRequest, GetMemberRequest, ListMembersRequest,
     ListMembersResponse, Member, UpdateMemberRequest,
 };
-use taskmesh_contracts::projects_v1::Role;
 use taskmesh_mesh::CallContext;
 use taskmesh_mesh::aip;
 use tonic::{Request, Response, Status};
@@ -37,7 +37,9 @@ impl MemberService for MembersService {
         let context = CallContext::of(&request);
         let request = request.into_inner();
         let parent = ProjectName::parse("parent", &request.parent)?;
-        self.store.require(&context, &parent.project, Role::Admin).await?;
+        self.store
+            .require(&context, &parent.project, Role::Admin)
+            .await?;
         let member = request.member.ok_or_else(|| required("member"))?;
         let mut violations = Violations::default();
         let user = match UserName::parse("member.user", &member.user) {
@@ -53,7 +55,9 @@ impl MemberService for MembersService {
             return Err(required("member"));
         };
         if role == Role::Owner {
-            self.store.require(&context, &parent.project, Role::Owner).await?;
+            self.store
+                .require(&context, &parent.project, Role::Owner)
+                .await?;
         }
         self.store
             .create_member(&context, &parent, &user, role)
@@ -67,7 +71,9 @@ impl MemberService for MembersService {
     ) -> Result<Response<Member>, Status> {
         let context = CallContext::of(&request);
         let name = MemberName::parse("name", &request.get_ref().name)?;
-        self.store.require(&context, &name.project, Role::Viewer).await?;
+        self.store
+            .require(&context, &name.project, Role::Viewer)
+            .await?;
         self.store.get_member(&name).await.map(Response::new)
     }
 
@@ -78,7 +84,9 @@ impl MemberService for MembersService {
         let context = CallContext::of(&request);
         let request = request.into_inner();
         let parent = ProjectName::parse("parent", &request.parent)?;
-        self.store.require(&context, &parent.project, Role::Viewer).await?;
+        self.store
+            .require(&context, &parent.project, Role::Viewer)
+            .await?;
         let (members, next_page_token) = self
             .store
             .list_members(
@@ -103,7 +111,9 @@ impl MemberService for MembersService {
         let request = request.into_inner();
         let member = request.member.ok_or_else(|| required("member"))?;
         let name = MemberName::parse("member.name", &member.name)?;
-        self.store.require(&context, &name.project, Role::Admin).await?;
+        self.store
+            .require(&context, &name.project, Role::Admin)
+            .await?;
         aip::update_paths(request.update_mask.as_ref(), &["role"])?;
         let mut violations = Violations::default();
         let role = violations.check("member.role", rules::role(member.role));
@@ -112,7 +122,9 @@ impl MemberService for MembersService {
             return Err(required("member.role"));
         };
         if role == Role::Owner {
-            self.store.require(&context, &name.project, Role::Owner).await?;
+            self.store
+                .require(&context, &name.project, Role::Owner)
+                .await?;
         }
         self.store
             .update_member(&context, &name, &member.etag, role)
@@ -126,7 +138,9 @@ impl MemberService for MembersService {
     ) -> Result<Response<()>, Status> {
         let context = CallContext::of(&request);
         let name = MemberName::parse("name", &request.get_ref().name)?;
-        self.store.require(&context, &name.project, Role::Admin).await?;
+        self.store
+            .require(&context, &name.project, Role::Admin)
+            .await?;
         self.store
             .delete_member(&context, &name, &request.get_ref().etag)
             .await

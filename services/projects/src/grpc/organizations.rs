@@ -69,7 +69,9 @@ impl OrganizationService for OrganizationsService {
     ) -> Result<Response<Organization>, Status> {
         let context = CallContext::of(&request);
         let name = OrganizationName::parse("name", &request.get_ref().name)?;
-        self.store.require_owner(&context, &name.organization).await?;
+        self.store
+            .require_owner(&context, &name.organization)
+            .await?;
         self.store.get_organization(&name).await.map(Response::new)
     }
 
@@ -106,7 +108,9 @@ impl OrganizationService for OrganizationsService {
             .organization
             .ok_or_else(|| required("organization"))?;
         let name = OrganizationName::parse("organization.name", &organization.name)?;
-        self.store.require_owner(&context, &name.organization).await?;
+        self.store
+            .require_owner(&context, &name.organization)
+            .await?;
         let (changes, paths) = name_changes(
             "organization",
             &organization.display_name,
@@ -125,7 +129,9 @@ impl OrganizationService for OrganizationsService {
     ) -> Result<Response<Organization>, Status> {
         let context = CallContext::of(&request);
         let name = OrganizationName::parse("name", &request.get_ref().name)?;
-        self.store.require_owner(&context, &name.organization).await?;
+        self.store
+            .require_owner(&context, &name.organization)
+            .await?;
         self.store
             .delete_organization(&context, &name, &request.get_ref().etag)
             .await
@@ -138,7 +144,9 @@ impl OrganizationService for OrganizationsService {
     ) -> Result<Response<Organization>, Status> {
         let context = CallContext::of(&request);
         let name = OrganizationName::parse("name", &request.get_ref().name)?;
-        self.store.require_owner(&context, &name.organization).await?;
+        self.store
+            .require_owner(&context, &name.organization)
+            .await?;
         self.store
             .undelete_organization(&context, &name, &request.get_ref().etag)
             .await

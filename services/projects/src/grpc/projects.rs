@@ -1,11 +1,11 @@
 //! `taskmesh.projects.v1.ProjectService`.
 
+use taskmesh_contracts::projects_v1::Role;
 use taskmesh_contracts::projects_v1::project_service_server::ProjectService;
 use taskmesh_contracts::projects_v1::{
     CreateProjectRequest, DeleteProjectRequest, GetProjectRequest, ListProjectsRequest,
     ListProjectsResponse, Project, UndeleteProjectRequest, UpdateProjectRequest,
 };
-use taskmesh_contracts::projects_v1::Role;
 use taskmesh_mesh::CallContext;
 use tonic::{Request, Response, Status};
 
@@ -85,7 +85,9 @@ impl ProjectService for ProjectsService {
     ) -> Result<Response<Project>, Status> {
         let context = CallContext::of(&request);
         let name = ProjectName::parse("name", &request.get_ref().name)?;
-        self.store.require(&context, &name.project, Role::Viewer).await?;
+        self.store
+            .require(&context, &name.project, Role::Viewer)
+            .await?;
         self.store.get_project(&name).await.map(Response::new)
     }
 
@@ -120,7 +122,9 @@ impl ProjectService for ProjectsService {
         let request = request.into_inner();
         let project = request.project.ok_or_else(|| required("project"))?;
         let name = ProjectName::parse("project.name", &project.name)?;
-        self.store.require(&context, &name.project, Role::Admin).await?;
+        self.store
+            .require(&context, &name.project, Role::Admin)
+            .await?;
         let (changes, paths) = name_changes(
             "project",
             &project.display_name,
@@ -139,7 +143,9 @@ impl ProjectService for ProjectsService {
     ) -> Result<Response<Project>, Status> {
         let context = CallContext::of(&request);
         let name = ProjectName::parse("name", &request.get_ref().name)?;
-        self.store.require(&context, &name.project, Role::Owner).await?;
+        self.store
+            .require(&context, &name.project, Role::Owner)
+            .await?;
         self.store
             .delete_project(&context, &name, &request.get_ref().etag)
             .await
@@ -152,7 +158,9 @@ impl ProjectService for ProjectsService {
     ) -> Result<Response<Project>, Status> {
         let context = CallContext::of(&request);
         let name = ProjectName::parse("name", &request.get_ref().name)?;
-        self.store.require(&context, &name.project, Role::Owner).await?;
+        self.store
+            .require(&context, &name.project, Role::Owner)
+            .await?;
         self.store
             .undelete_project(&context, &name, &request.get_ref().etag)
             .await

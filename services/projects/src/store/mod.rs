@@ -3,11 +3,11 @@
 //! change, and put the matching event in the outbox in the same transaction.
 
 mod access;
-pub mod personal;
 pub mod boards;
 pub mod columns;
 pub mod members;
 pub mod organizations;
+pub mod personal;
 pub mod projects;
 
 use std::collections::HashMap;

@@ -3,7 +3,6 @@
 //! (PersonalOrganizationCreated, or PersonalOrganizationFailed when the id or name is taken), so
 //! identity learns it exactly when it is true. Handling the same registration twice changes nothing.
 
-
 use chrono::Utc;
 use taskmesh_contracts::projects_v1::{
     OrganizationCreated, PersonalOrganizationCreated, PersonalOrganizationFailed,

@@ -315,11 +315,10 @@ impl Store {
         let order = aip::order_by(order_by, ORDER_FIELDS, "create_time", "uid")?;
         let fp = fingerprint(&[filter, order_by, &show_deleted.to_string()]);
         let page = aip::page(page_size, page_token, &fp)?;
-        let mut query =
-            QueryBuilder::<Postgres>::new(format!(
-                "SELECT {COLUMNS} FROM projects WHERE id IN \
+        let mut query = QueryBuilder::<Postgres>::new(format!(
+            "SELECT {COLUMNS} FROM projects WHERE id IN \
                  (SELECT project_id FROM members WHERE user_id = "
-            ));
+        ));
         query.push_bind(context.caller.trim_start_matches("users/").to_owned());
         query.push(")");
         if !show_deleted {

@@ -377,5 +377,5 @@ async fn boards_update_delete_and_undelete() {
         })
         .await
         .expect_err("missing project");
-    assert_eq!(missing_parent.code(), Code::NotFound);
+    assert_eq!(missing_parent.code(), Code::PermissionDenied);
 }

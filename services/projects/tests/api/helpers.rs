@@ -14,11 +14,12 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonic::transport::Channel;
 
+use taskmesh_testing::{Authed, DefaultCaller};
 pub(crate) use taskmesh_testing::{Stack, TestDatabase, as_user, reason, violations};
 
 /// Configuration for an app on ephemeral ports over `db`, logged in to Vault with the root token.
 pub(crate) fn test_layers(stack: &Stack, db: &TestDatabase) -> ConfigLayers {
-    Config::default_layers()
+    taskmesh_testing::with_identity(Config::default_layers())
         .set("grpc.listen", "127.0.0.1:0")
         .set("admin.listen", "127.0.0.1:0")
         .set("vault.addr", stack.vault_addr.clone())
@@ -42,20 +43,20 @@ pub(crate) struct TestApp {
 }
 
 impl TestApp {
-    pub(crate) fn projects(&self) -> ProjectServiceClient<Channel> {
-        ProjectServiceClient::new(self.channel.clone())
+    pub(crate) fn projects(&self) -> ProjectServiceClient<Authed> {
+        ProjectServiceClient::with_interceptor(self.channel.clone(), DefaultCaller("ada"))
     }
 
-    pub(crate) fn organizations(&self) -> OrganizationServiceClient<Channel> {
-        OrganizationServiceClient::new(self.channel.clone())
+    pub(crate) fn organizations(&self) -> OrganizationServiceClient<Authed> {
+        OrganizationServiceClient::with_interceptor(self.channel.clone(), DefaultCaller("ada"))
     }
 
-    pub(crate) fn boards(&self) -> BoardServiceClient<Channel> {
-        BoardServiceClient::new(self.channel.clone())
+    pub(crate) fn boards(&self) -> BoardServiceClient<Authed> {
+        BoardServiceClient::with_interceptor(self.channel.clone(), DefaultCaller("ada"))
     }
 
-    pub(crate) fn members(&self) -> MemberServiceClient<Channel> {
-        MemberServiceClient::new(self.channel.clone())
+    pub(crate) fn members(&self) -> MemberServiceClient<Authed> {
+        MemberServiceClient::with_interceptor(self.channel.clone(), DefaultCaller("ada"))
     }
 
     /// Stops the app gracefully and waits for it.

@@ -14,7 +14,7 @@ async fn members_join_change_role_and_leave_but_the_last_owner_stays() {
     let project = app
         .projects()
         .create_project(as_user(
-            "owner",
+            "ada",
             CreateProjectRequest {
                 project: Some(Project {
                     display_name: "Team".into(),
@@ -79,7 +79,7 @@ async fn members_join_change_role_and_leave_but_the_last_owner_stays() {
         .into_inner();
     assert_eq!(owners.members.len(), 1);
     let owner = owners.members[0].clone();
-    assert_eq!(owner.user, "users/owner");
+    assert_eq!(owner.user, "users/ada");
 
     let demote = client
         .update_member(UpdateMemberRequest {
@@ -125,11 +125,15 @@ async fn members_join_change_role_and_leave_but_the_last_owner_stays() {
         })
         .await
         .expect("now the first owner may leave");
+    // ada left, so only a member (val, now owner) may list.
     let left = client
-        .list_members(ListMembersRequest {
-            parent: project.name,
-            ..Default::default()
-        })
+        .list_members(as_user(
+            "val",
+            ListMembersRequest {
+                parent: project.name.clone(),
+                ..Default::default()
+            },
+        ))
         .await
         .expect("list")
         .into_inner();

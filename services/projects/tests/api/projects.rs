@@ -247,7 +247,8 @@ async fn an_organization_holds_at_most_the_configured_number_of_projects() {
         })
         .await
         .expect_err("unknown org");
-    assert_eq!(unknown.code(), Code::NotFound);
+    // Only an organization's owner creates projects in it; a missing one looks the same.
+    assert_eq!(unknown.code(), Code::PermissionDenied);
 }
 
 #[tokio::test]
@@ -338,7 +339,7 @@ async fn updates_follow_the_mask_and_the_etag() {
         })
         .await
         .expect_err("missing");
-    assert_eq!(missing.code(), Code::NotFound);
+    assert_eq!(missing.code(), Code::PermissionDenied);
 }
 
 #[tokio::test]
@@ -535,6 +536,6 @@ async fn malformed_names_are_invalid_arguments() {
         })
         .await
         .expect_err("absent");
-    assert_eq!(err.code(), Code::NotFound);
-    assert_eq!(reason(&err), "RESOURCE_NOT_FOUND");
+    // Permission is checked before existence: a missing project looks like a foreign one.
+    assert_eq!(err.code(), Code::PermissionDenied);
 }

@@ -278,6 +278,11 @@ async fn grpcurl_lists_the_services_and_checks_health_through_reflection() {
     let create = tokio::process::Command::new(&grpcurl)
         .args([
             "-plaintext",
+            "-H",
+            &format!(
+                "authorization: Bearer {}",
+                taskmesh_testing::identity::token("ada")
+            ),
             "-d",
             r#"{"project":{"displayName":"x"}}"#,
             &addr,
@@ -292,6 +297,11 @@ async fn grpcurl_lists_the_services_and_checks_health_through_reflection() {
     let invalid = tokio::process::Command::new(&grpcurl)
         .args([
             "-plaintext",
+            "-H",
+            &format!(
+                "authorization: Bearer {}",
+                taskmesh_testing::identity::token("ada")
+            ),
             "-d",
             r#"{"project":{"displayName":""}}"#,
             &addr,
@@ -342,7 +352,7 @@ async fn admin_port_serves_health_readiness_and_metrics() {
         .expect("metrics");
     let text = String::from_utf8_lossy(&metrics.bytes().await.expect("body")).into_owned();
     assert!(
-        text.contains("grpc_server_handled_total{code=\"NOT_FOUND\",method=\"/taskmesh.projects.v1.ProjectService/GetProject\""),
+        text.contains("grpc_server_handled_total{code=\"PERMISSION_DENIED\",method=\"/taskmesh.projects.v1.ProjectService/GetProject\""),
         "{text}"
     );
     assert!(text.contains("outbox_published_total"));

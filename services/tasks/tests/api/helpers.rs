@@ -19,13 +19,15 @@ use taskmesh_mesh::ConfigLayers;
 use tokio::sync::oneshot;
 use tonic::transport::Channel;
 
+use taskmesh_testing::{Authed, DefaultCaller};
 pub(crate) use taskmesh_testing::{NatsServer, Stack, TestDatabase, as_user, reason, violations};
 
 /// The owner of the fixture project.
 pub(crate) const OWNER: &str = "owner";
 
 fn layers(base: ConfigLayers, stack: &Stack, db: &TestDatabase, nats_url: &str) -> ConfigLayers {
-    base.set("grpc.listen", "127.0.0.1:0")
+    taskmesh_testing::with_identity(base)
+        .set("grpc.listen", "127.0.0.1:0")
         .set("admin.listen", "127.0.0.1:0")
         .set("vault.addr", stack.vault_addr.clone())
         .set("vault.auth", "token")
@@ -142,46 +144,49 @@ impl World {
         let tasks = start_tasks(&stack, projects.addr, &nats.url(), customize).await;
         let projects_channel = channel(projects.addr).await;
         let tasks_channel = channel(tasks.addr).await;
-        let project = ProjectServiceClient::new(projects_channel.clone())
-            .create_project(as_user(
-                OWNER,
-                CreateProjectRequest {
-                    project: Some(Project {
-                        display_name: "Tasks home".into(),
+        let project =
+            ProjectServiceClient::with_interceptor(projects_channel.clone(), DefaultCaller(OWNER))
+                .create_project(as_user(
+                    OWNER,
+                    CreateProjectRequest {
+                        project: Some(Project {
+                            display_name: "Tasks home".into(),
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    },
+                ))
+                .await
+                .expect("project")
+                .into_inner()
+                .name;
+        let board =
+            BoardServiceClient::with_interceptor(projects_channel.clone(), DefaultCaller(OWNER))
+                .create_board(CreateBoardRequest {
+                    parent: project.clone(),
+                    board: Some(Board {
+                        display_name: "Main".into(),
                         ..Default::default()
                     }),
                     ..Default::default()
-                },
-            ))
-            .await
-            .expect("project")
-            .into_inner()
-            .name;
-        let board = BoardServiceClient::new(projects_channel.clone())
-            .create_board(CreateBoardRequest {
-                parent: project.clone(),
-                board: Some(Board {
-                    display_name: "Main".into(),
+                })
+                .await
+                .expect("board")
+                .into_inner()
+                .name;
+        let columns =
+            BoardServiceClient::with_interceptor(projects_channel.clone(), DefaultCaller(OWNER))
+                .list_columns(ListColumnsRequest {
+                    parent: board.clone(),
                     ..Default::default()
-                }),
-                ..Default::default()
-            })
-            .await
-            .expect("board")
-            .into_inner()
-            .name;
-        let columns = BoardServiceClient::new(projects_channel.clone())
-            .list_columns(ListColumnsRequest {
-                parent: board.clone(),
-                ..Default::default()
-            })
-            .await
-            .expect("columns")
-            .into_inner()
-            .columns
-            .into_iter()
-            .filter_map(|c| ColumnKind::try_from(c.kind).ok().map(|k| (k, c.name)))
-            .collect();
+                })
+                .await
+                .expect("columns")
+                .into_inner()
+                .columns
+                .into_iter()
+                .filter_map(|c| ColumnKind::try_from(c.kind).ok().map(|k| (k, c.name)))
+                .collect();
         Self {
             stack,
             nats,
@@ -195,12 +200,12 @@ impl World {
         }
     }
 
-    pub(crate) fn client(&self) -> TaskServiceClient<Channel> {
-        TaskServiceClient::new(self.tasks_channel.clone())
+    pub(crate) fn client(&self) -> TaskServiceClient<Authed> {
+        TaskServiceClient::with_interceptor(self.tasks_channel.clone(), DefaultCaller(OWNER))
     }
 
-    pub(crate) fn admin(&self) -> TaskAdminServiceClient<Channel> {
-        TaskAdminServiceClient::new(self.tasks_channel.clone())
+    pub(crate) fn admin(&self) -> TaskAdminServiceClient<Authed> {
+        TaskAdminServiceClient::with_interceptor(self.tasks_channel.clone(), DefaultCaller(OWNER))
     }
 
     pub(crate) fn column(&self, kind: ColumnKind) -> String {
@@ -209,7 +214,7 @@ impl World {
 
     /// Adds `user` to the project with `role`.
     pub(crate) async fn add_member(&self, user: &str, role: Role) {
-        MemberServiceClient::new(self.projects_channel.clone())
+        MemberServiceClient::with_interceptor(self.projects_channel.clone(), DefaultCaller(OWNER))
             .create_member(CreateMemberRequest {
                 parent: self.project.clone(),
                 member: Some(Member {
