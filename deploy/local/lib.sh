@@ -25,6 +25,7 @@ SWAGGER_UI_VERSION="5.35.0"
 
 # Services in start order: name and gRPC port (admin HTTP is the gRPC port + 1000).
 SERVICES=(
+  "identity:50051"
   "projects:50052"
   "tasks:50053"
   "execution:50054"

@@ -11,6 +11,10 @@ cd "$ROOT"
 
 log "building the services"
 cargo build --workspace --bins
+# Access tokens are signed with a key provisioning keeps in Vault; the first one is created here
+# (the identity service itself may only read it).
+"$CARGO_TARGET_DIR/debug/identity-keys" ensure --vault-addr "$VAULT_ADDR_LOCAL" \
+  --token-file "$SECRETS/vault-root-token" --path taskmesh/identity/signing-keys
 
 started=()
 stop_all() {
@@ -85,7 +89,9 @@ cat <<EOF2
                API explorer (Swagger UI) http://127.0.0.1:8080/docs
                gRPC 127.0.0.1:9090 (every service, reflection)  admin http://127.0.0.1:10090  log $LOGS/gateway.log
 
-  Try:  curl -s -X POST http://127.0.0.1:8080/v1/projects -H 'x-taskmesh-user: users/ada' -d '{"displayName":"Demo"}'
+  Try:  curl -s -X POST http://127.0.0.1:8080/v1/users:register -d '{"username":"ada","email":"ada@example.org","password":"correct horse battery"}'
+        curl -s -X POST http://127.0.0.1:8080/v1/sessions:login -d '{"email":"ada@example.org","password":"correct horse battery"}'
+        curl -s -X POST http://127.0.0.1:8080/v1/projects -H "authorization: Bearer \$ACCESS_TOKEN" -d '{"displayName":"Demo"}'
         $VENV/bin/grpcurl -plaintext 127.0.0.1:9090 list
   Ctrl-C stops everything.
 EOF2

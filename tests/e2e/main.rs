@@ -145,15 +145,19 @@ async fn job_target() -> std::net::SocketAddr {
     addr
 }
 
+/// Ada's access token, once she has logged in through the gateway.
+static TOKEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
 async fn rest(
     client: &reqwest::Client,
     method: reqwest::Method,
     url: String,
     body: Option<Value>,
 ) -> (u16, Value) {
-    let mut request = client
-        .request(method, url)
-        .header("x-taskmesh-user", "users/ada");
+    let mut request = client.request(method, url);
+    if let Some(token) = TOKEN.get() {
+        request = request.bearer_auth(token);
+    }
     if let Some(body) = body {
         request = request.json(&body);
     }
@@ -175,13 +179,30 @@ async fn the_platform_works_end_to_end_through_the_gateway() {
     let dir = std::env::temp_dir().join(format!("taskmesh-e2e-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).expect("dir");
 
-    let (projects_env, projects_grpc, projects_admin) =
+    let (identity_env, identity_grpc, identity_admin) =
+        service_env(&stack, &nats, "e2e_identity", &dir).await;
+    let secret_path = identity_env
+        .iter()
+        .find(|(k, _)| *k == "TASKMESH_VAULT__SECRET_PATH")
+        .map(|(_, v)| v.clone())
+        .expect("secret path");
+    taskmesh_testing::identity::provision_keys(&stack, &secret_path).await;
+    let mut identity = Process::start("identity", &identity_env, &[], &dir);
+    wait_ready(identity_admin).await;
+    let verify_with = (
+        "TASKMESH_AUTH__IDENTITY_ENDPOINT",
+        format!("http://127.0.0.1:{identity_grpc}"),
+    );
+
+    let (mut projects_env, projects_grpc, projects_admin) =
         service_env(&stack, &nats, "e2e_projects", &dir).await;
+    projects_env.push(verify_with.clone());
     let mut projects = Process::start("projects", &projects_env, &[], &dir);
     wait_ready(projects_admin).await;
 
     let (mut tasks_env, tasks_grpc, tasks_admin) =
         service_env(&stack, &nats, "e2e_tasks", &dir).await;
+    tasks_env.push(verify_with.clone());
     tasks_env.push((
         "TASKMESH_PROJECTS__ENDPOINT",
         format!("http://127.0.0.1:{projects_grpc}"),
@@ -191,6 +212,7 @@ async fn the_platform_works_end_to_end_through_the_gateway() {
 
     let (mut execution_env, execution_grpc, execution_admin) =
         service_env(&stack, &nats, "e2e_execution", &dir).await;
+    execution_env.push(verify_with.clone());
     execution_env.push((
         "TASKMESH_PROJECTS__ENDPOINT",
         format!("http://127.0.0.1:{projects_grpc}"),
@@ -205,6 +227,7 @@ async fn the_platform_works_end_to_end_through_the_gateway() {
         &config,
         format!(
             "http_listen = \"127.0.0.1:{http}\"\ngrpc_listen = \"127.0.0.1:{grpc}\"\nadmin_listen = \"127.0.0.1:{admin}\"\n\n\
+             [[upstreams]]\nprefix = \"taskmesh.identity\"\nendpoint = \"http://127.0.0.1:{identity_grpc}\"\ntimeout_ms = 10000\n\n\
              [[upstreams]]\nprefix = \"taskmesh.projects\"\nendpoint = \"http://127.0.0.1:{projects_grpc}\"\ntimeout_ms = 10000\n\n\
              [[upstreams]]\nprefix = \"taskmesh.tasks\"\nendpoint = \"http://127.0.0.1:{tasks_grpc}\"\ntimeout_ms = 10000\n\n\
              [[upstreams]]\nprefix = \"taskmesh.execution\"\nendpoint = \"http://127.0.0.1:{execution_grpc}\"\ntimeout_ms = 60000\n"
@@ -218,6 +241,46 @@ async fn the_platform_works_end_to_end_through_the_gateway() {
     let client = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{http}");
     use reqwest::Method;
+
+    // Without a token the gateway's upstreams refuse the call.
+    let (status, refused) = rest(&client, Method::GET, format!("{base}/v1/projects"), None).await;
+    assert_eq!(status, 401, "{refused}");
+    assert_eq!(refused["code"], 16);
+
+    // Register, wait for the saga (personal organization) to activate the account, log in.
+    let (status, user) = rest(
+        &client,
+        Method::POST,
+        format!("{base}/v1/users:register"),
+        Some(json!({"username": "ada", "email": "ada@example.org", "password": "correct horse battery"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{user}");
+    let mut session = Value::Null;
+    for _ in 0..100 {
+        let (status, body) = rest(
+            &client,
+            Method::POST,
+            format!("{base}/v1/sessions:login"),
+            Some(json!({"email": "ada@example.org", "password": "correct horse battery"})),
+        )
+        .await;
+        if status == 200 {
+            session = body;
+            break;
+        }
+        assert_eq!(
+            body["details"][0]["reason"], "REGISTRATION_PENDING",
+            "{body}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let token = session["accessToken"]
+        .as_str()
+        .expect("logged in")
+        .to_owned();
+    assert_eq!(session["user"]["personalOrganization"], "organizations/ada");
+    TOKEN.set(token.clone()).expect("token once");
 
     let (status, project) = rest(
         &client,
@@ -358,7 +421,7 @@ async fn the_platform_works_end_to_end_through_the_gateway() {
         .args([
             "-plaintext",
             "-H",
-            "x-taskmesh-user: users/ada",
+            &format!("authorization: Bearer {token}"),
             "-d",
             &json!({"name": task}).to_string(),
             &format!("127.0.0.1:{grpc}"),
@@ -404,7 +467,7 @@ async fn the_platform_works_end_to_end_through_the_gateway() {
     );
     let ndjson = client
         .get(format!("{base}/v1/{execution_name}:watch"))
-        .header("x-taskmesh-user", "users/ada")
+        .bearer_auth(&token)
         .send()
         .await
         .expect("watch")
@@ -426,7 +489,7 @@ async fn the_platform_works_end_to_end_through_the_gateway() {
     );
     let sse = client
         .get(format!("{base}/v1/{execution_name}:watch"))
-        .header("x-taskmesh-user", "users/ada")
+        .bearer_auth(&token)
         .header("accept", "text/event-stream")
         .send()
         .await
@@ -458,5 +521,6 @@ async fn the_platform_works_end_to_end_through_the_gateway() {
     assert!(execution.stop().success(), "execution stops gracefully");
     assert!(tasks.stop().success(), "tasks stops gracefully");
     assert!(projects.stop().success(), "projects stops gracefully");
+    assert!(identity.stop().success(), "identity stops gracefully");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -54,17 +54,7 @@ pub async fn build(
     customize: impl FnOnce(ConfigLayers) -> ConfigLayers,
 ) -> (TestIdentity, taskmesh_identity::App) {
     let db = TestDatabase::create(stack, "identity_test").await;
-    let key = keys::generate().expect("signing key");
-    vaultrs::kv2::set(
-        &stack.vault(),
-        "secret",
-        &format!("{}/{}", db.secret_path, keys::SECRET_NAME),
-        &StoredKeys {
-            keys: vec![key.clone()],
-        },
-    )
-    .await
-    .expect("write signing keys");
+    let key = provision_keys(stack, &db.secret_path).await;
     let layers = customize(
         taskmesh_identity::Config::default_layers()
             .set("grpc.listen", "127.0.0.1:0")
@@ -87,6 +77,22 @@ pub async fn build(
         db,
     };
     (identity, app)
+}
+
+/// Writes a fresh signing key to Vault at `<secret_path>/signing-keys`, as provisioning does.
+pub async fn provision_keys(stack: &Stack, secret_path: &str) -> StoredKey {
+    let key = keys::generate().expect("signing key");
+    vaultrs::kv2::set(
+        &stack.vault(),
+        "secret",
+        &format!("{secret_path}/{}", keys::SECRET_NAME),
+        &StoredKeys {
+            keys: vec![key.clone()],
+        },
+    )
+    .await
+    .expect("write signing keys");
+    key
 }
 
 /// `layers` verifying callers against the process's identity service.
