@@ -87,6 +87,15 @@ pub struct IssuedRefresh {
     pub expire_time: DateTime<Utc>,
 }
 
+/// family, user, expiry, when used, when revoked.
+type RefreshRow = (
+    Uuid,
+    String,
+    DateTime<Utc>,
+    Option<DateTime<Utc>>,
+    Option<DateTime<Utc>>,
+);
+
 /// Why a refresh token was refused.
 #[derive(Debug, PartialEq, Eq)]
 pub enum RefreshRefusal {
@@ -242,13 +251,7 @@ impl Store {
         ttl: Duration,
     ) -> Result<Result<(UserRow, IssuedRefresh), RefreshRefusal>, Status> {
         let mut tx = self.begin().await?;
-        let found: Option<(
-            Uuid,
-            String,
-            DateTime<Utc>,
-            Option<DateTime<Utc>>,
-            Option<DateTime<Utc>>,
-        )> = sqlx::query_as(
+        let found: Option<RefreshRow> = sqlx::query_as(
             "SELECT family, user_id, expire_time, used_time, revoke_time FROM refresh_tokens \
                  WHERE token_hash = $1 FOR UPDATE",
         )
