@@ -21,6 +21,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::config::GatewayConfig;
 use crate::grpc_proxy::GrpcProxy;
+use crate::guard::EdgeGuard;
 use crate::rest::{self, RestState};
 use crate::routes::{RouteError, RouteTable};
 use crate::upstream::{UpstreamError, Upstreams};
@@ -61,6 +62,7 @@ pub struct Gateway {
     admin: TcpListener,
     rest: Arc<RestState>,
     upstreams: Arc<Upstreams>,
+    guard: Arc<EdgeGuard>,
     openapi: Arc<String>,
     config: GatewayConfig,
     descriptor_sets: Vec<Vec<u8>>,
@@ -103,7 +105,21 @@ impl Gateway {
         let openapi = Arc::new(crate::openapi::document(&routes, "taskmesh").to_string());
         let upstreams = Arc::new(Upstreams::new(&config.upstreams)?);
         let metrics = Metrics::new("gateway");
+        let authenticator = if config.verify_credentials {
+            Some(
+                taskmesh_mesh::auth::Authenticator::new(&config.auth)
+                    .map_err(|e| GatewayError::Descriptors(e.to_string()))?,
+            )
+        } else {
+            None
+        };
+        let guard = Arc::new(EdgeGuard::new(
+            authenticator,
+            taskmesh_contracts::FILE_DESCRIPTOR_SET,
+            &config.rate_limits,
+        ));
         let rest = Arc::new(RestState {
+            guard: Arc::clone(&guard),
             routes,
             pool,
             upstreams: Upstreams::clone(&upstreams),
@@ -123,6 +139,7 @@ impl Gateway {
             admin: bind(config.admin_listen).await?,
             rest,
             upstreams,
+            guard,
             openapi,
             descriptor_sets,
             readiness: Readiness::default(),
@@ -149,8 +166,10 @@ impl Gateway {
     fn http_router(&self) -> Router {
         let openapi = Arc::clone(&self.openapi);
         let rest = Arc::clone(&self.rest);
-        let grpc_web =
-            tonic_web::GrpcWebLayer::new().layer(GrpcProxy::new(Arc::clone(&self.upstreams)));
+        let grpc_web = tonic_web::GrpcWebLayer::new().layer(GrpcProxy::new(
+            Arc::clone(&self.upstreams),
+            Arc::clone(&self.guard),
+        ));
         let edge = tower::service_fn(move |request: Request<Body>| {
             let rest = Arc::clone(&rest);
             let grpc_web = grpc_web.clone();
@@ -183,6 +202,23 @@ impl Gateway {
                 get(move |axum::extract::Path(asset): axum::extract::Path<String>| {
                     let dir = asset_dir.clone();
                     async move { crate::docs::serve(dir.as_deref().map(|d| d.as_path()), Some(&asset)).await }
+                }),
+            )
+            .route(
+                "/.well-known/jwks.json",
+                get({
+                    let upstreams = Arc::clone(&self.upstreams);
+                    move || crate::wellknown::jwks(Arc::clone(&upstreams))
+                }),
+            )
+            .route(
+                "/.well-known/openid-configuration",
+                get({
+                    let issuer = self.config.auth.issuer.clone();
+                    move |headers: http::HeaderMap| {
+                        let issuer = issuer.clone();
+                        async move { crate::wellknown::discovery(&issuer, &headers) }
+                    }
                 }),
             )
             .route(
@@ -266,7 +302,10 @@ impl Gateway {
             .add_service(v1)
             .add_service(v1alpha)
             .into_axum_router()
-            .fallback_service(GrpcProxy::new(Arc::clone(&self.upstreams)));
+            .fallback_service(GrpcProxy::new(
+                Arc::clone(&self.upstreams),
+                Arc::clone(&self.guard),
+            ));
         Ok((Routes::from(router), health))
     }
 
@@ -287,7 +326,7 @@ impl Gateway {
                 self.http.tap_io(|tcp| {
                     let _ = tcp.set_nodelay(true);
                 }),
-                http_router,
+                http_router.into_make_service_with_connect_info::<SocketAddr>(),
             )
             .with_graceful_shutdown(signal(stopped.clone()))
             .into_future(),

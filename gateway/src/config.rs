@@ -36,6 +36,13 @@ pub struct GatewayConfig {
     /// Timeouts of single RPCs by full name (`taskmesh.tasks.v1.TaskService.ListTasks`), in
     /// milliseconds; they replace the upstream's timeout for that RPC.
     pub route_timeouts_ms: std::collections::BTreeMap<String, u64>,
+    /// Where identity is; the gateway verifies credentials against it like every service.
+    pub auth: taskmesh_mesh::auth::AuthConfig,
+    /// Whether the gateway itself refuses calls with missing or bad credentials (the services
+    /// always do). Only test setups without an identity service turn it off.
+    pub verify_credentials: bool,
+    /// Sign-in and per-user rate limits.
+    pub rate_limits: crate::guard::RateLimits,
 }
 
 /// The default upstreams: every service on its local-stack port (ARCHITECTURE.md §7).
@@ -80,6 +87,9 @@ impl Default for GatewayConfig {
             grace_period_ms: 10_000,
             swagger_ui_dir: None,
             route_timeouts_ms: std::collections::BTreeMap::new(),
+            auth: taskmesh_mesh::auth::AuthConfig::default(),
+            verify_credentials: true,
+            rate_limits: crate::guard::RateLimits::default(),
         }
     }
 }
@@ -132,6 +142,8 @@ impl GatewayConfig {
         if self.max_body_bytes == 0 {
             return Err(invalid("max_body_bytes", "must be positive".to_owned()));
         }
+        self.auth.validate()?;
+        self.rate_limits.validate()?;
         Ok(())
     }
 

@@ -12,6 +12,7 @@ use bytes::Bytes;
 use http::{Request, Response};
 use tower::Service;
 
+use crate::guard::{EdgeGuard, client_ip};
 use crate::upstream::Upstreams;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -20,12 +21,13 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 #[derive(Debug, Clone)]
 pub struct GrpcProxy {
     upstreams: Arc<Upstreams>,
+    guard: Arc<EdgeGuard>,
 }
 
 impl GrpcProxy {
-    /// A proxy over `upstreams`.
-    pub fn new(upstreams: Arc<Upstreams>) -> Self {
-        Self { upstreams }
+    /// A proxy over `upstreams` that lets through what `guard` accepts.
+    pub fn new(upstreams: Arc<Upstreams>, guard: Arc<EdgeGuard>) -> Self {
+        Self { upstreams, guard }
     }
 }
 
@@ -44,8 +46,21 @@ where
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
         let upstreams = Arc::clone(&self.upstreams);
+        let guard = Arc::clone(&self.guard);
         Box::pin(async move {
             let path = request.uri().path().to_owned();
+            let ip = client_ip(request.extensions());
+            if let Err(refusal) = guard.check(&path, request.headers(), ip).await {
+                let mut response = refusal.status.into_http::<tonic::body::Body>();
+                if let Some(wait) = refusal.retry_after
+                    && let Ok(value) = http::HeaderValue::from_str(&wait.as_secs().to_string())
+                {
+                    response
+                        .headers_mut()
+                        .insert(http::header::RETRY_AFTER, value);
+                }
+                return Ok(response);
+            }
             let service = path
                 .trim_start_matches('/')
                 .rsplit_once('/')

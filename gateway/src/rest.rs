@@ -41,6 +41,8 @@ pub struct RestState {
     pub metrics: taskmesh_mesh::Metrics,
     /// Per-RPC timeouts that replace the upstream's.
     pub route_timeouts: std::collections::BTreeMap<String, std::time::Duration>,
+    /// Authentication and rate limits.
+    pub guard: Arc<crate::guard::EdgeGuard>,
 }
 
 /// Handles one REST request.
@@ -108,6 +110,21 @@ async fn serve(
             );
         }
     };
+    let rpc = format!(
+        "/{}/{}",
+        binding.method.parent_service().full_name(),
+        binding.method.name()
+    );
+    let ip = crate::guard::client_ip(&parts.extensions);
+    if let Err(refusal) = state.guard.check(&rpc, &parts.headers, ip).await {
+        let mut response = error(state, &refusal.status, None);
+        if let Some(wait) = refusal.retry_after
+            && let Ok(value) = HeaderValue::from_str(&wait.as_secs().to_string())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        return response;
+    }
     let Ok(body) = axum::body::to_bytes(body, state.max_body_bytes).await else {
         return error(
             state,

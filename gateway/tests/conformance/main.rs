@@ -4,6 +4,7 @@
 
 mod upstream;
 
+mod auth;
 mod edge;
 mod grpc;
 mod projects;
@@ -49,6 +50,8 @@ impl Harness {
                 timeout_ms: 10_000,
             }],
             cors_allowed_origins: vec!["http://app.example".into()],
+            // The test upstream has no identity service behind it; auth has its own tests.
+            verify_credentials: false,
             ..GatewayConfig::default()
         });
         let gateway = Gateway::build(config, &[TEST_DESCRIPTORS])

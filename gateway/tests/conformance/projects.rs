@@ -8,6 +8,20 @@ use taskmesh_testing::{Stack, TestDatabase};
 
 async fn projects_behind_a_gateway() -> (String, reqwest::Client, tokio::sync::oneshot::Sender<()>)
 {
+    let (base, _grpc, client, stop) = behind_a_gateway(|c| c).await;
+    (base, client, stop)
+}
+
+/// The projects service and the test process's identity service behind a gateway that verifies
+/// credentials; returns the REST base URL and the native gRPC address.
+pub(crate) async fn behind_a_gateway(
+    customize: impl FnOnce(GatewayConfig) -> GatewayConfig,
+) -> (
+    String,
+    std::net::SocketAddr,
+    reqwest::Client,
+    tokio::sync::oneshot::Sender<()>,
+) {
     let stack = Stack::load();
     let db = TestDatabase::create(&stack, "gateway_test").await;
     let layers = taskmesh_testing::with_identity(taskmesh_projects::Config::default_layers())
@@ -30,28 +44,41 @@ async fn projects_behind_a_gateway() -> (String, reqwest::Client, tokio::sync::o
         let _ = stopped.await;
     }));
     let any = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    let identity = taskmesh_testing::identity::identity();
     let gateway = Gateway::build(
-        GatewayConfig {
+        customize(GatewayConfig {
             http_listen: any,
             grpc_listen: any,
             admin_listen: any,
-            upstreams: vec![UpstreamConfig {
-                prefix: "taskmesh.projects".into(),
-                endpoint: format!("http://{upstream}"),
-                timeout_ms: 10_000,
-            }],
+            upstreams: vec![
+                UpstreamConfig {
+                    prefix: "taskmesh.projects".into(),
+                    endpoint: format!("http://{upstream}"),
+                    timeout_ms: 10_000,
+                },
+                UpstreamConfig {
+                    prefix: "taskmesh.identity".into(),
+                    endpoint: identity.endpoint.clone(),
+                    timeout_ms: 10_000,
+                },
+            ],
+            auth: taskmesh_mesh::auth::AuthConfig {
+                identity_endpoint: identity.endpoint.clone(),
+                ..Default::default()
+            },
             ..GatewayConfig::default()
-        },
+        }),
         &[],
     )
     .await
     .expect("gateway");
     let base = format!("http://{}", gateway.http_addr());
+    let grpc = gateway.grpc_addr();
     tokio::spawn(gateway.run(async move {
         let _ = gateway_stopped.await;
         let _ = stop.send(());
     }));
-    (base, reqwest::Client::new(), stop_gateway)
+    (base, grpc, reqwest::Client::new(), stop_gateway)
 }
 
 async fn call(request: reqwest::RequestBuilder) -> (u16, Value) {

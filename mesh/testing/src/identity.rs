@@ -147,3 +147,17 @@ impl tonic::service::Interceptor for DefaultCaller {
 /// A channel whose calls act for a [`DefaultCaller`].
 pub type Authed =
     tonic::service::interceptor::InterceptedService<tonic::transport::Channel, DefaultCaller>;
+
+/// A key identity does not know: tokens it signs must be refused everywhere.
+pub fn foreign_key() -> StoredKey {
+    keys::generate().expect("signing key")
+}
+
+/// A token for `users/{user}` from the process's identity key that expired a minute ago.
+pub fn expired_token(user: &str) -> String {
+    let mut claims = claims(user);
+    claims.exp = chrono::Utc::now().timestamp() - 60;
+    claims.iat = claims.exp - 900;
+    claims.nbf = claims.iat;
+    sign(&identity().key, &claims)
+}

@@ -1,0 +1,111 @@
+//! API keys: the secret is shown once and stored hashed, read keys only read, revocation works.
+
+use taskmesh_contracts::identity_v1::{
+    ApiKey, ApiKeyScope, CreateApiKeyRequest, GetCurrentUserRequest, ListApiKeysRequest,
+    RevokeApiKeyRequest, UpdateProfileRequest, User,
+};
+use tonic::Code;
+
+use crate::helpers::{World, api_key, bearer, code, eventually};
+
+#[tokio::test]
+async fn api_keys_are_shown_once_scoped_and_revocable() {
+    let world = World::new().await;
+    let token = world.signed_up("eve").await.access_token;
+    let create = |scope: ApiKeyScope| {
+        let mut client = world.api_keys();
+        let request = bearer(
+            &token,
+            CreateApiKeyRequest {
+                parent: "users/eve".into(),
+                api_key: Some(ApiKey {
+                    display_name: format!("{scope:?} key"),
+                    scope: scope as i32,
+                    ..Default::default()
+                }),
+            },
+        );
+        async move { client.create_api_key(request).await }
+    };
+    let read = create(ApiKeyScope::Read)
+        .await
+        .expect("read key")
+        .into_inner();
+    let write = create(ApiKeyScope::Write)
+        .await
+        .expect("write key")
+        .into_inner();
+    assert!(read.secret.starts_with("tmk_"));
+    let listed = world
+        .api_keys()
+        .list_api_keys(bearer(
+            &token,
+            ListApiKeysRequest {
+                parent: "users/eve".into(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .expect("list")
+        .into_inner();
+    assert_eq!(listed.api_keys.len(), 2);
+    let shown = format!("{listed:?}");
+    assert!(!shown.contains(&read.secret) && !shown.contains(&write.secret));
+
+    let me = world
+        .identity()
+        .get_current_user(api_key(&read.secret, GetCurrentUserRequest {}))
+        .await
+        .expect("a read key reads")
+        .into_inner();
+    assert_eq!(me.name, "users/eve");
+    let rename = |secret: &str| {
+        let mut client = world.identity();
+        let request = api_key(
+            secret,
+            UpdateProfileRequest {
+                user: Some(User {
+                    display_name: "Eve".into(),
+                    ..Default::default()
+                }),
+                update_mask: None,
+            },
+        );
+        async move { client.update_profile(request).await }
+    };
+    let refused = rename(&read.secret).await;
+    assert_eq!(code(&refused), Code::PermissionDenied);
+    assert!(rename(&write.secret).await.is_ok());
+
+    let foreign = world
+        .api_keys()
+        .list_api_keys(bearer(
+            &token,
+            ListApiKeysRequest {
+                parent: "users/someone-else".into(),
+                ..Default::default()
+            },
+        ))
+        .await;
+    assert_eq!(code(&foreign), Code::PermissionDenied);
+
+    let name = read.api_key.expect("key").name;
+    world
+        .api_keys()
+        .revoke_api_key(bearer(&token, RevokeApiKeyRequest { name }))
+        .await
+        .expect("revoke");
+    eventually("the revoked key refused", || async {
+        let me = world
+            .identity()
+            .get_current_user(api_key(&read.secret, GetCurrentUserRequest {}))
+            .await;
+        code(&me) == Code::Unauthenticated
+    })
+    .await;
+    let bogus = world
+        .identity()
+        .get_current_user(api_key("tmk_made_up", GetCurrentUserRequest {}))
+        .await;
+    assert_eq!(code(&bogus), Code::Unauthenticated);
+}
