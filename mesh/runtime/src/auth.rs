@@ -67,6 +67,9 @@ pub struct AuthConfig {
     pub api_key_cache_ms: u64,
     /// Longest wait for identity, in milliseconds.
     pub timeout_ms: u64,
+    /// Users (`users/{user}`) who may call operational RPCs such as RebuildReadModel. Empty by
+    /// default: nobody may.
+    pub operators: Vec<String>,
 }
 
 impl Default for AuthConfig {
@@ -77,6 +80,7 @@ impl Default for AuthConfig {
             jwks_cache_ms: 60_000,
             api_key_cache_ms: 10_000,
             timeout_ms: 2_000,
+            operators: Vec::new(),
         }
     }
 }
@@ -435,6 +439,17 @@ impl Authenticator {
             },
         );
         Ok((found.user, scope))
+    }
+}
+
+/// PERMISSION_DENIED unless the caller is one of the configured `auth.operators`.
+pub fn require_operator(context: &crate::CallContext, operators: &[String]) -> Result<(), Status> {
+    if operators.iter().any(|o| *o == context.caller) {
+        Ok(())
+    } else {
+        Err(Status::permission_denied(
+            "only the platform's operators (auth.operators) may call this",
+        ))
     }
 }
 

@@ -137,8 +137,12 @@ impl App {
             projects,
             config.limits.clone(),
         );
-        let routes = Routes::new(TaskServiceServer::new(TasksService::new(tasks)))
-            .add_service(TaskAdminServiceServer::new(TaskAdmin::new(pool.clone())));
+        let routes = Routes::new(TaskServiceServer::new(TasksService::new(tasks))).add_service(
+            TaskAdminServiceServer::new(TaskAdmin::new(
+                pool.clone(),
+                config.mesh.auth.operators.clone(),
+            )),
+        );
         let names = [
             TaskServiceServer::<TasksService>::NAME,
             TaskAdminServiceServer::<TaskAdmin>::NAME,

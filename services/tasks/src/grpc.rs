@@ -277,12 +277,14 @@ impl TaskService for TasksService {
 #[derive(Debug, Clone)]
 pub struct TaskAdmin {
     pool: sqlx::PgPool,
+    /// Who may call these RPCs (`auth.operators`).
+    operators: Vec<String>,
 }
 
 impl TaskAdmin {
-    /// Admin handlers over the service's database.
-    pub fn new(pool: sqlx::PgPool) -> Self {
-        Self { pool }
+    /// Admin handlers over the service's database, for `operators` only.
+    pub fn new(pool: sqlx::PgPool, operators: Vec<String>) -> Self {
+        Self { pool, operators }
     }
 }
 
@@ -290,8 +292,12 @@ impl TaskAdmin {
 impl TaskAdminService for TaskAdmin {
     async fn rebuild_read_model(
         &self,
-        _request: Request<RebuildReadModelRequest>,
+        request: Request<RebuildReadModelRequest>,
     ) -> Result<Response<RebuildReadModelResponse>, Status> {
+        taskmesh_mesh::auth::require_operator(
+            &taskmesh_mesh::CallContext::of(&request),
+            &self.operators,
+        )?;
         let (events, tasks) = read_model::rebuild(&self.pool).await?;
         tracing::info!(events, tasks, "read model rebuilt");
         Ok(Response::new(RebuildReadModelResponse { events, tasks }))

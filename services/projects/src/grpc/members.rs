@@ -26,6 +26,19 @@ impl MembersService {
     pub fn new(store: Store) -> Self {
         Self { store }
     }
+
+    /// Only owners change or remove an owner's membership.
+    async fn protect_owner(&self, caller: Role, name: &MemberName) -> Result<(), Status> {
+        if caller == Role::Owner {
+            return Ok(());
+        }
+        match self.store.get_member(name).await {
+            Ok(member) if member.role == Role::Owner as i32 => Err(Status::permission_denied(
+                "only an owner may change or remove an owner",
+            )),
+            _ => Ok(()),
+        }
+    }
 }
 
 #[tonic::async_trait]
@@ -111,9 +124,11 @@ impl MemberService for MembersService {
         let request = request.into_inner();
         let member = request.member.ok_or_else(|| required("member"))?;
         let name = MemberName::parse("member.name", &member.name)?;
-        self.store
+        let role = self
+            .store
             .require(&context, &name.project, Role::Admin)
             .await?;
+        self.protect_owner(role, &name).await?;
         aip::update_paths(request.update_mask.as_ref(), &["role"])?;
         let mut violations = Violations::default();
         let role = violations.check("member.role", rules::role(member.role));
@@ -138,9 +153,11 @@ impl MemberService for MembersService {
     ) -> Result<Response<()>, Status> {
         let context = CallContext::of(&request);
         let name = MemberName::parse("name", &request.get_ref().name)?;
-        self.store
+        let role = self
+            .store
             .require(&context, &name.project, Role::Admin)
             .await?;
+        self.protect_owner(role, &name).await?;
         self.store
             .delete_member(&context, &name, &request.get_ref().etag)
             .await

@@ -1,8 +1,8 @@
 //! MemberService: roles and the rule that a project keeps at least one owner.
 
 use taskmesh_contracts::projects_v1::{
-    CreateMemberRequest, CreateProjectRequest, DeleteMemberRequest, ListMembersRequest, Member,
-    Project, Role, UpdateMemberRequest,
+    CreateMemberRequest, CreateProjectRequest, DeleteMemberRequest, DeleteProjectRequest,
+    ListMembersRequest, Member, Project, Role, UpdateMemberRequest,
 };
 use tonic::Code;
 
@@ -139,4 +139,91 @@ async fn members_join_change_role_and_leave_but_the_last_owner_stays() {
         .into_inner();
     assert_eq!(left.members.len(), 1);
     assert_eq!(left.members[0].user, "users/val");
+}
+
+#[tokio::test]
+async fn admins_manage_members_but_only_owners_touch_owners() {
+    let app = spawn_app().await;
+    let project = app
+        .projects()
+        .create_project(CreateProjectRequest {
+            project: Some(Project {
+                display_name: "Roles".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .expect("project")
+        .into_inner();
+    let add = |user: &str, role: Role| CreateMemberRequest {
+        parent: project.name.clone(),
+        member: Some(Member {
+            user: format!("users/{user}"),
+            role: role as i32,
+            ..Default::default()
+        }),
+    };
+    let mut members = app.members();
+    members
+        .create_member(add("adam", Role::Admin))
+        .await
+        .expect("owner adds an admin");
+    members
+        .create_member(add("mo", Role::Member))
+        .await
+        .expect("owner adds a member");
+
+    let by_member = members
+        .create_member(as_user("mo", add("zed", Role::Viewer)))
+        .await
+        .expect_err("members do not manage members");
+    assert_eq!(by_member.code(), Code::PermissionDenied);
+    members
+        .create_member(as_user("adam", add("zed", Role::Viewer)))
+        .await
+        .expect("admins do");
+    let grant_owner = members
+        .create_member(as_user("adam", add("oz", Role::Owner)))
+        .await
+        .expect_err("admins do not make owners");
+    assert_eq!(grant_owner.code(), Code::PermissionDenied);
+    let demote = members
+        .update_member(as_user(
+            "adam",
+            UpdateMemberRequest {
+                member: Some(Member {
+                    name: format!("{}/members/ada", project.name),
+                    role: Role::Viewer as i32,
+                    ..Default::default()
+                }),
+                update_mask: None,
+            },
+        ))
+        .await
+        .expect_err("admins do not demote owners");
+    assert_eq!(demote.code(), Code::PermissionDenied);
+    let remove_owner = members
+        .delete_member(as_user(
+            "adam",
+            DeleteMemberRequest {
+                name: format!("{}/members/ada", project.name),
+                etag: String::new(),
+            },
+        ))
+        .await
+        .expect_err("admins do not remove owners");
+    assert_eq!(remove_owner.code(), Code::PermissionDenied);
+    let delete = app
+        .projects()
+        .delete_project(as_user(
+            "adam",
+            DeleteProjectRequest {
+                name: project.name.clone(),
+                etag: String::new(),
+            },
+        ))
+        .await
+        .expect_err("only owners delete projects");
+    assert_eq!(delete.code(), Code::PermissionDenied);
 }

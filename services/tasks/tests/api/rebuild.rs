@@ -48,7 +48,7 @@ async fn caught_up(world: &World) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_rebuild_from_events_reproduces_the_projected_read_model() {
-    let world = World::new().await;
+    let world = World::with(|l| l.set("auth.operators", vec!["users/operator"])).await;
 
     // 500 tasks, created by 5 concurrent clients.
     let mut creators = Vec::new();
@@ -155,9 +155,15 @@ async fn a_rebuild_from_events_reproduces_the_projected_read_model() {
         .expect("empty the read model");
     assert!(snapshot(&world).await.0.is_empty());
 
-    let rebuilt = world
+    let refused = world
         .admin()
         .rebuild_read_model(RebuildReadModelRequest {})
+        .await
+        .expect_err("only operators rebuild");
+    assert_eq!(refused.code(), tonic::Code::PermissionDenied);
+    let rebuilt = world
+        .admin()
+        .rebuild_read_model(as_user("operator", RebuildReadModelRequest {}))
         .await
         .expect("rebuild")
         .into_inner();
