@@ -1,4 +1,5 @@
-//! Comments, work logs and activity of a task.
+//! Comments, work logs and activity of a task. Adding or editing a comment and logging work are
+//! authorized by their gRPC handler before the body is read; the others authorize here.
 
 use taskmesh_contracts::tasks_v1::{
     Activity, Comment, CommentAdded, CommentDeleted, CommentUpdated, WorkLog, WorkLogged,
@@ -45,8 +46,6 @@ impl Tasks {
         let mut violations = Violations::default();
         let text = violations.check("comment.text", rules::comment(text));
         violations.finish()?;
-        self.authorize(context, &parent.project, Access::Write)
-            .await?;
         let comment = Comment {
             name: format!("{parent}/comments/{}", aip::new_id()),
             text: text.unwrap_or_default(),
@@ -78,8 +77,6 @@ impl Tasks {
             .check("comment.text", rules::comment(text))
             .unwrap_or_default();
         violations.finish()?;
-        self.authorize(context, &name.task.project, Access::Write)
-            .await?;
         let resource = format!("{}/comments/{}", name.task, name.id);
         let state = self
             .execute(context, &name.task, "", |state: &TaskState, next| {
@@ -164,8 +161,6 @@ impl Tasks {
         let day = violations.check("work_log.day", rules::day(&log.day));
         let note = violations.check("work_log.note", rules::note(&log.note));
         violations.finish()?;
-        self.authorize(context, &parent.project, Access::Write)
-            .await?;
         let work_log = WorkLog {
             name: format!("{parent}/workLogs/{}", aip::new_id()),
             duration,

@@ -1,4 +1,6 @@
-//! Task commands: create, update, delete, undelete, move, complete, reopen.
+//! Task commands: create, update, delete, undelete, move, complete, reopen. Commands whose request
+//! carries a body (create, update, move) are authorized by their gRPC handler before the body is
+//! read, so that a foreign project and a malformed request look alike; the others authorize here.
 
 use prost_types::FieldMask;
 use taskmesh_contracts::projects_v1::ColumnKind;
@@ -56,7 +58,7 @@ fn check_assignee(raw: &str) -> Result<String, String> {
 }
 
 impl Tasks {
-    /// Creates a task in a column of `project`.
+    /// Creates a task in a column of `project`; the caller's write access was checked already.
     pub async fn create_task(
         &self,
         context: &CallContext,
@@ -95,7 +97,6 @@ impl Tasks {
             return Err(invalid_field("task.column", "is required"));
         };
 
-        self.authorize(context, project, Access::Write).await?;
         let found = self.projects.column(context, &column.name).await?;
         let name = TaskName {
             project: project.to_owned(),
@@ -199,8 +200,6 @@ impl Tasks {
             }
         }
         violations.finish()?;
-        self.authorize(context, &name.project, Access::Write)
-            .await?;
         let mask = FieldMask {
             paths: paths.iter().map(|p| (*p).to_owned()).collect(),
         };
@@ -271,8 +270,6 @@ impl Tasks {
         if position < 0 {
             return Err(invalid_field("position", "must not be negative"));
         }
-        self.authorize(context, &name.project, Access::Write)
-            .await?;
         let found = self.projects.column(context, &target.name).await?;
         let state = self
             .execute(context, name, given_etag, |state: &TaskState, next| {

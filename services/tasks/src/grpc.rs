@@ -45,6 +45,10 @@ impl TaskService for TasksService {
         let context = CallContext::of(&request);
         let request = request.into_inner();
         let project = parse_project("parent", &request.parent)?;
+        // Permission before anything else: a foreign project and a bad request look alike.
+        self.tasks
+            .authorize(&context, &project, Access::Write)
+            .await?;
         let task = request.task.ok_or_else(|| required("task"))?;
         self.tasks
             .create_task(&context, &project, task, &request.request_id)
@@ -95,6 +99,10 @@ impl TaskService for TasksService {
         let context = CallContext::of(&request);
         let request = request.into_inner();
         let task = request.task.ok_or_else(|| required("task"))?;
+        let name = TaskName::parse("task.name", &task.name)?;
+        self.tasks
+            .authorize(&context, &name.project, Access::Write)
+            .await?;
         self.tasks
             .update_task(&context, task, request.update_mask.as_ref())
             .await
@@ -129,6 +137,9 @@ impl TaskService for TasksService {
         let context = CallContext::of(&request);
         let request = request.into_inner();
         let name = TaskName::parse("name", &request.name)?;
+        self.tasks
+            .authorize(&context, &name.project, Access::Write)
+            .await?;
         self.tasks
             .move_task(
                 &context,
@@ -172,6 +183,9 @@ impl TaskService for TasksService {
         let context = CallContext::of(&request);
         let request = request.into_inner();
         let parent = TaskName::parse("parent", &request.parent)?;
+        self.tasks
+            .authorize(&context, &parent.project, Access::Write)
+            .await?;
         let comment = request.comment.ok_or_else(|| required("comment"))?;
         self.tasks
             .add_comment(&context, &parent, &comment.text)
@@ -187,6 +201,9 @@ impl TaskService for TasksService {
         let request = request.into_inner();
         let comment = request.comment.ok_or_else(|| required("comment"))?;
         let name = ChildName::parse("comment.name", &comment.name, "comments")?;
+        self.tasks
+            .authorize(&context, &name.task.project, Access::Write)
+            .await?;
         aip::update_paths(request.update_mask.as_ref(), &["text"])?;
         self.tasks
             .update_comment(&context, &name, &comment.text)
@@ -230,6 +247,9 @@ impl TaskService for TasksService {
         let context = CallContext::of(&request);
         let request = request.into_inner();
         let parent = TaskName::parse("parent", &request.parent)?;
+        self.tasks
+            .authorize(&context, &parent.project, Access::Write)
+            .await?;
         let log = request.work_log.ok_or_else(|| required("work_log"))?;
         self.tasks
             .log_work(&context, &parent, log)
