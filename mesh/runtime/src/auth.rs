@@ -444,7 +444,7 @@ impl Authenticator {
 
 /// PERMISSION_DENIED unless the caller is one of the configured `auth.operators`.
 pub fn require_operator(context: &crate::CallContext, operators: &[String]) -> Result<(), Status> {
-    if operators.iter().any(|o| *o == context.caller) {
+    if operators.contains(&context.caller) {
         Ok(())
     } else {
         Err(Status::permission_denied(
