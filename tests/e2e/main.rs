@@ -227,6 +227,7 @@ async fn the_platform_works_end_to_end_through_the_gateway() {
         &config,
         format!(
             "http_listen = \"127.0.0.1:{http}\"\ngrpc_listen = \"127.0.0.1:{grpc}\"\nadmin_listen = \"127.0.0.1:{admin}\"\n\n\
+             [auth]\nidentity_endpoint = \"http://127.0.0.1:{identity_grpc}\"\n\n\
              [[upstreams]]\nprefix = \"taskmesh.identity\"\nendpoint = \"http://127.0.0.1:{identity_grpc}\"\ntimeout_ms = 10000\n\n\
              [[upstreams]]\nprefix = \"taskmesh.projects\"\nendpoint = \"http://127.0.0.1:{projects_grpc}\"\ntimeout_ms = 10000\n\n\
              [[upstreams]]\nprefix = \"taskmesh.tasks\"\nendpoint = \"http://127.0.0.1:{tasks_grpc}\"\ntimeout_ms = 10000\n\n\
@@ -281,6 +282,67 @@ async fn the_platform_works_end_to_end_through_the_gateway() {
         .to_owned();
     assert_eq!(session["user"]["personalOrganization"], "organizations/ada");
     TOKEN.set(token.clone()).expect("token once");
+    let first_refresh = session["refreshToken"]
+        .as_str()
+        .expect("refresh")
+        .to_owned();
+
+    // A refresh rotates the refresh token; an API key works in place of a token.
+    let (status, refreshed) = rest(
+        &client,
+        Method::POST,
+        format!("{base}/v1/sessions:refresh"),
+        Some(json!({"refreshToken": first_refresh})),
+    )
+    .await;
+    assert_eq!(status, 200, "{refreshed}");
+    let second_refresh = refreshed["refreshToken"]
+        .as_str()
+        .expect("rotated")
+        .to_owned();
+    let (status, created_key) = rest(
+        &client,
+        Method::POST,
+        format!("{base}/v1/users/ada/apiKeys"),
+        Some(json!({"displayName": "ci", "scope": "API_KEY_SCOPE_READ"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{created_key}");
+    let key_secret = created_key["secret"].as_str().expect("secret").to_owned();
+    let with_key = client
+        .get(format!("{base}/v1/projects"))
+        .header("x-api-key", &key_secret)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(with_key.status().as_u16(), 200);
+    let read_only = client
+        .post(format!("{base}/v1/projects"))
+        .header("x-api-key", &key_secret)
+        .json(&json!({"displayName": "nope"}))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(read_only.status().as_u16(), 403, "a read key cannot write");
+    let signing_keys: Value = vaultrs::kv2::read(
+        &stack.vault(),
+        "secret",
+        &format!("{secret_path}/signing-keys"),
+    )
+    .await
+    .expect("signing keys");
+    let private_key = signing_keys["keys"][0]["private_key"]
+        .as_str()
+        .expect("private key")
+        .to_owned();
+    let secrets = [
+        ("password", "correct horse battery".to_owned()),
+        ("access token", token.clone()),
+        ("refresh token", first_refresh),
+        ("rotated refresh token", second_refresh),
+        ("API key secret", key_secret),
+        ("signing key", private_key),
+    ];
 
     let (status, project) = rest(
         &client,
@@ -522,5 +584,24 @@ async fn the_platform_works_end_to_end_through_the_gateway() {
     assert!(tasks.stop().success(), "tasks stops gracefully");
     assert!(projects.stop().success(), "projects stops gracefully");
     assert!(identity.stop().success(), "identity stops gracefully");
+
+    // The logs of the whole flow hold no credential.
+    let mut scanned = 0;
+    for entry in std::fs::read_dir(&dir).expect("log dir") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "log") {
+            let text = std::fs::read_to_string(&path).expect("log");
+            assert!(!text.is_empty(), "{} is empty", path.display());
+            scanned += text.lines().count();
+            for (what, secret) in &secrets {
+                assert!(
+                    !text.contains(secret.as_str()),
+                    "the {what} appears in {}",
+                    path.display()
+                );
+            }
+        }
+    }
+    assert!(scanned > 50, "the flow logged {scanned} lines");
     let _ = std::fs::remove_dir_all(&dir);
 }
