@@ -1,6 +1,7 @@
 //! An OpenAPI 3.1 document generated from the same routes and descriptors the gateway serves:
 //! every route with its path and query parameters, request and response schemas, and the
-//! `google.rpc.Status` error response.
+//! `google.rpc.Status` error response. Every operation but sign-up and sign-in requires a bearer
+//! token or an API key (`securitySchemes`), so Swagger UI's "Authorize" sends them.
 
 use std::collections::BTreeMap;
 
@@ -63,6 +64,11 @@ pub fn document(routes: &RouteTable, title: &str) -> Value {
 
         let mut operation = Map::new();
         operation.insert("operationId".into(), Value::String(operation_id));
+        let rpc = format!("/{}/{}", service.full_name(), binding.method.name());
+        if taskmesh_mesh::auth::is_public(&rpc) {
+            // Signing up and in needs no credentials; everything else uses the global ones.
+            operation.insert("security".into(), json!([]));
+        }
         operation.insert("tags".into(), json!([service.full_name()]));
         operation.insert(
             "summary".into(),
@@ -139,7 +145,16 @@ pub fn document(routes: &RouteTable, title: &str) -> Value {
         "openapi": "3.1.0",
         "info": {"title": title, "version": env!("CARGO_PKG_VERSION")},
         "paths": paths,
-        "components": {"schemas": schemas},
+        "security": [{"bearerAuth": []}, {"apiKey": []}],
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                    "description": "The access token from POST /v1/sessions:login"},
+                "apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key",
+                    "description": "An API key from POST /v1/users/{user}/apiKeys"},
+            },
+        },
     })
 }
 
@@ -275,6 +290,24 @@ mod tests {
         assert!(
             names.contains(&"pageSize") && names.contains(&"filter"),
             "{names:?}"
+        );
+    }
+
+    #[test]
+    fn operations_need_credentials_except_signing_up_and_in() {
+        let pool = DescriptorPool::decode(taskmesh_contracts::FILE_DESCRIPTOR_SET).expect("pool");
+        let doc = document(&RouteTable::from_pool(&pool).expect("routes"), "taskmesh");
+        assert_eq!(
+            doc["components"]["securitySchemes"]["bearerAuth"]["scheme"],
+            "bearer"
+        );
+        assert_eq!(doc["security"][0]["bearerAuth"], json!([]));
+        let login = &doc["paths"]["/v1/sessions:login"]["post"];
+        assert_eq!(login["security"], json!([]), "{login}");
+        let projects = &doc["paths"]["/v1/projects"]["get"];
+        assert!(
+            projects.get("security").is_none(),
+            "the global requirement applies"
         );
     }
 }
