@@ -133,3 +133,47 @@ async fn discovery_and_jwks_are_published_for_token_validators() {
     assert_eq!(key["alg"], "EdDSA");
     assert!(key.get("d").is_none(), "no private part");
 }
+
+#[tokio::test]
+async fn each_user_is_limited_on_every_call_and_others_are_not() {
+    let (base, grpc, client, _stop) = behind_a_gateway(|mut c| {
+        c.rate_limits = RateLimits {
+            user_per_second: 1,
+            user_burst: 2,
+            ..RateLimits::default()
+        };
+        c
+    })
+    .await;
+    let url = format!("{base}/v1/projects");
+    let ada = token("ada");
+    for _ in 0..2 {
+        let (status, body) = get(&client, url.clone(), Some(&ada)).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let response = client
+        .get(url.clone())
+        .bearer_auth(&ada)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(response.status().as_u16(), 429);
+    assert!(response.headers().contains_key("retry-after"));
+    let (status, _) = get(&client, url, Some(&token("bob"))).await;
+    assert_eq!(status, 200, "another user has a bucket of its own");
+
+    let channel = tonic::transport::Channel::from_shared(format!("http://{grpc}"))
+        .expect("uri")
+        .connect()
+        .await
+        .expect("connect");
+    let limited = ProjectServiceClient::new(channel)
+        .list_projects(taskmesh_testing::as_user(
+            "ada",
+            ListProjectsRequest::default(),
+        ))
+        .await
+        .expect_err("ada is still over her limit over gRPC");
+    assert_eq!(limited.code(), Code::ResourceExhausted);
+    assert!(limited.metadata().get("retry-after").is_some());
+}
