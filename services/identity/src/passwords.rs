@@ -56,4 +56,17 @@ mod tests {
         assert!(!verify("wrong horse battery".to_owned(), Some(phc)).await);
         assert!(!verify("anything".to_owned(), None).await);
     }
+
+    #[test]
+    fn the_stand_in_hash_is_a_real_argon2id_hash_with_the_default_cost() {
+        // An unparsable stand-in would answer unknown emails faster than known ones.
+        let parsed = PasswordHash::new(DUMMY).expect("parses");
+        let params = argon2::Params::try_from(&parsed).expect("argon2 parameters");
+        let defaults = argon2::Params::default();
+        assert_eq!(parsed.algorithm.as_str(), "argon2id");
+        assert_eq!(params.m_cost(), defaults.m_cost());
+        assert_eq!(params.t_cost(), defaults.t_cost());
+        assert_eq!(params.p_cost(), defaults.p_cost());
+        assert_eq!(parsed.hash.map(|h| h.len()), Some(32));
+    }
 }
