@@ -9,6 +9,10 @@
 //! machine noise hit them alike; each mode's median round is reported.
 //!
 //! Environment: `BENCH_REQUESTS` (default 20000), `BENCH_CONCURRENCY` (default 32).
+//!
+//! With `BENCH_AUTH=1` (needs the local stack: `make infra`) a fourth mode calls the same REST
+//! route through a second gateway that verifies an access token on every call against a real
+//! identity service, so the row's ratio to plain REST is the price of the edge's token check.
 
 #[path = "../tests/conformance/upstream.rs"]
 mod upstream;
@@ -114,6 +118,8 @@ async fn main() {
                 endpoint: format!("http://{upstream}"),
                 timeout_ms: 10_000,
             }],
+            // The test upstream has no identity behind it: this measures routing and transcoding.
+            verify_credentials: false,
             ..GatewayConfig::default()
         },
         &[TEST_DESCRIPTORS],
@@ -140,7 +146,13 @@ async fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(3);
 
-    let mut results: Vec<Vec<Report>> = vec![Vec::new(), Vec::new(), Vec::new()];
+    let authed = if std::env::var("BENCH_AUTH").is_ok_and(|v| v == "1") {
+        Some(verifying_gateway(upstream).await)
+    } else {
+        None
+    };
+
+    let mut results: Vec<Vec<Report>> = vec![Vec::new(), Vec::new(), Vec::new(), Vec::new()];
     for _ in 0..rounds {
         let grpc = grpc.clone();
         results[0].push(
@@ -190,16 +202,43 @@ async fn main() {
             })
             .await,
         );
+        if let Some((url, token)) = &authed {
+            let (auth_client, url, token) = (client.clone(), url.clone(), token.clone());
+            results[3].push(
+                measure(
+                    "REST via gateway, token verified",
+                    requests,
+                    concurrency,
+                    move || {
+                        let client = auth_client.clone();
+                        let url = url.clone();
+                        let token = token.clone();
+                        async move {
+                            let response = client
+                                .get(&url)
+                                .bearer_auth(&token)
+                                .send()
+                                .await
+                                .expect("rest call");
+                            assert!(response.status().is_success(), "{}", response.status());
+                            response.bytes().await.expect("body");
+                        }
+                    },
+                )
+                .await,
+            );
+        }
     }
     let median = |mut reports: Vec<Report>| {
         reports.sort_by(|a, b| a.throughput.total_cmp(&b.throughput));
         reports.swap_remove(reports.len() / 2)
     };
-    let mut results = results.into_iter().map(median);
+    let mut results = results.into_iter().filter(|r| !r.is_empty()).map(median);
     let (Some(direct), Some(rest), Some(web)) = (results.next(), results.next(), results.next())
     else {
         return;
     };
+    let verified = results.next();
 
     println!(
         "gateway benchmark: {requests} GetBook calls per mode and round, concurrency {concurrency}, median of {rounds} rounds"
@@ -208,7 +247,10 @@ async fn main() {
         "| mode | throughput (req/s) | p50 | p99 | throughput vs direct | p50 vs direct | p99 vs direct |"
     );
     println!("|---|---|---|---|---|---|---|");
-    for report in [&direct, &rest, &web] {
+    for report in [Some(&direct), Some(&rest), Some(&web), verified.as_ref()]
+        .into_iter()
+        .flatten()
+    {
         println!(
             "| {} | {:.0} | {:.3} ms | {:.3} ms | {:.2}x | {:.2}x | {:.2}x |",
             report.mode,
@@ -220,4 +262,39 @@ async fn main() {
             report.p99.as_secs_f64() / direct.p99.as_secs_f64(),
         );
     }
+}
+
+/// A second gateway in front of `upstream` that verifies tokens against the test identity service
+/// (per-user limits out of the way); returns the REST URL and a valid token.
+async fn verifying_gateway(upstream: SocketAddr) -> (String, String) {
+    let identity = taskmesh_testing::identity::identity();
+    let any = SocketAddr::from(([127, 0, 0, 1], 0));
+    let gateway = Gateway::build(
+        GatewayConfig {
+            http_listen: any,
+            grpc_listen: any,
+            admin_listen: any,
+            upstreams: vec![UpstreamConfig {
+                prefix: "gatewaytest".into(),
+                endpoint: format!("http://{upstream}"),
+                timeout_ms: 10_000,
+            }],
+            auth: taskmesh_mesh::auth::AuthConfig {
+                identity_endpoint: identity.endpoint.clone(),
+                ..Default::default()
+            },
+            rate_limits: taskmesh_gateway::guard::RateLimits {
+                user_per_second: 1_000_000,
+                user_burst: 1_000_000,
+                ..Default::default()
+            },
+            ..GatewayConfig::default()
+        },
+        &[TEST_DESCRIPTORS],
+    )
+    .await
+    .expect("verifying gateway");
+    let url = format!("http://{}/v1/shelves/s/books/b", gateway.http_addr());
+    tokio::spawn(gateway.run(std::future::pending()));
+    (url, taskmesh_testing::identity::token("bench"))
 }

@@ -6,8 +6,10 @@
 //!
 //! The JWKS is cached for `auth.jwks_cache_ms` and fetched again at once when a token names an
 //! unknown `kid` (at most once a second, so random `kid`s cannot flood identity). A key identity
-//! retires stops verifying once the cache has expired. Resolved API keys are cached for
-//! `auth.api_key_cache_ms`, so a revoked key is refused after at most that long.
+//! retires stops verifying once the cache has expired. A token whose signature verified is
+//! remembered (by SHA-256) until it expires or the key set changes, so repeated calls skip the
+//! signature check. Resolved API keys are cached for `auth.api_key_cache_ms`, so a revoked key is
+//! refused after at most that long.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -208,7 +210,16 @@ struct Inner {
     /// Serializes JWKS fetches and remembers the last one.
     last_fetch: Mutex<Option<Instant>>,
     api_keys: Mutex<HashMap<[u8; 32], CachedKey>>,
+    /// Tokens whose signature was checked against the current key set, by SHA-256, so that a
+    /// client's repeated calls skip the Ed25519 verification. Emptied whenever the JWKS is
+    /// replaced, so a retired key's tokens are refused from then on.
+    verified: std::sync::Mutex<HashMap<[u8; 32], Claims>>,
 }
+
+/// Seconds of clock skew allowed on `exp` and `nbf`.
+const LEEWAY_SECS: i64 = 5;
+/// Most tokens remembered as verified; past this the memory starts over.
+const MAX_VERIFIED: usize = 10_000;
 
 #[derive(Default)]
 struct Jwks {
@@ -241,6 +252,7 @@ impl Authenticator {
                 jwks: RwLock::new(Jwks::default()),
                 last_fetch: Mutex::new(None),
                 api_keys: Mutex::new(HashMap::new()),
+                verified: std::sync::Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -291,6 +303,18 @@ impl Authenticator {
 
     /// The claims of a valid access token.
     pub async fn verify_token(&self, token: &str) -> Result<Claims, AuthError> {
+        let jwks_ttl = Duration::from_millis(self.inner.config.jwks_cache_ms);
+        let stale = self
+            .inner
+            .jwks
+            .read()
+            .await
+            .fetched
+            .is_none_or(|at| at.elapsed() >= jwks_ttl);
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        if !stale && let Some(claims) = self.remembered(&digest) {
+            return Ok(claims);
+        }
         let header = jsonwebtoken::decode_header(token)
             .map_err(|_| AuthError::Invalid("malformed token"))?;
         if header.alg != Algorithm::EdDSA {
@@ -303,16 +327,8 @@ impl Authenticator {
         validation.set_audience(&[AUDIENCE]);
         validation.set_issuer(&[&self.inner.config.issuer]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        validation.leeway = 5;
+        validation.leeway = LEEWAY_SECS as u64;
 
-        let jwks_ttl = Duration::from_millis(self.inner.config.jwks_cache_ms);
-        let stale = self
-            .inner
-            .jwks
-            .read()
-            .await
-            .fetched
-            .is_none_or(|at| at.elapsed() >= jwks_ttl);
         let known = self.inner.jwks.read().await.keys.contains_key(&kid);
         if stale || !known {
             self.refresh_jwks(stale).await?;
@@ -336,7 +352,24 @@ impl Authenticator {
         if !data.claims.sub.starts_with("users/") {
             return Err(AuthError::Invalid("the token names no user"));
         }
+        drop(jwks);
+        if let Ok(mut verified) = self.inner.verified.lock() {
+            if verified.len() >= MAX_VERIFIED {
+                verified.clear();
+            }
+            verified.insert(digest, data.claims.clone());
+        }
         Ok(data.claims)
+    }
+
+    /// The claims of a token verified before against the current keys, while it has not expired.
+    fn remembered(&self, digest: &[u8; 32]) -> Option<Claims> {
+        let now = chrono::Utc::now().timestamp();
+        let verified = self.inner.verified.lock().ok()?;
+        verified
+            .get(digest)
+            .filter(|claims| claims.exp + LEEWAY_SECS > now)
+            .cloned()
     }
 
     /// Fetches the JWKS, unless another call just did. `stale` forces a fetch when the cache
@@ -389,6 +422,9 @@ impl Authenticator {
             }
         }
         let mut jwks = self.inner.jwks.write().await;
+        if let Ok(mut verified) = self.inner.verified.lock() {
+            verified.clear();
+        }
         jwks.keys = decoded;
         jwks.fetched = Some(Instant::now());
         Ok(())
