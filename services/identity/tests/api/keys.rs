@@ -66,3 +66,34 @@ async fn tokens_of_a_rotated_out_key_verify_until_the_key_is_retired() {
     let active = keys::retire(&vault, "secret", &path, &new_kid).await;
     assert!(active.is_err(), "the signing key cannot be retired");
 }
+
+#[tokio::test]
+async fn a_token_verified_once_is_still_refused_after_it_expires() {
+    let world = World::new().await;
+    world.signed_up("fay").await;
+    let mut claims = taskmesh_testing::identity::claims("fay");
+    claims.exp = chrono::Utc::now().timestamp() + 1;
+    let short = taskmesh_testing::identity::sign(&world.identity.key, &claims);
+    let me = world
+        .identity()
+        .get_current_user(bearer(&short, GetCurrentUserRequest {}))
+        .await;
+    assert!(me.is_ok(), "valid for a second: {me:?}");
+    // Past `exp` plus the 5 s leeway the remembered verification no longer counts.
+    let mut refused = false;
+    for _ in 0..40 {
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        let me = world
+            .identity()
+            .get_current_user(bearer(&short, GetCurrentUserRequest {}))
+            .await;
+        if code(&me) == Code::Unauthenticated {
+            refused = true;
+            break;
+        }
+    }
+    assert!(
+        refused,
+        "an expired token must be refused even when it verified before"
+    );
+}
