@@ -127,6 +127,15 @@ impl Credential {
     pub fn header(&self) -> (&'static str, &str) {
         (self.header, &self.value)
     }
+
+    /// Whether this is an API key rather than a session's access token.
+    pub fn is_api_key(&self) -> bool {
+        self.header == API_KEY_HEADER
+            || self
+                .value
+                .split_once(' ')
+                .is_some_and(|(_, secret)| secret.trim().starts_with(API_KEY_PREFIX))
+    }
 }
 
 impl std::fmt::Debug for Credential {

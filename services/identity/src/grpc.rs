@@ -98,6 +98,20 @@ impl IdentityHandlers {
         context.caller.trim_start_matches("users/")
     }
 
+    /// PERMISSION_DENIED when the call came with an API key: keys cannot mint or revoke keys or
+    /// change the password, so a leaked key cannot entrench itself.
+    fn session_only(context: &CallContext) -> Result<(), Status> {
+        if context.credential.as_ref().is_some_and(|c| c.is_api_key()) {
+            return Err(with_reason(
+                Code::PermissionDenied,
+                "API keys cannot do this; sign in and use the access token",
+                "SESSION_REQUIRED",
+                HashMap::new(),
+            ));
+        }
+        Ok(())
+    }
+
     /// PERMISSION_DENIED unless `parent` is the caller.
     fn own_parent(context: &CallContext, parent: &str) -> Result<String, Status> {
         let user = parent
@@ -274,6 +288,7 @@ impl IdentityService for IdentityHandlers {
         request: Request<ChangePasswordRequest>,
     ) -> Result<Response<()>, Status> {
         let context = CallContext::of(&request);
+        Self::session_only(&context)?;
         let request = request.into_inner();
         let mut violations = Violations::default();
         if request.current_password.is_empty() {
@@ -320,6 +335,7 @@ impl ApiKeyService for IdentityHandlers {
         let context = CallContext::of(&request);
         let request = request.into_inner();
         let user = Self::own_parent(&context, &request.parent)?;
+        Self::session_only(&context)?;
         let key = request
             .api_key
             .ok_or_else(|| invalid_field("api_key", "is required"))?;
@@ -404,6 +420,7 @@ impl ApiKeyService for IdentityHandlers {
             ));
         };
         let user = Self::own_parent(&context, &format!("users/{user}"))?;
+        Self::session_only(&context)?;
         let id = Uuid::parse_str(id).map_err(|_| not_found(&name))?;
         let key = self.store.revoke_api_key(&user, id).await?;
         tracing::info!(api_key = %key.name, "API key revoked");

@@ -77,6 +77,25 @@ async fn api_keys_are_shown_once_scoped_and_revocable() {
     assert_eq!(code(&refused), Code::PermissionDenied);
     assert!(rename(&write.secret).await.is_ok());
 
+    // Not even a write key mints more keys: that takes a signed-in session.
+    let minted = world
+        .api_keys()
+        .create_api_key(api_key(
+            &write.secret,
+            CreateApiKeyRequest {
+                parent: "users/eve".into(),
+                api_key: Some(ApiKey {
+                    display_name: "more".into(),
+                    scope: ApiKeyScope::Write as i32,
+                    ..Default::default()
+                }),
+            },
+        ))
+        .await
+        .expect_err("keys do not mint keys");
+    assert_eq!(minted.code(), Code::PermissionDenied);
+    assert_eq!(crate::helpers::reason(&minted), "SESSION_REQUIRED");
+
     let foreign = world
         .api_keys()
         .list_api_keys(bearer(
