@@ -33,6 +33,9 @@ pub enum GatewayError {
     /// A descriptor set does not decode.
     #[error("invalid descriptor set: {0}")]
     Descriptors(String),
+    /// A setting is unusable (e.g. `auth.identity_endpoint`).
+    #[error(transparent)]
+    Config(#[from] taskmesh_mesh::config::ConfigError),
     /// A route is malformed.
     #[error(transparent)]
     Routes(#[from] RouteError),
@@ -106,10 +109,7 @@ impl Gateway {
         let upstreams = Arc::new(Upstreams::new(&config.upstreams)?);
         let metrics = Metrics::new("gateway");
         let authenticator = if config.verify_credentials {
-            Some(
-                taskmesh_mesh::auth::Authenticator::new(&config.auth)
-                    .map_err(|e| GatewayError::Descriptors(e.to_string()))?,
-            )
+            Some(taskmesh_mesh::auth::Authenticator::new(&config.auth)?)
         } else {
             None
         };
