@@ -1,3 +1,3 @@
-//! Whole-system tests live in `e2e/`: they start the real `projects`, `tasks` and `gateway`
+//! Whole-system tests live in `e2e/`: they start the real service and gateway
 //! binaries as processes, logged in to Vault with their own AppRoles, and drive them through the
 //! gateway over REST and gRPC. This library is empty on purpose.

@@ -1,0 +1,364 @@
+//! The platform as `make up` wires it, started from the built binaries: every service with its own
+//! database, AppRole and Vault secrets on a private NATS server, the identity signing key
+//! provisioned, and the gateway in front. Plus a REST client and a target for crawl jobs.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+use taskmesh_testing::{NatsServer, Stack, TestDatabase, free_port};
+
+/// The workspace's binaries sit next to this test's directory (`target/debug`).
+fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    let dir = exe.parent().and_then(Path::parent).expect("target dir");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is not built; run `cargo build --bins`",
+        path.display()
+    );
+    path
+}
+
+/// A service process, killed when dropped.
+struct Process {
+    name: &'static str,
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+impl Process {
+    fn start(name: &'static str, envs: &[(&str, String)], args: &[&str], dir: &Path) -> Self {
+        let log = dir.join(format!("{name}.log"));
+        let mut command = Command::new(binary(name));
+        for (key, _) in std::env::vars() {
+            if key.starts_with("TASKMESH_") || key.starts_with("VAULT_") {
+                command.env_remove(key);
+            }
+        }
+        let child = command
+            .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&log).expect("log"))
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn");
+        Self {
+            name,
+            child: Some(child),
+            log,
+        }
+    }
+
+    /// SIGTERM and wait: a graceful stop exits 0.
+    fn stop(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("running");
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        child.wait().expect("wait")
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+            eprintln!("{} log: {}", self.name, self.log.display());
+        }
+    }
+}
+
+async fn wait_ready(admin_port: u16) {
+    let client = reqwest::Client::new();
+    for _ in 0..240 {
+        if let Ok(response) = client
+            .get(format!("http://127.0.0.1:{admin_port}/readyz"))
+            .send()
+            .await
+            && response.status().is_success()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    panic!("the service with admin port {admin_port} never became ready");
+}
+
+/// One service's settings: only the Vault address and AppRole files, as `make up` gives them.
+struct ServiceEnv {
+    env: Vec<(&'static str, String)>,
+    grpc: u16,
+    admin: u16,
+    /// Where its secrets are in Vault.
+    secret_path: String,
+}
+
+impl ServiceEnv {
+    async fn new(stack: &Stack, nats: &NatsServer, prefix: &str, dir: &Path) -> Self {
+        let db = TestDatabase::create(stack, prefix).await;
+        let (role_id, secret_id) = db.approle(stack, &dir.join(prefix)).await;
+        let (grpc, admin) = (free_port(), free_port());
+        let env = vec![
+            ("TASKMESH_VAULT__ADDR", stack.vault_addr.clone()),
+            ("TASKMESH_VAULT__AUTH", "approle".to_owned()),
+            (
+                "TASKMESH_VAULT__ROLE_ID_FILE",
+                role_id.display().to_string(),
+            ),
+            (
+                "TASKMESH_VAULT__SECRET_ID_FILE",
+                secret_id.display().to_string(),
+            ),
+            ("TASKMESH_VAULT__SECRET_PATH", db.secret_path.clone()),
+            ("TASKMESH_DATABASE__PORT", stack.pg_port.to_string()),
+            ("TASKMESH_NATS__URL", nats.url()),
+            ("TASKMESH_GRPC__LISTEN", format!("127.0.0.1:{grpc}")),
+            ("TASKMESH_ADMIN__LISTEN", format!("127.0.0.1:{admin}")),
+        ];
+        Self {
+            env,
+            grpc,
+            admin,
+            secret_path: db.secret_path,
+        }
+    }
+}
+
+/// Starts `name` with `settings` on top of its own database and AppRole; waits until ready.
+async fn start_service(
+    stack: &Stack,
+    nats: &NatsServer,
+    dir: &Path,
+    name: &'static str,
+    settings: &[(&'static str, String)],
+) -> (ServiceEnv, Process) {
+    let mut service = ServiceEnv::new(stack, nats, &format!("e2e_{name}"), dir).await;
+    if name == "identity" {
+        taskmesh_testing::identity::provision_keys(stack, &service.secret_path).await;
+    }
+    service.env.extend_from_slice(settings);
+    let process = Process::start(name, &service.env, &[], dir);
+    wait_ready(service.admin).await;
+    (service, process)
+}
+
+/// Every service and the gateway, running.
+pub(crate) struct Platform {
+    /// Where the logs (`<name>.log`) and credential files are.
+    pub(crate) dir: PathBuf,
+    /// The gateway's REST base URL.
+    pub(crate) base: String,
+    /// The gateway's native gRPC port.
+    pub(crate) grpc_port: u16,
+    /// Vault path of identity's secrets (the signing keys are under it).
+    pub(crate) identity_secrets: String,
+    /// In stop order: gateway, execution, tasks, projects, identity. Killed when dropped.
+    processes: Vec<Process>,
+    _nats: NatsServer,
+}
+
+impl Platform {
+    pub(crate) async fn start(stack: &Stack) -> Self {
+        // A private NATS: durable consumers are shared by name, so a `make up` running beside the
+        // tests must not take this platform's messages.
+        let nats = NatsServer::start(stack).await;
+        let dir =
+            std::env::temp_dir().join(format!("taskmesh-e2e-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("dir");
+
+        let (identity, identity_process) = start_service(stack, &nats, &dir, "identity", &[]).await;
+        let identity_endpoint = format!("http://127.0.0.1:{}", identity.grpc);
+        let verify = (
+            "TASKMESH_AUTH__IDENTITY_ENDPOINT",
+            identity_endpoint.clone(),
+        );
+        let (projects, projects_process) = start_service(
+            stack,
+            &nats,
+            &dir,
+            "projects",
+            std::slice::from_ref(&verify),
+        )
+        .await;
+        let uses_projects = [
+            verify,
+            (
+                "TASKMESH_PROJECTS__ENDPOINT",
+                format!("http://127.0.0.1:{}", projects.grpc),
+            ),
+        ];
+        let (tasks, tasks_process) =
+            start_service(stack, &nats, &dir, "tasks", &uses_projects).await;
+        let (execution, execution_process) =
+            start_service(stack, &nats, &dir, "execution", &uses_projects).await;
+
+        let (http, grpc_port, admin) = (free_port(), free_port(), free_port());
+        let upstream = |context: &str, port: u16, timeout_ms: u32| {
+            format!(
+                "[[upstreams]]\nprefix = \"taskmesh.{context}\"\nendpoint = \"http://127.0.0.1:{port}\"\ntimeout_ms = {timeout_ms}\n\n"
+            )
+        };
+        let config = dir.join("gateway.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "http_listen = \"127.0.0.1:{http}\"\ngrpc_listen = \"127.0.0.1:{grpc_port}\"\nadmin_listen = \"127.0.0.1:{admin}\"\n\n\
+                 [auth]\nidentity_endpoint = \"{identity_endpoint}\"\n\n{}{}{}{}",
+                upstream("identity", identity.grpc, 10_000),
+                upstream("projects", projects.grpc, 10_000),
+                upstream("tasks", tasks.grpc, 10_000),
+                upstream("execution", execution.grpc, 60_000),
+            ),
+        )
+        .expect("gateway config");
+        let config_arg = config.display().to_string();
+        let gateway = Process::start("gateway", &[], &["--config", &config_arg], &dir);
+        wait_ready(admin).await;
+
+        Self {
+            base: format!("http://127.0.0.1:{http}"),
+            grpc_port,
+            identity_secrets: identity.secret_path,
+            processes: vec![
+                gateway,
+                execution_process,
+                tasks_process,
+                projects_process,
+                identity_process,
+            ],
+            dir,
+            _nats: nats,
+        }
+    }
+
+    /// Stops every process with SIGTERM; each must exit 0.
+    pub(crate) fn stop(&mut self) {
+        for process in &mut self.processes {
+            let name = process.name;
+            assert!(process.stop().success(), "{name} stops gracefully");
+        }
+    }
+
+    /// Removes the logs and credential files (kept when a test fails, for reading).
+    pub(crate) fn clean_up(self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+
+    /// Every process log with its path.
+    pub(crate) fn logs(&self) -> Vec<(PathBuf, String)> {
+        std::fs::read_dir(&self.dir)
+            .expect("log dir")
+            .map(|entry| entry.expect("entry").path())
+            .filter(|path| path.extension().is_some_and(|e| e == "log"))
+            .map(|path| {
+                let text = std::fs::read_to_string(&path).expect("log");
+                (path, text)
+            })
+            .collect()
+    }
+}
+
+/// REST calls to the gateway, with a bearer token once one is set.
+pub(crate) struct Rest {
+    pub(crate) client: reqwest::Client,
+    base: String,
+    token: Option<String>,
+}
+
+impl Rest {
+    pub(crate) fn new(base: &str) -> Self {
+        Self {
+            client: reqwest::Client::new(),
+            base: base.to_owned(),
+            token: None,
+        }
+    }
+
+    /// Sends every later call with `authorization: Bearer <token>`.
+    pub(crate) fn sign_in(&mut self, token: &str) {
+        self.token = Some(token.to_owned());
+    }
+
+    /// The full URL of `path` (`/v1/...`).
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Status and JSON body (or the text as a JSON string).
+    pub(crate) async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("text");
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    pub(crate) async fn get(&self, path: &str) -> (u16, Value) {
+        self.call(reqwest::Method::GET, path, None).await
+    }
+
+    pub(crate) async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.call(reqwest::Method::POST, path, Some(body)).await
+    }
+}
+
+/// Asks `check` every 100 ms, up to 10 s, until it returns something.
+pub(crate) async fn poll<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    for _ in 0..100 {
+        if let Some(found) = check().await {
+            return found;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{what} did not happen within 10 s");
+}
+
+/// An HTTP server for jobs to crawl.
+pub(crate) async fn job_target() -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                let mut buffer = [0_u8; 4096];
+                let _ = socket.read(&mut buffer).await;
+                let body = "a service mesh, and another mesh";
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(response.as_bytes()).await;
+            });
+        }
+    });
+    addr
+}
