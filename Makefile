@@ -37,4 +37,5 @@ buf:
 	@$(LOCAL)/buf-check.sh
 
 nextest:
+	@$(LOCAL)/drop-test-databases.sh
 	cargo nextest run --workspace

@@ -51,6 +51,12 @@ pg_bin() {
 # PostgreSQL refuses to run as root: root runs it as the `postgres` user, which must be able to
 # reach its data directory. When the clone is not reachable for that user, the data lives under
 # /var/tmp instead, in a directory named after the clone.
+# psql as the stack's admin role, on the postgres database.
+psql_admin() {
+  PGPASSWORD="$(cat "$SECRETS/pg-admin-password")" psql -X -q -v ON_ERROR_STOP=1 \
+    -h 127.0.0.1 -p "$PG_PORT" -U taskmesh_admin -d postgres "$@"
+}
+
 pg_home() {
   if [ "$(id -u)" -eq 0 ]; then
     mkdir -p "$TM_HOME"

@@ -10,12 +10,10 @@ export BAO_ADDR="$VAULT_ADDR_LOCAL"
 BAO_TOKEN="$(cat "$SECRETS/vault-root-token")"
 export BAO_TOKEN
 
-psql_admin() {
-  PGPASSWORD="$(cat "$SECRETS/pg-admin-password")" psql -X -q -v ON_ERROR_STOP=1 \
-    -h 127.0.0.1 -p "$PG_PORT" -U taskmesh_admin -d postgres "$@"
-}
-
-bao auth list -format=json | grep -q '"approle/"' || bao auth enable approle >/dev/null
+# Read the list first: with pipefail, `grep -q` closing the pipe early could fail `bao` (SIGPIPE)
+# and make an enabled approle look missing.
+auth_methods="$(bao auth list -format=json)"
+grep -q '"approle/"' <<<"$auth_methods" || bao auth enable approle >/dev/null
 
 for entry in "${SERVICES[@]}"; do
   service="${entry%%:*}"
