@@ -104,6 +104,32 @@ pub fn subject_for(full_name: &str) -> String {
     }
 }
 
+/// The value of header `name` of a received message (empty when absent).
+pub fn header(message: &async_nats::jetstream::Message, name: &str) -> String {
+    message
+        .headers
+        .as_ref()
+        .and_then(|h| h.get(name))
+        .map(|v| v.as_str().to_owned())
+        .unwrap_or_default()
+}
+
+/// The context of work caused by a received event: it carries on the event's correlation id and
+/// trace, so the calls and events it causes belong to the same user action.
+pub fn caused_context(message: &async_nats::jetstream::Message) -> taskmesh_mesh::CallContext {
+    let mut context = taskmesh_mesh::CallContext::background();
+    let correlation = header(message, headers::CORRELATION_ID);
+    if !correlation.is_empty() {
+        context.correlation_id = correlation;
+    }
+    let traceparent = header(message, headers::TRACEPARENT);
+    if let Some((trace_id, _)) = taskmesh_mesh::layer::parse_traceparent(&traceparent) {
+        context.trace_id = trace_id.to_owned();
+        context.traceparent = traceparent.clone();
+    }
+    context
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,7 +16,7 @@ pub mod relay;
 pub mod startup;
 pub mod streams;
 
-pub use event::{OutgoingEvent, headers};
+pub use event::{OutgoingEvent, caused_context, header, headers};
 pub use outbox::Outbox;
 pub use relay::{OutboxRelay, RelayMetrics};
 pub use streams::StreamSpec;

@@ -9,7 +9,7 @@ use async_nats::jetstream::Message;
 use prost::Message as _;
 use taskmesh_contracts::tasks_v1::{EventContext, Job, TaskCreated, TaskUpdated};
 use taskmesh_events::consumer::{HandleError, Handler};
-use taskmesh_events::headers;
+use taskmesh_events::{header, headers};
 use uuid::Uuid;
 
 use crate::store::{NewExecution, SourceEvent, Store};
@@ -30,15 +30,7 @@ impl Intake {
     }
 
     async fn take(&self, message: &Message) -> Result<(), HandleError> {
-        let header = |name: &str| {
-            message
-                .headers
-                .as_ref()
-                .and_then(|h| h.get(name))
-                .map(|v| v.as_str().to_owned())
-                .unwrap_or_default()
-        };
-        let event_type = header(headers::EVENT_TYPE);
+        let event_type = header(message, headers::EVENT_TYPE);
         let decoded: Option<(EventContext, Job)> = match event_type.as_str() {
             "taskmesh.tasks.v1.TaskCreated" => {
                 let event = TaskCreated::decode(message.payload.as_ref())
@@ -81,7 +73,7 @@ impl Intake {
                 project,
                 task_version: context.version,
                 job,
-                correlation_id: header(headers::CORRELATION_ID),
+                correlation_id: header(message, headers::CORRELATION_ID),
                 source: SourceEvent {
                     subject: message.subject.to_string(),
                     event_type: event_type.clone(),
@@ -93,7 +85,7 @@ impl Intake {
             .map_err(|e| HandleError::Retry(e.to_string()))?;
         if created {
             tracing::info!(task = %context.task, version = context.version, "execution queued");
-        } else if header(headers::MSG_ID).contains(":replay:") {
+        } else if header(message, headers::MSG_ID).contains(":replay:") {
             // A dead letter replayed: run the failed execution again, once.
             let rerun = self
                 .store

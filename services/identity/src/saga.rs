@@ -10,8 +10,7 @@ use async_nats::jetstream::Message;
 use prost::Message as _;
 use taskmesh_contracts::projects_v1::{PersonalOrganizationCreated, PersonalOrganizationFailed};
 use taskmesh_events::consumer::{HandleError, Handler};
-use taskmesh_events::headers;
-use taskmesh_mesh::CallContext;
+use taskmesh_events::{caused_context, header, headers};
 
 use crate::store::Store;
 
@@ -31,20 +30,8 @@ impl RegistrationSaga {
     }
 
     async fn apply(&self, message: &Message) -> Result<(), HandleError> {
-        let header = |name: &str| {
-            message
-                .headers
-                .as_ref()
-                .and_then(|h| h.get(name))
-                .map(|v| v.as_str().to_owned())
-                .unwrap_or_default()
-        };
-        let event_type = header(headers::EVENT_TYPE);
-        let mut context = CallContext::background();
-        let correlation = header(headers::CORRELATION_ID);
-        if !correlation.is_empty() {
-            context.correlation_id = correlation;
-        }
+        let event_type = header(message, headers::EVENT_TYPE);
+        let context = caused_context(message);
         let retry =
             |e: tonic::Status| HandleError::Retry(format!("{:?}: {}", e.code(), e.message()));
         match event_type.as_str() {

@@ -8,8 +8,7 @@ use async_nats::jetstream::Message;
 use prost::Message as _;
 use taskmesh_contracts::identity_v1::UserRegistered;
 use taskmesh_events::consumer::{HandleError, Handler};
-use taskmesh_events::headers;
-use taskmesh_mesh::CallContext;
+use taskmesh_events::{caused_context, header, headers};
 
 use crate::store::Store;
 use crate::store::personal::PersonalOutcome;
@@ -32,15 +31,7 @@ impl PersonalOrganizations {
     }
 
     async fn apply(&self, message: &Message) -> Result<(), HandleError> {
-        let header = |name: &str| {
-            message
-                .headers
-                .as_ref()
-                .and_then(|h| h.get(name))
-                .map(|v| v.as_str().to_owned())
-                .unwrap_or_default()
-        };
-        if header(headers::EVENT_TYPE) != "taskmesh.identity.v1.UserRegistered" {
+        if header(message, headers::EVENT_TYPE) != "taskmesh.identity.v1.UserRegistered" {
             return Ok(());
         }
         let event = UserRegistered::decode(message.payload.as_ref())
@@ -49,11 +40,7 @@ impl PersonalOrganizations {
             return Ok(());
         };
         let id = user.name.trim_start_matches("users/").to_owned();
-        let mut context = CallContext::background();
-        let correlation = header(headers::CORRELATION_ID);
-        if !correlation.is_empty() {
-            context.correlation_id = correlation;
-        }
+        let mut context = caused_context(message);
         context.caller = user.name.clone();
         let outcome = self
             .store

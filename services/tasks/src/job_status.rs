@@ -15,7 +15,7 @@ use taskmesh_contracts::execution_v1::{
 };
 use taskmesh_contracts::tasks_v1::{JobStatus, Task};
 use taskmesh_events::consumer::{HandleError, Handler};
-use taskmesh_events::headers;
+use taskmesh_events::{header, headers};
 use uuid::Uuid;
 
 use crate::domain::names::TaskName;
@@ -37,12 +37,7 @@ impl JobStatusProjector {
     }
 
     async fn project(&self, message: &Message) -> Result<(), HandleError> {
-        let event_type = message
-            .headers
-            .as_ref()
-            .and_then(|h| h.get(headers::EVENT_TYPE))
-            .map(|v| v.as_str().to_owned())
-            .unwrap_or_default();
+        let event_type = header(message, headers::EVENT_TYPE);
         let bytes = message.payload.as_ref();
         let undecodable =
             |e: prost::DecodeError| HandleError::Retry(format!("undecodable {event_type}: {e}"));

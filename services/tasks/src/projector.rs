@@ -9,7 +9,7 @@ use std::time::Duration;
 use async_nats::jetstream::Message;
 use sqlx::PgPool;
 use taskmesh_events::consumer::{HandleError, Handler};
-use taskmesh_events::headers;
+use taskmesh_events::{header, headers};
 
 use crate::domain::events::TaskEvent;
 use crate::store::read_model::{self, Applied};
@@ -30,12 +30,7 @@ impl Projector {
     }
 
     async fn project(&self, message: &Message) -> Result<(), HandleError> {
-        let event_type = message
-            .headers
-            .as_ref()
-            .and_then(|h| h.get(headers::EVENT_TYPE))
-            .map(|v| v.as_str().to_owned())
-            .unwrap_or_default();
+        let event_type = header(message, headers::EVENT_TYPE);
         let event = match TaskEvent::decode(&event_type, &message.payload) {
             Ok(event) => event,
             Err(err) => {
