@@ -5,7 +5,8 @@
 //! valid credentials with UNAUTHENTICATED, except health, reflection and the [`PUBLIC_METHODS`].
 //!
 //! The JWKS is cached for `auth.jwks_cache_ms` and fetched again at once when a token names an
-//! unknown `kid` (at most once a second, so random `kid`s cannot flood identity). A key identity
+//! unknown `kid`; fetches are at least a second apart, so neither random `kid`s nor an unreachable
+//! identity can turn every call into a fetch. A key identity
 //! retires stops verifying once the cache has expired. A token whose signature verified is
 //! remembered (by SHA-256) until it expires or the key set changes, so repeated calls skip the
 //! signature check. Resolved API keys are cached for `auth.api_key_cache_ms`, so a revoked key is
@@ -243,7 +244,7 @@ struct CachedKey {
     cached: Instant,
 }
 
-/// Shortest time between two JWKS fetches triggered by unknown `kid`s.
+/// Shortest time between two JWKS fetches.
 const MIN_REFETCH: Duration = Duration::from_secs(1);
 
 impl Authenticator {
@@ -338,9 +339,8 @@ impl Authenticator {
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.leeway = LEEWAY_SECS as u64;
 
-        let known = self.inner.jwks.read().await.keys.contains_key(&kid);
-        if stale || !known {
-            self.refresh_jwks(stale).await?;
+        if stale || !self.inner.jwks.read().await.keys.contains_key(&kid) {
+            self.refresh_jwks().await?;
         }
         let jwks = self.inner.jwks.read().await;
         let key = jwks
@@ -381,43 +381,32 @@ impl Authenticator {
             .cloned()
     }
 
-    /// Fetches the JWKS, unless another call just did. `stale` forces a fetch when the cache
-    /// expired; otherwise (unknown kid) fetches are at least [`MIN_REFETCH`] apart.
-    async fn refresh_jwks(&self, stale: bool) -> Result<(), AuthError> {
+    /// Fetches the JWKS unless a fetch was tried less than [`MIN_REFETCH`] ago (by this call's
+    /// competitors or after an unknown `kid`), so neither random `kid`s nor an unreachable
+    /// identity turn every call into a fetch. Keys fetched earlier keep working while identity
+    /// is away; with none at all the caller gets UNAVAILABLE.
+    async fn refresh_jwks(&self) -> Result<(), AuthError> {
         let mut last = self.inner.last_fetch.lock().await;
-        let recent = last.is_some_and(|at| at.elapsed() < MIN_REFETCH);
-        if recent && !stale {
-            return Ok(());
-        }
-        let jwks_ttl = Duration::from_millis(self.inner.config.jwks_cache_ms);
-        if stale
-            && self
-                .inner
-                .jwks
-                .read()
+        if !last.is_some_and(|at| at.elapsed() < MIN_REFETCH) {
+            *last = Some(Instant::now());
+            match IdentityServiceClient::new(self.inner.channel.clone())
+                .get_jwks(GetJwksRequest {})
                 .await
-                .fetched
-                .is_some_and(|at| at.elapsed() < jwks_ttl)
-        {
-            // Another call refreshed it while this one waited for the lock.
-            return Ok(());
-        }
-        let response = IdentityServiceClient::new(self.inner.channel.clone())
-            .get_jwks(GetJwksRequest {})
-            .await;
-        *last = Some(Instant::now());
-        let keys = match response {
-            Ok(response) => response.into_inner().keys,
-            Err(status) => {
-                tracing::warn!(code = ?status.code(), "fetching the JWKS failed");
-                // Keys fetched earlier keep working while identity is briefly away.
-                return if self.inner.jwks.read().await.keys.is_empty() {
-                    Err(AuthError::Unavailable)
-                } else {
-                    Ok(())
-                };
+            {
+                Ok(response) => self.replace_keys(response.into_inner().keys).await,
+                Err(status) => tracing::warn!(code = ?status.code(), "fetching the JWKS failed"),
             }
-        };
+        }
+        drop(last);
+        if self.inner.jwks.read().await.keys.is_empty() {
+            Err(AuthError::Unavailable)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Installs a fetched key set; tokens verified against the previous set must verify again.
+    async fn replace_keys(&self, keys: Vec<taskmesh_contracts::identity_v1::Jwk>) {
         let mut decoded = HashMap::new();
         for key in keys {
             if key.kty != "OKP" || key.crv != "Ed25519" {
@@ -436,7 +425,6 @@ impl Authenticator {
         }
         jwks.keys = decoded;
         jwks.fetched = Some(Instant::now());
-        Ok(())
     }
 
     async fn api_key(&self, secret: &str) -> Result<(String, Scope), AuthError> {
