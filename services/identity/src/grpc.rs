@@ -53,7 +53,12 @@ impl IdentityHandlers {
         }
     }
 
-    async fn session(&self, user: UserRow) -> Result<Session, Status> {
+    /// A session for `user`: a fresh access token next to `refresh`, the family's newest token.
+    async fn session(
+        &self,
+        user: UserRow,
+        refresh: crate::store::IssuedRefresh,
+    ) -> Result<Session, Status> {
         let now = Utc::now();
         let access_token = self
             .keys
@@ -67,21 +72,7 @@ impl IdentityHandlers {
                 tracing::error!(error = %e, "signing an access token failed");
                 Status::internal("internal error")
             })?;
-        let refresh = self
-            .store
-            .start_session(&user.id, Duration::seconds(self.lifetimes.refresh_secs))
-            .await?;
-        Ok(self.session_of(user, access_token, now, refresh))
-    }
-
-    fn session_of(
-        &self,
-        user: UserRow,
-        access_token: String,
-        now: chrono::DateTime<Utc>,
-        refresh: crate::store::IssuedRefresh,
-    ) -> Session {
-        Session {
+        Ok(Session {
             access_token,
             access_token_expire_time: Some(to_timestamp(
                 now + Duration::seconds(self.lifetimes.access_secs),
@@ -90,7 +81,11 @@ impl IdentityHandlers {
             refresh_token_expire_time: Some(to_timestamp(refresh.expire_time)),
             token_type: "Bearer".to_owned(),
             user: Some(user.into_proto()),
-        }
+        })
+    }
+
+    fn refresh_ttl(&self) -> Duration {
+        Duration::seconds(self.lifetimes.refresh_secs)
     }
 
     /// The caller's username; callers always exist here (the layer authenticated them).
@@ -196,7 +191,11 @@ impl IdentityService for IdentityHandlers {
             ));
         }
         tracing::info!(user = %user.id, "login");
-        self.session(user).await.map(Response::new)
+        let refresh = self
+            .store
+            .start_session(&user.id, self.refresh_ttl())
+            .await?;
+        self.session(user, refresh).await.map(Response::new)
     }
 
     async fn refresh(&self, request: Request<RefreshRequest>) -> Result<Response<Session>, Status> {
@@ -204,29 +203,8 @@ impl IdentityService for IdentityHandlers {
         if token.is_empty() {
             return Err(invalid_field("refresh_token", "is required"));
         }
-        let ttl = Duration::seconds(self.lifetimes.refresh_secs);
-        match self.store.refresh(&token, ttl).await? {
-            Ok((user, next)) => {
-                let now = Utc::now();
-                let access_token = self
-                    .keys
-                    .issue(
-                        &format!("users/{}", user.id),
-                        now.timestamp(),
-                        self.lifetimes.access_secs,
-                    )
-                    .await
-                    .map_err(|e| {
-                        tracing::error!(error = %e, "signing an access token failed");
-                        Status::internal("internal error")
-                    })?;
-                Ok(Response::new(self.session_of(
-                    user,
-                    access_token,
-                    now,
-                    next,
-                )))
-            }
+        match self.store.refresh(&token, self.refresh_ttl()).await? {
+            Ok((user, next)) => self.session(user, next).await.map(Response::new),
             Err(RefreshRefusal::Reused) => Err(with_reason(
                 Code::Unauthenticated,
                 "this refresh token was already used; every session token of its login is revoked",

@@ -519,14 +519,9 @@ impl Store {
     /// The live key with this secret (not revoked, not expired, user active).
     pub async fn api_key_by_secret(&self, secret: &str) -> Result<Option<ApiKey>, Status> {
         let row: Option<ApiKeyRow> = sqlx::query_as(&format!(
-            "SELECT {} FROM api_keys k JOIN users u ON u.id = k.user_id \
-             WHERE k.secret_hash = $1 AND k.revoke_time IS NULL \
-             AND (k.expire_time IS NULL OR k.expire_time > now()) AND u.state = $2",
-            KEY_COLUMNS
-                .split(", ")
-                .map(|c| format!("k.{c}"))
-                .collect::<Vec<_>>()
-                .join(", ")
+            "SELECT {KEY_COLUMNS} FROM api_keys WHERE secret_hash = $1 AND revoke_time IS NULL \
+             AND (expire_time IS NULL OR expire_time > now()) \
+             AND EXISTS (SELECT 1 FROM users WHERE users.id = api_keys.user_id AND state = $2)"
         ))
         .bind(domain::digest(secret))
         .bind(user::State::Active as i16)
