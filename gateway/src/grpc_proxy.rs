@@ -51,14 +51,8 @@ where
             let path = request.uri().path().to_owned();
             let ip = client_ip(request.extensions());
             if let Err(refusal) = guard.check(&path, request.headers(), ip).await {
-                let mut response = refusal.status.into_http::<tonic::body::Body>();
-                if let Some(wait) = refusal.retry_after
-                    && let Ok(value) = http::HeaderValue::from_str(&wait.as_secs().to_string())
-                {
-                    response
-                        .headers_mut()
-                        .insert(http::header::RETRY_AFTER, value);
-                }
+                let mut response = refusal.status.clone().into_http::<tonic::body::Body>();
+                refusal.set_retry_after(response.headers_mut());
                 return Ok(response);
             }
             let service = path

@@ -76,6 +76,17 @@ pub struct Refusal {
     pub retry_after: Option<Duration>,
 }
 
+impl Refusal {
+    /// Adds `Retry-After` (whole seconds) to a response's headers when waiting helps.
+    pub fn set_retry_after(&self, headers: &mut HeaderMap) {
+        if let Some(wait) = self.retry_after
+            && let Ok(value) = http::HeaderValue::from_str(&wait.as_secs().to_string())
+        {
+            headers.insert(http::header::RETRY_AFTER, value);
+        }
+    }
+}
+
 /// See the module documentation.
 pub struct EdgeGuard {
     guard: Option<CallGuard>,

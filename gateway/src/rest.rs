@@ -118,11 +118,7 @@ async fn serve(
     let ip = crate::guard::client_ip(&parts.extensions);
     if let Err(refusal) = state.guard.check(&rpc, &parts.headers, ip).await {
         let mut response = error(state, &refusal.status, None);
-        if let Some(wait) = refusal.retry_after
-            && let Ok(value) = HeaderValue::from_str(&wait.as_secs().to_string())
-        {
-            response.headers_mut().insert(header::RETRY_AFTER, value);
-        }
+        refusal.set_retry_after(response.headers_mut());
         return response;
     }
     let Ok(body) = axum::body::to_bytes(body, state.max_body_bytes).await else {
