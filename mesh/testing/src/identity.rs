@@ -104,7 +104,7 @@ pub fn with_identity(layers: ConfigLayers) -> ConfigLayers {
 pub fn claims(user: &str) -> Claims {
     let now = chrono::Utc::now().timestamp();
     Claims {
-        iss: "taskmesh".to_owned(),
+        iss: taskmesh_mesh::auth::AuthConfig::default().issuer,
         sub: format!("users/{user}"),
         aud: AUDIENCE.to_owned(),
         exp: now + 3600,

@@ -59,6 +59,14 @@ async fn api_keys_are_shown_once_scoped_and_revocable() {
         .expect("a read key reads")
         .into_inner();
     assert_eq!(me.name, "users/eve");
+    let as_bearer = world
+        .identity()
+        .get_current_user(bearer(&read.secret, GetCurrentUserRequest {}))
+        .await;
+    assert!(
+        as_bearer.is_ok(),
+        "a key also works as the bearer token: {as_bearer:?}"
+    );
     let rename = |secret: &str| {
         let mut client = world.identity();
         let request = api_key(
