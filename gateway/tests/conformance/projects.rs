@@ -24,15 +24,11 @@ pub(crate) async fn behind_a_gateway(
 ) {
     let stack = Stack::load();
     let db = TestDatabase::create(&stack, "gateway_test").await;
-    let layers = taskmesh_testing::with_identity(taskmesh_projects::Config::default_layers())
-        .set("grpc.listen", "127.0.0.1:0")
-        .set("admin.listen", "127.0.0.1:0")
-        .set("vault.addr", stack.vault_addr.clone())
-        .set("vault.auth", "token")
-        .set("vault.token", stack.vault_root_token.clone())
-        .set("vault.secret_path", db.secret_path.clone())
-        .set("database.port", stack.pg_port)
-        .set("nats.url", stack.nats_url.clone());
+    let layers = taskmesh_testing::with_identity(db.app_layers(
+        taskmesh_projects::Config::default_layers(),
+        &stack,
+        &stack.nats_url,
+    ));
     let config = taskmesh_projects::Config::from_layers(&layers).expect("config");
     let app = taskmesh_projects::App::build(config)
         .await

@@ -55,18 +55,8 @@ pub async fn build(
 ) -> (TestIdentity, taskmesh_identity::App) {
     let db = TestDatabase::create(stack, "identity_test").await;
     let key = provision_keys(stack, &db.secret_path).await;
-    let layers = customize(
-        taskmesh_identity::Config::default_layers()
-            .set("grpc.listen", "127.0.0.1:0")
-            .set("admin.listen", "127.0.0.1:0")
-            .set("vault.addr", stack.vault_addr.clone())
-            .set("vault.auth", "token")
-            .set("vault.token", stack.vault_root_token.clone())
-            .set("vault.secret_path", db.secret_path.clone())
-            .set("database.port", stack.pg_port)
-            .set("nats.url", nats_url.to_owned())
-            .set("shutdown.grace_period_ms", 3000),
-    );
+    let layers =
+        customize(db.app_layers(taskmesh_identity::Config::default_layers(), stack, nats_url));
     let config = taskmesh_identity::Config::from_layers(&layers).expect("identity config");
     let app = taskmesh_identity::App::build(config)
         .await

@@ -170,6 +170,26 @@ impl TestDatabase {
         self.store_in_vault(stack).await;
     }
 
+    /// `base` (a service's default layers) set up for a test: gRPC and admin on ephemeral ports,
+    /// this database and its Vault secrets, Vault's root token, NATS at `nats_url`, a short grace
+    /// period. Apps that verify callers add [`with_identity`].
+    pub fn app_layers(
+        &self,
+        base: taskmesh_mesh::ConfigLayers,
+        stack: &Stack,
+        nats_url: &str,
+    ) -> taskmesh_mesh::ConfigLayers {
+        base.set("grpc.listen", "127.0.0.1:0")
+            .set("admin.listen", "127.0.0.1:0")
+            .set("vault.addr", stack.vault_addr.clone())
+            .set("vault.auth", "token")
+            .set("vault.token", stack.vault_root_token.clone())
+            .set("vault.secret_path", self.secret_path.clone())
+            .set("database.port", stack.pg_port)
+            .set("nats.url", nats_url.to_owned())
+            .set("shutdown.grace_period_ms", 3000)
+    }
+
     /// A connection to this database as its own role.
     pub async fn connect(&self, stack: &Stack) -> PgConnection {
         let url = format!(

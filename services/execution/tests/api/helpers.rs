@@ -131,15 +131,11 @@ async fn projects(
     nats: &NatsServer,
 ) -> (SocketAddr, String, tokio::sync::oneshot::Sender<()>) {
     let db = TestDatabase::create(stack, "execution_test_projects").await;
-    let layers = taskmesh_testing::with_identity(taskmesh_projects::Config::default_layers())
-        .set("grpc.listen", "127.0.0.1:0")
-        .set("admin.listen", "127.0.0.1:0")
-        .set("vault.addr", stack.vault_addr.clone())
-        .set("vault.auth", "token")
-        .set("vault.token", stack.vault_root_token.clone())
-        .set("vault.secret_path", db.secret_path.clone())
-        .set("database.port", stack.pg_port)
-        .set("nats.url", nats.url());
+    let layers = taskmesh_testing::with_identity(db.app_layers(
+        taskmesh_projects::Config::default_layers(),
+        stack,
+        &nats.url(),
+    ));
     let app = taskmesh_projects::App::build(
         taskmesh_projects::Config::from_layers(&layers).expect("config"),
     )
@@ -195,19 +191,15 @@ impl World {
         let nats = NatsServer::start(&stack).await;
         let (projects_addr, project, projects_stop) = projects(&stack, &nats).await;
         let db = TestDatabase::create(&stack, "execution_test").await;
-        let layers = taskmesh_testing::with_identity(Config::default_layers())
-            .set("grpc.listen", "127.0.0.1:0")
-            .set("admin.listen", "127.0.0.1:0")
-            .set("vault.addr", stack.vault_addr.clone())
-            .set("vault.auth", "token")
-            .set("vault.token", stack.vault_root_token.clone())
-            .set("vault.secret_path", db.secret_path.clone())
-            .set("database.port", stack.pg_port)
-            .set("nats.url", nats.url())
-            .set("projects.endpoint", format!("http://{projects_addr}"))
-            .set("workers.lease_ms", 1500)
-            .set("workers.poll_ms", 50)
-            .set("shutdown.grace_period_ms", 1000);
+        let layers = taskmesh_testing::with_identity(db.app_layers(
+            Config::default_layers(),
+            &stack,
+            &nats.url(),
+        ))
+        .set("projects.endpoint", format!("http://{projects_addr}"))
+        .set("workers.lease_ms", 1500)
+        .set("workers.poll_ms", 50)
+        .set("shutdown.grace_period_ms", 1000);
         let app = App::build(Config::from_layers(&layers).expect("config"))
             .await
             .expect("app");

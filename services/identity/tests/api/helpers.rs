@@ -47,15 +47,12 @@ impl World {
         stops.push(stop);
 
         let db = TestDatabase::create(&stack, "identity_test_projects").await;
-        let layers = taskmesh_projects::Config::default_layers()
-            .set("grpc.listen", "127.0.0.1:0")
-            .set("admin.listen", "127.0.0.1:0")
-            .set("vault.addr", stack.vault_addr.clone())
-            .set("vault.auth", "token")
-            .set("vault.token", stack.vault_root_token.clone())
-            .set("vault.secret_path", db.secret_path.clone())
-            .set("database.port", stack.pg_port)
-            .set("nats.url", nats.url())
+        let layers = db
+            .app_layers(
+                taskmesh_projects::Config::default_layers(),
+                &stack,
+                &nats.url(),
+            )
             .set("auth.identity_endpoint", identity.endpoint.clone());
         let config = taskmesh_projects::Config::from_layers(&layers).expect("projects config");
         let projects = taskmesh_projects::App::build(config)

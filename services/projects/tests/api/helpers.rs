@@ -19,16 +19,7 @@ pub(crate) use taskmesh_testing::{Stack, TestDatabase, as_user, reason, violatio
 
 /// Configuration for an app on ephemeral ports over `db`, logged in to Vault with the root token.
 pub(crate) fn test_layers(stack: &Stack, db: &TestDatabase) -> ConfigLayers {
-    taskmesh_testing::with_identity(Config::default_layers())
-        .set("grpc.listen", "127.0.0.1:0")
-        .set("admin.listen", "127.0.0.1:0")
-        .set("vault.addr", stack.vault_addr.clone())
-        .set("vault.auth", "token")
-        .set("vault.token", stack.vault_root_token.clone())
-        .set("vault.secret_path", db.secret_path.clone())
-        .set("database.port", stack.pg_port)
-        .set("nats.url", stack.nats_url.clone())
-        .set("shutdown.grace_period_ms", 3000)
+    taskmesh_testing::with_identity(db.app_layers(Config::default_layers(), stack, &stack.nats_url))
 }
 
 /// A running app and clients for it.

@@ -26,16 +26,7 @@ pub(crate) use taskmesh_testing::{NatsServer, Stack, TestDatabase, as_user, reas
 pub(crate) const OWNER: &str = "owner";
 
 fn layers(base: ConfigLayers, stack: &Stack, db: &TestDatabase, nats_url: &str) -> ConfigLayers {
-    taskmesh_testing::with_identity(base)
-        .set("grpc.listen", "127.0.0.1:0")
-        .set("admin.listen", "127.0.0.1:0")
-        .set("vault.addr", stack.vault_addr.clone())
-        .set("vault.auth", "token")
-        .set("vault.token", stack.vault_root_token.clone())
-        .set("vault.secret_path", db.secret_path.clone())
-        .set("database.port", stack.pg_port)
-        .set("nats.url", nats_url.to_owned())
-        .set("shutdown.grace_period_ms", 3000)
+    taskmesh_testing::with_identity(db.app_layers(base, stack, nats_url))
 }
 
 /// A running app and its shutdown switch.
