@@ -2,33 +2,10 @@
 //! takes effect once. Claim the event id in the handler's own transaction.
 
 use async_nats::jetstream::Message;
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgConnection;
 
 use crate::dead_letters::EVENT_ID;
 use crate::event::headers;
-
-const SCHEMA: &str = r"
-CREATE TABLE IF NOT EXISTS mesh_inbox (
-    consumer   TEXT        NOT NULL,
-    event_id   TEXT        NOT NULL,
-    handled_at TIMESTAMPTZ NOT NULL DEFAULT now(),
-    PRIMARY KEY (consumer, event_id)
-);
-";
-
-/// Arbitrary constant that serializes concurrent replicas creating the table.
-const SCHEMA_LOCK: i64 = 0x7461_736b_696e_6278;
-
-/// Creates the inbox table when missing; safe from several replicas at once.
-pub async fn ensure_schema(pool: &PgPool) -> Result<(), sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(SCHEMA_LOCK)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::raw_sql(SCHEMA).execute(&mut *tx).await?;
-    tx.commit().await
-}
 
 /// The event id of a message: `Taskmesh-Event-Id` (kept by replays), else `Nats-Msg-Id`.
 pub fn event_id(message: &Message) -> Option<String> {

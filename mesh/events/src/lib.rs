@@ -16,6 +16,10 @@ pub mod relay;
 pub mod startup;
 pub mod streams;
 
+/// The outbox and inbox tables (`migrations/` of this crate). The service kit applies them together
+/// with each service's own migrations, so they change through migrations like any other table.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
 pub use event::{OutgoingEvent, caused_context, header, headers};
 pub use outbox::Outbox;
 pub use relay::{OutboxRelay, RelayMetrics};

@@ -2,34 +2,10 @@
 
 use std::sync::Arc;
 
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgConnection;
 use tokio::sync::Notify;
 
 use crate::event::OutgoingEvent;
-
-/// Creates the outbox table if it is missing. Services call it at startup, after their migrations.
-const SCHEMA: &str = r"
-CREATE TABLE IF NOT EXISTS mesh_outbox (
-    seq            BIGSERIAL PRIMARY KEY,
-    event_id       UUID        NOT NULL UNIQUE,
-    subject        TEXT        NOT NULL,
-    event_type     TEXT        NOT NULL,
-    resource       TEXT        NOT NULL,
-    payload        BYTEA       NOT NULL,
-    correlation_id TEXT        NOT NULL,
-    traceparent    TEXT,
-    tracestate     TEXT,
-    occurred_at    TIMESTAMPTZ NOT NULL,
-    published_at   TIMESTAMPTZ,
-    attempts       INTEGER     NOT NULL DEFAULT 0,
-    last_error     TEXT
-);
-CREATE INDEX IF NOT EXISTS mesh_outbox_pending ON mesh_outbox (seq) WHERE published_at IS NULL;
-ALTER TABLE mesh_outbox ADD COLUMN IF NOT EXISTS extra_headers JSONB;
-";
-
-/// Arbitrary constant that serializes concurrent replicas creating the table.
-const SCHEMA_LOCK: i64 = 0x7461_736b_6f75_7462;
 
 /// Writes events into the outbox and wakes the relay after commit.
 #[derive(Debug, Clone, Default)]
@@ -41,17 +17,6 @@ impl Outbox {
     /// A handle whose [`wake`](Self::wake) reaches the relay built with [`Outbox::waker`].
     pub fn new() -> Self {
         Self::default()
-    }
-
-    /// Creates the outbox table when missing; safe to run from several replicas at once.
-    pub async fn ensure_schema(pool: &PgPool) -> Result<(), sqlx::Error> {
-        let mut tx = pool.begin().await?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(SCHEMA_LOCK)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::raw_sql(SCHEMA).execute(&mut *tx).await?;
-        tx.commit().await
     }
 
     /// Inserts `event` on the connection of the caller's transaction.

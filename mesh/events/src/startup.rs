@@ -1,6 +1,6 @@
 //! What every service opens at start-up, in this order: a Vault session (nothing starts without
-//! secrets), the PostgreSQL pool with the credentials read from it, the service's migrations and the
-//! outbox table, then the NATS client. The readiness it returns watches all three.
+//! secrets), the PostgreSQL pool with the credentials read from it, the outbox and inbox migrations
+//! with the service's own, then the NATS client. The readiness it returns watches all three.
 
 use std::sync::Arc;
 
@@ -11,8 +11,6 @@ use taskmesh_mesh::db::{self, DatabaseError};
 use taskmesh_mesh::vault::VaultError;
 use taskmesh_mesh::{Readiness, VaultSession};
 
-use crate::Outbox;
-
 /// Why a backing system could not be opened. Each is one line without secrets.
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -22,9 +20,6 @@ pub enum StartupError {
     /// The database could not be used.
     #[error(transparent)]
     Database(#[from] DatabaseError),
-    /// The outbox table could not be created.
-    #[error("cannot prepare the outbox table: {0}")]
-    Outbox(sqlx::Error),
     /// The NATS client could not be created.
     #[error("cannot create the NATS client: {0}")]
     Nats(#[from] async_nats::ConnectError),
@@ -43,8 +38,9 @@ pub struct Backing {
     pub readiness: Readiness,
 }
 
-/// Logs in to Vault, reads the database credentials, connects, runs `migrator` and prepares the
-/// outbox table. The credentials are dropped once the pool holds them.
+/// Logs in to Vault, reads the database credentials, connects, and runs the outbox and inbox
+/// migrations of this crate together with `migrator`. The credentials are dropped once the pool
+/// holds them.
 pub async fn open_database(
     mesh: &MeshConfig,
     migrator: &Migrator,
@@ -54,10 +50,7 @@ pub async fn open_database(
     tracing::info!(user = %credentials.username, "database credentials read from vault");
     let pool = db::connect(&mesh.database, &credentials).await?;
     drop(credentials);
-    db::migrate(&pool, migrator).await?;
-    Outbox::ensure_schema(&pool)
-        .await
-        .map_err(StartupError::Outbox)?;
+    db::migrate(&pool, &[&crate::MIGRATOR, migrator]).await?;
     Ok((vault, pool))
 }
 

@@ -239,8 +239,13 @@ async fn the_inbox_lets_an_event_take_effect_once_per_consumer() {
     ))
     .await
     .expect("pool");
-    inbox::ensure_schema(&pool).await.expect("schema");
-    inbox::ensure_schema(&pool).await.expect("idempotent");
+    let migrations = [&taskmesh_events::MIGRATOR];
+    taskmesh_mesh::db::migrate(&pool, &migrations)
+        .await
+        .expect("schema");
+    taskmesh_mesh::db::migrate(&pool, &migrations)
+        .await
+        .expect("idempotent");
     let mut conn = pool.acquire().await.expect("conn");
     assert!(inbox::claim(&mut conn, "a", "e1").await.expect("claim"));
     assert!(!inbox::claim(&mut conn, "a", "e1").await.expect("again"));

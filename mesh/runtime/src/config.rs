@@ -100,6 +100,13 @@ impl ConfigLayers {
         self
     }
 
+    /// Adds service-specific defaults at the top level: each field of `value` is a table beside the
+    /// runtime's (`limits`, `workers`). Joined, so everything already merged wins.
+    pub fn with_root_defaults<T: Serialize>(mut self, value: &T) -> Self {
+        self.figment = self.figment.join(Serialized::defaults(value));
+        self
+    }
+
     /// Overrides one dotted key, as a later layer would.
     pub fn set<T: Serialize>(mut self, key: &str, value: T) -> Self {
         self.figment = self.figment.merge((key, value));
@@ -111,6 +118,12 @@ impl ConfigLayers {
         let mesh: MeshConfig = self.figment.extract()?;
         mesh.validate()?;
         Ok(mesh)
+    }
+
+    /// Extracts the service-specific tables as one value (the counterpart of
+    /// [`with_root_defaults`](Self::with_root_defaults)).
+    pub fn extract<T: for<'de> Deserialize<'de>>(&self) -> Result<T, ConfigError> {
+        Ok(self.figment.extract()?)
     }
 
     /// Extracts a service-specific table.

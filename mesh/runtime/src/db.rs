@@ -2,9 +2,10 @@
 
 use std::time::Duration;
 
+use futures::future::BoxFuture;
 use secrecy::ExposeSecret;
 use sqlx::PgPool;
-use sqlx::migrate::Migrator;
+use sqlx::migrate::{Migration, MigrationSource, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use crate::config::DatabaseConfig;
@@ -62,8 +63,25 @@ pub async fn connect(
         })
 }
 
-/// Runs the service's migrations; concurrent replicas serialize on sqlx's advisory lock.
-pub async fn migrate(pool: &PgPool, migrator: &Migrator) -> Result<(), DatabaseError> {
-    migrator.run(pool).await?;
+/// Runs the migrations of every migrator in `migrators` as one ordered list (by version), so the
+/// shared tables of the runtime and the service's own live in one history; concurrent replicas
+/// serialize on sqlx's advisory lock.
+pub async fn migrate(pool: &PgPool, migrators: &[&Migrator]) -> Result<(), DatabaseError> {
+    let mut all: Vec<Migration> = migrators
+        .iter()
+        .flat_map(|migrator| migrator.iter().cloned())
+        .collect();
+    all.sort_by_key(|migration| migration.version);
+    Migrator::new(Combined(all)).await?.run(pool).await?;
     Ok(())
+}
+
+/// Migrations already in memory, as a source for [`Migrator::new`].
+#[derive(Debug)]
+struct Combined(Vec<Migration>);
+
+impl MigrationSource<'static> for Combined {
+    fn resolve(self) -> BoxFuture<'static, Result<Vec<Migration>, sqlx::error::BoxDynError>> {
+        Box::pin(std::future::ready(Ok(self.0)))
+    }
 }

@@ -1,17 +1,14 @@
-//! The execution service's configuration: the runtime's settings and the `workers` table.
+//! The execution service's own settings: the `workers` table and where the `projects` service is
+//! (the runtime's settings come from the kit).
 
-use std::path::Path;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use taskmesh_mesh::config::ConfigError;
 use taskmesh_mesh::projects::ProjectsEndpoint;
-use taskmesh_mesh::{ConfigLayers, MeshConfig};
 
-/// Service name: Vault path `secret/taskmesh/execution`, database `execution`, stream `EXECUTION`.
-pub const SERVICE: &str = "execution";
-/// Default gRPC port (ARCHITECTURE.md §7); admin HTTP is 51054.
-pub const GRPC_PORT: u16 = 50054;
+/// The service's configuration: the runtime's settings plus [`Settings`].
+pub type Config = taskmesh_service::Config<crate::Execution>;
 
 /// How this process runs jobs.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -34,36 +31,25 @@ impl Default for Workers {
     }
 }
 
-/// Everything the service reads at startup.
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// Runtime settings.
-    pub mesh: MeshConfig,
+impl Workers {
+    /// The lease as a duration.
+    pub fn lease(&self) -> Duration {
+        Duration::from_millis(self.lease_ms)
+    }
+}
+
+/// The tables only the execution service reads.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Settings {
     /// Workers.
     pub workers: Workers,
     /// The projects service, which says who may see and change executions.
     pub projects: ProjectsEndpoint,
 }
 
-impl Config {
-    /// Defaults, then `file`, then `TASKMESH_*` environment variables.
-    pub fn layers(file: Option<&Path>) -> ConfigLayers {
-        ConfigLayers::load(SERVICE, GRPC_PORT, file)
-            .with_defaults("workers", &Workers::default())
-            .with_defaults("projects", &ProjectsEndpoint::default())
-    }
-
-    /// Defaults only; tests add overrides with `set`.
-    pub fn default_layers() -> ConfigLayers {
-        ConfigLayers::defaults(SERVICE, GRPC_PORT)
-            .with_defaults("workers", &Workers::default())
-            .with_defaults("projects", &ProjectsEndpoint::default())
-    }
-
-    /// Extracts and validates the configuration.
-    pub fn from_layers(layers: &ConfigLayers) -> Result<Self, ConfigError> {
-        let mesh = layers.mesh()?;
-        let workers: Workers = layers.section("workers")?;
+impl taskmesh_service::Settings for Settings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let workers = &self.workers;
         if workers.concurrency == 0 || workers.concurrency > 256 {
             return Err(ConfigError::Invalid {
                 key: "workers.concurrency".to_owned(),
@@ -76,17 +62,6 @@ impl Config {
                 message: "lease_ms must be at least 300 and poll_ms positive".to_owned(),
             });
         }
-        let projects: ProjectsEndpoint = layers.section("projects")?;
-        projects.validate()?;
-        Ok(Self {
-            mesh,
-            workers,
-            projects,
-        })
-    }
-
-    /// The lease as a duration.
-    pub fn lease(&self) -> Duration {
-        Duration::from_millis(self.workers.lease_ms)
+        self.projects.validate()
     }
 }

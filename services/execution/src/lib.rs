@@ -5,6 +5,8 @@
 
 pub mod app;
 pub mod config;
+pub mod error;
+pub mod events;
 pub mod grpc;
 pub mod intake;
 pub mod jobs;
@@ -12,5 +14,6 @@ pub mod queries;
 pub mod store;
 pub mod worker;
 
-pub use app::App;
-pub use config::Config;
+pub use app::{App, Execution, MIGRATOR};
+pub use config::{Config, Settings};
+pub use error::Error;

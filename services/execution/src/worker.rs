@@ -24,31 +24,25 @@ pub struct WorkerConfig {
     pub id: String,
 }
 
-/// Starts `concurrency` workers; they stop when `stop` turns true.
-pub fn spawn(
-    store: &Store,
-    config: &WorkerConfig,
-    stop: &watch::Receiver<bool>,
-) -> Vec<tokio::task::JoinHandle<()>> {
+/// `concurrency` workers sharing one HTTP client; each runs until its stop signal turns true.
+pub(crate) fn workers(store: &Store, config: &WorkerConfig) -> Vec<Worker> {
     let client = reqwest::Client::builder()
         .user_agent("taskmesh-execution")
         .build()
         .unwrap_or_default();
     (0..config.concurrency)
-        .map(|n| {
-            let worker = Worker {
-                store: store.clone(),
-                client: client.clone(),
-                id: format!("{}/{n}", config.id),
-                lease: config.lease,
-                poll: config.poll,
-            };
-            tokio::spawn(worker.run(stop.clone()))
+        .map(|n| Worker {
+            store: store.clone(),
+            client: client.clone(),
+            id: format!("{}/{n}", config.id),
+            lease: config.lease,
+            poll: config.poll,
         })
         .collect()
 }
 
-struct Worker {
+/// One worker: claims and runs one execution at a time.
+pub(crate) struct Worker {
     store: Store,
     client: reqwest::Client,
     id: String,
@@ -57,7 +51,12 @@ struct Worker {
 }
 
 impl Worker {
-    async fn run(self, mut stop: watch::Receiver<bool>) {
+    /// This worker's lease-owner name.
+    pub(crate) fn id(&self) -> &str {
+        &self.id
+    }
+
+    pub(crate) async fn run(self, mut stop: watch::Receiver<bool>) {
         loop {
             if *stop.borrow() {
                 return;

@@ -1,15 +1,8 @@
-//! The identity service's configuration: the runtime's shared settings plus its `identity` table.
-
-use std::path::Path;
+//! The identity service's own settings: the `identity` table (the runtime's settings come from the
+//! kit).
 
 use serde::{Deserialize, Serialize};
 use taskmesh_mesh::config::ConfigError;
-use taskmesh_mesh::{ConfigLayers, MeshConfig};
-
-/// Service name: Vault path `secret/taskmesh/identity`, database `identity`, stream `IDENTITY`.
-pub const SERVICE: &str = "identity";
-/// Default gRPC port (ARCHITECTURE.md §7); admin HTTP is 51051.
-pub const GRPC_PORT: u16 = 50051;
 
 /// Token lifetimes and key reloading.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -32,32 +25,19 @@ impl Default for IdentitySettings {
     }
 }
 
-/// Everything the service reads at startup.
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// Runtime settings (listeners, Vault, database, NATS, telemetry, shutdown, auth).
-    pub mesh: MeshConfig,
+/// The service's configuration: the runtime's settings plus [`Settings`].
+pub type Config = taskmesh_service::Config<crate::Identity>;
+
+/// The tables only the identity service reads.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Settings {
     /// Token lifetimes and key reloading.
     pub identity: IdentitySettings,
 }
 
-impl Config {
-    /// Defaults, then `file`, then `TASKMESH_*` environment variables.
-    pub fn layers(file: Option<&Path>) -> ConfigLayers {
-        ConfigLayers::load(SERVICE, GRPC_PORT, file)
-            .with_defaults("identity", &IdentitySettings::default())
-    }
-
-    /// Defaults only; tests add their overrides with `set`.
-    pub fn default_layers() -> ConfigLayers {
-        ConfigLayers::defaults(SERVICE, GRPC_PORT)
-            .with_defaults("identity", &IdentitySettings::default())
-    }
-
-    /// Extracts and validates the configuration.
-    pub fn from_layers(layers: &ConfigLayers) -> Result<Self, ConfigError> {
-        let mesh = layers.mesh()?;
-        let identity: IdentitySettings = layers.section("identity")?;
+impl taskmesh_service::Settings for Settings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let identity = &self.identity;
         for (key, value) in [
             (
                 "identity.access_token_ttl_secs",
@@ -81,6 +61,6 @@ impl Config {
                 message: "must be at least 10".to_owned(),
             });
         }
-        Ok(Self { mesh, identity })
+        Ok(())
     }
 }

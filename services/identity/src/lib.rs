@@ -5,11 +5,14 @@
 pub mod app;
 pub mod config;
 pub mod domain;
+pub mod error;
+pub mod events;
 pub mod grpc;
 pub mod keys;
 pub mod passwords;
 pub mod saga;
 pub mod store;
 
-pub use app::{App, AppError};
-pub use config::Config;
+pub use app::{App, Identity, MIGRATOR};
+pub use config::{Config, Settings};
+pub use error::Error;

@@ -1,16 +1,17 @@
-//! The stream the projects service publishes to. Event messages themselves are built next to the
-//! state change they describe, in the store, so that both commit together.
+//! The events side of the projects service. It publishes to `PROJECTS` (through the outbox, from
+//! the store, so that each event commits with its state change) and consumes identity's
+//! `UserRegistered` for the registration saga ([`crate::saga`]).
 
-use std::time::Duration;
+use taskmesh_events::consumer::ConsumerSpec;
+use taskmesh_service::Wiring;
 
-use taskmesh_events::StreamSpec;
-use taskmesh_mesh::config::NatsConfig;
+use crate::Projects;
+use crate::saga::{self, PersonalOrganizations};
+use crate::store::Store;
 
-/// `PROJECTS` on `taskmesh.projects.v1.>`.
-pub fn stream(nats: &NatsConfig) -> StreamSpec {
-    StreamSpec::for_context(
-        "projects",
-        nats.stream_replicas,
-        Duration::from_secs(nats.duplicate_window_secs),
-    )
+/// Declares the consumers of the service.
+pub(crate) fn consume(wiring: &mut Wiring<Projects>, store: &Store) {
+    let registrations =
+        ConsumerSpec::new(wiring.stream_of("identity"), saga::DURABLE, saga::SUBJECT);
+    wiring.consume_with(registrations, PersonalOrganizations::new(store.clone()));
 }

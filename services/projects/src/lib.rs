@@ -5,10 +5,12 @@
 pub mod app;
 pub mod config;
 pub mod domain;
+pub mod error;
 pub mod events;
 pub mod grpc;
 pub mod saga;
 pub mod store;
 
-pub use app::App;
-pub use config::Config;
+pub use app::{App, MIGRATOR, Projects};
+pub use config::{Config, Settings};
+pub use error::Error;

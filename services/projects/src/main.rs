@@ -1,55 +1,5 @@
-//! `projects`: loads its configuration, reads its secrets from Vault, serves until SIGTERM/SIGINT.
-//!
-//! Usage: `projects [--config FILE]`. Every setting can also come from `TASKMESH_*` variables.
+//! `projects [--config FILE] [COMMAND]`: the service kit runs it (see `taskmesh_service::cli`).
 
-use std::path::PathBuf;
-use std::process::exit;
-
-use taskmesh_mesh::{EXIT_CONFIG, shutdown, telemetry};
-use taskmesh_projects::{App, Config};
-
-#[tokio::main]
-async fn main() {
-    let mut file = None;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--config" => file = args.next().map(PathBuf::from),
-            "--help" | "-h" => {
-                println!("usage: projects [--config FILE]");
-                return;
-            }
-            other => {
-                eprintln!("projects: unknown argument `{other}`; usage: projects [--config FILE]");
-                exit(EXIT_CONFIG);
-            }
-        }
-    }
-    let config = match Config::from_layers(&Config::layers(file.as_deref())) {
-        Ok(config) => config,
-        Err(err) => {
-            eprintln!("projects: {err}");
-            exit(EXIT_CONFIG);
-        }
-    };
-    let _telemetry = match telemetry::init("projects", &config.mesh.telemetry) {
-        Ok(guard) => guard,
-        Err(err) => {
-            eprintln!("projects: {err}");
-            exit(EXIT_CONFIG);
-        }
-    };
-    let app = match App::build(config).await {
-        Ok(app) => app,
-        Err(err) => {
-            tracing::error!(error = %err, "startup failed");
-            eprintln!("projects: startup failed: {err}");
-            exit(1);
-        }
-    };
-    if let Err(err) = app.run(shutdown::signal()).await {
-        tracing::error!(error = %err, "server failed");
-        eprintln!("projects: {err}");
-        exit(1);
-    }
+fn main() -> std::process::ExitCode {
+    taskmesh_service::main::<taskmesh_projects::Projects>()
 }

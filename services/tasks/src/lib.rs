@@ -4,12 +4,13 @@
 //! ListTasks and ListTaskActivity. Column existence and membership come from the projects service
 //! over gRPC. See docs/tasks.md for the consistency model.
 
-pub mod admin;
 pub mod app;
 pub mod children;
 pub mod commands;
 pub mod config;
 pub mod domain;
+pub mod error;
+pub mod events;
 pub mod grpc;
 pub mod job_status;
 pub mod projector;
@@ -17,5 +18,6 @@ pub mod projects;
 pub mod service;
 pub mod store;
 
-pub use app::App;
-pub use config::Config;
+pub use app::{App, MIGRATOR, Tasks};
+pub use config::{Config, Settings};
+pub use error::Error;

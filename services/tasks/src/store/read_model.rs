@@ -13,6 +13,7 @@ use super::{db_error, to_time};
 use crate::domain::aggregate::apply_to_task;
 use crate::domain::events::TaskEvent;
 use crate::domain::names::TaskName;
+use crate::error::Error;
 
 /// Status names for filters.
 pub const STATUS_NAMES: &[(&str, i32)] = &[
@@ -205,33 +206,28 @@ fn task_id_of(name: &str) -> Option<Uuid> {
 
 /// Empties the read model and replays every stored event, in one transaction that blocks the
 /// projector meanwhile. Returns (events replayed, tasks).
-pub async fn rebuild(pool: &PgPool) -> Result<(i64, i64), Status> {
-    let mut tx = pool.begin().await.map_err(db_error)?;
+pub async fn rebuild(pool: &PgPool) -> Result<(i64, i64), Error> {
+    let mut tx = pool.begin().await?;
     sqlx::query("LOCK TABLE task_view, task_activity IN ACCESS EXCLUSIVE MODE")
         .execute(&mut *tx)
-        .await
-        .map_err(db_error)?;
+        .await?;
     sqlx::query("TRUNCATE task_view, task_activity")
         .execute(&mut *tx)
-        .await
-        .map_err(db_error)?;
+        .await?;
     let rows: Vec<(String, Vec<u8>)> =
         sqlx::query_as("SELECT event_type, payload FROM task_events ORDER BY task_id, version")
             .fetch_all(&mut *tx)
-            .await
-            .map_err(db_error)?;
+            .await?;
     let mut events = 0_i64;
     for (event_type, payload) in rows {
-        let event = TaskEvent::decode(&event_type, &payload)
-            .map_err(|e| taskmesh_mesh::status::internal(&e))?;
-        apply(&mut tx, &event).await.map_err(db_error)?;
+        let event = TaskEvent::decode(&event_type, &payload).map_err(Error::CorruptEvent)?;
+        apply(&mut tx, &event).await?;
         events += 1;
     }
     let tasks: i64 = sqlx::query_scalar("SELECT count(*) FROM task_view")
         .fetch_one(&mut *tx)
-        .await
-        .map_err(db_error)?;
-    tx.commit().await.map_err(db_error)?;
+        .await?;
+    tx.commit().await?;
     Ok((events, tasks))
 }
 

@@ -1,0 +1,212 @@
+//! A service's process: [`App::build`] opens what the service stands on and binds, [`App::run`]
+//! serves until the shutdown future completes and then drains in order.
+
+use std::future::Future;
+use std::marker::PhantomData;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use sqlx::PgPool;
+use taskmesh_contracts::FILE_DESCRIPTOR_SET;
+use taskmesh_events::startup::{self, Backing, StartupError};
+use taskmesh_events::{Outbox, OutboxRelay, RelayMetrics};
+use taskmesh_mesh::auth::{AuthConfig, Authenticator};
+use taskmesh_mesh::config::MeshConfig;
+use taskmesh_mesh::server::ServerError;
+use taskmesh_mesh::{MeshServer, Metrics, VaultSession};
+use tokio::sync::watch;
+
+use crate::background::{Background, Running};
+use crate::config::Config;
+use crate::declaration::{BoxError, Service, Wiring, stream_of};
+
+/// Why a service could not start or stopped with an error. Each is one line without secrets; the
+/// causes follow in the chain ([`std::error::Error::source`]).
+#[derive(Debug, thiserror::Error)]
+pub enum KitError {
+    /// Vault, PostgreSQL or NATS could not be opened.
+    #[error(transparent)]
+    Startup(#[from] StartupError),
+    /// The service's own build step failed.
+    #[error("building the service failed")]
+    Build(#[source] BoxError),
+    /// The service declared no gRPC service to serve.
+    #[error("the service declares no gRPC service")]
+    NoServices,
+    /// The server failed.
+    #[error(transparent)]
+    Server(#[from] ServerError),
+    /// A background task ended before the drain, or failed during it.
+    #[error("background task `{task}` {why}")]
+    Background {
+        /// The task's name.
+        task: String,
+        /// What happened to it.
+        why: String,
+    },
+}
+
+/// A built service, bound and ready to run.
+pub struct App<S: Service> {
+    server: MeshServer,
+    relay: OutboxRelay,
+    background: Vec<Background>,
+    pool: PgPool,
+    nats: async_nats::Client,
+    // Held so the session (and its renewal) lives as long as the service.
+    _vault: Arc<VaultSession>,
+    grace: std::time::Duration,
+    service: PhantomData<fn() -> S>,
+}
+
+impl<S: Service> std::fmt::Debug for App<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("service", &S::NAME)
+            .field("server", &self.server)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Logs in to Vault and opens the database with the kit's and the service's migrations.
+pub(crate) async fn open_database<S: Service>(
+    mesh: &MeshConfig,
+) -> Result<(Arc<VaultSession>, PgPool), StartupError> {
+    startup::open_database(mesh, S::migrations()).await
+}
+
+impl<S: Service> App<S> {
+    /// Logs in to Vault, reads the database login, connects and migrates, connects NATS, lets the
+    /// service wire itself and binds the listeners. Nothing is bound before the secrets are read.
+    pub async fn build(config: Config<S>) -> Result<Self, KitError> {
+        let Backing {
+            vault,
+            pool,
+            nats,
+            readiness,
+        } = startup::open(&config.mesh, S::NAME, S::migrations()).await?;
+        let metrics = Metrics::new(S::NAME);
+        let mut wiring = Wiring::<S> {
+            config,
+            vault,
+            pool,
+            nats,
+            metrics,
+            outbox: Outbox::new(),
+            routes: None,
+            service_names: Vec::new(),
+            background: Vec::new(),
+            consumer_lag: None,
+            verify_against_self: false,
+        };
+        S::build(&mut wiring)
+            .await
+            .map_err(|err| KitError::Build(Box::new(err)))?;
+        let Wiring {
+            config,
+            vault,
+            pool,
+            nats,
+            metrics,
+            outbox,
+            routes,
+            service_names,
+            background,
+            verify_against_self,
+            ..
+        } = wiring;
+        let routes = routes.ok_or(KitError::NoServices)?;
+
+        let nats_config = &config.mesh.nats;
+        let relay = OutboxRelay::new(
+            pool.clone(),
+            nats.clone(),
+            S::NAME,
+            vec![
+                stream_of(nats_config, S::NAME),
+                taskmesh_events::dead_letters::stream(nats_config.stream_replicas),
+            ],
+            outbox.waker(),
+            RelayMetrics::register(&metrics),
+        );
+        let mut server = MeshServer::bind(
+            &config.mesh,
+            routes,
+            &service_names,
+            FILE_DESCRIPTOR_SET,
+            readiness,
+            metrics,
+        )
+        .await?;
+        if verify_against_self {
+            let own = AuthConfig {
+                identity_endpoint: format!("http://{}", server.grpc_addr()),
+                ..config.mesh.auth.clone()
+            };
+            server.set_authenticator(Authenticator::new(&own).map_err(ServerError::Auth)?);
+        }
+        Ok(Self {
+            server,
+            relay,
+            background,
+            pool,
+            nats,
+            _vault: vault,
+            grace: config.mesh.grace_period(),
+            service: PhantomData,
+        })
+    }
+
+    /// The bound gRPC address (the real port when configured with port 0).
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.server.grpc_addr()
+    }
+
+    /// The bound admin HTTP address.
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.server.admin_addr()
+    }
+
+    /// Serves until `shutdown` completes (or a background task fails), then drains in order: calls
+    /// (health NOT_SERVING, no new connections, in-flight calls within the grace period), then the
+    /// consumers and background tasks, then the outbox relay's last flush, then NATS and the pool.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), KitError> {
+        let (stop_relay, relay_stopped) = watch::channel(false);
+        let relay = tokio::spawn(self.relay.run(relay_stopped));
+        let mut background = Running::start(self.background);
+
+        let (failure_tx, failure_rx) = tokio::sync::oneshot::channel();
+        let stop = async {
+            tokio::select! {
+                () = shutdown => {}
+                (task, ended) = background.first_failure() => {
+                    tracing::error!(task = %task, "background task {ended}; stopping the service");
+                    let _ = failure_tx.send(KitError::Background { task, why: ended.to_string() });
+                }
+            }
+        };
+        let served = self.server.run(stop).await;
+        let early = failure_rx.await.ok();
+
+        let failed = background.drain(self.grace).await;
+        let _ = stop_relay.send(true);
+        if let Err(err) = relay.await {
+            tracing::error!(error = %err, "background task `outbox relay` panicked");
+        }
+        if let Err(err) = self.nats.flush().await {
+            tracing::warn!(error = %err, "NATS flush at shutdown failed");
+        }
+        self.pool.close().await;
+        served?;
+        if let Some(err) = early {
+            return Err(err);
+        }
+        if failed > 0 {
+            return Err(KitError::Background {
+                task: format!("{failed} task(s)"),
+                why: "failed during the drain".to_owned(),
+            });
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,207 @@
+//! What a service declares ([`Service`]) and what it is given to wire itself ([`Wiring`]).
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use sqlx::PgPool;
+use sqlx::migrate::Migrator;
+use taskmesh_events::consumer::{self, ConsumerSpec, Handler};
+use taskmesh_events::{Outbox, StreamSpec};
+use taskmesh_mesh::{Metrics, VaultSession};
+use tonic::body::Body;
+use tonic::server::NamedService;
+use tonic::service::Routes;
+
+use crate::background::{Background, Stop};
+use crate::config::{Config, Settings};
+
+/// Any error, boxed (what background tasks and service commands report).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// A taskmesh service, as the kit sees it.
+pub trait Service: Sized + Send + Sync + 'static {
+    /// Service name: Vault path `secret/taskmesh/<name>`, database `<name>`, stream `<NAME>` on
+    /// `taskmesh.<name>.v1.>`, NATS client name, log and metric label.
+    const NAME: &'static str;
+    /// Default gRPC port (ARCHITECTURE.md §7); the admin port is this plus 1000.
+    const GRPC_PORT: u16;
+    /// The service's own configuration tables.
+    type Settings: Settings;
+    /// Extra subcommands of the binary ([`NoCommand`](crate::NoCommand) for none).
+    type Command: clap::Subcommand + Send + 'static;
+    /// Why [`build`](Self::build) can fail (the service's own error type).
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// The service's migrations (`sqlx::migrate!("./migrations")`); the kit adds its own.
+    fn migrations() -> &'static Migrator;
+
+    /// Adds the service's gRPC services, consumers and background tasks to `wiring`. Runs after
+    /// Vault, the database and NATS are open and before anything binds.
+    fn build(wiring: &mut Wiring<Self>) -> impl Future<Output = Result<(), Self::Error>> + Send;
+
+    /// Runs one of the service's own subcommands; what it prints is its own business.
+    fn command(
+        command: Self::Command,
+        context: CommandContext<Self>,
+    ) -> impl Future<Output = Result<(), BoxError>> + Send {
+        let _ = (command, context);
+        async { Err("this service has no commands".into()) }
+    }
+}
+
+/// What [`Service::build`] is given: the opened backing systems, and the places to add the
+/// service's parts to.
+pub struct Wiring<S: Service> {
+    pub(crate) config: Config<S>,
+    pub(crate) vault: Arc<VaultSession>,
+    pub(crate) pool: PgPool,
+    pub(crate) nats: async_nats::Client,
+    pub(crate) metrics: Metrics,
+    pub(crate) outbox: Outbox,
+    pub(crate) routes: Option<Routes>,
+    pub(crate) service_names: Vec<&'static str>,
+    pub(crate) background: Vec<Background>,
+    pub(crate) consumer_lag: Option<prometheus::IntGaugeVec>,
+    pub(crate) verify_against_self: bool,
+}
+
+impl<S: Service> Wiring<S> {
+    /// The validated configuration.
+    pub fn config(&self) -> &Config<S> {
+        &self.config
+    }
+
+    /// The service's own settings.
+    pub fn settings(&self) -> &S::Settings {
+        &self.config.settings
+    }
+
+    /// The Vault session (logged in, renewed).
+    pub fn vault(&self) -> &Arc<VaultSession> {
+        &self.vault
+    }
+
+    /// The migrated database.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// The NATS client, named after the service.
+    pub fn nats(&self) -> &async_nats::Client {
+        &self.nats
+    }
+
+    /// The service's metrics registry (served on the admin port).
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The outbox whose rows the kit's relay publishes to the service's stream.
+    pub fn outbox(&self) -> Outbox {
+        self.outbox.clone()
+    }
+
+    /// The stream of bounded context `context` with this deployment's replicas and window
+    /// (`TASKS` on `taskmesh.tasks.v1.>` for `"tasks"`).
+    pub fn stream_of(&self, context: &str) -> StreamSpec {
+        stream_of(&self.config.mesh.nats, context)
+    }
+
+    /// Serves the gRPC service `service` (health reports it by name).
+    pub fn serve<T>(&mut self, service: T) -> &mut Self
+    where
+        T: tower::Service<http::Request<Body>, Error = Infallible>
+            + NamedService
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        T::Response: axum::response::IntoResponse,
+        T::Future: Send + 'static,
+    {
+        self.service_names.push(T::NAME);
+        self.routes = Some(match self.routes.take() {
+            Some(routes) => routes.add_service(service),
+            None => Routes::new(service),
+        });
+        self
+    }
+
+    /// Consumes every event of context `context` with the durable consumer `durable`.
+    pub fn consume<H: Handler>(&mut self, context: &str, durable: &str, handler: H) -> &mut Self {
+        let stream = self.stream_of(context);
+        let filter = stream.subjects.first().cloned().unwrap_or_default();
+        self.consume_with(ConsumerSpec::new(stream, durable, &filter), handler)
+    }
+
+    /// Consumes with a fully specified consumer (own filter, attempts or backoff). The kit adds
+    /// the lag gauge and runs it until the drain.
+    pub fn consume_with<H: Handler>(&mut self, mut spec: ConsumerSpec, handler: H) -> &mut Self {
+        let gauges = self
+            .consumer_lag
+            .get_or_insert_with(|| consumer::lag_gauges(&self.metrics));
+        spec.lag = Some(gauges.with_label_values(&[spec.durable.as_str()]));
+        let client = self.nats.clone();
+        let handler = Arc::new(handler);
+        let name = format!("consumer {}", spec.durable);
+        self.background
+            .push(Background::new(name, move |stop: Stop| {
+                Box::pin(async move {
+                    consumer::run(client, spec, handler, stop.receiver()).await;
+                    Ok(())
+                }) as BoxFuture<'static, Result<(), BoxError>>
+            }));
+        self
+    }
+
+    /// Runs `task` from start until the drain, which it must notice through `stop`. If it ends
+    /// early (an error, a panic, or returning while not asked to), the service stops with exit 1
+    /// and its supervisor restarts it.
+    pub fn spawn<F, Fut>(&mut self, name: &str, task: F) -> &mut Self
+    where
+        F: FnOnce(Stop) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<(), BoxError>> + Send + 'static,
+    {
+        self.background
+            .push(Background::new(name.to_owned(), move |stop| {
+                Box::pin(task(stop)) as BoxFuture<'static, Result<(), BoxError>>
+            }));
+        self
+    }
+
+    /// Verifies callers against this very process at the address it binds (the identity service
+    /// holds the keys everyone else fetches from it).
+    pub fn verify_callers_against_self(&mut self) -> &mut Self {
+        self.verify_against_self = true;
+        self
+    }
+}
+
+pub(crate) fn stream_of(nats: &taskmesh_mesh::config::NatsConfig, context: &str) -> StreamSpec {
+    StreamSpec::for_context(
+        context,
+        nats.stream_replicas,
+        Duration::from_secs(nats.duplicate_window_secs),
+    )
+}
+
+/// What a service's own subcommand is given: its configuration, and the database on request.
+pub struct CommandContext<S: Service> {
+    pub(crate) config: Config<S>,
+}
+
+impl<S: Service> CommandContext<S> {
+    /// The validated configuration.
+    pub fn config(&self) -> &Config<S> {
+        &self.config
+    }
+
+    /// Logs in to Vault and opens the migrated database, as the service does at startup.
+    pub async fn database(&self) -> Result<PgPool, BoxError> {
+        let (_vault, pool) = crate::app::open_database::<S>(&self.config.mesh).await?;
+        Ok(pool)
+    }
+}
