@@ -1,5 +1,5 @@
 //! Building and running the gateway: the REST/grpc-web listener, the native gRPC listener and the
-//! admin port, all drained on shutdown.
+//! admin port, all on the mesh's shared server (health, reflection, drain) and drained together.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -8,14 +8,9 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use axum::routing::get;
-use axum::serve::ListenerExt;
 use http::{HeaderName, HeaderValue, Method, Request, header};
 use prost_reflect::DescriptorPool;
-use tokio::net::TcpListener;
 use tonic::service::Routes;
-use tonic::transport::server::TcpIncoming;
-use tonic_health::ServingStatus;
-use tonic_health::server::HealthReporter;
 use tower::{Layer, ServiceExt};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
@@ -25,7 +20,8 @@ use crate::guard::EdgeGuard;
 use crate::rest::{self, RestState};
 use crate::routes::{RouteError, RouteTable};
 use crate::upstream::{UpstreamError, Upstreams};
-use taskmesh_mesh::{Metrics, Readiness};
+use taskmesh_mesh::server::{Listeners, ServerError};
+use taskmesh_mesh::{MeshServer, Metrics, Readiness};
 
 /// Why the gateway could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -42,50 +38,32 @@ pub enum GatewayError {
     /// An upstream endpoint is malformed.
     #[error(transparent)]
     Upstream(#[from] UpstreamError),
-    /// A listener could not bind.
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        /// The address.
-        addr: SocketAddr,
-        /// The OS error.
-        source: std::io::Error,
-    },
-    /// Reflection could not be built.
-    #[error("reflection: {0}")]
-    Reflection(String),
-    /// A server failed.
-    #[error("server failed: {0}")]
-    Serve(String),
+    /// A listener could not bind, or a server failed.
+    #[error(transparent)]
+    Server(#[from] ServerError),
 }
 
 /// A bound gateway.
 pub struct Gateway {
-    http: TcpListener,
-    grpc: TcpListener,
-    admin: TcpListener,
-    rest: Arc<RestState>,
-    upstreams: Arc<Upstreams>,
-    guard: Arc<EdgeGuard>,
-    openapi: Arc<String>,
-    config: GatewayConfig,
-    descriptor_sets: Vec<Vec<u8>>,
-    readiness: Readiness,
-    metrics: Metrics,
+    server: MeshServer,
+    grace_period: std::time::Duration,
 }
 
 impl std::fmt::Debug for Gateway {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Gateway")
-            .field("http", &self.http.local_addr().ok())
-            .field("grpc", &self.grpc.local_addr().ok())
+            .field("server", &self.server)
             .finish_non_exhaustive()
     }
 }
 
-async fn bind(addr: SocketAddr) -> Result<TcpListener, GatewayError> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|source| GatewayError::Bind { addr, source })
+/// What the gateway's routers are made of.
+struct Edge {
+    rest: Arc<RestState>,
+    upstreams: Arc<Upstreams>,
+    guard: Arc<EdgeGuard>,
+    openapi: Arc<String>,
+    config: GatewayConfig,
 }
 
 impl Gateway {
@@ -131,38 +109,73 @@ impl Gateway {
                 .map(|(rpc, ms)| (rpc.clone(), std::time::Duration::from_millis(*ms)))
                 .collect(),
         });
-        let mut descriptor_sets = vec![taskmesh_contracts::FILE_DESCRIPTOR_SET.to_vec()];
-        descriptor_sets.extend(extra_descriptor_sets.iter().map(|s| s.to_vec()));
-        Ok(Self {
-            http: bind(config.http_listen).await?,
-            grpc: bind(config.grpc_listen).await?,
-            admin: bind(config.admin_listen).await?,
+        let edge = Edge {
             rest,
             upstreams,
             guard,
             openapi,
-            descriptor_sets,
-            readiness: Readiness::default(),
-            metrics,
             config,
+        };
+        let mut descriptor_sets = vec![taskmesh_contracts::FILE_DESCRIPTOR_SET];
+        descriptor_sets.extend_from_slice(extra_descriptor_sets);
+        let listeners = Listeners {
+            grpc: edge.config.grpc_listen,
+            admin: edge.config.admin_listen,
+            grace_period: edge.config.grace_period(),
+        };
+        // Native gRPC: health and reflection from the kit's server, everything else proxied.
+        let proxy = Routes::from(Router::new().fallback_service(GrpcProxy::new(
+            Arc::clone(&edge.upstreams),
+            Arc::clone(&edge.guard),
+        )));
+        let server = MeshServer::bind_unguarded(
+            listeners,
+            proxy,
+            &[],
+            &descriptor_sets,
+            Readiness::default(),
+            metrics,
+        )
+        .await?
+        .with_http(edge.config.http_listen, edge.http_router())
+        .await?;
+        Ok(Self {
+            server,
+            grace_period: edge.config.grace_period(),
         })
     }
 
     /// The REST / grpc-web address.
     pub fn http_addr(&self) -> SocketAddr {
-        self.http.local_addr().unwrap_or(self.config.http_listen)
+        self.server
+            .http_addr()
+            .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)))
     }
 
     /// The native gRPC address.
     pub fn grpc_addr(&self) -> SocketAddr {
-        self.grpc.local_addr().unwrap_or(self.config.grpc_listen)
+        self.server.grpc_addr()
     }
 
     /// The admin address.
     pub fn admin_addr(&self) -> SocketAddr {
-        self.admin.local_addr().unwrap_or(self.config.admin_listen)
+        self.server.admin_addr()
     }
 
+    /// Serves until `shutdown` completes, then drains within the grace period.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), GatewayError> {
+        tracing::info!(
+            http = %self.http_addr(),
+            grace_ms = self.grace_period.as_millis() as u64,
+            "gateway serving"
+        );
+        self.server.run(shutdown).await?;
+        tracing::info!("gateway stopped");
+        Ok(())
+    }
+}
+
+impl Edge {
     fn http_router(&self) -> Router {
         let openapi = Arc::clone(&self.openapi);
         let rest = Arc::clone(&self.rest);
@@ -276,102 +289,5 @@ impl Gateway {
                 "grpc-status-details-bin",
                 "x-request-id",
             ]))
-    }
-
-    async fn grpc_routes(&self) -> Result<(Routes, HealthReporter), GatewayError> {
-        let (health, health_service) = tonic_health::server::health_reporter();
-        health.set_service_status("", ServingStatus::Serving).await;
-        let reflection = || {
-            let mut builder = tonic_reflection::server::Builder::configure()
-                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-                .register_encoded_file_descriptor_set(
-                    tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
-                );
-            for set in &self.descriptor_sets {
-                builder = builder.register_encoded_file_descriptor_set(set);
-            }
-            builder
-        };
-        let v1 = reflection()
-            .build_v1()
-            .map_err(|e| GatewayError::Reflection(e.to_string()))?;
-        let v1alpha = reflection()
-            .build_v1alpha()
-            .map_err(|e| GatewayError::Reflection(e.to_string()))?;
-        let router = Routes::new(health_service)
-            .add_service(v1)
-            .add_service(v1alpha)
-            .into_axum_router()
-            .fallback_service(GrpcProxy::new(
-                Arc::clone(&self.upstreams),
-                Arc::clone(&self.guard),
-            ));
-        Ok((Routes::from(router), health))
-    }
-
-    /// Serves until `shutdown` completes, then drains within the grace period.
-    pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), GatewayError> {
-        let (routes, health) = self.grpc_routes().await?;
-        let http_router = self.http_router();
-        let admin_router =
-            taskmesh_mesh::admin::router(self.readiness.clone(), self.metrics.clone());
-        let (stop, stopped) = tokio::sync::watch::channel(false);
-        let signal = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-            let _ = rx.wait_for(|stop| *stop).await;
-        };
-        tracing::info!(http = %self.http_addr(), grpc = %self.grpc_addr(), admin = %self.admin_addr(), "gateway serving");
-
-        let http = tokio::spawn(
-            axum::serve(
-                self.http.tap_io(|tcp| {
-                    let _ = tcp.set_nodelay(true);
-                }),
-                http_router.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(signal(stopped.clone()))
-            .into_future(),
-        );
-        let admin = tokio::spawn(
-            axum::serve(self.admin, admin_router)
-                .with_graceful_shutdown(signal(stopped.clone()))
-                .into_future(),
-        );
-        let grpc = tokio::spawn(
-            tonic::transport::Server::builder()
-                .add_routes(routes)
-                // Without TCP_NODELAY, small responses wait for delayed ACKs (about 40 ms).
-                .serve_with_incoming_shutdown(
-                    TcpIncoming::from(self.grpc).with_nodelay(Some(true)),
-                    signal(stopped),
-                ),
-        );
-        shutdown.await;
-        tracing::info!("draining");
-        self.readiness.set_draining();
-        health
-            .set_service_status("", ServingStatus::NotServing)
-            .await;
-        let _ = stop.send(true);
-        let drained = tokio::time::timeout(self.config.grace_period(), async {
-            let (h, a, g) = tokio::join!(http, admin, grpc);
-            (h, a, g)
-        })
-        .await;
-        match drained {
-            Ok((h, a, g)) => {
-                if let Ok(Err(err)) = h {
-                    return Err(GatewayError::Serve(err.to_string()));
-                }
-                if let Ok(Err(err)) = a {
-                    return Err(GatewayError::Serve(err.to_string()));
-                }
-                if let Ok(Err(err)) = g {
-                    return Err(GatewayError::Serve(err.to_string()));
-                }
-            }
-            Err(_) => tracing::warn!("grace period over; abandoning unfinished requests"),
-        }
-        tracing::info!("gateway stopped");
-        Ok(())
     }
 }

@@ -1,12 +1,15 @@
-//! The gRPC server every service runs: its routes plus grpc.health.v1, reflection v1 and v1alpha
-//! from the descriptor set, behind [`CallLayer`](crate::layer::CallLayer); the admin HTTP port
-//! beside it; graceful shutdown that reports NOT_SERVING, stops accepting and drains in-flight calls
-//! within the grace period.
+//! The server every process of the mesh runs, services and gateway alike: its gRPC routes plus
+//! grpc.health.v1, reflection v1 and v1alpha from the descriptor sets (behind
+//! [`CallLayer`](crate::layer::CallLayer) for services, whose calls it authenticates); the admin
+//! HTTP port beside it; optionally an HTTP listener (the gateway's REST and grpc-web); and graceful
+//! shutdown that reports NOT_SERVING, stops accepting and drains in-flight calls within the grace
+//! period.
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tonic::service::Routes;
 use tonic::transport::server::TcpIncoming;
@@ -47,13 +50,32 @@ pub enum ServerError {
 pub struct MeshServer {
     grpc_listener: TcpListener,
     admin_listener: TcpListener,
+    http: Option<(TcpListener, axum::Router)>,
     routes: Routes,
     health: HealthReporter,
     service_names: Vec<String>,
     readiness: Readiness,
     metrics: Metrics,
-    guard: CallGuard,
+    /// Authenticates and meters each call; `None` where the routes guard calls themselves.
+    guard: Option<CallGuard>,
     grace_period: Duration,
+}
+
+/// Where a [`MeshServer`] listens and how long it drains.
+#[derive(Debug, Clone, Copy)]
+pub struct Listeners {
+    /// Native gRPC.
+    pub grpc: SocketAddr,
+    /// Admin HTTP (`/healthz`, `/readyz`, `/metrics`).
+    pub admin: SocketAddr,
+    /// How long in-flight calls get after the shutdown signal.
+    pub grace_period: Duration,
+}
+
+async fn bind_listener(what: &'static str, addr: SocketAddr) -> Result<TcpListener, ServerError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServerError::Bind { what, addr, source })
 }
 
 impl std::fmt::Debug for MeshServer {
@@ -68,7 +90,8 @@ impl std::fmt::Debug for MeshServer {
 
 impl MeshServer {
     /// Binds both listeners and assembles the routes. `service_names` are the fully qualified gRPC
-    /// service names in `routes`; each gets its own health status.
+    /// service names in `routes`; each gets its own health status. Every call is authenticated
+    /// against `config.auth`.
     pub async fn bind(
         config: &MeshConfig,
         routes: Routes,
@@ -78,34 +101,56 @@ impl MeshServer {
         metrics: Metrics,
     ) -> Result<Self, ServerError> {
         let guard = CallGuard::new(Authenticator::new(&config.auth)?, descriptor_set);
-        let grpc_listener = TcpListener::bind(config.grpc.listen)
-            .await
-            .map_err(|source| ServerError::Bind {
-                what: "grpc",
-                addr: config.grpc.listen,
-                source,
-            })?;
-        let admin_listener = TcpListener::bind(config.admin.listen)
-            .await
-            .map_err(|source| ServerError::Bind {
-                what: "admin",
-                addr: config.admin.listen,
-                source,
-            })?;
+        let listeners = Listeners {
+            grpc: config.grpc.listen,
+            admin: config.admin.listen,
+            grace_period: config.grace_period(),
+        };
+        let mut server = Self::bind_unguarded(
+            listeners,
+            routes,
+            service_names,
+            &[descriptor_set],
+            readiness,
+            metrics,
+        )
+        .await?;
+        server.guard = Some(guard);
+        Ok(server)
+    }
+
+    /// Like [`bind`](Self::bind), for routes that authenticate their calls themselves (the
+    /// gateway's proxy); reflection serves every set in `descriptor_sets`.
+    pub async fn bind_unguarded(
+        listeners: Listeners,
+        routes: Routes,
+        service_names: &[&str],
+        descriptor_sets: &[&[u8]],
+        readiness: Readiness,
+        metrics: Metrics,
+    ) -> Result<Self, ServerError> {
+        let grpc_listener = bind_listener("grpc", listeners.grpc).await?;
+        let admin_listener = bind_listener("admin", listeners.admin).await?;
 
         let (health, health_service) = tonic_health::server::health_reporter();
+        health.set_service_status("", ServingStatus::Serving).await;
         for name in service_names {
             health
                 .set_service_status(*name, ServingStatus::Serving)
                 .await;
         }
-        // Reflection lists the services whose descriptors it holds: the service's own contracts,
-        // plus health and reflection themselves so that clients can call them by name.
+        // Reflection lists the services whose descriptors it holds: the contracts, plus health and
+        // reflection themselves so that clients can call them by name.
         let reflection = || {
-            tonic_reflection::server::Builder::configure()
-                .register_encoded_file_descriptor_set(descriptor_set)
+            let mut builder = tonic_reflection::server::Builder::configure()
                 .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-                .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(
+                    tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
+                );
+            for set in descriptor_sets {
+                builder = builder.register_encoded_file_descriptor_set(set);
+            }
+            builder
         };
         let reflection_v1 = reflection()
             .build_v1()
@@ -121,20 +166,41 @@ impl MeshServer {
         Ok(Self {
             grpc_listener,
             admin_listener,
+            http: None,
             routes,
             health,
             service_names: service_names.iter().map(|s| (*s).to_owned()).collect(),
             readiness,
             metrics,
-            guard,
-            grace_period: config.grace_period(),
+            guard: None,
+            grace_period: listeners.grace_period,
         })
+    }
+
+    /// Also serves `router` on `listen` (HTTP/1.1 and h2c, with the peer address as
+    /// `ConnectInfo<SocketAddr>`), drained together with the gRPC listener.
+    pub async fn with_http(
+        mut self,
+        listen: SocketAddr,
+        router: axum::Router,
+    ) -> Result<Self, ServerError> {
+        self.http = Some((bind_listener("http", listen).await?, router));
+        Ok(self)
+    }
+
+    /// The bound HTTP address, if there is an HTTP listener.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http
+            .as_ref()
+            .and_then(|(listener, _)| listener.local_addr().ok())
     }
 
     /// Verifies callers with `authenticator` instead of the one built from `auth` (identity
     /// verifies against itself at the address it bound).
     pub fn set_authenticator(&mut self, authenticator: Authenticator) {
-        self.guard = self.guard.with_authenticator(authenticator);
+        if let Some(guard) = &self.guard {
+            self.guard = Some(guard.with_authenticator(authenticator));
+        }
     }
 
     /// The bound gRPC address (the real port when configured with port 0).
@@ -171,8 +237,32 @@ impl MeshServer {
             }
         });
 
+        let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
+        let http_task = self.http.map(|(listener, router)| {
+            tokio::spawn(async move {
+                let served = axum::serve(
+                    listener.tap_io(|tcp| {
+                        // Small responses must not wait for delayed ACKs.
+                        let _ = tcp.set_nodelay(true);
+                    }),
+                    router.into_make_service_with_connect_info::<SocketAddr>(),
+                )
+                .with_graceful_shutdown(async {
+                    let _ = http_stopped.await;
+                })
+                .await;
+                if let Err(err) = served {
+                    tracing::error!(error = %err, "http server failed");
+                }
+            })
+        });
+
+        let layer = tower::util::option_layer(
+            self.guard
+                .map(|guard| CallLayer::new(self.metrics.clone(), guard)),
+        );
         let server = tonic::transport::Server::builder()
-            .layer(CallLayer::new(self.metrics.clone(), self.guard.clone()))
+            .layer(layer)
             .add_routes(self.routes)
             // Without TCP_NODELAY, small responses wait for delayed ACKs (about 40 ms).
             .serve_with_incoming_shutdown(
@@ -202,7 +292,15 @@ impl MeshServer {
                         .await;
                 }
                 let _ = stop_grpc.send(());
-                match tokio::time::timeout(self.grace_period, &mut server).await {
+                let _ = stop_http.send(());
+                let drained = async {
+                    let result = (&mut server).await;
+                    if let Some(http) = http_task {
+                        let _ = http.await;
+                    }
+                    result
+                };
+                match tokio::time::timeout(self.grace_period, drained).await {
                     Ok(result) => result.map_err(ServerError::from),
                     Err(_) => {
                         tracing::warn!("grace period over; abandoning unfinished calls");
