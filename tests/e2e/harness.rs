@@ -7,20 +7,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
+use taskmesh_testing::identity::workspace_binary;
 use taskmesh_testing::{NatsServer, Stack, TestDatabase, free_port};
-
-/// The workspace's binaries sit next to this test's directory (`target/debug`).
-fn binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("current exe");
-    let dir = exe.parent().and_then(Path::parent).expect("target dir");
-    let path = dir.join(name);
-    assert!(
-        path.exists(),
-        "{} is not built; run `cargo build --bins`",
-        path.display()
-    );
-    path
-}
 
 /// A service process, killed when dropped.
 struct Process {
@@ -32,7 +20,7 @@ struct Process {
 impl Process {
     fn start(name: &'static str, envs: &[(&str, String)], args: &[&str], dir: &Path) -> Self {
         let log = dir.join(format!("{name}.log"));
-        let mut command = Command::new(binary(name));
+        let mut command = Command::new(workspace_binary(name));
         for (key, _) in std::env::vars() {
             if key.starts_with("TASKMESH_") || key.starts_with("VAULT_") {
                 command.env_remove(key);
@@ -139,7 +127,7 @@ async fn start_service(
 ) -> (ServiceEnv, Process) {
     let mut service = ServiceEnv::new(stack, nats, &format!("e2e_{name}"), dir).await;
     if name == "identity" {
-        taskmesh_testing::identity::provision_keys(stack, &service.secret_path).await;
+        taskmesh_testing::identity::provision_key(stack, &service.secret_path).await;
     }
     service.env.extend_from_slice(settings);
     let process = Process::start(name, &service.env, &[], dir);

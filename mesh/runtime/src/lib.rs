@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod aip;
 pub mod auth;
+pub mod codec;
 pub mod config;
 pub mod context;
 pub mod db;

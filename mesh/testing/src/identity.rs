@@ -1,88 +1,190 @@
-//! A real identity service for the service test suites. One per test process, on its own thread
-//! and runtime (so it outlives each test's runtime), with a fresh database and a signing key
-//! written to Vault. [`as_user`](crate::as_user) mints tokens with that key; apps under test
-//! point `auth.identity_endpoint` at it with [`with_identity`].
+//! A real identity service for the service test suites: the `identity` binary the workspace built,
+//! started once per test process with a fresh database and a signing key provisioned by the same
+//! `identity-keys ensure` that `make up` runs. Tokens are minted with that key (read back from
+//! Vault); apps under test point `auth.identity_endpoint` at it with [`with_identity`].
+//!
+//! The process outlives each test's runtime and ends with the test process: it runs under a shell
+//! that stops it as soon as the test process's end of a pipe closes.
 
-use std::sync::OnceLock;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
-use taskmesh_identity::keys::{self, StoredKey, StoredKeys};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use ed25519_dalek::pkcs8::EncodePrivateKey as _;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use taskmesh_mesh::ConfigLayers;
 use taskmesh_mesh::auth::{AUDIENCE, Claims};
 
-use crate::{Stack, TestDatabase};
+use crate::{Stack, TestDatabase, free_port};
+
+/// A token-signing key: its `kid` and its PKCS#8 DER.
+#[derive(Clone)]
+pub struct SigningKey {
+    /// Key id, the tokens' `kid`.
+    pub kid: String,
+    der: Vec<u8>,
+}
+
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKey")
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
+    }
+}
 
 /// The test process's identity service.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct TestIdentity {
     /// gRPC endpoint, `http://127.0.0.1:<port>`.
     pub endpoint: String,
     /// The key that signs its tokens.
-    pub key: StoredKey,
+    pub key: SigningKey,
     /// Its database (and Vault secret path).
     pub db: TestDatabase,
+    /// Closing this pipe stops the process; held for the life of the test process.
+    _lifeline: Mutex<ChildStdin>,
+    _shell: Mutex<Child>,
 }
 
 static IDENTITY: OnceLock<TestIdentity> = OnceLock::new();
 
+/// A workspace binary: beside the directory of this test executable (`target/debug`).
+pub fn workspace_binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target directory");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is not built; `cargo nextest run --workspace` builds it, or run `cargo build --bins`",
+        path.display()
+    );
+    path
+}
+
 /// Starts (once) and returns the process's identity service.
 pub fn identity() -> &'static TestIdentity {
     IDENTITY.get_or_init(|| {
-        let (ready, started) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .expect("identity runtime");
-            runtime.block_on(async move {
-                let stack = Stack::load();
-                let (identity, app) = build(&stack, &stack.nats_url, |l| l).await;
-                ready.send(identity).expect("report identity");
-                app.run(std::future::pending())
-                    .await
-                    .expect("identity runs");
-            });
-        });
-        started.recv().expect("identity started")
+        // The set-up is async; this may run inside a test's runtime, so it gets a thread of its own.
+        std::thread::spawn(start)
+            .join()
+            .expect("the test identity service starts")
     })
 }
 
-/// Builds an identity app over a fresh database and signing key, on `nats_url`; the caller runs it.
-pub async fn build(
-    stack: &Stack,
-    nats_url: &str,
-    customize: impl FnOnce(ConfigLayers) -> ConfigLayers,
-) -> (TestIdentity, taskmesh_identity::App) {
-    let db = TestDatabase::create(stack, "identity_test").await;
-    let key = provision_keys(stack, &db.secret_path).await;
-    let layers =
-        customize(db.app_layers(taskmesh_identity::Config::default_layers(), stack, nats_url));
-    let config = taskmesh_identity::Config::from_layers(&layers).expect("identity config");
-    let app = taskmesh_identity::App::build(config)
-        .await
-        .expect("identity builds");
-    let identity = TestIdentity {
-        endpoint: format!("http://{}", app.grpc_addr()),
+fn start() -> TestIdentity {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let stack = Stack::load();
+    let (db, key) = runtime.block_on(async {
+        let db = TestDatabase::create(&stack, "identity_test").await;
+        let key = provision_key(&stack, &db.secret_path).await;
+        (db, key)
+    });
+    let (grpc, admin) = (free_port(), free_port());
+    let log = stack
+        .home
+        .join("logs")
+        .join(format!("test-identity-{}.log", db.name));
+    let vars = [
+        ("TASKMESH_GRPC__LISTEN", format!("127.0.0.1:{grpc}")),
+        ("TASKMESH_ADMIN__LISTEN", format!("127.0.0.1:{admin}")),
+        ("TASKMESH_VAULT__ADDR", stack.vault_addr.clone()),
+        ("TASKMESH_VAULT__AUTH", "token".to_owned()),
+        ("TASKMESH_VAULT__TOKEN_FILE", root_token_file(&stack)),
+        ("TASKMESH_VAULT__SECRET_PATH", db.secret_path.clone()),
+        ("TASKMESH_DATABASE__PORT", stack.pg_port.to_string()),
+        ("TASKMESH_NATS__URL", stack.nats_url.clone()),
+        ("TASKMESH_SHUTDOWN__GRACE_PERIOD_MS", "1000".to_owned()),
+    ];
+    let mut command = Command::new("bash");
+    for (key, _) in std::env::vars() {
+        if key.starts_with("TASKMESH_") {
+            command.env_remove(key);
+        }
+    }
+    // `read` returns when the test process's end of stdin closes, however it ends.
+    let mut shell = command
+        .args([
+            "-c",
+            r#""$0" & child=$!; read -r _; kill -TERM "$child" 2>/dev/null; wait "$child""#,
+        ])
+        .arg(workspace_binary("identity"))
+        .envs(vars)
+        .stdin(Stdio::piped())
+        .stdout(std::fs::File::create(&log).expect("identity log"))
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start identity");
+    let lifeline = shell.stdin.take().expect("identity stdin");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::net::TcpStream::connect(("127.0.0.1", grpc)).is_err() {
+        if Instant::now() > deadline || matches!(shell.try_wait(), Ok(Some(_))) {
+            let output = std::fs::read_to_string(&log).unwrap_or_default();
+            panic!("the test identity service did not start:\n{output}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    TestIdentity {
+        endpoint: format!("http://127.0.0.1:{grpc}"),
         key,
         db,
-    };
-    (identity, app)
+        _lifeline: Mutex::new(lifeline),
+        _shell: Mutex::new(shell),
+    }
 }
 
-/// Writes a fresh signing key to Vault at `<secret_path>/signing-keys`, as provisioning does.
-pub async fn provision_keys(stack: &Stack, secret_path: &str) -> StoredKey {
-    let key = keys::generate().expect("signing key");
-    vaultrs::kv2::set(
-        &stack.vault(),
-        "secret",
-        &format!("{secret_path}/{}", keys::SECRET_NAME),
-        &StoredKeys {
-            keys: vec![key.clone()],
-        },
-    )
-    .await
-    .expect("write signing keys");
-    key
+fn root_token_file(stack: &Stack) -> String {
+    stack
+        .home
+        .join("secrets")
+        .join("vault-root-token")
+        .display()
+        .to_string()
+}
+
+/// Provisions a signing key at `<secret_path>/signing-keys` with `identity-keys ensure`, as
+/// `make up` does, and reads the active key back.
+pub async fn provision_key(stack: &Stack, secret_path: &str) -> SigningKey {
+    let path = format!("{secret_path}/signing-keys");
+    let output = tokio::process::Command::new(workspace_binary("identity-keys"))
+        .args(["ensure", "--vault-addr", &stack.vault_addr, "--token-file"])
+        .arg(root_token_file(stack))
+        .args(["--path", &path])
+        .output()
+        .await
+        .expect("run identity-keys");
+    assert!(
+        output.status.success(),
+        "identity-keys ensure failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    active_key(stack, &path).await
+}
+
+/// The active key of the key list at `path` in Vault.
+pub async fn active_key(stack: &Stack, path: &str) -> SigningKey {
+    let stored: serde_json::Value = vaultrs::kv2::read(&stack.vault(), "secret", path)
+        .await
+        .expect("read the signing keys");
+    let active = stored["keys"]
+        .as_array()
+        .and_then(|keys| keys.iter().find(|k| k["state"] == "active"))
+        .expect("an active key");
+    SigningKey {
+        kid: active["kid"].as_str().expect("kid").to_owned(),
+        der: STANDARD
+            .decode(active["private_key"].as_str().expect("private key"))
+            .expect("base64 key"),
+    }
 }
 
 /// `layers` verifying callers against the process's identity service.
@@ -105,8 +207,10 @@ pub fn claims(user: &str) -> Claims {
 }
 
 /// A token signed by `key` with `claims`.
-pub fn sign(key: &StoredKey, claims: &Claims) -> String {
-    keys::sign_with(key, claims).expect("sign")
+pub fn sign(key: &SigningKey, claims: &Claims) -> String {
+    let mut header = Header::new(Algorithm::EdDSA);
+    header.kid = Some(key.kid.clone());
+    jsonwebtoken::encode(&header, claims, &EncodingKey::from_ed_der(&key.der)).expect("sign")
 }
 
 /// An access token for `users/{user}` from the process's identity service.
@@ -139,8 +243,16 @@ pub type Authed =
     tonic::service::interceptor::InterceptedService<tonic::transport::Channel, DefaultCaller>;
 
 /// A key identity does not know: tokens it signs must be refused everywhere.
-pub fn foreign_key() -> StoredKey {
-    keys::generate().expect("signing key")
+pub fn foreign_key() -> SigningKey {
+    let mut seed = [0u8; 32];
+    rand::fill(&mut seed);
+    let der = ed25519_dalek::SigningKey::from_bytes(&seed)
+        .to_pkcs8_der()
+        .expect("pkcs8");
+    SigningKey {
+        kid: format!("foreign-{}", uuid::Uuid::new_v4().simple()),
+        der: der.as_bytes().to_vec(),
+    }
 }
 
 /// A token for `users/{user}` from the process's identity key that expired a minute ago.

@@ -6,7 +6,7 @@
 
 pub mod identity;
 
-pub use identity::{Authed, DefaultCaller, TestIdentity, with_identity};
+pub use identity::{Authed, DefaultCaller, SigningKey, TestIdentity, with_identity};
 
 use std::path::PathBuf;
 

@@ -6,7 +6,8 @@ use taskmesh_contracts::identity_v1::api_key_service_client::ApiKeyServiceClient
 use taskmesh_contracts::identity_v1::identity_service_client::IdentityServiceClient;
 use taskmesh_contracts::identity_v1::{LoginRequest, RegisterRequest, Session, User};
 use taskmesh_contracts::projects_v1::organization_service_client::OrganizationServiceClient;
-use taskmesh_testing::identity::TestIdentity;
+use taskmesh_mesh::ConfigLayers;
+use taskmesh_testing::SigningKey;
 use taskmesh_testing::{NatsServer, Stack, TestDatabase};
 use tokio::sync::oneshot;
 use tonic::transport::Channel;
@@ -17,10 +18,43 @@ pub(crate) use taskmesh_testing::{reason, violations};
 /// The password every test user has.
 pub(crate) const PASSWORD: &str = "correct horse battery";
 
+/// The identity service under test, built in this process.
+pub(crate) struct OwnIdentity {
+    /// gRPC endpoint, `http://127.0.0.1:<port>`.
+    pub(crate) endpoint: String,
+    /// The key that signs its tokens.
+    pub(crate) key: SigningKey,
+    /// Its database (and Vault secret path).
+    pub(crate) db: TestDatabase,
+}
+
+/// Builds an identity app over a fresh database and a signing key provisioned as `make up` does,
+/// on `nats_url`; the caller runs it.
+async fn build_identity(
+    stack: &Stack,
+    nats_url: &str,
+    customize: impl FnOnce(ConfigLayers) -> ConfigLayers,
+) -> (OwnIdentity, taskmesh_identity::App) {
+    let db = TestDatabase::create(stack, "identity_test").await;
+    let key = taskmesh_testing::identity::provision_key(stack, &db.secret_path).await;
+    let layers =
+        customize(db.app_layers(taskmesh_identity::Config::default_layers(), stack, nats_url));
+    let config = taskmesh_identity::Config::from_layers(&layers).expect("identity config");
+    let app = taskmesh_identity::App::build(config)
+        .await
+        .expect("identity builds");
+    let identity = OwnIdentity {
+        endpoint: format!("http://{}", app.grpc_addr()),
+        key,
+        db,
+    };
+    (identity, app)
+}
+
 /// Identity and projects, wired for the registration saga.
 pub(crate) struct World {
     pub(crate) stack: Stack,
-    pub(crate) identity: TestIdentity,
+    pub(crate) identity: OwnIdentity,
     pub(crate) identity_channel: Channel,
     pub(crate) projects_channel: Channel,
     _nats: NatsServer,
@@ -33,7 +67,7 @@ impl World {
     pub(crate) async fn new() -> Self {
         let stack = Stack::load();
         let nats = NatsServer::start(&stack).await;
-        let (identity, app) = taskmesh_testing::identity::build(&stack, &nats.url(), |l| {
+        let (identity, app) = build_identity(&stack, &nats.url(), |l| {
             l.set("identity.key_reload_ms", 100)
                 .set("auth.jwks_cache_ms", 300)
                 .set("auth.api_key_cache_ms", 200)

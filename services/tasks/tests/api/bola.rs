@@ -10,7 +10,7 @@ use prost_reflect::{DescriptorPool, DynamicMessage, MethodDescriptor, ReflectMes
 use taskmesh_contracts::projects_v1::organization_service_client::OrganizationServiceClient;
 use taskmesh_contracts::projects_v1::{CreateOrganizationRequest, Organization, Role};
 use taskmesh_contracts::tasks_v1::{AddCommentRequest, Comment};
-use taskmesh_gateway::upstream::RawCodec;
+use taskmesh_mesh::codec::RawCodec;
 use taskmesh_testing::identity::{claims, expired_token, foreign_key, sign, token};
 use tonic::transport::Channel;
 use tonic::{Code, Status};
