@@ -10,7 +10,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/taskmesh/target/$(CLONE_ID)
 export TASKMESH_HOME ?= $(CURDIR)/.taskmesh
 LOCAL := deploy/local
 
-.PHONY: up down test install infra fmt clippy buf nextest
+.PHONY: up down test install infra fmt clippy buf stack-checks nextest
 
 up:
 	@$(LOCAL)/up.sh
@@ -25,7 +25,7 @@ install:
 infra: install
 	@$(LOCAL)/infra.sh
 
-test: infra fmt clippy buf nextest
+test: infra fmt clippy buf stack-checks nextest
 
 fmt:
 	cargo fmt --all --check
@@ -35,6 +35,10 @@ clippy:
 
 buf:
 	@$(LOCAL)/buf-check.sh
+
+# The local stack from a clone in a 0700 directory, and a second clone meeting this one's stack.
+stack-checks: infra
+	@$(LOCAL)/checks/clone-anywhere.sh
 
 nextest:
 	@$(LOCAL)/drop-test-databases.sh

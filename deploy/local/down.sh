@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `make down`: stops a stack left running (services, then OpenBao, NATS and PostgreSQL).
+# `make down`: stops a stack left running (supervisors and services, then OpenBao, NATS and
+# PostgreSQL).
 # With --infra-only, leaves services alone (used by up.sh after it stopped them itself).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -18,9 +19,12 @@ stop_pid() {
 }
 
 if [ "${1:-}" != "--infra-only" ]; then
-  stop_pid gateway "$RUN/gateway.pid"
-  for entry in "${SERVICES[@]}"; do
-    stop_pid "${entry%%:*}" "$RUN/${entry%%:*}.pid"
+  mkdir -p "$RUN"
+  # Supervisors first: they stop their process and do not restart it once `stopping` exists.
+  touch "$RUN/stopping"
+  for name in gateway "${SERVICES[@]%%:*}"; do
+    stop_pid "$name supervisor" "$RUN/$name.supervisor.pid"
+    stop_pid "$name" "$RUN/$name.pid"
   done
 fi
 stop_pid OpenBao "$RUN/openbao.pid"

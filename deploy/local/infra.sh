@@ -13,7 +13,10 @@ nats_ready() { curl -sf "http://127.0.0.1:$NATS_MONITOR_PORT/healthz?js-enabled-
 vault_ready() { BAO_ADDR="$VAULT_ADDR_LOCAL" bao status; }
 
 start_postgres() {
-  if pg_ready; then log "PostgreSQL already running on 127.0.0.1:$PG_PORT"; return; fi
+  if pg_ready; then
+    refuse_foreign PostgreSQL "$PG_PORT"
+    log "PostgreSQL already running on 127.0.0.1:$PG_PORT"; return
+  fi
   local home data sock
   home="$(pg_home)"; data="$home/data"; sock="$home/run"
   mkdir -p "$home" "$sock"
@@ -30,14 +33,23 @@ start_postgres() {
     rm -f "$pwfile"
   fi
   log "starting PostgreSQL on 127.0.0.1:$PG_PORT"
-  touch "$LOGS/postgres.log"; if [ "$(id -u)" -eq 0 ]; then chown postgres: "$LOGS/postgres.log"; fi
-  run_pg "$(pg_bin pg_ctl)" -D "$data" -l "$LOGS/postgres.log" -w -t 60 start -o \
+  # The server writes its log itself, so the log lives where its user can write: beside the data,
+  # linked from .taskmesh/logs.
+  local pglog="$home/postgres.log"
+  touch "$pglog"; if [ "$(id -u)" -eq 0 ]; then chown postgres: "$pglog"; fi
+  [ "$pglog" = "$LOGS/postgres.log" ] || ln -sfn "$pglog" "$LOGS/postgres.log"
+  claim_port "$PG_PORT"
+  run_pg "$(pg_bin pg_ctl)" -D "$data" -l "$pglog" -w -t 60 start -o \
     "-p $PG_PORT -k $sock -c listen_addresses=127.0.0.1 -c max_connections=400 -c shared_buffers=256MB" >/dev/null
   wait_for PostgreSQL 60 pg_ready
 }
 
 start_nats() {
-  if nats_ready >/dev/null 2>&1; then log "NATS already running on 127.0.0.1:$NATS_PORT"; return; fi
+  if nats_ready >/dev/null 2>&1; then
+    refuse_foreign NATS "$NATS_PORT"
+    log "NATS already running on 127.0.0.1:$NATS_PORT"; return
+  fi
+  claim_port "$NATS_PORT"
   log "starting NATS JetStream on 127.0.0.1:$NATS_PORT (monitoring $NATS_MONITOR_PORT)"
   mkdir -p "$TM_HOME/nats"
   setsid nats-server -a 127.0.0.1 -p "$NATS_PORT" -m "$NATS_MONITOR_PORT" -js -sd "$TM_HOME/nats" \
@@ -46,7 +58,11 @@ start_nats() {
 }
 
 start_vault() {
-  if vault_ready >/dev/null 2>&1; then log "OpenBao already running on $VAULT_ADDR_LOCAL"; return; fi
+  if vault_ready >/dev/null 2>&1; then
+    refuse_foreign OpenBao "$VAULT_PORT"
+    log "OpenBao already running on $VAULT_ADDR_LOCAL"; return
+  fi
+  claim_port "$VAULT_PORT"
   # The dev server keeps everything in memory: a new one needs a new root token and provisioning.
   log "starting the OpenBao dev server on $VAULT_ADDR_LOCAL"
   (umask 077; random_secret > "$SECRETS/vault-root-token")

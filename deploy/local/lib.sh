@@ -4,8 +4,9 @@
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 TM_HOME="${TASKMESH_HOME:-$ROOT/.taskmesh}"
-VENV="$TM_HOME/venv"
-NODE_DIR="$TM_HOME/node"
+# The tools' locations can be shared between clones (the stack checks reuse this clone's).
+VENV="${TASKMESH_VENV:-$TM_HOME/venv}"
+NODE_DIR="${TASKMESH_NODE_DIR:-$TM_HOME/node}"
 LOGS="$TM_HOME/logs"
 RUN="$TM_HOME/run"
 SECRETS="$TM_HOME/secrets"
@@ -68,8 +69,39 @@ pg_home() {
   printf '%s/pg' "$TM_HOME"
 }
 
+# As root, PostgreSQL's programs run as `postgres` from `/`: the clone (and so the current
+# directory) may be a place that user cannot enter, such as a clone under root's 0700 home.
 run_pg() {
-  if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+  if [ "$(id -u)" -eq 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi
+}
+
+# Which clone started the process listening on a port of the stack: a note per port under /tmp,
+# written when this clone starts one, so that a second clone can say whose stack it found.
+OWNERS="${TMPDIR:-/tmp}/taskmesh-stack-owners"
+claim_port() { mkdir -p "$OWNERS" && chmod 1777 "$OWNERS" 2>/dev/null; printf '%s\n' "$ROOT" > "$OWNERS/$1"; }
+port_owner() { cat "$OWNERS/$1" 2>/dev/null || true; }
+
+# Dies with what to do when `what` answers on `port` but was started by another clone (or by
+# something else), which this clone has no credentials for.
+refuse_foreign() {
+  local what="$1" port="$2" owner
+  owner="$(port_owner "$port")"
+  [ "$owner" = "$ROOT" ] && return 0
+  if [ -n "$owner" ]; then
+    die "$what on 127.0.0.1:$port belongs to the stack of the clone at $owner, not this one ($ROOT).
+  Stop that stack (\`make down\` in $owner), or give this clone its own ports, for example:
+    TASKMESH_PG_PORT=56432 TASKMESH_NATS_PORT=55222 TASKMESH_NATS_MONITOR_PORT=59222 TASKMESH_VAULT_PORT=59200 make test"
+  fi
+  # No note (started before notes were kept): usable only with this clone's credentials.
+  case "$what" in
+    PostgreSQL) [ -s "$SECRETS/pg-admin-password" ] && psql_admin -c 'SELECT 1' >/dev/null 2>&1 && return 0 ;;
+    OpenBao) [ -s "$SECRETS/vault-root-token" ] && BAO_ADDR="$VAULT_ADDR_LOCAL" \
+      BAO_TOKEN="$(cat "$SECRETS/vault-root-token")" bao token lookup >/dev/null 2>&1 && return 0 ;;
+    *) return 0 ;;
+  esac
+  die "$what already answers on 127.0.0.1:$port, but this clone ($ROOT) did not start it and has no credentials for it.
+  Stop whatever listens there, or pick other ports with TASKMESH_PG_PORT, TASKMESH_NATS_PORT,
+  TASKMESH_NATS_MONITOR_PORT and TASKMESH_VAULT_PORT."
 }
 
 random_secret() { openssl rand -hex 24; }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make up`: installs what is missing, starts PostgreSQL, NATS JetStream and OpenBao under
 # .taskmesh/, provisions every service, builds and starts every service logged in to Vault with its
-# own AppRole, prints what runs where, and stops it all on Ctrl-C.
+# own AppRole under a supervisor that restarts it when it dies, prints what runs where, and stops it
+# all on Ctrl-C.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
@@ -16,59 +17,50 @@ cargo build --workspace --bins
 "$CARGO_TARGET_DIR/debug/identity-keys" ensure --vault-addr "$VAULT_ADDR_LOCAL" \
   --token-file "$SECRETS/vault-root-token" --path taskmesh/identity/signing-keys
 
-started=()
+# Every process runs under its own supervisor (supervise.sh), which restarts it when it dies; the
+# stack stops only on Ctrl-C or `make down`.
+rm -f "$RUN/stopping"
 stop_all() {
   # A second Ctrl-C, make's SIGTERM or a closed terminal must not cut the cleanup short.
   trap '' INT TERM PIPE
   trap - EXIT
   set +e
   log "stopping"
-  for service in "${started[@]}"; do
-    [ -f "$RUN/$service.pid" ] && kill -TERM "$(cat "$RUN/$service.pid")" 2>/dev/null || true
-  done
-  for service in "${started[@]}"; do
-    if [ -f "$RUN/$service.pid" ]; then
-      pid="$(cat "$RUN/$service.pid")"
-      for _ in $(seq 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
-      rm -f "$RUN/$service.pid"
-    fi
-  done
-  "$(dirname "$0")/down.sh" --infra-only
+  "$(dirname "$0")/down.sh"
   exit 0
 }
 trap stop_all INT TERM EXIT
 
-for entry in "${SERVICES[@]}"; do
-  service="${entry%%:*}"; port="${entry##*:}"; admin=$((port + 1000))
-  if [ -f "$RUN/$service.pid" ] && kill -0 "$(cat "$RUN/$service.pid")" 2>/dev/null; then
-    kill -TERM "$(cat "$RUN/$service.pid")" 2>/dev/null || true
+start_supervised() {
+  local name="$1"; shift
+  if [ -f "$RUN/$name.supervisor.pid" ] && kill -0 "$(cat "$RUN/$name.supervisor.pid")" 2>/dev/null; then
+    kill -TERM "$(cat "$RUN/$name.supervisor.pid")" 2>/dev/null || true
     sleep 1
   fi
+  : > "$LOGS/$name.log"
+  "$(dirname "$0")/supervise.sh" "$name" "$@" &
+}
+
+for entry in "${SERVICES[@]}"; do
+  service="${entry%%:*}"; port="${entry##*:}"; admin=$((port + 1000))
   # Only the Vault address and where the AppRole credentials are: the database password is read
   # from Vault by the service itself.
-  TASKMESH_VAULT__ADDR="$VAULT_ADDR_LOCAL" \
-  TASKMESH_VAULT__AUTH=approle \
-  TASKMESH_VAULT__ROLE_ID_FILE="$SECRETS/$service/role-id" \
-  TASKMESH_VAULT__SECRET_ID_FILE="$SECRETS/$service/secret-id" \
-  TASKMESH_DATABASE__PORT="$PG_PORT" \
-  TASKMESH_NATS__URL="nats://127.0.0.1:$NATS_PORT" \
-  TASKMESH_GRPC__LISTEN="127.0.0.1:$port" \
-  TASKMESH_ADMIN__LISTEN="127.0.0.1:$admin" \
-    setsid "$CARGO_TARGET_DIR/debug/$service" </dev/null >"$LOGS/$service.log" 2>&1 &
-  echo $! > "$RUN/$service.pid"
-  started+=("$service")
+  start_supervised "$service" env \
+    TASKMESH_VAULT__ADDR="$VAULT_ADDR_LOCAL" \
+    TASKMESH_VAULT__AUTH=approle \
+    TASKMESH_VAULT__ROLE_ID_FILE="$SECRETS/$service/role-id" \
+    TASKMESH_VAULT__SECRET_ID_FILE="$SECRETS/$service/secret-id" \
+    TASKMESH_DATABASE__PORT="$PG_PORT" \
+    TASKMESH_NATS__URL="nats://127.0.0.1:$NATS_PORT" \
+    TASKMESH_GRPC__LISTEN="127.0.0.1:$port" \
+    TASKMESH_ADMIN__LISTEN="127.0.0.1:$admin" \
+    "$CARGO_TARGET_DIR/debug/$service"
   wait_for "$service" 120 curl -sf "http://127.0.0.1:$admin/readyz"
 done
 
 # The gateway: REST/JSON and grpc-web on 8080, native gRPC on 9090, admin on 10090.
-if [ -f "$RUN/gateway.pid" ] && kill -0 "$(cat "$RUN/gateway.pid")" 2>/dev/null; then
-  kill -TERM "$(cat "$RUN/gateway.pid")" 2>/dev/null || true
-  sleep 1
-fi
-TASKMESH_SWAGGER_UI_DIR="$NODE_DIR/node_modules/swagger-ui-dist" \
-  setsid "$CARGO_TARGET_DIR/debug/gateway" </dev/null >"$LOGS/gateway.log" 2>&1 &
-echo $! > "$RUN/gateway.pid"
-started+=("gateway")
+start_supervised gateway env TASKMESH_SWAGGER_UI_DIR="$NODE_DIR/node_modules/swagger-ui-dist" \
+  "$CARGO_TARGET_DIR/debug/gateway"
 wait_for gateway 120 curl -sf "http://127.0.0.1:10090/readyz"
 
 cat <<EOF2
@@ -93,15 +85,10 @@ cat <<EOF2
         curl -s -X POST http://127.0.0.1:8080/v1/sessions:login -d '{"email":"ada@example.org","password":"correct horse battery"}'
         curl -s -X POST http://127.0.0.1:8080/v1/projects -H "authorization: Bearer \$ACCESS_TOKEN" -d '{"displayName":"Demo"}'
         $VENV/bin/grpcurl -plaintext 127.0.0.1:9090 list
-  Ctrl-C stops everything.
+  A process that dies is restarted (see .taskmesh/run/<name>.restarts). Ctrl-C or "make down" stops everything.
 EOF2
 
+# Stays in the foreground while the supervisors keep the processes up; Ctrl-C stops everything.
 while true; do
-  for service in "${started[@]}"; do
-    if ! kill -0 "$(cat "$RUN/$service.pid")" 2>/dev/null; then
-      log "$service exited; see $LOGS/$service.log"
-      stop_all
-    fi
-  done
-  sleep 2
+  sleep 5 & wait $!
 done
