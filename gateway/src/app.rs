@@ -87,7 +87,9 @@ impl Gateway {
         let upstreams = Arc::new(Upstreams::new(&config.upstreams)?);
         let metrics = Metrics::new("gateway");
         let authenticator = if config.verify_credentials {
-            Some(taskmesh_mesh::auth::Authenticator::new(&config.auth)?)
+            Some(taskmesh_clients::IdentityClient::authenticator(
+                &config.auth,
+            )?)
         } else {
             None
         };

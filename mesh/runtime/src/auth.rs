@@ -16,19 +16,17 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures::future::BoxFuture;
 use http::HeaderMap;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use prost_reflect::{DescriptorPool, Value};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use taskmesh_contracts::identity_v1::api_key_service_client::ApiKeyServiceClient;
-use taskmesh_contracts::identity_v1::identity_service_client::IdentityServiceClient;
-use taskmesh_contracts::identity_v1::{ApiKeyScope, AuthenticateApiKeyRequest, GetJwksRequest};
+use taskmesh_contracts::identity_v1::{ApiKeyScope, AuthenticateApiKeyResponse, Jwk};
 use tokio::sync::{Mutex, RwLock};
-use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
 
-use crate::config::ConfigError;
+pub use crate::config::AuthConfig;
 
 /// The header that carries a bearer token or API key.
 pub const AUTHORIZATION: &str = "authorization";
@@ -55,55 +53,6 @@ pub fn is_public(path: &str) -> bool {
     path.starts_with("/grpc.health.v1.")
         || path.starts_with("/grpc.reflection.")
         || PUBLIC_METHODS.contains(&path)
-}
-
-/// Where identity is and how long verification material is cached (`auth` config table).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct AuthConfig {
-    /// gRPC endpoint of the identity service.
-    pub identity_endpoint: String,
-    /// The `iss` every access token must carry.
-    pub issuer: String,
-    /// How long the JWKS is trusted before it is fetched again, in milliseconds.
-    pub jwks_cache_ms: u64,
-    /// How long a resolved API key is trusted, in milliseconds.
-    pub api_key_cache_ms: u64,
-    /// Longest wait for identity, in milliseconds.
-    pub timeout_ms: u64,
-    /// Users (`users/{user}`) who may call operational RPCs such as RebuildReadModel. Empty by
-    /// default: nobody may.
-    pub operators: Vec<String>,
-}
-
-impl Default for AuthConfig {
-    fn default() -> Self {
-        Self {
-            identity_endpoint: "http://127.0.0.1:50051".to_owned(),
-            issuer: "taskmesh".to_owned(),
-            jwks_cache_ms: 60_000,
-            api_key_cache_ms: 10_000,
-            timeout_ms: 2_000,
-            operators: Vec::new(),
-        }
-    }
-}
-
-impl AuthConfig {
-    /// Checks the values; the error names the key.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        crate::config::check_url(
-            "auth.identity_endpoint",
-            &self.identity_endpoint,
-            &["http", "https"],
-        )?;
-        if self.issuer.is_empty() {
-            return Err(ConfigError::invalid("auth.issuer", "must not be empty"));
-        }
-        if self.timeout_ms == 0 {
-            return Err(ConfigError::invalid("auth.timeout_ms", "must be positive"));
-        }
-        Ok(())
-    }
 }
 
 /// What a caller may do.
@@ -199,6 +148,20 @@ impl From<AuthError> for Status {
     }
 }
 
+/// Where the verification material comes from: identity's published keys and its API-key lookup.
+/// `taskmesh_clients::IdentityClient` implements it over gRPC; the runtime itself calls no
+/// service.
+pub trait KeySource: Send + Sync + 'static {
+    /// The signing keys identity publishes (its JWKS).
+    fn jwks(&self) -> BoxFuture<'_, Result<Vec<Jwk>, Status>>;
+    /// The user and scope of an API key secret; UNAUTHENTICATED when it is unknown, expired or
+    /// revoked.
+    fn resolve_api_key<'a>(
+        &'a self,
+        secret: &'a str,
+    ) -> BoxFuture<'a, Result<AuthenticateApiKeyResponse, Status>>;
+}
+
 /// Verifies credentials against identity. Cheap to clone.
 #[derive(Clone)]
 pub struct Authenticator {
@@ -214,7 +177,7 @@ impl std::fmt::Debug for Authenticator {
 }
 
 struct Inner {
-    channel: Channel,
+    source: Arc<dyn KeySource>,
     config: AuthConfig,
     jwks: RwLock<Jwks>,
     /// Serializes JWKS fetches and remembers the last one.
@@ -248,23 +211,18 @@ struct CachedKey {
 const MIN_REFETCH: Duration = Duration::from_secs(1);
 
 impl Authenticator {
-    /// A lazily connecting authenticator for `config`.
-    pub fn new(config: &AuthConfig) -> Result<Self, ConfigError> {
-        let channel = Endpoint::from_shared(config.identity_endpoint.clone())
-            .map_err(|e| ConfigError::invalid("auth.identity_endpoint", e.to_string()))?
-            .connect_timeout(Duration::from_secs(2))
-            .timeout(Duration::from_millis(config.timeout_ms))
-            .connect_lazy();
-        Ok(Self {
+    /// An authenticator with `config`'s issuer and cache times, fetching keys from `source`.
+    pub fn new(config: &AuthConfig, source: Arc<dyn KeySource>) -> Self {
+        Self {
             inner: Arc::new(Inner {
-                channel,
+                source,
                 config: config.clone(),
                 jwks: RwLock::new(Jwks::default()),
                 last_fetch: Mutex::new(None),
                 api_keys: Mutex::new(HashMap::new()),
                 verified: std::sync::Mutex::new(HashMap::new()),
             }),
-        })
+        }
     }
 
     /// The caller named by the `authorization` or `x-api-key` header.
@@ -389,11 +347,8 @@ impl Authenticator {
         let mut last = self.inner.last_fetch.lock().await;
         if !last.is_some_and(|at| at.elapsed() < MIN_REFETCH) {
             *last = Some(Instant::now());
-            match IdentityServiceClient::new(self.inner.channel.clone())
-                .get_jwks(GetJwksRequest {})
-                .await
-            {
-                Ok(response) => self.replace_keys(response.into_inner().keys).await,
+            match self.inner.source.jwks().await {
+                Ok(keys) => self.replace_keys(keys).await,
                 Err(status) => tracing::warn!(code = ?status.code(), "fetching the JWKS failed"),
             }
         }
@@ -406,7 +361,7 @@ impl Authenticator {
     }
 
     /// Installs a fetched key set; tokens verified against the previous set must verify again.
-    async fn replace_keys(&self, keys: Vec<taskmesh_contracts::identity_v1::Jwk>) {
+    async fn replace_keys(&self, keys: Vec<Jwk>) {
         let mut decoded = HashMap::new();
         for key in keys {
             if key.kty != "OKP" || key.crv != "Ed25519" {
@@ -440,13 +395,9 @@ impl Authenticator {
                 return Ok((hit.user.clone(), hit.scope));
             }
         }
-        let response = ApiKeyServiceClient::new(self.inner.channel.clone())
-            .authenticate_api_key(AuthenticateApiKeyRequest {
-                secret: secret.to_owned(),
-            })
-            .await;
+        let response = self.inner.source.resolve_api_key(secret).await;
         let found = match response {
-            Ok(found) => found.into_inner(),
+            Ok(found) => found,
             Err(status) if status.code() == Code::Unauthenticated => {
                 return Err(AuthError::Invalid("unknown, expired or revoked API key"));
             }

@@ -152,7 +152,7 @@ pub struct MeshConfig {
     /// Graceful shutdown.
     pub shutdown: ShutdownConfig,
     /// Who verifies callers: identity's JWKS and API keys.
-    pub auth: crate::auth::AuthConfig,
+    pub auth: AuthConfig,
 }
 
 /// A TCP listener address; port 0 asks the OS for a free port (tests).
@@ -257,12 +257,61 @@ pub struct ShutdownConfig {
     pub grace_period_ms: u64,
 }
 
+/// Where identity is and how long verification material is cached (`auth` config table).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuthConfig {
+    /// gRPC endpoint of the identity service.
+    pub identity_endpoint: String,
+    /// The `iss` every access token must carry.
+    pub issuer: String,
+    /// How long the JWKS is trusted before it is fetched again, in milliseconds.
+    pub jwks_cache_ms: u64,
+    /// How long a resolved API key is trusted, in milliseconds.
+    pub api_key_cache_ms: u64,
+    /// Longest wait for identity, in milliseconds.
+    pub timeout_ms: u64,
+    /// Users (`users/{user}`) who may call operational RPCs such as RebuildReadModel. Empty by
+    /// default: nobody may.
+    pub operators: Vec<String>,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            identity_endpoint: "http://127.0.0.1:50051".to_owned(),
+            issuer: "taskmesh".to_owned(),
+            jwks_cache_ms: 60_000,
+            api_key_cache_ms: 10_000,
+            timeout_ms: 2_000,
+            operators: Vec::new(),
+        }
+    }
+}
+
+impl AuthConfig {
+    /// Checks the values; the error names the key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        check_url(
+            "auth.identity_endpoint",
+            &self.identity_endpoint,
+            &["http", "https"],
+        )?;
+        if self.issuer.is_empty() {
+            return Err(ConfigError::invalid("auth.issuer", "must not be empty"));
+        }
+        if self.timeout_ms == 0 {
+            return Err(ConfigError::invalid("auth.timeout_ms", "must be positive"));
+        }
+        Ok(())
+    }
+}
+
 impl MeshConfig {
     /// The defaults of a service listening for gRPC on `grpc_port`, with the local stack's ports.
     pub fn defaults(service: &str, grpc_port: u16) -> Self {
         let admin_port = grpc_port.saturating_add(1000);
         Self {
-            auth: crate::auth::AuthConfig::default(),
+            auth: AuthConfig::default(),
             service: service.to_owned(),
             grpc: ListenConfig {
                 listen: SocketAddr::from(([127, 0, 0, 1], grpc_port)),

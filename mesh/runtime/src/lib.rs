@@ -12,7 +12,6 @@ pub mod context;
 pub mod db;
 pub mod layer;
 pub mod metrics;
-pub mod projects;
 pub mod server;
 pub mod shutdown;
 pub mod status;

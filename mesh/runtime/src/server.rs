@@ -91,7 +91,7 @@ impl std::fmt::Debug for MeshServer {
 impl MeshServer {
     /// Binds both listeners and assembles the routes. `service_names` are the fully qualified gRPC
     /// service names in `routes`; each gets its own health status. Every call is authenticated
-    /// against `config.auth`.
+    /// by `authenticator`.
     pub async fn bind(
         config: &MeshConfig,
         routes: Routes,
@@ -99,8 +99,9 @@ impl MeshServer {
         descriptor_set: &[u8],
         readiness: Readiness,
         metrics: Metrics,
+        authenticator: Authenticator,
     ) -> Result<Self, ServerError> {
-        let guard = CallGuard::new(Authenticator::new(&config.auth)?, descriptor_set);
+        let guard = CallGuard::new(authenticator, descriptor_set);
         let listeners = Listeners {
             grpc: config.grpc.listen,
             admin: config.admin.listen,
@@ -195,8 +196,8 @@ impl MeshServer {
             .and_then(|(listener, _)| listener.local_addr().ok())
     }
 
-    /// Verifies callers with `authenticator` instead of the one built from `auth` (identity
-    /// verifies against itself at the address it bound).
+    /// Verifies callers with `authenticator` from now on (identity verifies against itself at the
+    /// address it bound).
     pub fn set_authenticator(&mut self, authenticator: Authenticator) {
         if let Some(guard) = &self.guard {
             self.guard = Some(guard.with_authenticator(authenticator));

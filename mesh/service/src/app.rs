@@ -7,10 +7,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use sqlx::PgPool;
+use taskmesh_clients::IdentityClient;
 use taskmesh_contracts::FILE_DESCRIPTOR_SET;
 use taskmesh_events::startup::{self, Backing, StartupError};
 use taskmesh_events::{Outbox, OutboxRelay, RelayMetrics};
-use taskmesh_mesh::auth::{AuthConfig, Authenticator};
+use taskmesh_mesh::auth::AuthConfig;
 use taskmesh_mesh::config::MeshConfig;
 use taskmesh_mesh::server::ServerError;
 use taskmesh_mesh::{MeshServer, Metrics, VaultSession};
@@ -129,6 +130,8 @@ impl<S: Service> App<S> {
             outbox.waker(),
             RelayMetrics::register(&metrics),
         );
+        let authenticator =
+            IdentityClient::authenticator(&config.mesh.auth).map_err(ServerError::Auth)?;
         let mut server = MeshServer::bind(
             &config.mesh,
             routes,
@@ -136,6 +139,7 @@ impl<S: Service> App<S> {
             FILE_DESCRIPTOR_SET,
             readiness,
             metrics,
+            authenticator,
         )
         .await?;
         if verify_against_self {
@@ -143,7 +147,8 @@ impl<S: Service> App<S> {
                 identity_endpoint: format!("http://{}", server.grpc_addr()),
                 ..config.mesh.auth.clone()
             };
-            server.set_authenticator(Authenticator::new(&own).map_err(ServerError::Auth)?);
+            server
+                .set_authenticator(IdentityClient::authenticator(&own).map_err(ServerError::Auth)?);
         }
         Ok(Self {
             server,

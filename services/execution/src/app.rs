@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 use sqlx::migrate::Migrator;
+use taskmesh_clients::projects::ProjectsClient;
 use taskmesh_contracts::execution_v1::execution_service_server::ExecutionServiceServer;
-use taskmesh_mesh::projects::ProjectsClient;
 use taskmesh_service::{NoCommand, Service, Wiring};
 
 use crate::config::Settings;

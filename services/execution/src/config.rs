@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use taskmesh_clients::projects::ProjectsEndpoint;
 use taskmesh_mesh::config::ConfigError;
-use taskmesh_mesh::projects::ProjectsEndpoint;
 
 /// The service's configuration: the runtime's settings plus [`Settings`].
 pub type Config = taskmesh_service::Config<crate::Execution>;

@@ -1,6 +1,6 @@
 //! The execution service's errors.
 
-use taskmesh_mesh::projects::EndpointError;
+use taskmesh_clients::projects::EndpointError;
 
 /// Why the execution service could not be built.
 #[derive(Debug, thiserror::Error)]

@@ -4,6 +4,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use futures::Stream;
+use taskmesh_clients::projects::{Access, ProjectsClient};
 use taskmesh_contracts::execution_v1::execution_service_server::ExecutionService;
 use taskmesh_contracts::execution_v1::{
     CancelExecutionRequest, Execution, GetExecutionRequest, ListExecutionsRequest,
@@ -11,7 +12,6 @@ use taskmesh_contracts::execution_v1::{
 };
 use taskmesh_mesh::CallContext;
 use taskmesh_mesh::aip;
-use taskmesh_mesh::projects::{Access, ProjectsClient};
 use taskmesh_mesh::status::invalid_field;
 use tonic::{Request, Response, Status};
 

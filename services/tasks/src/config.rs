@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use taskmesh_mesh::config::ConfigError;
 
 use crate::domain::rules::Limits;
-pub use taskmesh_mesh::projects::ProjectsEndpoint;
+pub use taskmesh_clients::projects::ProjectsEndpoint;
 
 /// The service's configuration: the runtime's settings plus [`Settings`].
 pub type Config = taskmesh_service::Config<crate::Tasks>;

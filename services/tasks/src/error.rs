@@ -1,7 +1,7 @@
 //! The tasks service's errors: one enum for what its store, projectors and start-up report, and one
 //! mapping to a gRPC status. Causes are logged, never sent to a client.
 
-use taskmesh_mesh::projects::EndpointError;
+use taskmesh_clients::projects::EndpointError;
 use tonic::Status;
 
 use crate::domain::events::DecodeError;

@@ -4,7 +4,7 @@
 use taskmesh_contracts::projects_v1::ColumnKind;
 use taskmesh_contracts::tasks_v1::Status as TaskStatus;
 
-pub use taskmesh_mesh::projects::{Access, EndpointError, ProjectsClient, ProjectsEndpoint};
+pub use taskmesh_clients::projects::{Access, EndpointError, ProjectsClient, ProjectsEndpoint};
 
 /// A task's status in a column of `kind`.
 pub fn status_of(kind: i32) -> TaskStatus {

@@ -18,7 +18,7 @@ use crate::store::event_store::{Append, BoardQuota, EventStore};
 /// How often a command without an etag is retried after losing a race.
 const MAX_ATTEMPTS: usize = 5;
 
-pub use taskmesh_mesh::projects::Access;
+pub use taskmesh_clients::projects::Access;
 
 /// Shared handles of the tasks service.
 #[derive(Debug, Clone)]

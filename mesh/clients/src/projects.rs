@@ -11,8 +11,8 @@ use taskmesh_contracts::projects_v1::{
     Column, ColumnKind, GetColumnRequest, GetMemberRequest, ListColumnsRequest, Role,
 };
 
-use crate::context::{CORRELATION_ID_HEADER, CallContext, REQUEST_ID_HEADER};
-use crate::status::{unavailable, with_reason};
+use taskmesh_mesh::context::{CORRELATION_ID_HEADER, CallContext, REQUEST_ID_HEADER};
+use taskmesh_mesh::status::{unavailable, with_reason};
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Request, Status};
 
@@ -41,11 +41,11 @@ impl ProjectsEndpoint {
     }
 
     /// Checks the endpoint; the error names the key.
-    pub fn validate(&self) -> Result<(), crate::config::ConfigError> {
+    pub fn validate(&self) -> Result<(), taskmesh_mesh::config::ConfigError> {
         if self.endpoint.starts_with("http://") || self.endpoint.starts_with("https://") {
             Ok(())
         } else {
-            Err(crate::config::ConfigError::Invalid {
+            Err(taskmesh_mesh::config::ConfigError::Invalid {
                 key: "projects.endpoint".to_owned(),
                 message: format!("`{}` is not an http(s) URL", self.endpoint),
             })
