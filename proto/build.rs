@@ -31,10 +31,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::fs::write(&descriptor_path, &encoded)?;
 
     let set = <prost_types::FileDescriptorSet as prost::Message>::decode(encoded.as_slice())?;
+    // Type names (`prost::Name`) let events name themselves: publishers and consumers use
+    // `TaskCreated::full_name()` instead of spelling `taskmesh.tasks.v1.TaskCreated`.
+    let mut config = tonic_prost_build::Config::new();
+    config.enable_type_names();
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
-        .compile_fds(set)?;
+        .compile_fds_with_config(set, config)?;
 
     println!("cargo:rerun-if-changed=taskmesh");
     println!("cargo:rerun-if-changed=google");

@@ -2,7 +2,10 @@
 //! descriptor pool: a new RPC with an HTTP rule is served without gateway code.
 
 use http::Method;
-use prost_reflect::{DescriptorPool, DynamicMessage, MethodDescriptor, Value};
+use prost_reflect::{
+    DescriptorPool, DynamicMessage, FieldDescriptor, Kind, MessageDescriptor, MethodDescriptor,
+    Value,
+};
 
 use crate::template::{PathTemplate, TemplateError};
 
@@ -186,7 +189,7 @@ fn binding(
     })?;
     let input = method.input();
     for variable in template.variables() {
-        if crate::transcode::field_path(&input, variable).is_none() {
+        if field_path(&input, variable).is_none() {
             return Err(RouteError::UnknownField {
                 method: name,
                 what: "path variable",
@@ -221,6 +224,27 @@ fn binding(
         body,
         response_body,
     }))
+}
+
+/// Resolves a dotted path (proto or JSON names) to its fields; every step but the last must be a
+/// singular message.
+pub fn field_path(message: &MessageDescriptor, path: &str) -> Option<Vec<FieldDescriptor>> {
+    let mut fields = Vec::new();
+    let mut current = message.clone();
+    let parts: Vec<&str> = path.split('.').collect();
+    for (i, part) in parts.iter().enumerate() {
+        let field = current
+            .get_field_by_name(part)
+            .or_else(|| current.get_field_by_json_name(part))?;
+        if i + 1 < parts.len() {
+            match field.kind() {
+                Kind::Message(inner) if !field.is_list() && !field.is_map() => current = inner,
+                _ => return None,
+            }
+        }
+        fields.push(field);
+    }
+    Some(fields)
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use prost_reflect::{
 };
 use serde_json::{Map, Value};
 
-use crate::routes::Binding;
+use crate::routes::{Binding, field_path};
 
 const HTTP_BODY: &str = "google.api.HttpBody";
 
@@ -42,27 +42,6 @@ impl TranscodeError {
             Self::UnknownParameter(field) | Self::Value { field, .. } => field.clone(),
         }
     }
-}
-
-/// Resolves a dotted path (proto or JSON names) to its fields; every step but the last must be a
-/// singular message.
-pub fn field_path(message: &MessageDescriptor, path: &str) -> Option<Vec<FieldDescriptor>> {
-    let mut fields = Vec::new();
-    let mut current = message.clone();
-    let parts: Vec<&str> = path.split('.').collect();
-    for (i, part) in parts.iter().enumerate() {
-        let field = current
-            .get_field_by_name(part)
-            .or_else(|| current.get_field_by_json_name(part))?;
-        if i + 1 < parts.len() {
-            match field.kind() {
-                Kind::Message(inner) if !field.is_list() && !field.is_map() => current = inner,
-                _ => return None,
-            }
-        }
-        fields.push(field);
-    }
-    Some(fields)
 }
 
 /// Builds and encodes the request message of `binding`.

@@ -12,7 +12,7 @@ use taskmesh_contracts::identity_v1::identity_service_client::IdentityServiceCli
 
 use crate::upstream::Upstreams;
 
-const IDENTITY: &str = "taskmesh.identity.v1.IdentityService";
+use taskmesh_contracts::identity_v1::identity_service_server::SERVICE_NAME as IDENTITY;
 
 fn json_response(status: StatusCode, body: &Value) -> Response {
     (

@@ -9,7 +9,6 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::HeaderMap;
 use async_nats::jetstream::{self, AckKind, Message, consumer};
 use futures::StreamExt;
 use rand::Rng;
@@ -242,11 +241,6 @@ async fn settle<H: Handler>(
         // The message will be redelivered after ack_wait; the handler is idempotent.
         tracing::warn!(error = %err, "acknowledgement failed");
     }
-}
-
-/// A copy of `headers` (empty when absent).
-pub(crate) fn headers_of(message: &Message) -> HeaderMap {
-    message.headers.clone().unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -6,7 +6,6 @@ use async_nats::HeaderMap;
 use async_nats::jetstream::{self, Message, message::PublishMessage};
 use std::time::Duration;
 
-use crate::consumer::headers_of;
 use crate::event::headers;
 use crate::streams::StreamSpec;
 
@@ -50,7 +49,7 @@ pub async fn bury(
     reason: &str,
     deliveries: i64,
 ) -> Result<(), async_nats::Error> {
-    let mut headers = headers_of(message);
+    let mut headers = message.headers.clone().unwrap_or_default();
     let (stream, sequence) = message
         .info()
         .map(|i| (i.stream.to_owned(), i.stream_sequence))

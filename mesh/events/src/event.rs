@@ -49,12 +49,11 @@ pub struct OutgoingEvent {
 }
 
 impl OutgoingEvent {
-    /// An event for `message`, published on `<subject_prefix>.<snake_case of the message name>`.
-    ///
-    /// `full_name` is the protobuf name (`taskmesh.projects.v1.ProjectCreated`); the subject is
-    /// derived from it (`taskmesh.projects.v1.project_created`).
-    pub fn new<M: prost::Message>(full_name: &str, resource: &str, message: &M) -> Self {
-        Self::from_encoded(full_name, resource, message.encode_to_vec())
+    /// An event for `message`, typed by its protobuf name (`taskmesh.projects.v1.ProjectCreated`,
+    /// from the generated type) and published on the subject derived from it
+    /// (`taskmesh.projects.v1.project_created`).
+    pub fn new<M: prost::Name>(resource: &str, message: &M) -> Self {
+        Self::from_encoded(&M::full_name(), resource, message.encode_to_vec())
     }
 
     /// Like [`OutgoingEvent::new`] for a message that is already encoded.
@@ -102,6 +101,20 @@ pub fn subject_for(full_name: &str) -> String {
     } else {
         format!("{package}.{snake}")
     }
+}
+
+/// The payload of `message` decoded as `M` when the event is of type `M` (its
+/// `Taskmesh-Event-Type` is `M`'s protobuf name); `None` for any other type.
+pub fn decode_as<M: prost::Name + Default>(
+    message: &async_nats::jetstream::Message,
+) -> Option<Result<M, prost::DecodeError>> {
+    let event_type = message.headers.as_ref()?.get(headers::EVENT_TYPE)?;
+    (event_type.as_str() == M::full_name()).then(|| M::decode(message.payload.as_ref()))
+}
+
+/// The subject events of type `M` are published on (`taskmesh.identity.v1.user_registered`).
+pub fn subject_of<M: prost::Name>() -> String {
+    subject_for(&M::full_name())
 }
 
 /// The value of header `name` of a received message (empty when absent).

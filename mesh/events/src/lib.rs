@@ -20,7 +20,7 @@ pub mod streams;
 /// with each service's own migrations, so they change through migrations like any other table.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-pub use event::{OutgoingEvent, caused_context, header, headers};
+pub use event::{OutgoingEvent, caused_context, decode_as, header, headers, subject_of};
 pub use outbox::Outbox;
 pub use relay::{OutboxRelay, RelayMetrics};
 pub use streams::StreamSpec;

@@ -426,17 +426,6 @@ impl Authenticator {
     }
 }
 
-/// PERMISSION_DENIED unless the caller is one of the configured `auth.operators`.
-pub fn require_operator(context: &crate::CallContext, operators: &[String]) -> Result<(), Status> {
-    if operators.contains(&context.caller) {
-        Ok(())
-    } else {
-        Err(Status::permission_denied(
-            "only the platform's operators (auth.operators) may call this",
-        ))
-    }
-}
-
 /// The RPCs that only read: those whose `google.api.http` rule is a GET. Read-scoped API keys may
 /// call only these.
 pub fn read_only_methods(descriptor_set: &[u8]) -> HashSet<String> {

@@ -35,6 +35,17 @@ pub struct CallContext {
 }
 
 impl CallContext {
+    /// PERMISSION_DENIED unless the caller is one of the configured `auth.operators`.
+    pub fn require_operator(&self, operators: &[String]) -> Result<(), tonic::Status> {
+        if operators.contains(&self.caller) {
+            Ok(())
+        } else {
+            Err(tonic::Status::permission_denied(
+                "only the platform's operators (auth.operators) may call this",
+            ))
+        }
+    }
+
     /// A context for work that does not come from a call (tests, background jobs).
     pub fn background() -> Self {
         let request_id = uuid::Uuid::now_v7().to_string();

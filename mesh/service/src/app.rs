@@ -9,43 +9,16 @@ use std::sync::Arc;
 use sqlx::PgPool;
 use taskmesh_clients::IdentityClient;
 use taskmesh_contracts::FILE_DESCRIPTOR_SET;
-use taskmesh_events::startup::{self, Backing, StartupError};
+use taskmesh_events::startup::{self, Backing};
 use taskmesh_events::{Outbox, OutboxRelay, RelayMetrics};
 use taskmesh_mesh::auth::AuthConfig;
-use taskmesh_mesh::config::MeshConfig;
 use taskmesh_mesh::server::ServerError;
 use taskmesh_mesh::{MeshServer, Metrics, VaultSession};
 use tokio::sync::watch;
 
 use crate::background::{Background, Running};
-use crate::config::Config;
-use crate::declaration::{BoxError, Service, Wiring, stream_of};
-
-/// Why a service could not start or stopped with an error. Each is one line without secrets; the
-/// causes follow in the chain ([`std::error::Error::source`]).
-#[derive(Debug, thiserror::Error)]
-pub enum KitError {
-    /// Vault, PostgreSQL or NATS could not be opened.
-    #[error(transparent)]
-    Startup(#[from] StartupError),
-    /// The service's own build step failed.
-    #[error("building the service failed")]
-    Build(#[source] BoxError),
-    /// The service declared no gRPC service to serve.
-    #[error("the service declares no gRPC service")]
-    NoServices,
-    /// The server failed.
-    #[error(transparent)]
-    Server(#[from] ServerError),
-    /// A background task ended before the drain, or failed during it.
-    #[error("background task `{task}` {why}")]
-    Background {
-        /// The task's name.
-        task: String,
-        /// What happened to it.
-        why: String,
-    },
-}
+use crate::declaration::{Config, Service, Wiring, stream_of};
+use crate::error::KitError;
 
 /// A built service, bound and ready to run.
 pub struct App<S: Service> {
@@ -67,13 +40,6 @@ impl<S: Service> std::fmt::Debug for App<S> {
             .field("server", &self.server)
             .finish_non_exhaustive()
     }
-}
-
-/// Logs in to Vault and opens the database with the kit's and the service's migrations.
-pub(crate) async fn open_database<S: Service>(
-    mesh: &MeshConfig,
-) -> Result<(Arc<VaultSession>, PgPool), StartupError> {
-    startup::open_database(mesh, S::migrations()).await
 }
 
 impl<S: Service> App<S> {

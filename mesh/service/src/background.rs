@@ -9,7 +9,7 @@ use futures::future::BoxFuture;
 use tokio::sync::watch;
 use tokio::task::{Id, JoinError, JoinSet};
 
-use crate::declaration::BoxError;
+use crate::error::{BoxError, chain};
 
 /// The drain signal a background task watches.
 #[derive(Debug, Clone)]
@@ -131,7 +131,7 @@ impl Running {
     ) -> (String, Ended) {
         let (id, ended) = match result {
             Ok((id, Ok(()))) => (id, Ended::Early),
-            Ok((id, Err(err))) => (id, Ended::Failed(crate::cli::chain(err.as_ref()))),
+            Ok((id, Err(err))) => (id, Ended::Failed(chain(err.as_ref()))),
             Err(err) if err.is_panic() => (err.id(), Ended::Panicked),
             Err(err) => (err.id(), Ended::Cancelled),
         };

@@ -12,8 +12,8 @@ use taskmesh_events::dead_letters;
 use taskmesh_mesh::{EXIT_CONFIG, shutdown, telemetry};
 
 use crate::app::App;
-use crate::config::Config;
-use crate::declaration::{CommandContext, Service};
+use crate::declaration::{CommandContext, Config, Service};
+use crate::error::chain;
 
 #[derive(Debug, Parser)]
 struct Cli<C: Subcommand> {
@@ -138,21 +138,6 @@ async fn serve<S: Service>(config: Config<S>) -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// `error: cause: cause ...`, each message once (a transparent wrapper repeats its source's).
-pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let message = cause.to_string();
-        if !text.ends_with(&message) {
-            text.push_str(": ");
-            text.push_str(&message);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 async fn dead_letter_command(

@@ -1,7 +1,10 @@
-//! What a service declares ([`Service`]) and what it is given to wire itself ([`Wiring`]).
+//! What a service declares ([`Service`]), the configuration it gets ([`Config`]) and what it is
+//! given to wire itself ([`Wiring`]) or to run one of its commands ([`CommandContext`]).
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::marker::PhantomData;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,16 +13,15 @@ use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 use taskmesh_events::consumer::{self, ConsumerSpec, Handler};
 use taskmesh_events::{Outbox, StreamSpec};
-use taskmesh_mesh::{Metrics, VaultSession};
+use taskmesh_mesh::config::ConfigError;
+use taskmesh_mesh::{ConfigLayers, MeshConfig, Metrics, VaultSession};
 use tonic::body::Body;
 use tonic::server::NamedService;
 use tonic::service::Routes;
 
 use crate::background::{Background, Stop};
-use crate::config::{Config, Settings};
-
-/// Any error, boxed (what background tasks and service commands report).
-pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+use crate::config::Settings;
+use crate::error::BoxError;
 
 /// A taskmesh service, as the kit sees it.
 pub trait Service: Sized + Send + Sync + 'static {
@@ -30,7 +32,7 @@ pub trait Service: Sized + Send + Sync + 'static {
     const GRPC_PORT: u16;
     /// The service's own configuration tables.
     type Settings: Settings;
-    /// Extra subcommands of the binary ([`NoCommand`](crate::NoCommand) for none).
+    /// Extra subcommands of the binary (`NoCommand` for none).
     type Command: clap::Subcommand + Send + 'static;
     /// Why [`build`](Self::build) can fail (the service's own error type).
     type Error: std::error::Error + Send + Sync + 'static;
@@ -201,7 +203,60 @@ impl<S: Service> CommandContext<S> {
 
     /// Logs in to Vault and opens the migrated database, as the service does at startup.
     pub async fn database(&self) -> Result<PgPool, BoxError> {
-        let (_vault, pool) = crate::app::open_database::<S>(&self.config.mesh).await?;
+        let (_vault, pool) =
+            taskmesh_events::startup::open_database(&self.config.mesh, S::migrations()).await?;
         Ok(pool)
+    }
+}
+
+/// Everything a service reads at startup, validated.
+pub struct Config<S: Service> {
+    /// The runtime's settings (listeners, Vault, database, NATS, telemetry, shutdown, auth).
+    pub mesh: MeshConfig,
+    /// The service's own settings.
+    pub settings: S::Settings,
+    service: PhantomData<fn() -> S>,
+}
+
+impl<S: Service> Clone for Config<S> {
+    fn clone(&self) -> Self {
+        Self {
+            mesh: self.mesh.clone(),
+            settings: self.settings.clone(),
+            service: PhantomData,
+        }
+    }
+}
+
+impl<S: Service> std::fmt::Debug for Config<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("mesh", &self.mesh)
+            .field("settings", &self.settings)
+            .finish()
+    }
+}
+
+impl<S: Service> Config<S> {
+    /// Defaults, then `file` if given, then the process environment.
+    pub fn layers(file: Option<&Path>) -> ConfigLayers {
+        ConfigLayers::load(S::NAME, S::GRPC_PORT, file).with_root_defaults(&S::Settings::default())
+    }
+
+    /// Defaults only; tests add their overrides with `set` (never `set_var`).
+    pub fn default_layers() -> ConfigLayers {
+        ConfigLayers::defaults(S::NAME, S::GRPC_PORT).with_root_defaults(&S::Settings::default())
+    }
+
+    /// Extracts and validates both parts.
+    pub fn from_layers(layers: &ConfigLayers) -> Result<Self, ConfigError> {
+        let mesh = layers.mesh()?;
+        let settings: S::Settings = layers.extract()?;
+        settings.validate()?;
+        Ok(Self {
+            mesh,
+            settings,
+            service: PhantomData,
+        })
     }
 }

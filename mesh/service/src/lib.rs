@@ -20,9 +20,11 @@ mod background;
 pub mod cli;
 mod config;
 mod declaration;
+mod error;
 
-pub use app::{App, KitError};
+pub use app::App;
 pub use background::Stop;
 pub use cli::{NoCommand, main};
-pub use config::{Config, NoSettings, Settings};
-pub use declaration::{BoxError, CommandContext, Service, Wiring};
+pub use config::{NoSettings, Settings};
+pub use declaration::{CommandContext, Config, Service, Wiring};
+pub use error::{BoxError, KitError, chain};

@@ -6,16 +6,14 @@ use std::future::Future;
 use std::pin::Pin;
 
 use async_nats::jetstream::Message;
-use prost::Message as _;
 use taskmesh_contracts::tasks_v1::{EventContext, Job, TaskCreated, TaskUpdated};
 use taskmesh_events::consumer::{HandleError, Handler};
-use taskmesh_events::{header, headers};
+use taskmesh_events::{decode_as, header, headers};
 use uuid::Uuid;
 
 use crate::store::{NewExecution, SourceEvent, Store};
 
-/// Durable consumer name.
-pub const DURABLE: &str = "execution-jobs";
+pub use crate::store::INTAKE_DURABLE as DURABLE;
 
 /// Creates executions from task events.
 #[derive(Debug, Clone)]
@@ -31,15 +29,14 @@ impl Intake {
 
     async fn take(&self, message: &Message) -> Result<(), HandleError> {
         let event_type = header(message, headers::EVENT_TYPE);
-        let decoded: Option<(EventContext, Job)> = match event_type.as_str() {
-            "taskmesh.tasks.v1.TaskCreated" => {
-                let event = TaskCreated::decode(message.payload.as_ref())
-                    .map_err(|e| HandleError::Retry(format!("undecodable TaskCreated: {e}")))?;
+        let undecodable =
+            |e: prost::DecodeError| HandleError::Retry(format!("undecodable {event_type}: {e}"));
+        let decoded: Option<(EventContext, Job)> =
+            if let Some(event) = decode_as::<TaskCreated>(message) {
+                let event = event.map_err(undecodable)?;
                 event.context.zip(event.job)
-            }
-            "taskmesh.tasks.v1.TaskUpdated" => {
-                let event = TaskUpdated::decode(message.payload.as_ref())
-                    .map_err(|e| HandleError::Retry(format!("undecodable TaskUpdated: {e}")))?;
+            } else if let Some(event) = decode_as::<TaskUpdated>(message) {
+                let event = event.map_err(undecodable)?;
                 let job_changed = event
                     .update_mask
                     .as_ref()
@@ -49,9 +46,9 @@ impl Intake {
                 } else {
                     None
                 }
-            }
-            _ => None,
-        };
+            } else {
+                None
+            };
         let Some((context, job)) = decoded else {
             return Ok(());
         };

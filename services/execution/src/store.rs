@@ -13,6 +13,10 @@ use taskmesh_events::{Outbox, OutgoingEvent};
 use taskmesh_mesh::time::to_timestamp as ts;
 use uuid::Uuid;
 
+/// The durable consumer of `TASKS` that hands jobs to this store (the intake); a job
+/// that fails for good is dead-lettered in its name, so that a replay reaches it again.
+pub const INTAKE_DURABLE: &str = "execution-jobs";
+
 pub(crate) const COLUMNS: &str = "id, name, task, task_version, job, state, progress_percent, progress_message, \
                        result, error, attempts_made, budget_start, max_attempts, cancel_requested, \
                        create_time, start_time, end_time, update_time, version, correlation_id";
@@ -211,41 +215,34 @@ impl Store {
         kind: EventKind,
     ) -> Result<Execution, sqlx::Error> {
         let execution = self.to_proto(conn, row).await?;
-        let (name, payload) = match kind {
-            EventKind::Started => (
-                "ExecutionStarted",
-                ExecutionStarted {
-                    execution: Some(execution.clone()),
-                }
-                .encode_to_vec(),
+        let resource = &row.name;
+        let execution_in = Some(execution.clone());
+        let mut event = match kind {
+            EventKind::Started => OutgoingEvent::new(
+                resource,
+                &ExecutionStarted {
+                    execution: execution_in,
+                },
             ),
-            EventKind::Progressed => (
-                "ExecutionProgressed",
-                ExecutionProgressed {
-                    execution: Some(execution.clone()),
-                }
-                .encode_to_vec(),
+            EventKind::Progressed => OutgoingEvent::new(
+                resource,
+                &ExecutionProgressed {
+                    execution: execution_in,
+                },
             ),
-            EventKind::Completed => (
-                "ExecutionCompleted",
-                ExecutionCompleted {
-                    execution: Some(execution.clone()),
-                }
-                .encode_to_vec(),
+            EventKind::Completed => OutgoingEvent::new(
+                resource,
+                &ExecutionCompleted {
+                    execution: execution_in,
+                },
             ),
-            EventKind::Failed => (
-                "ExecutionFailed",
-                ExecutionFailed {
-                    execution: Some(execution.clone()),
-                }
-                .encode_to_vec(),
+            EventKind::Failed => OutgoingEvent::new(
+                resource,
+                &ExecutionFailed {
+                    execution: execution_in,
+                },
             ),
         };
-        let mut event = OutgoingEvent::from_encoded(
-            &format!("taskmesh.execution.v1.{name}"),
-            &row.name,
-            payload,
-        );
         row.correlation_id.clone_into(&mut event.correlation_id);
         self.outbox.enqueue(conn, &event).await?;
         Ok(execution)
@@ -496,7 +493,7 @@ impl Store {
             .await?;
             if !source.0.is_empty() {
                 let letter = taskmesh_events::dead_letters::outgoing(
-                    crate::intake::DURABLE,
+                    INTAKE_DURABLE,
                     &source.0,
                     &source.1,
                     &source.2,

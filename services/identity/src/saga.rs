@@ -7,10 +7,9 @@ use std::future::Future;
 use std::pin::Pin;
 
 use async_nats::jetstream::Message;
-use prost::Message as _;
 use taskmesh_contracts::projects_v1::{PersonalOrganizationCreated, PersonalOrganizationFailed};
 use taskmesh_events::consumer::{HandleError, Handler};
-use taskmesh_events::{caused_context, header, headers};
+use taskmesh_events::{caused_context, decode_as};
 
 use crate::store::Store;
 
@@ -30,33 +29,27 @@ impl RegistrationSaga {
     }
 
     async fn apply(&self, message: &Message) -> Result<(), HandleError> {
-        let event_type = header(message, headers::EVENT_TYPE);
         let context = caused_context(message);
         let retry =
             |e: tonic::Status| HandleError::Retry(format!("{:?}: {}", e.code(), e.message()));
-        match event_type.as_str() {
-            "taskmesh.projects.v1.PersonalOrganizationCreated" => {
-                let event = PersonalOrganizationCreated::decode(message.payload.as_ref())
-                    .map_err(|e| HandleError::Retry(format!("undecodable {event_type}: {e}")))?;
-                let user = event.user.trim_start_matches("users/");
-                if self.store.activate(&context, user).await.map_err(retry)? {
-                    tracing::info!(%user, "registration completed");
-                }
+        let undecodable = |e: prost::DecodeError| HandleError::Retry(format!("undecodable: {e}"));
+        if let Some(event) = decode_as::<PersonalOrganizationCreated>(message) {
+            let event = event.map_err(undecodable)?;
+            let user = event.user.trim_start_matches("users/");
+            if self.store.activate(&context, user).await.map_err(retry)? {
+                tracing::info!(%user, "registration completed");
             }
-            "taskmesh.projects.v1.PersonalOrganizationFailed" => {
-                let event = PersonalOrganizationFailed::decode(message.payload.as_ref())
-                    .map_err(|e| HandleError::Retry(format!("undecodable {event_type}: {e}")))?;
-                let user = event.user.trim_start_matches("users/");
-                if self
-                    .store
-                    .cancel_registration(&context, user, &event.reason)
-                    .await
-                    .map_err(retry)?
-                {
-                    tracing::warn!(%user, reason = %event.reason, "registration rolled back");
-                }
+        } else if let Some(event) = decode_as::<PersonalOrganizationFailed>(message) {
+            let event = event.map_err(undecodable)?;
+            let user = event.user.trim_start_matches("users/");
+            if self
+                .store
+                .cancel_registration(&context, user, &event.reason)
+                .await
+                .map_err(retry)?
+            {
+                tracing::warn!(%user, reason = %event.reason, "registration rolled back");
             }
-            _ => {}
         }
         Ok(())
     }

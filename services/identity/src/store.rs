@@ -134,13 +134,8 @@ impl ApiKeyRow {
     }
 }
 
-fn event<M: prost::Message>(
-    context: &CallContext,
-    full_name: &str,
-    user: &str,
-    message: &M,
-) -> OutgoingEvent {
-    OutgoingEvent::new(full_name, &format!("users/{user}"), message)
+fn event<M: prost::Name>(context: &CallContext, user: &str, message: &M) -> OutgoingEvent {
+    OutgoingEvent::new(&format!("users/{user}"), message)
         .caused_by(&context.correlation_id, &context.traceparent)
 }
 
@@ -203,16 +198,8 @@ impl Store {
         let registered = UserRegistered {
             user: Some(user.clone()),
         };
-        self.emit(
-            &mut tx,
-            &event(
-                context,
-                "taskmesh.identity.v1.UserRegistered",
-                &new.id,
-                &registered,
-            ),
-        )
-        .await?;
+        self.emit(&mut tx, &event(context, &new.id, &registered))
+            .await?;
         self.commit(tx).await?;
         Ok(user)
     }
@@ -346,11 +333,7 @@ impl Store {
         let updated = UserUpdated {
             user: Some(user.clone()),
         };
-        self.emit(
-            &mut tx,
-            &event(context, "taskmesh.identity.v1.UserUpdated", id, &updated),
-        )
-        .await?;
+        self.emit(&mut tx, &event(context, id, &updated)).await?;
         self.commit(tx).await?;
         Ok(user)
     }
@@ -393,16 +376,7 @@ impl Store {
         let activated = UserActivated {
             user: Some(row.into_proto()),
         };
-        self.emit(
-            &mut tx,
-            &event(
-                context,
-                "taskmesh.identity.v1.UserActivated",
-                id,
-                &activated,
-            ),
-        )
-        .await?;
+        self.emit(&mut tx, &event(context, id, &activated)).await?;
         self.commit(tx).await?;
         Ok(true)
     }
@@ -430,16 +404,7 @@ impl Store {
             user: Some(row.into_proto()),
             reason: reason.to_owned(),
         };
-        self.emit(
-            &mut tx,
-            &event(
-                context,
-                "taskmesh.identity.v1.RegistrationCancelled",
-                id,
-                &cancelled,
-            ),
-        )
-        .await?;
+        self.emit(&mut tx, &event(context, id, &cancelled)).await?;
         self.commit(tx).await?;
         Ok(true)
     }

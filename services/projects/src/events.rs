@@ -11,7 +11,10 @@ use crate::store::Store;
 
 /// Declares the consumers of the service.
 pub(crate) fn consume(wiring: &mut Wiring<Projects>, store: &Store) {
-    let registrations =
-        ConsumerSpec::new(wiring.stream_of("identity"), saga::DURABLE, saga::SUBJECT);
+    let registrations = ConsumerSpec::new(
+        wiring.stream_of("identity"),
+        saga::DURABLE,
+        &saga::subject(),
+    );
     wiring.consume_with(registrations, PersonalOrganizations::new(store.clone()));
 }

@@ -5,18 +5,19 @@ use std::future::Future;
 use std::pin::Pin;
 
 use async_nats::jetstream::Message;
-use prost::Message as _;
 use taskmesh_contracts::identity_v1::UserRegistered;
 use taskmesh_events::consumer::{HandleError, Handler};
-use taskmesh_events::{caused_context, header, headers};
+use taskmesh_events::{caused_context, decode_as};
 
 use crate::store::Store;
 use crate::store::personal::PersonalOutcome;
 
 /// Durable consumer name.
 pub const DURABLE: &str = "projects-registration";
-/// The only subject it reads.
-pub const SUBJECT: &str = "taskmesh.identity.v1.user_registered";
+/// The only subject it reads: where `UserRegistered` is published.
+pub fn subject() -> String {
+    taskmesh_events::subject_of::<UserRegistered>()
+}
 
 /// Creates personal organizations.
 #[derive(Debug, Clone)]
@@ -31,11 +32,11 @@ impl PersonalOrganizations {
     }
 
     async fn apply(&self, message: &Message) -> Result<(), HandleError> {
-        if header(message, headers::EVENT_TYPE) != "taskmesh.identity.v1.UserRegistered" {
+        let Some(event) = decode_as::<UserRegistered>(message) else {
             return Ok(());
-        }
-        let event = UserRegistered::decode(message.payload.as_ref())
-            .map_err(|e| HandleError::Retry(format!("undecodable UserRegistered: {e}")))?;
+        };
+        let event =
+            event.map_err(|e| HandleError::Retry(format!("undecodable UserRegistered: {e}")))?;
         let Some(user) = event.user else {
             return Ok(());
         };

@@ -314,10 +314,7 @@ impl TaskAdminService for TaskAdmin {
         &self,
         request: Request<RebuildReadModelRequest>,
     ) -> Result<Response<RebuildReadModelResponse>, Status> {
-        taskmesh_mesh::auth::require_operator(
-            &taskmesh_mesh::CallContext::of(&request),
-            &self.operators,
-        )?;
+        taskmesh_mesh::CallContext::of(&request).require_operator(&self.operators)?;
         let (events, tasks) = read_model::rebuild(&self.pool).await?;
         tracing::info!(events, tasks, "read model rebuilt");
         Ok(Response::new(RebuildReadModelResponse { events, tasks }))

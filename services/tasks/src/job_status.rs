@@ -15,7 +15,7 @@ use taskmesh_contracts::execution_v1::{
 };
 use taskmesh_contracts::tasks_v1::{JobStatus, Task};
 use taskmesh_events::consumer::{HandleError, Handler};
-use taskmesh_events::{header, headers};
+use taskmesh_events::decode_as;
 use uuid::Uuid;
 
 use crate::domain::names::TaskName;
@@ -37,33 +37,19 @@ impl JobStatusProjector {
     }
 
     async fn project(&self, message: &Message) -> Result<(), HandleError> {
-        let event_type = header(message, headers::EVENT_TYPE);
-        let bytes = message.payload.as_ref();
-        let undecodable =
-            |e: prost::DecodeError| HandleError::Retry(format!("undecodable {event_type}: {e}"));
-        let execution: Option<Execution> = match event_type.as_str() {
-            "taskmesh.execution.v1.ExecutionStarted" => {
-                ExecutionStarted::decode(bytes)
-                    .map_err(undecodable)?
-                    .execution
-            }
-            "taskmesh.execution.v1.ExecutionProgressed" => {
-                ExecutionProgressed::decode(bytes)
-                    .map_err(undecodable)?
-                    .execution
-            }
-            "taskmesh.execution.v1.ExecutionCompleted" => {
-                ExecutionCompleted::decode(bytes)
-                    .map_err(undecodable)?
-                    .execution
-            }
-            "taskmesh.execution.v1.ExecutionFailed" => {
-                ExecutionFailed::decode(bytes)
-                    .map_err(undecodable)?
-                    .execution
-            }
-            _ => None,
-        };
+        let undecodable = |e: prost::DecodeError| HandleError::Retry(format!("undecodable: {e}"));
+        let execution: Option<Execution> =
+            if let Some(event) = decode_as::<ExecutionStarted>(message) {
+                event.map_err(undecodable)?.execution
+            } else if let Some(event) = decode_as::<ExecutionProgressed>(message) {
+                event.map_err(undecodable)?.execution
+            } else if let Some(event) = decode_as::<ExecutionCompleted>(message) {
+                event.map_err(undecodable)?.execution
+            } else if let Some(event) = decode_as::<ExecutionFailed>(message) {
+                event.map_err(undecodable)?.execution
+            } else {
+                None
+            };
         let Some(execution) = execution else {
             return Ok(());
         };

@@ -216,14 +216,7 @@ impl Store {
             board: Some(board.clone()),
             columns,
         };
-        self.emit(
-            &mut tx,
-            context,
-            "taskmesh.projects.v1.BoardCreated",
-            &resource,
-            &event,
-        )
-        .await?;
+        self.emit(&mut tx, context, &resource, &event).await?;
         self.commit(tx).await?;
         Ok(board)
     }
@@ -301,14 +294,7 @@ impl Store {
                 paths: mask.iter().map(|p| (*p).to_owned()).collect(),
             }),
         };
-        self.emit(
-            &mut tx,
-            context,
-            "taskmesh.projects.v1.BoardUpdated",
-            &resource,
-            &event,
-        )
-        .await?;
+        self.emit(&mut tx, context, &resource, &event).await?;
         self.commit(tx).await?;
         Ok(board)
     }
@@ -345,26 +331,12 @@ impl Store {
             let event = BoardUndeleted {
                 board: Some(board.clone()),
             };
-            self.emit(
-                &mut tx,
-                context,
-                "taskmesh.projects.v1.BoardUndeleted",
-                &resource,
-                &event,
-            )
-            .await?;
+            self.emit(&mut tx, context, &resource, &event).await?;
         } else {
             let event = BoardDeleted {
                 board: Some(board.clone()),
             };
-            self.emit(
-                &mut tx,
-                context,
-                "taskmesh.projects.v1.BoardDeleted",
-                &resource,
-                &event,
-            )
-            .await?;
+            self.emit(&mut tx, context, &resource, &event).await?;
         }
         self.commit(tx).await?;
         Ok(board)

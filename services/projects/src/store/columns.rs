@@ -221,14 +221,7 @@ impl Store {
         let event = ColumnCreated {
             column: Some(column.clone()),
         };
-        self.emit(
-            &mut tx,
-            context,
-            "taskmesh.projects.v1.ColumnCreated",
-            &resource,
-            &event,
-        )
-        .await?;
+        self.emit(&mut tx, context, &resource, &event).await?;
         self.commit(tx).await?;
         Ok(column)
     }
@@ -307,14 +300,7 @@ impl Store {
                 paths: mask.iter().map(|p| (*p).to_owned()).collect(),
             }),
         };
-        self.emit(
-            &mut tx,
-            context,
-            "taskmesh.projects.v1.ColumnUpdated",
-            &resource,
-            &event,
-        )
-        .await?;
+        self.emit(&mut tx, context, &resource, &event).await?;
         self.commit(tx).await?;
         Ok(column)
     }
@@ -350,14 +336,7 @@ impl Store {
         let event = ColumnDeleted {
             column: Some(row.into_proto()),
         };
-        self.emit(
-            &mut tx,
-            context,
-            "taskmesh.projects.v1.ColumnDeleted",
-            &resource,
-            &event,
-        )
-        .await?;
+        self.emit(&mut tx, context, &resource, &event).await?;
         self.commit(tx).await
     }
 
@@ -413,14 +392,7 @@ impl Store {
             column: Some(column.clone()),
             previous_position: from,
         };
-        self.emit(
-            &mut tx,
-            context,
-            "taskmesh.projects.v1.ColumnMoved",
-            &resource,
-            &event,
-        )
-        .await?;
+        self.emit(&mut tx, context, &resource, &event).await?;
         self.commit(tx).await?;
         Ok(column)
     }

@@ -140,14 +140,7 @@ impl Store {
         let event = MemberAdded {
             member: Some(member.clone()),
         };
-        self.emit(
-            &mut tx,
-            context,
-            "taskmesh.projects.v1.MemberAdded",
-            &resource,
-            &event,
-        )
-        .await?;
+        self.emit(&mut tx, context, &resource, &event).await?;
         self.commit(tx).await?;
         Ok(member)
     }
@@ -225,14 +218,7 @@ impl Store {
             member: Some(member.clone()),
             previous_role: previous as i32,
         };
-        self.emit(
-            &mut tx,
-            context,
-            "taskmesh.projects.v1.MemberRoleChanged",
-            &resource,
-            &event,
-        )
-        .await?;
+        self.emit(&mut tx, context, &resource, &event).await?;
         self.commit(tx).await?;
         Ok(member)
     }
@@ -260,14 +246,7 @@ impl Store {
         let event = MemberRemoved {
             member: Some(row.into_proto()),
         };
-        self.emit(
-            &mut tx,
-            context,
-            "taskmesh.projects.v1.MemberRemoved",
-            &resource,
-            &event,
-        )
-        .await?;
+        self.emit(&mut tx, context, &resource, &event).await?;
         self.commit(tx).await
     }
 }

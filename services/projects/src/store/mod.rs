@@ -63,15 +63,14 @@ impl Store {
     }
 
     /// Puts an event describing a change into the outbox, inside the change's transaction.
-    pub(crate) async fn emit<M: prost::Message>(
+    pub(crate) async fn emit<M: prost::Name>(
         &self,
         conn: &mut PgConnection,
         context: &CallContext,
-        full_name: &str,
         resource: &str,
         message: &M,
     ) -> Result<(), Status> {
-        let event = OutgoingEvent::new(full_name, resource, message)
+        let event = OutgoingEvent::new(resource, message)
             .caused_by(&context.correlation_id, &context.traceparent);
         self.outbox.enqueue(conn, &event).await.map_err(db_error)
     }

@@ -169,14 +169,7 @@ impl Store {
         let event = OrganizationCreated {
             organization: Some(organization.clone()),
         };
-        self.emit(
-            &mut tx,
-            context,
-            "taskmesh.projects.v1.OrganizationCreated",
-            &name,
-            &event,
-        )
-        .await?;
+        self.emit(&mut tx, context, &name, &event).await?;
         self.commit(tx).await?;
         Ok(organization)
     }
@@ -255,14 +248,7 @@ impl Store {
                 paths: mask.iter().map(|p| (*p).to_owned()).collect(),
             }),
         };
-        self.emit(
-            &mut tx,
-            context,
-            "taskmesh.projects.v1.OrganizationUpdated",
-            &resource,
-            &event,
-        )
-        .await?;
+        self.emit(&mut tx, context, &resource, &event).await?;
         self.commit(tx).await?;
         Ok(organization)
     }
@@ -307,14 +293,7 @@ impl Store {
         let event = OrganizationDeleted {
             organization: Some(organization.clone()),
         };
-        self.emit(
-            &mut tx,
-            context,
-            "taskmesh.projects.v1.OrganizationDeleted",
-            &resource,
-            &event,
-        )
-        .await?;
+        self.emit(&mut tx, context, &resource, &event).await?;
         self.commit(tx).await?;
         Ok(organization)
     }
@@ -345,14 +324,7 @@ impl Store {
         let event = OrganizationUndeleted {
             organization: Some(organization.clone()),
         };
-        self.emit(
-            &mut tx,
-            context,
-            "taskmesh.projects.v1.OrganizationUndeleted",
-            &resource,
-            &event,
-        )
-        .await?;
+        self.emit(&mut tx, context, &resource, &event).await?;
         self.commit(tx).await?;
         Ok(organization)
     }

@@ -73,14 +73,7 @@ impl Store {
                 reason: reason.to_owned(),
                 message: message.clone(),
             };
-            self.emit(
-                &mut tx,
-                context,
-                "taskmesh.projects.v1.PersonalOrganizationFailed",
-                &name,
-                &failed,
-            )
-            .await?;
+            self.emit(&mut tx, context, &name, &failed).await?;
             self.commit(tx).await?;
             return Ok(PersonalOutcome::Failed(reason.to_owned()));
         }
@@ -102,26 +95,12 @@ impl Store {
         let created = OrganizationCreated {
             organization: Some(organization.clone()),
         };
-        self.emit(
-            &mut tx,
-            context,
-            "taskmesh.projects.v1.OrganizationCreated",
-            &name,
-            &created,
-        )
-        .await?;
+        self.emit(&mut tx, context, &name, &created).await?;
         let personal = PersonalOrganizationCreated {
             user: owner,
             organization: Some(organization),
         };
-        self.emit(
-            &mut tx,
-            context,
-            "taskmesh.projects.v1.PersonalOrganizationCreated",
-            &name,
-            &personal,
-        )
-        .await?;
+        self.emit(&mut tx, context, &name, &personal).await?;
         self.commit(tx).await?;
         Ok(PersonalOutcome::Created)
     }

@@ -261,14 +261,7 @@ impl Store {
         let created = ProjectCreated {
             project: Some(project.clone()),
         };
-        self.emit(
-            &mut tx,
-            context,
-            "taskmesh.projects.v1.ProjectCreated",
-            &name,
-            &created,
-        )
-        .await?;
+        self.emit(&mut tx, context, &name, &created).await?;
         let member_name = format!("{name}/members/{owner}");
         let added = MemberAdded {
             member: Some(Member {
@@ -280,14 +273,7 @@ impl Store {
                 etag: etag(1),
             }),
         };
-        self.emit(
-            &mut tx,
-            context,
-            "taskmesh.projects.v1.MemberAdded",
-            &member_name,
-            &added,
-        )
-        .await?;
+        self.emit(&mut tx, context, &member_name, &added).await?;
         self.commit(tx).await?;
         Ok(project)
     }
@@ -368,14 +354,7 @@ impl Store {
                 paths: mask.iter().map(|p| (*p).to_owned()).collect(),
             }),
         };
-        self.emit(
-            &mut tx,
-            context,
-            "taskmesh.projects.v1.ProjectUpdated",
-            &resource,
-            &event,
-        )
-        .await?;
+        self.emit(&mut tx, context, &resource, &event).await?;
         self.commit(tx).await?;
         Ok(project)
     }
@@ -406,14 +385,7 @@ impl Store {
         let event = ProjectDeleted {
             project: Some(project.clone()),
         };
-        self.emit(
-            &mut tx,
-            context,
-            "taskmesh.projects.v1.ProjectDeleted",
-            &resource,
-            &event,
-        )
-        .await?;
+        self.emit(&mut tx, context, &resource, &event).await?;
         self.commit(tx).await?;
         Ok(project)
     }
@@ -451,14 +423,7 @@ impl Store {
         let event = ProjectUndeleted {
             project: Some(project.clone()),
         };
-        self.emit(
-            &mut tx,
-            context,
-            "taskmesh.projects.v1.ProjectUndeleted",
-            &resource,
-            &event,
-        )
-        .await?;
+        self.emit(&mut tx, context, &resource, &event).await?;
         self.commit(tx).await?;
         Ok(project)
     }

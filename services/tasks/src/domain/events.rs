@@ -1,7 +1,7 @@
 //! The events of a task, as one enum over the messages of `events.proto`, with their type names,
 //! encoding and a one-line summary for the activity feed.
 
-use prost::Message;
+use prost::{Message, Name};
 use taskmesh_contracts::tasks_v1::{
     CommentAdded, CommentDeleted, CommentUpdated, EventContext, TaskCompleted, TaskCreated,
     TaskDeleted, TaskMoved, TaskReopened, TaskUndeleted, TaskUpdated, WorkLogged,
@@ -44,25 +44,22 @@ pub struct DecodeError {
     pub reason: String,
 }
 
-const PACKAGE: &str = "taskmesh.tasks.v1.";
-
 impl TaskEvent {
     /// The protobuf full name, `taskmesh.tasks.v1.TaskCreated`.
     pub fn full_name(&self) -> String {
-        let short = match self {
-            Self::Created(_) => "TaskCreated",
-            Self::Updated(_) => "TaskUpdated",
-            Self::Moved(_) => "TaskMoved",
-            Self::Completed(_) => "TaskCompleted",
-            Self::Reopened(_) => "TaskReopened",
-            Self::Deleted(_) => "TaskDeleted",
-            Self::Undeleted(_) => "TaskUndeleted",
-            Self::CommentAdded(_) => "CommentAdded",
-            Self::CommentUpdated(_) => "CommentUpdated",
-            Self::CommentDeleted(_) => "CommentDeleted",
-            Self::WorkLogged(_) => "WorkLogged",
-        };
-        format!("{PACKAGE}{short}")
+        match self {
+            Self::Created(_) => TaskCreated::full_name(),
+            Self::Updated(_) => TaskUpdated::full_name(),
+            Self::Moved(_) => TaskMoved::full_name(),
+            Self::Completed(_) => TaskCompleted::full_name(),
+            Self::Reopened(_) => TaskReopened::full_name(),
+            Self::Deleted(_) => TaskDeleted::full_name(),
+            Self::Undeleted(_) => TaskUndeleted::full_name(),
+            Self::CommentAdded(_) => CommentAdded::full_name(),
+            Self::CommentUpdated(_) => CommentUpdated::full_name(),
+            Self::CommentDeleted(_) => CommentDeleted::full_name(),
+            Self::WorkLogged(_) => WorkLogged::full_name(),
+        }
     }
 
     /// Task, version, actor and time.
@@ -111,20 +108,21 @@ impl TaskEvent {
             reason,
         };
         let short = full_name
-            .strip_prefix(PACKAGE)
+            .strip_prefix(TaskCreated::PACKAGE)
+            .and_then(|rest| rest.strip_prefix('.'))
             .ok_or_else(|| fail("not a tasks event".to_owned()))?;
         let event = match short {
-            "TaskCreated" => TaskCreated::decode(bytes).map(|e| Self::Created(Box::new(e))),
-            "TaskUpdated" => TaskUpdated::decode(bytes).map(|e| Self::Updated(Box::new(e))),
-            "TaskMoved" => TaskMoved::decode(bytes).map(Self::Moved),
-            "TaskCompleted" => TaskCompleted::decode(bytes).map(Self::Completed),
-            "TaskReopened" => TaskReopened::decode(bytes).map(Self::Reopened),
-            "TaskDeleted" => TaskDeleted::decode(bytes).map(Self::Deleted),
-            "TaskUndeleted" => TaskUndeleted::decode(bytes).map(Self::Undeleted),
-            "CommentAdded" => CommentAdded::decode(bytes).map(Self::CommentAdded),
-            "CommentUpdated" => CommentUpdated::decode(bytes).map(Self::CommentUpdated),
-            "CommentDeleted" => CommentDeleted::decode(bytes).map(Self::CommentDeleted),
-            "WorkLogged" => WorkLogged::decode(bytes).map(Self::WorkLogged),
+            TaskCreated::NAME => TaskCreated::decode(bytes).map(|e| Self::Created(Box::new(e))),
+            TaskUpdated::NAME => TaskUpdated::decode(bytes).map(|e| Self::Updated(Box::new(e))),
+            TaskMoved::NAME => TaskMoved::decode(bytes).map(Self::Moved),
+            TaskCompleted::NAME => TaskCompleted::decode(bytes).map(Self::Completed),
+            TaskReopened::NAME => TaskReopened::decode(bytes).map(Self::Reopened),
+            TaskDeleted::NAME => TaskDeleted::decode(bytes).map(Self::Deleted),
+            TaskUndeleted::NAME => TaskUndeleted::decode(bytes).map(Self::Undeleted),
+            CommentAdded::NAME => CommentAdded::decode(bytes).map(Self::CommentAdded),
+            CommentUpdated::NAME => CommentUpdated::decode(bytes).map(Self::CommentUpdated),
+            CommentDeleted::NAME => CommentDeleted::decode(bytes).map(Self::CommentDeleted),
+            WorkLogged::NAME => WorkLogged::decode(bytes).map(Self::WorkLogged),
             other => return Err(fail(format!("unknown event `{other}`"))),
         };
         let event = event.map_err(|e| fail(e.to_string()))?;
