@@ -217,41 +217,51 @@ impl Tasks {
         Ok(state.task)
     }
 
-    /// Soft-deletes (`undelete: false`) or restores a task.
-    pub async fn set_deleted(
+    /// Soft-deletes a live task (DeleteTask).
+    pub async fn delete(
         &self,
         context: &CallContext,
         name: &TaskName,
         given_etag: &str,
-        undelete: bool,
     ) -> Result<Task, Status> {
         self.authorize(context, &name.project, Access::Write)
             .await?;
         let state = self
             .execute(context, name, given_etag, |state: &TaskState, next| {
-                if undelete {
-                    if !state.is_deleted() {
-                        return Err(precondition(
-                            format!("{} is not deleted", state.task.name),
-                            "NOT_DELETED",
-                        ));
-                    }
-                    let quota = self.quota(&state.board());
-                    Ok((
-                        TaskEvent::Undeleted(TaskUndeleted {
-                            context: Some(next),
-                        }),
-                        Some(quota),
-                    ))
-                } else {
-                    live(state)?;
-                    Ok((
-                        TaskEvent::Deleted(TaskDeleted {
-                            context: Some(next),
-                        }),
-                        None,
-                    ))
+                live(state)?;
+                let deleted = TaskDeleted {
+                    context: Some(next),
+                };
+                Ok((TaskEvent::Deleted(deleted), None))
+            })
+            .await?;
+        Ok(state.task)
+    }
+
+    /// Restores a soft-deleted task, within its board's quota (UndeleteTask).
+    pub async fn undelete(
+        &self,
+        context: &CallContext,
+        name: &TaskName,
+        given_etag: &str,
+    ) -> Result<Task, Status> {
+        self.authorize(context, &name.project, Access::Write)
+            .await?;
+        let state = self
+            .execute(context, name, given_etag, |state: &TaskState, next| {
+                if !state.is_deleted() {
+                    return Err(precondition(
+                        format!("{} is not deleted", state.task.name),
+                        "NOT_DELETED",
+                    ));
                 }
+                let undeleted = TaskUndeleted {
+                    context: Some(next),
+                };
+                Ok((
+                    TaskEvent::Undeleted(undeleted),
+                    Some(self.quota(&state.board())),
+                ))
             })
             .await?;
         Ok(state.task)

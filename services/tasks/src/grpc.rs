@@ -116,7 +116,7 @@ impl TaskService for TasksService {
         let context = CallContext::of(&request);
         let name = TaskName::parse("name", &request.get_ref().name)?;
         self.tasks
-            .set_deleted(&context, &name, &request.get_ref().etag, false)
+            .delete(&context, &name, &request.get_ref().etag)
             .await
             .map(Response::new)
     }
@@ -128,7 +128,7 @@ impl TaskService for TasksService {
         let context = CallContext::of(&request);
         let name = TaskName::parse("name", &request.get_ref().name)?;
         self.tasks
-            .set_deleted(&context, &name, &request.get_ref().etag, true)
+            .undelete(&context, &name, &request.get_ref().etag)
             .await
             .map(Response::new)
     }

@@ -141,7 +141,7 @@ impl BoardService for BoardsService {
             .require(&context, &name.project, Role::Admin)
             .await?;
         self.store
-            .set_board_deleted(&context, &name, &request.get_ref().etag, false)
+            .delete_board(&context, &name, &request.get_ref().etag)
             .await
             .map(Response::new)
     }
@@ -156,7 +156,7 @@ impl BoardService for BoardsService {
             .require(&context, &name.project, Role::Admin)
             .await?;
         self.store
-            .set_board_deleted(&context, &name, &request.get_ref().etag, true)
+            .undelete_board(&context, &name, &request.get_ref().etag)
             .await
             .map(Response::new)
     }

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::projects::require_live_project;
 use super::{
-    NameChanges, Store, claim_request_id, conflict, db_error, fingerprint, precondition,
+    NameChanges, Read, Store, claim_request_id, conflict, db_error, fingerprint, precondition,
     restorable, timestamp, writable,
 };
 use crate::domain::rules::{DEFAULT_COLUMNS, etag};
@@ -112,11 +112,11 @@ pub struct NewBoard {
 async fn load(
     conn: &mut PgConnection,
     name: &BoardName,
-    lock: bool,
+    read: Read,
 ) -> Result<Option<Row>, Status> {
     let sql = format!(
         "SELECT {COLUMNS} FROM boards WHERE project_id = $1 AND id = $2{}",
-        if lock { " FOR UPDATE" } else { "" }
+        read.clause()
     );
     sqlx::query_as(&sql)
         .bind(&name.project)
@@ -133,7 +133,7 @@ pub(crate) async fn require_live_board(
     name: &BoardName,
 ) -> Result<(), Status> {
     let resource = name.to_string();
-    match load(conn, name, true).await? {
+    match load(conn, name, Read::ForUpdate).await? {
         None => Err(not_found(&resource)),
         Some(row) if row.delete_time.is_some() => Err(precondition(
             format!("{resource} is deleted"),
@@ -224,7 +224,7 @@ impl Store {
     /// Gets a board, soft-deleted or not.
     pub async fn get_board(&self, name: &BoardName) -> Result<Board, Status> {
         let mut conn = self.pool().acquire().await.map_err(db_error)?;
-        load(&mut conn, name, false)
+        load(&mut conn, name, Read::Plain)
             .await?
             .map(Row::into_proto)
             .ok_or_else(|| not_found(&name.to_string()))
@@ -275,7 +275,11 @@ impl Store {
     ) -> Result<Board, Status> {
         let resource = name.to_string();
         let mut tx = self.begin().await?;
-        let row = writable(load(&mut tx, name, true).await?, &resource, given_etag)?;
+        let row = writable(
+            load(&mut tx, name, Read::ForUpdate).await?,
+            &resource,
+            given_etag,
+        )?;
         let updated: Row = sqlx::query_as(&format!(
             "UPDATE boards SET display_name = $3, description = $4, update_time = now(), \
              version = version + 1 WHERE project_id = $1 AND id = $2 RETURNING {COLUMNS}"
@@ -299,46 +303,69 @@ impl Store {
         Ok(board)
     }
 
-    /// Soft-deletes (`undelete: false`) or restores (`undelete: true`) a board.
-    pub async fn set_board_deleted(
+    /// Soft-deletes a live board (DeleteBoard).
+    pub async fn delete_board(
         &self,
         context: &CallContext,
         name: &BoardName,
         given_etag: &str,
-        undelete: bool,
     ) -> Result<Board, Status> {
         let resource = name.to_string();
         let mut tx = self.begin().await?;
-        let row = load(&mut tx, name, true).await?;
-        if undelete {
-            restorable(row, &resource, given_etag)?;
-            require_live_project(&mut tx, &name.project).await?;
-        } else {
-            writable(row, &resource, given_etag)?;
-        }
-        let changed: Row = sqlx::query_as(&format!(
-            "UPDATE boards SET delete_time = {}, update_time = now(), version = version + 1 \
-             WHERE project_id = $1 AND id = $2 RETURNING {COLUMNS}",
-            if undelete { "NULL" } else { "now()" }
-        ))
-        .bind(&name.project)
-        .bind(&name.board)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(|e| conflict(e, &resource, "board"))?;
-        let board = changed.into_proto();
-        if undelete {
-            let event = BoardUndeleted {
-                board: Some(board.clone()),
-            };
-            self.emit(&mut tx, context, &resource, &event).await?;
-        } else {
-            let event = BoardDeleted {
-                board: Some(board.clone()),
-            };
-            self.emit(&mut tx, context, &resource, &event).await?;
-        }
+        writable(
+            load(&mut tx, name, Read::ForUpdate).await?,
+            &resource,
+            given_etag,
+        )?;
+        let board = set_delete_time(&mut tx, name, "now()").await?;
+        let event = BoardDeleted {
+            board: Some(board.clone()),
+        };
+        self.emit(&mut tx, context, &resource, &event).await?;
         self.commit(tx).await?;
         Ok(board)
     }
+
+    /// Restores a soft-deleted board of a live project (UndeleteBoard).
+    pub async fn undelete_board(
+        &self,
+        context: &CallContext,
+        name: &BoardName,
+        given_etag: &str,
+    ) -> Result<Board, Status> {
+        let resource = name.to_string();
+        let mut tx = self.begin().await?;
+        restorable(
+            load(&mut tx, name, Read::ForUpdate).await?,
+            &resource,
+            given_etag,
+        )?;
+        require_live_project(&mut tx, &name.project).await?;
+        let board = set_delete_time(&mut tx, name, "NULL").await?;
+        let event = BoardUndeleted {
+            board: Some(board.clone()),
+        };
+        self.emit(&mut tx, context, &resource, &event).await?;
+        self.commit(tx).await?;
+        Ok(board)
+    }
+}
+
+/// Sets a board's `delete_time` to `value` (`now()` or `NULL`) and bumps its version.
+async fn set_delete_time(
+    conn: &mut PgConnection,
+    name: &BoardName,
+    value: &'static str,
+) -> Result<Board, Status> {
+    let resource = name.to_string();
+    let changed: Row = sqlx::query_as(&format!(
+        "UPDATE boards SET delete_time = {value}, update_time = now(), version = version + 1 \
+         WHERE project_id = $1 AND id = $2 RETURNING {COLUMNS}"
+    ))
+    .bind(&name.project)
+    .bind(&name.board)
+    .fetch_one(conn)
+    .await
+    .map_err(|e| conflict(e, &resource, "board"))?;
+    Ok(changed.into_proto())
 }

@@ -14,7 +14,8 @@ use uuid::Uuid;
 
 use super::boards::require_live_board;
 use super::{
-    Store, claim_request_id, conflict, db_error, fingerprint, precondition, timestamp, writable,
+    Read, Store, claim_request_id, conflict, db_error, fingerprint, precondition, timestamp,
+    writable,
 };
 use crate::domain::rules::{clamp_position, etag};
 use crate::domain::{BoardName, ColumnName};
@@ -122,11 +123,11 @@ pub struct ColumnChanges {
 async fn load(
     conn: &mut PgConnection,
     name: &ColumnName,
-    lock: bool,
+    read: Read,
 ) -> Result<Option<Row>, Status> {
     let sql = format!(
         "SELECT {COLUMNS} FROM columns WHERE project_id = $1 AND board_id = $2 AND id = $3{}",
-        if lock { " FOR UPDATE" } else { "" }
+        read.clause()
     );
     sqlx::query_as(&sql)
         .bind(&name.project)
@@ -229,7 +230,7 @@ impl Store {
     /// Gets a column.
     pub async fn get_column(&self, name: &ColumnName) -> Result<Column, Status> {
         let mut conn = self.pool().acquire().await.map_err(db_error)?;
-        load(&mut conn, name, false)
+        load(&mut conn, name, Read::Plain)
             .await?
             .map(Row::into_proto)
             .ok_or_else(|| not_found(&name.to_string()))
@@ -279,7 +280,11 @@ impl Store {
         let resource = name.to_string();
         let mut tx = self.begin().await?;
         require_live_board(&mut tx, &name.board()).await?;
-        let row = writable(load(&mut tx, name, true).await?, &resource, given_etag)?;
+        let row = writable(
+            load(&mut tx, name, Read::ForUpdate).await?,
+            &resource,
+            given_etag,
+        )?;
         let updated: Row = sqlx::query_as(&format!(
             "UPDATE columns SET display_name = $4, kind = $5, update_time = now(), \
              version = version + 1 WHERE project_id = $1 AND board_id = $2 AND id = $3 \
@@ -315,7 +320,11 @@ impl Store {
         let resource = name.to_string();
         let mut tx = self.begin().await?;
         require_live_board(&mut tx, &name.board()).await?;
-        let row = writable(load(&mut tx, name, true).await?, &resource, given_etag)?;
+        let row = writable(
+            load(&mut tx, name, Read::ForUpdate).await?,
+            &resource,
+            given_etag,
+        )?;
         sqlx::query("DELETE FROM columns WHERE project_id = $1 AND board_id = $2 AND id = $3")
             .bind(&name.project)
             .bind(&name.board)
@@ -352,7 +361,11 @@ impl Store {
         let mut tx = self.begin().await?;
         let board = name.board();
         require_live_board(&mut tx, &board).await?;
-        let row = writable(load(&mut tx, name, true).await?, &resource, given_etag)?;
+        let row = writable(
+            load(&mut tx, name, Read::ForUpdate).await?,
+            &resource,
+            given_etag,
+        )?;
         let total = i32::try_from(count(&mut tx, &board).await?).unwrap_or(i32::MAX);
         let target = clamp_position(position, total);
         let from = row.position;

@@ -11,7 +11,7 @@ use taskmesh_mesh::status::not_found;
 use tonic::Status;
 
 use super::projects::require_live_project;
-use super::{Store, conflict, db_error, fingerprint, precondition, timestamp, writable};
+use super::{Read, Store, conflict, db_error, fingerprint, precondition, timestamp, writable};
 use crate::domain::rules::etag;
 use crate::domain::{MemberName, ProjectName, UserName};
 
@@ -83,11 +83,11 @@ impl Row {
 async fn load(
     conn: &mut PgConnection,
     name: &MemberName,
-    lock: bool,
+    read: Read,
 ) -> Result<Option<Row>, Status> {
     let sql = format!(
         "SELECT {COLUMNS} FROM members WHERE project_id = $1 AND user_id = $2{}",
-        if lock { " FOR UPDATE" } else { "" }
+        read.clause()
     );
     sqlx::query_as(&sql)
         .bind(&name.project)
@@ -148,7 +148,7 @@ impl Store {
     /// Gets a membership.
     pub async fn get_member(&self, name: &MemberName) -> Result<Member, Status> {
         let mut conn = self.pool().acquire().await.map_err(db_error)?;
-        load(&mut conn, name, false)
+        load(&mut conn, name, Read::Plain)
             .await?
             .map(Row::into_proto)
             .ok_or_else(|| not_found(&name.to_string()))
@@ -195,7 +195,11 @@ impl Store {
         let resource = name.to_string();
         let mut tx = self.begin().await?;
         require_live_project(&mut tx, &name.project).await?;
-        let row = writable(load(&mut tx, name, true).await?, &resource, given_etag)?;
+        let row = writable(
+            load(&mut tx, name, Read::ForUpdate).await?,
+            &resource,
+            given_etag,
+        )?;
         let previous = Role::try_from(i32::from(row.role)).unwrap_or(Role::Unspecified);
         if previous == Role::Owner
             && role != Role::Owner
@@ -233,7 +237,11 @@ impl Store {
         let resource = name.to_string();
         let mut tx = self.begin().await?;
         require_live_project(&mut tx, &name.project).await?;
-        let row = writable(load(&mut tx, name, true).await?, &resource, given_etag)?;
+        let row = writable(
+            load(&mut tx, name, Read::ForUpdate).await?,
+            &resource,
+            given_etag,
+        )?;
         if i32::from(row.role) == Role::Owner as i32 && owners(&mut tx, &name.project).await? <= 1 {
             return Err(last_owner(&resource));
         }

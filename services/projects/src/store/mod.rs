@@ -215,3 +215,23 @@ pub(crate) fn precondition(
             .collect(),
     )
 }
+
+/// How a row is read: plainly, or locked for the rest of the transaction (`FOR UPDATE`) because
+/// the transaction is about to change it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Read {
+    /// A plain read.
+    Plain,
+    /// Locked against concurrent writers until commit.
+    ForUpdate,
+}
+
+impl Read {
+    /// The SQL suffix of the `SELECT`.
+    pub(crate) fn clause(self) -> &'static str {
+        match self {
+            Self::Plain => "",
+            Self::ForUpdate => " FOR UPDATE",
+        }
+    }
+}

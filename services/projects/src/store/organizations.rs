@@ -13,7 +13,7 @@ use tonic::Status;
 use uuid::Uuid;
 
 use super::{
-    NameChanges, Store, claim_request_id, conflict, db_error, fingerprint, precondition,
+    NameChanges, Read, Store, claim_request_id, conflict, db_error, fingerprint, precondition,
     restorable, timestamp, writable,
 };
 use crate::domain::OrganizationName;
@@ -108,10 +108,10 @@ pub struct NewOrganization {
     pub request_id: Option<Uuid>,
 }
 
-async fn load(conn: &mut PgConnection, id: &str, lock: bool) -> Result<Option<Row>, Status> {
+async fn load(conn: &mut PgConnection, id: &str, read: Read) -> Result<Option<Row>, Status> {
     let sql = format!(
         "SELECT {COLUMNS} FROM organizations WHERE id = $1{}",
-        if lock { " FOR UPDATE" } else { "" }
+        read.clause()
     );
     sqlx::query_as(&sql)
         .bind(id)
@@ -123,7 +123,7 @@ async fn load(conn: &mut PgConnection, id: &str, lock: bool) -> Result<Option<Ro
 /// Loads a live organization for a child write, locking it against concurrent deletion.
 pub(crate) async fn require_live(conn: &mut PgConnection, id: &str) -> Result<(), Status> {
     let name = format!("organizations/{id}");
-    match load(conn, id, true).await? {
+    match load(conn, id, Read::ForUpdate).await? {
         None => Err(not_found(&name)),
         Some(row) if row.delete_time.is_some() => Err(precondition(
             format!("{name} is deleted"),
@@ -177,7 +177,7 @@ impl Store {
     /// Gets an organization, soft-deleted or not.
     pub async fn get_organization(&self, name: &OrganizationName) -> Result<Organization, Status> {
         let mut conn = self.pool().acquire().await.map_err(db_error)?;
-        load(&mut conn, &name.organization, false)
+        load(&mut conn, &name.organization, Read::Plain)
             .await?
             .map(Row::into_proto)
             .ok_or_else(|| not_found(&name.to_string()))
@@ -227,7 +227,7 @@ impl Store {
         let resource = name.to_string();
         let mut tx = self.begin().await?;
         let row = writable(
-            load(&mut tx, &name.organization, true).await?,
+            load(&mut tx, &name.organization, Read::ForUpdate).await?,
             &resource,
             given_etag,
         )?;
@@ -263,7 +263,7 @@ impl Store {
         let resource = name.to_string();
         let mut tx = self.begin().await?;
         writable(
-            load(&mut tx, &name.organization, true).await?,
+            load(&mut tx, &name.organization, Read::ForUpdate).await?,
             &resource,
             given_etag,
         )?;
@@ -308,7 +308,7 @@ impl Store {
         let resource = name.to_string();
         let mut tx = self.begin().await?;
         restorable(
-            load(&mut tx, &name.organization, true).await?,
+            load(&mut tx, &name.organization, Read::ForUpdate).await?,
             &resource,
             given_etag,
         )?;

@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use super::organizations::require_live;
 use super::{
-    NameChanges, Store, claim_request_id, conflict, db_error, fingerprint, precondition,
+    NameChanges, Read, Store, claim_request_id, conflict, db_error, fingerprint, precondition,
     restorable, timestamp, writable,
 };
 use crate::domain::ProjectName;
@@ -127,10 +127,10 @@ pub struct NewProject {
     pub request_id: Option<Uuid>,
 }
 
-async fn load(conn: &mut PgConnection, id: &str, lock: bool) -> Result<Option<Row>, Status> {
+async fn load(conn: &mut PgConnection, id: &str, read: Read) -> Result<Option<Row>, Status> {
     let sql = format!(
         "SELECT {COLUMNS} FROM projects WHERE id = $1{}",
-        if lock { " FOR UPDATE" } else { "" }
+        read.clause()
     );
     sqlx::query_as(&sql)
         .bind(id)
@@ -281,7 +281,7 @@ impl Store {
     /// Gets a project, soft-deleted or not.
     pub async fn get_project(&self, name: &ProjectName) -> Result<Project, Status> {
         let mut conn = self.pool().acquire().await.map_err(db_error)?;
-        load(&mut conn, &name.project, false)
+        load(&mut conn, &name.project, Read::Plain)
             .await?
             .map(Row::into_proto)
             .ok_or_else(|| not_found(&name.to_string()))
@@ -333,7 +333,7 @@ impl Store {
         let resource = name.to_string();
         let mut tx = self.begin().await?;
         let row = writable(
-            load(&mut tx, &name.project, true).await?,
+            load(&mut tx, &name.project, Read::ForUpdate).await?,
             &resource,
             given_etag,
         )?;
@@ -369,7 +369,7 @@ impl Store {
         let resource = name.to_string();
         let mut tx = self.begin().await?;
         writable(
-            load(&mut tx, &name.project, true).await?,
+            load(&mut tx, &name.project, Read::ForUpdate).await?,
             &resource,
             given_etag,
         )?;
@@ -400,7 +400,7 @@ impl Store {
         let resource = name.to_string();
         let mut tx = self.begin().await?;
         let row = restorable(
-            load(&mut tx, &name.project, true).await?,
+            load(&mut tx, &name.project, Read::ForUpdate).await?,
             &resource,
             given_etag,
         )?;
