@@ -12,6 +12,7 @@ pub mod context;
 pub mod db;
 pub mod layer;
 pub mod metrics;
+pub mod names;
 pub mod server;
 pub mod shutdown;
 pub mod status;

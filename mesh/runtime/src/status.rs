@@ -30,6 +30,11 @@ pub fn invalid_field(field: impl Into<String>, description: impl Into<String>) -
     invalid_argument(vec![(field.into(), description.into())])
 }
 
+/// INVALID_ARGUMENT for a required field left unset.
+pub fn required(field: &str) -> Status {
+    invalid_field(field, "is required")
+}
+
 /// A status with an `ErrorInfo` (reason in UPPER_SNAKE_CASE, domain `taskmesh.dev`).
 pub fn with_reason(
     code: Code,

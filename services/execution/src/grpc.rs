@@ -10,9 +10,10 @@ use taskmesh_contracts::execution_v1::{
     CancelExecutionRequest, Execution, GetExecutionRequest, ListExecutionsRequest,
     ListExecutionsResponse, RetryExecutionRequest, WatchExecutionRequest,
 };
+use taskmesh_contracts::tasks_v1::Task;
 use taskmesh_mesh::CallContext;
 use taskmesh_mesh::aip;
-use taskmesh_mesh::status::invalid_field;
+use taskmesh_mesh::names::ResourcePattern;
 use tonic::{Request, Response, Status};
 
 use crate::store::{Store, is_final};
@@ -22,18 +23,8 @@ const WATCH_POLL: Duration = Duration::from_millis(100);
 
 /// Checks an execution name and returns its project.
 fn check_execution(field: &str, name: &str) -> Result<String, Status> {
-    let parts: Vec<&str> = name.split('/').collect();
-    match parts.as_slice() {
-        ["projects", p, "tasks", t, "executions", e]
-            if !p.is_empty() && !t.is_empty() && !e.is_empty() =>
-        {
-            Ok((*p).to_owned())
-        }
-        _ => Err(invalid_field(
-            field,
-            "must look like `projects/{id}/tasks/{id}/executions/{id}`",
-        )),
-    }
+    let [project, _, _] = ResourcePattern::of::<Execution>().parse(field, name)?;
+    Ok(project.to_owned())
 }
 
 /// Handles execution RPCs. Members of the task's project may read; members, admins and owners
@@ -74,13 +65,7 @@ impl ExecutionService for ExecutionsService {
     ) -> Result<Response<ListExecutionsResponse>, Status> {
         let context = CallContext::of(&request);
         let request = request.into_inner();
-        let parts: Vec<&str> = request.parent.split('/').collect();
-        let ["projects", project, "tasks", _] = parts.as_slice() else {
-            return Err(invalid_field(
-                "parent",
-                "must look like `projects/{id}/tasks/{id}`",
-            ));
-        };
+        let [project, _] = ResourcePattern::of::<Task>().parse("parent", &request.parent)?;
         self.projects
             .authorize(&context, project, Access::Read)
             .await?;

@@ -6,9 +6,10 @@ use std::future::Future;
 use std::pin::Pin;
 
 use async_nats::jetstream::Message;
-use taskmesh_contracts::tasks_v1::{EventContext, Job, TaskCreated, TaskUpdated};
+use taskmesh_contracts::tasks_v1::{EventContext, Job, Task, TaskCreated, TaskUpdated};
 use taskmesh_events::consumer::{HandleError, Handler};
 use taskmesh_events::{decode_as, header, headers};
+use taskmesh_mesh::names::ResourcePattern;
 use uuid::Uuid;
 
 use crate::store::{NewExecution, SourceEvent, Store};
@@ -52,11 +53,12 @@ impl Intake {
         let Some((context, job)) = decoded else {
             return Ok(());
         };
-        let parts: Vec<&str> = context.task.split('/').collect();
-        let (Some(project), Some(task_id)) = (
-            parts.get(1).map(|p| (*p).to_owned()),
-            parts.get(3).and_then(|t| Uuid::try_parse(t).ok()),
-        ) else {
+        let parsed = ResourcePattern::of::<Task>().parse("task", &context.task);
+        let Some((project, task_id)) = parsed.ok().and_then(|[project, task]| {
+            Uuid::try_parse(task)
+                .ok()
+                .map(|task| (project.to_owned(), task))
+        }) else {
             return Err(HandleError::Retry(format!(
                 "malformed task name `{}`",
                 context.task

@@ -16,6 +16,7 @@ use taskmesh_contracts::identity_v1::{
 };
 use taskmesh_mesh::CallContext;
 use taskmesh_mesh::aip;
+use taskmesh_mesh::names::ResourcePattern;
 use taskmesh_mesh::status::{Violations, invalid_field, not_found, with_reason};
 use taskmesh_mesh::time::{from_timestamp, to_timestamp};
 use tonic::{Code, Request, Response, Status};
@@ -109,10 +110,7 @@ impl IdentityHandlers {
 
     /// PERMISSION_DENIED unless `parent` is the caller.
     fn own_parent(context: &CallContext, parent: &str) -> Result<String, Status> {
-        let user = parent
-            .strip_prefix("users/")
-            .filter(|u| !u.is_empty() && !u.contains('/'))
-            .ok_or_else(|| invalid_field("parent", "must look like `users/{user}`"))?;
+        let [user] = ResourcePattern::of::<User>().parse("parent", parent)?;
         if user != Self::caller(context) {
             return Err(Status::permission_denied(
                 "API keys can only be managed by their own user",
@@ -390,13 +388,7 @@ impl ApiKeyService for IdentityHandlers {
     ) -> Result<Response<ApiKey>, Status> {
         let context = CallContext::of(&request);
         let name = request.into_inner().name;
-        let parts: Vec<&str> = name.split('/').collect();
-        let ["users", user, "apiKeys", id] = parts.as_slice() else {
-            return Err(invalid_field(
-                "name",
-                "must look like `users/{user}/apiKeys/{api_key}`",
-            ));
-        };
+        let [user, id] = ResourcePattern::of::<ApiKey>().parse("name", &name)?;
         let user = Self::own_parent(&context, &format!("users/{user}"))?;
         Self::session_only(&context)?;
         let id = Uuid::parse_str(id).map_err(|_| not_found(&name))?;

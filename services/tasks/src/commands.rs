@@ -80,8 +80,8 @@ impl Tasks {
         } else {
             match ColumnRef::parse("task.column", &task.column, project) {
                 Ok(column) => Some(column),
-                Err(status) => {
-                    violations.push("task.column", status.message());
+                Err(err) => {
+                    violations.push("task.column", &err.description());
                     None
                 }
             }

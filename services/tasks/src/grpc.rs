@@ -12,16 +12,13 @@ use taskmesh_contracts::tasks_v1::{
 };
 use taskmesh_mesh::CallContext;
 use taskmesh_mesh::aip;
-use taskmesh_mesh::status::invalid_field;
 use tonic::{Request, Response, Status};
 
 use crate::domain::names::{ChildName, TaskName, parse_project};
 use crate::service::{Access, Tasks};
 use crate::store::read_model;
 
-fn required(field: &str) -> Status {
-    invalid_field(field, "is required")
-}
+use taskmesh_mesh::status::required;
 
 /// Handles `taskmesh.tasks.v1.TaskService`.
 #[derive(Debug, Clone)]
@@ -200,7 +197,7 @@ impl TaskService for TasksService {
         let context = CallContext::of(&request);
         let request = request.into_inner();
         let comment = request.comment.ok_or_else(|| required("comment"))?;
-        let name = ChildName::parse("comment.name", &comment.name, "comments")?;
+        let name = ChildName::parse::<Comment>("comment.name", &comment.name)?;
         self.tasks
             .authorize(&context, &name.task.project, Access::Write)
             .await?;
@@ -216,7 +213,7 @@ impl TaskService for TasksService {
         request: Request<DeleteCommentRequest>,
     ) -> Result<Response<()>, Status> {
         let context = CallContext::of(&request);
-        let name = ChildName::parse("name", &request.get_ref().name, "comments")?;
+        let name = ChildName::parse::<Comment>("name", &request.get_ref().name)?;
         self.tasks
             .delete_comment(&context, &name)
             .await

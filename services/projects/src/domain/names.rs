@@ -1,51 +1,11 @@
-//! Resource names of the projects context, parsed once at the edge.
+//! Resource names of the projects context, parsed once at the edge against the patterns the
+//! contracts declare.
 
 use std::fmt;
 
-use taskmesh_mesh::status::invalid_field;
-use tonic::Status;
-
-/// A segment id: 1 to 63 characters of `[a-z0-9-]`, starting with a letter or digit.
-fn valid_segment(segment: &str) -> bool {
-    (1..=63).contains(&segment.len())
-        && segment
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        && !segment.starts_with('-')
-}
-
-/// A user id: 1 to 64 characters of `[A-Za-z0-9._-]`.
-fn valid_user(segment: &str) -> bool {
-    (1..=64).contains(&segment.len())
-        && segment
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
-}
-
-fn split<'a, const N: usize>(
-    field: &str,
-    text: &'a str,
-    pattern: [&str; N],
-) -> Result<[&'a str; N], Status> {
-    let parts: Vec<&str> = text.split('/').collect();
-    let shape = pattern
-        .iter()
-        .map(|collection| format!("{collection}/{{id}}"))
-        .collect::<Vec<_>>()
-        .join("/");
-    let wrong = || invalid_field(field, format!("must look like `{shape}`, got `{text}`"));
-    if parts.len() != 2 * N {
-        return Err(wrong());
-    }
-    let mut ids = [""; N];
-    for (i, collection) in pattern.iter().enumerate() {
-        if parts[2 * i] != *collection || !valid_segment(parts[2 * i + 1]) {
-            return Err(wrong());
-        }
-        ids[i] = parts[2 * i + 1];
-    }
-    Ok(ids)
-}
+use taskmesh_contracts::identity_v1::User;
+use taskmesh_contracts::projects_v1::{Board, Column, Member, Organization, Project};
+use taskmesh_mesh::names::{NameError, ResourcePattern};
 
 /// `organizations/{organization}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,8 +16,8 @@ pub struct OrganizationName {
 
 impl OrganizationName {
     /// Parses the value of request field `field`.
-    pub fn parse(field: &str, text: &str) -> Result<Self, Status> {
-        let [organization] = split(field, text, ["organizations"])?;
+    pub fn parse(field: &str, text: &str) -> Result<Self, NameError> {
+        let [organization] = ResourcePattern::of::<Organization>().parse(field, text)?;
         Ok(Self {
             organization: organization.to_owned(),
         })
@@ -79,8 +39,8 @@ pub struct ProjectName {
 
 impl ProjectName {
     /// Parses the value of request field `field`.
-    pub fn parse(field: &str, text: &str) -> Result<Self, Status> {
-        let [project] = split(field, text, ["projects"])?;
+    pub fn parse(field: &str, text: &str) -> Result<Self, NameError> {
+        let [project] = ResourcePattern::of::<Project>().parse(field, text)?;
         Ok(Self {
             project: project.to_owned(),
         })
@@ -104,8 +64,8 @@ pub struct BoardName {
 
 impl BoardName {
     /// Parses the value of request field `field`.
-    pub fn parse(field: &str, text: &str) -> Result<Self, Status> {
-        let [project, board] = split(field, text, ["projects", "boards"])?;
+    pub fn parse(field: &str, text: &str) -> Result<Self, NameError> {
+        let [project, board] = ResourcePattern::of::<Board>().parse(field, text)?;
         Ok(Self {
             project: project.to_owned(),
             board: board.to_owned(),
@@ -139,8 +99,8 @@ pub struct ColumnName {
 
 impl ColumnName {
     /// Parses the value of request field `field`.
-    pub fn parse(field: &str, text: &str) -> Result<Self, Status> {
-        let [project, board, column] = split(field, text, ["projects", "boards", "columns"])?;
+    pub fn parse(field: &str, text: &str) -> Result<Self, NameError> {
+        let [project, board, column] = ResourcePattern::of::<Column>().parse(field, text)?;
         Ok(Self {
             project: project.to_owned(),
             board: board.to_owned(),
@@ -176,16 +136,11 @@ pub struct UserName {
 
 impl UserName {
     /// Parses the value of request field `field`.
-    pub fn parse(field: &str, text: &str) -> Result<Self, Status> {
-        match text.split_once('/') {
-            Some(("users", id)) if valid_user(id) => Ok(Self {
-                user: id.to_owned(),
-            }),
-            _ => Err(invalid_field(
-                field,
-                format!("must look like `users/{{id}}`, got `{text}`"),
-            )),
-        }
+    pub fn parse(field: &str, text: &str) -> Result<Self, NameError> {
+        let [user] = ResourcePattern::of::<User>().parse(field, text)?;
+        Ok(Self {
+            user: user.to_owned(),
+        })
     }
 }
 
@@ -206,22 +161,12 @@ pub struct MemberName {
 
 impl MemberName {
     /// Parses the value of request field `field`.
-    pub fn parse(field: &str, text: &str) -> Result<Self, Status> {
-        let parts: Vec<&str> = text.split('/').collect();
-        match parts.as_slice() {
-            ["projects", project, "members", user]
-                if valid_segment(project) && valid_user(user) =>
-            {
-                Ok(Self {
-                    project: (*project).to_owned(),
-                    user: (*user).to_owned(),
-                })
-            }
-            _ => Err(invalid_field(
-                field,
-                format!("must look like `projects/{{id}}/members/{{user}}`, got `{text}`"),
-            )),
-        }
+    pub fn parse(field: &str, text: &str) -> Result<Self, NameError> {
+        let [project, user] = ResourcePattern::of::<Member>().parse(field, text)?;
+        Ok(Self {
+            project: project.to_owned(),
+            user: user.to_owned(),
+        })
     }
 }
 
@@ -255,7 +200,7 @@ mod tests {
             "projects/a/b",
         ] {
             let err = ProjectName::parse("name", bad).expect_err(bad);
-            assert_eq!(err.code(), tonic::Code::InvalidArgument);
+            assert_eq!(err.field, "name");
         }
         assert!(BoardName::parse("parent", "projects/a/columns/b").is_err());
         assert!(UserName::parse("member.user", "user/x").is_err());

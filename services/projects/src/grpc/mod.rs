@@ -31,10 +31,7 @@ pub(crate) fn resource_id(violations: &mut Violations, field: &str, requested: &
     requested.to_owned()
 }
 
-/// INVALID_ARGUMENT for a required message field left unset.
-pub(crate) fn required(field: &str) -> Status {
-    taskmesh_mesh::status::invalid_field(field, "is required")
-}
+pub(crate) use taskmesh_mesh::status::required;
 
 /// The changes and mask paths of an update to an organization, project or board: `message` names
 /// the request field (`project`) so violations read `project.display_name`.

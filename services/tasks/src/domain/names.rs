@@ -1,29 +1,17 @@
-//! Resource names of the tasks context.
+//! Resource names of the tasks context, parsed once at the edge against the patterns the contracts
+//! declare.
 
 use std::fmt;
 
-use taskmesh_mesh::status::invalid_field;
-use tonic::Status;
+use taskmesh_contracts::projects_v1::{Column, Project};
+use taskmesh_contracts::tasks_v1::Task;
+use taskmesh_mesh::names::{NameError, ResourcePattern, valid_user_id};
 use uuid::Uuid;
 
-fn valid_segment(segment: &str) -> bool {
-    (1..=63).contains(&segment.len())
-        && segment
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        && !segment.starts_with('-')
-}
-
-fn shape_error(field: &str, shape: &str, text: &str) -> Status {
-    invalid_field(field, format!("must look like `{shape}`, got `{text}`"))
-}
-
-/// `projects/{project}`.
-pub fn parse_project(field: &str, text: &str) -> Result<String, Status> {
-    match text.split('/').collect::<Vec<_>>().as_slice() {
-        ["projects", project] if valid_segment(project) => Ok((*project).to_owned()),
-        _ => Err(shape_error(field, "projects/{id}", text)),
-    }
+/// `projects/{project}`: the project id.
+pub fn parse_project(field: &str, text: &str) -> Result<String, NameError> {
+    let [project] = ResourcePattern::of::<Project>().parse(field, text)?;
+    Ok(project.to_owned())
 }
 
 /// `projects/{project}/tasks/{task}`; the task id is the aggregate's UUID (32 hex digits).
@@ -37,28 +25,29 @@ pub struct TaskName {
 
 impl TaskName {
     /// Parses the value of request field `field`.
-    pub fn parse(field: &str, text: &str) -> Result<Self, Status> {
-        match text.split('/').collect::<Vec<_>>().as_slice() {
-            ["projects", project, "tasks", task] if valid_segment(project) => {
-                let task = Uuid::try_parse(task)
-                    .map_err(|_| shape_error(field, "projects/{id}/tasks/{id}", text))?;
-                Ok(Self {
-                    project: (*project).to_owned(),
-                    task,
-                })
-            }
-            _ => Err(shape_error(field, "projects/{id}/tasks/{id}", text)),
-        }
+    pub fn parse(field: &str, text: &str) -> Result<Self, NameError> {
+        let pattern = ResourcePattern::of::<Task>();
+        let [project, task] = pattern.parse(field, text)?;
+        let task = Uuid::try_parse(task).map_err(|_| NameError {
+            field: field.to_owned(),
+            pattern: pattern.as_str().to_owned(),
+            value: text.to_owned(),
+        })?;
+        Ok(Self {
+            project: project.to_owned(),
+            task,
+        })
     }
 }
 
 impl fmt::Display for TaskName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "projects/{}/tasks/{}", self.project, self.task.simple())
+        let task = self.task.simple().to_string();
+        f.write_str(&ResourcePattern::of::<Task>().format(&[&self.project, &task]))
     }
 }
 
-/// A child of a task: `projects/{p}/tasks/{t}/{collection}/{id}`.
+/// A child of a task, `projects/{project}/tasks/{task}/comments/{comment}` for `M` = `Comment`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChildName {
     /// The task.
@@ -68,16 +57,18 @@ pub struct ChildName {
 }
 
 impl ChildName {
-    /// Parses `text` as a child in `collection` (`comments`, `workLogs`).
-    pub fn parse(field: &str, text: &str, collection: &str) -> Result<Self, Status> {
-        let shape = format!("projects/{{id}}/tasks/{{id}}/{collection}/{{id}}");
-        let (parent, id) = text
-            .rsplit_once(&format!("/{collection}/"))
-            .ok_or_else(|| shape_error(field, &shape, text))?;
-        if !valid_segment(id) {
-            return Err(shape_error(field, &shape, text));
-        }
-        let task = TaskName::parse(field, parent).map_err(|_| shape_error(field, &shape, text))?;
+    /// Parses the value of request field `field` as the name of an `M`.
+    pub fn parse<M: prost::Name>(field: &str, text: &str) -> Result<Self, NameError> {
+        let pattern = ResourcePattern::of::<M>();
+        let [project, task, id] = pattern.parse(field, text)?;
+        let task =
+            TaskName::parse(field, &format!("projects/{project}/tasks/{task}")).map_err(|_| {
+                NameError {
+                    field: field.to_owned(),
+                    pattern: pattern.as_str().to_owned(),
+                    value: text.to_owned(),
+                }
+            })?;
         Ok(Self {
             task,
             id: id.to_owned(),
@@ -96,40 +87,31 @@ pub struct ColumnRef {
 
 impl ColumnRef {
     /// Parses a column name of `project`.
-    pub fn parse(field: &str, text: &str, project: &str) -> Result<Self, Status> {
-        let shape = "projects/{id}/boards/{id}/columns/{id}";
-        match text.split('/').collect::<Vec<_>>().as_slice() {
-            ["projects", p, "boards", b, "columns", c]
-                if valid_segment(p) && valid_segment(b) && valid_segment(c) =>
-            {
-                if *p != project {
-                    return Err(invalid_field(
-                        field,
-                        format!("must be a column of projects/{project}"),
-                    ));
-                }
-                Ok(Self {
-                    name: text.to_owned(),
-                    board: format!("projects/{p}/boards/{b}"),
-                })
-            }
-            _ => Err(shape_error(field, shape, text)),
+    pub fn parse(field: &str, text: &str, project: &str) -> Result<Self, NameError> {
+        let [p, b, _] = ResourcePattern::of::<Column>().parse(field, text)?;
+        if p != project {
+            return Err(NameError {
+                field: field.to_owned(),
+                pattern: format!("projects/{project}/boards/{{board}}/columns/{{column}}"),
+                value: text.to_owned(),
+            });
         }
+        Ok(Self {
+            name: text.to_owned(),
+            board: format!("projects/{p}/boards/{b}"),
+        })
     }
 }
 
 /// `users/{user}`.
 pub fn valid_user(text: &str) -> bool {
-    text.strip_prefix("users/").is_some_and(|id| {
-        (1..=64).contains(&id.len())
-            && id
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
-    })
+    text.strip_prefix("users/").is_some_and(valid_user_id)
 }
 
 #[cfg(test)]
 mod tests {
+    use taskmesh_contracts::tasks_v1::Comment;
+
     use super::*;
 
     #[test]
@@ -140,7 +122,7 @@ mod tests {
         assert_eq!(name.task, id);
         assert_eq!(name.to_string(), text);
         let child =
-            ChildName::parse("name", &format!("{text}/comments/c1"), "comments").expect("ok");
+            ChildName::parse::<Comment>("name", &format!("{text}/comments/c1")).expect("ok");
         assert_eq!(child.task, name);
         assert_eq!(child.id, "c1");
     }
@@ -149,7 +131,7 @@ mod tests {
     fn malformed_names_are_refused() {
         assert!(TaskName::parse("name", "projects/p1/tasks/not-a-uuid").is_err());
         assert!(TaskName::parse("name", "projects/p1/boards/b").is_err());
-        assert!(ChildName::parse("name", "projects/p1/tasks/x/comments/", "comments").is_err());
+        assert!(ChildName::parse::<Comment>("name", "projects/p1/tasks/x/comments/").is_err());
         assert!(ColumnRef::parse("task.column", "projects/p1/boards/b/columns/c", "p2").is_err());
         assert!(ColumnRef::parse("task.column", "projects/p1/boards/b", "p1").is_err());
         let column = ColumnRef::parse("c", "projects/p1/boards/b/columns/c", "p1").expect("ok");
