@@ -8,7 +8,6 @@ use std::sync::Arc;
 
 use sqlx::PgPool;
 use taskmesh_clients::IdentityClient;
-use taskmesh_contracts::FILE_DESCRIPTOR_SET;
 use taskmesh_events::startup::{self, Backing};
 use taskmesh_events::{Outbox, OutboxRelay, RelayMetrics};
 use taskmesh_mesh::auth::AuthConfig;
@@ -102,7 +101,7 @@ impl<S: Service> App<S> {
             &config.mesh,
             routes,
             &service_names,
-            FILE_DESCRIPTOR_SET,
+            S::descriptor_set(),
             readiness,
             metrics,
             authenticator,

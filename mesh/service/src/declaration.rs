@@ -40,6 +40,12 @@ pub trait Service: Sized + Send + Sync + 'static {
     /// The service's migrations (`sqlx::migrate!("./migrations")`); the kit adds its own.
     fn migrations() -> &'static Migrator;
 
+    /// The encoded descriptor set of the service's contracts, for reflection and for telling
+    /// reading RPCs from writing ones (taskmesh's own contracts unless the service brings its own).
+    fn descriptor_set() -> &'static [u8] {
+        taskmesh_contracts::FILE_DESCRIPTOR_SET
+    }
+
     /// Adds the service's gRPC services, consumers and background tasks to `wiring`. Runs after
     /// Vault, the database and NATS are open and before anything binds.
     fn build(wiring: &mut Wiring<Self>) -> impl Future<Output = Result<(), Self::Error>> + Send;

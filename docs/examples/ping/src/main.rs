@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    taskmesh_service::main::<taskmesh_example_ping::Ping>()
+}
