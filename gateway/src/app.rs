@@ -20,6 +20,7 @@ use crate::guard::EdgeGuard;
 use crate::rest::{self, RestState};
 use crate::routes::{RouteError, RouteTable};
 use crate::upstream::{UpstreamError, Upstreams};
+use taskmesh_mesh::config::ConfigError;
 use taskmesh_mesh::server::{Listeners, ServerError};
 use taskmesh_mesh::{MeshServer, Metrics, Readiness};
 
@@ -291,5 +292,29 @@ impl Edge {
                 "grpc-status-details-bin",
                 "x-request-id",
             ]))
+    }
+}
+
+/// The gateway as a process of the mesh: the kit's command line, configuration exit codes,
+/// runtime, telemetry and shutdown signal.
+impl taskmesh_service::Process for Gateway {
+    const NAME: &'static str = "gateway";
+    type Config = GatewayConfig;
+
+    fn load(file: Option<&std::path::Path>) -> Result<GatewayConfig, ConfigError> {
+        GatewayConfig::from_figment(&GatewayConfig::figment(file))
+    }
+
+    fn telemetry(config: &GatewayConfig) -> &taskmesh_mesh::config::TelemetryConfig {
+        &config.telemetry
+    }
+
+    async fn run(
+        config: GatewayConfig,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), taskmesh_service::BoxError> {
+        let gateway = Gateway::build(config, &[]).await?;
+        gateway.run(shutdown).await?;
+        Ok(())
     }
 }

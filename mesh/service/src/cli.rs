@@ -3,17 +3,19 @@
 //! own. Bad arguments and bad configuration exit with 64 (EX_CONFIG) and a message naming what is
 //! wrong, before anything is opened.
 
-use std::path::PathBuf;
+use std::future::Future;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use async_nats::jetstream;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use taskmesh_events::dead_letters;
+use taskmesh_mesh::config::{ConfigError, TelemetryConfig};
 use taskmesh_mesh::{EXIT_CONFIG, shutdown, telemetry};
 
 use crate::app::App;
 use crate::declaration::{CommandContext, Config, Service};
-use crate::error::chain;
+use crate::error::{BoxError, chain};
 
 #[derive(Debug, Parser)]
 struct Cli<C: Subcommand> {
@@ -55,22 +57,8 @@ pub enum NoCommand {}
 
 /// The whole life of a service binary; a service's `main` returns this.
 pub fn main<S: Service>() -> ExitCode {
-    let about = format!("taskmesh {} service", S::NAME);
-    let matches = Cli::<S::Command>::command()
-        .name(S::NAME)
-        .bin_name(S::NAME)
-        .about(about)
-        .try_get_matches();
-    let cli = match matches.and_then(|m| Cli::<S::Command>::from_arg_matches(&m)) {
-        Ok(cli) => cli,
-        Err(err) if !err.use_stderr() => {
-            let _ = err.print();
-            return ExitCode::SUCCESS;
-        }
-        Err(err) => {
-            let _ = err.print();
-            return config_error();
-        }
+    let Some(cli) = parse::<S::Command>(S::NAME, &format!("taskmesh {} service", S::NAME)) else {
+        return config_error();
     };
     let config = match Config::<S>::from_layers(&Config::<S>::layers(cli.config.as_deref())) {
         Ok(config) => config,
@@ -79,24 +67,8 @@ pub fn main<S: Service>() -> ExitCode {
             return config_error();
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("{}: cannot start the async runtime: {err}", S::NAME);
-            return ExitCode::FAILURE;
-        }
-    };
-    runtime.block_on(async move {
-        let _telemetry = match telemetry::init(S::NAME, &config.mesh.telemetry) {
-            Ok(guard) => guard,
-            Err(err) => {
-                eprintln!("{}: {err}", S::NAME);
-                return config_error();
-            }
-        };
+    let telemetry = config.mesh.telemetry.clone();
+    in_runtime(S::NAME, &telemetry, async move {
         match cli.command {
             None | Some(KitCommand::Serve) => serve::<S>(config).await,
             Some(KitCommand::DeadLetters { action }) => {
@@ -112,6 +84,98 @@ pub fn main<S: Service>() -> ExitCode {
                 }
             }
         }
+    })
+}
+
+/// A process of the mesh that is not a service (the gateway): no database or stream of its own,
+/// but the same command line, exit codes, runtime, telemetry and shutdown signal.
+pub trait Process: Sized + 'static {
+    /// Binary name, log and metric label.
+    const NAME: &'static str;
+    /// Its validated configuration.
+    type Config: Send + 'static;
+    /// Defaults, then `file`, then `TASKMESH_*` variables; the error names the key.
+    fn load(file: Option<&Path>) -> Result<Self::Config, ConfigError>;
+    /// Where its logs and traces go.
+    fn telemetry(config: &Self::Config) -> &TelemetryConfig;
+    /// Builds, binds and serves until `shutdown` completes.
+    fn run(
+        config: Self::Config,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> impl Future<Output = Result<(), BoxError>> + Send;
+}
+
+/// The whole life of a [`Process`] binary; its `main` returns this.
+pub fn process_main<P: Process>() -> ExitCode {
+    let Some(cli) = parse::<NoCommand>(P::NAME, &format!("taskmesh {}", P::NAME)) else {
+        return config_error();
+    };
+    let config = match P::load(cli.config.as_deref()) {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("{}: {err}", P::NAME);
+            return config_error();
+        }
+    };
+    let telemetry = P::telemetry(&config).clone();
+    in_runtime(P::NAME, &telemetry, async move {
+        match P::run(config, shutdown::signal()).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                let cause = chain(err.as_ref());
+                tracing::error!(error = %cause, "stopped with an error");
+                eprintln!("{}: {cause}", P::NAME);
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
+/// The parsed command line; `None` after printing why it is unusable. `--help` exits here.
+fn parse<C: Subcommand>(name: &'static str, about: &str) -> Option<Cli<C>> {
+    let matches = Cli::<C>::command()
+        .name(name)
+        .bin_name(name)
+        .about(about.to_owned())
+        .try_get_matches();
+    match matches.and_then(|m| Cli::<C>::from_arg_matches(&m)) {
+        Ok(cli) => Some(cli),
+        Err(err) if !err.use_stderr() => {
+            let _ = err.print();
+            std::process::exit(0);
+        }
+        Err(err) => {
+            let _ = err.print();
+            None
+        }
+    }
+}
+
+/// Runs `work` on a multi-threaded runtime with telemetry up.
+fn in_runtime(
+    name: &str,
+    telemetry: &TelemetryConfig,
+    work: impl Future<Output = ExitCode>,
+) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("{name}: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let _telemetry = match telemetry::init(name, telemetry) {
+            Ok(guard) => guard,
+            Err(err) => {
+                eprintln!("{name}: {err}");
+                return config_error();
+            }
+        };
+        work.await
     })
 }
 

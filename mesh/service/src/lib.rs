@@ -24,7 +24,7 @@ mod error;
 
 pub use app::App;
 pub use background::Stop;
-pub use cli::{NoCommand, main};
+pub use cli::{NoCommand, Process, main, process_main};
 pub use config::{NoSettings, Settings};
 pub use declaration::{CommandContext, Config, Service, Wiring};
 pub use error::{BoxError, KitError, chain};

@@ -171,3 +171,35 @@ async fn a_rebuild_from_events_reproduces_the_projected_read_model() {
     assert_eq!(rebuilt.events, 750);
     assert_eq!(snapshot(&world).await, projected, "the same rows");
 }
+
+/// `tasks rebuild-read-model` as an operator runs it, against a database where the rebuild fails
+/// half way (the read model's table is gone): the command exits 1 and says why, with the
+/// database's own words, instead of a bare "internal error".
+#[tokio::test]
+async fn a_failed_rebuild_command_prints_its_cause() {
+    let world = World::new().await;
+    world.create("before the damage").await;
+    let mut db = world.tasks.db.connect(&world.stack).await;
+    sqlx::query("ALTER TABLE task_activity RENAME TO task_activity_gone")
+        .execute(&mut db)
+        .await
+        .expect("damage the read model");
+
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_tasks"))
+        .arg("rebuild-read-model")
+        .env("TASKMESH_VAULT__ADDR", &world.stack.vault_addr)
+        .env("TASKMESH_VAULT__AUTH", "token")
+        .env("TASKMESH_VAULT__TOKEN", &world.stack.vault_root_token)
+        .env("TASKMESH_VAULT__SECRET_PATH", &world.tasks.db.secret_path)
+        .env("TASKMESH_DATABASE__PORT", world.stack.pg_port.to_string())
+        .env("TASKMESH_TELEMETRY__LOG_LEVEL", "off")
+        .output()
+        .await
+        .expect("run tasks rebuild-read-model");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("task_activity") && stderr.contains("does not exist"),
+        "the cause is missing: {stderr}"
+    );
+}
