@@ -1,11 +1,71 @@
-//! The execution service's errors.
+//! The execution service's errors: one enum for its store and start-up, the reasons a client can
+//! act on as variants, and one mapping to a gRPC status. Causes are logged, never sent.
+
+use std::collections::HashMap;
 
 use taskmesh_clients::projects::EndpointError;
+use taskmesh_mesh::status::{self, with_reason};
+use tonic::{Code, Status};
 
-/// Why the execution service could not be built.
+/// Why a state change of an execution was refused (`ErrorInfo.reason`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    /// Cancel of an execution that already ended.
+    ExecutionFinal,
+    /// Retry of an execution that neither failed nor was cancelled.
+    ExecutionNotFailed,
+}
+
+impl Reason {
+    /// The UPPER_SNAKE_CASE reason.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ExecutionFinal => "EXECUTION_FINAL",
+            Self::ExecutionNotFailed => "EXECUTION_NOT_FAILED",
+        }
+    }
+}
+
+/// What went wrong inside the execution service.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The database refused or failed.
+    #[error("database")]
+    Database(#[from] sqlx::Error),
+    /// No execution of that name.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The execution is in a state that does not allow the change.
+    #[error("{message}")]
+    Refused {
+        /// Why.
+        reason: Reason,
+        /// For the caller.
+        message: String,
+        /// The execution's current state.
+        state: String,
+    },
     /// The projects endpoint is malformed.
     #[error(transparent)]
     Projects(#[from] EndpointError),
+}
+
+impl From<Error> for Status {
+    fn from(err: Error) -> Self {
+        match err {
+            Error::Database(err) => status::db_error(err),
+            Error::NotFound(name) => status::not_found(&name),
+            Error::Refused {
+                reason,
+                message,
+                state,
+            } => with_reason(
+                Code::FailedPrecondition,
+                message,
+                reason.as_str(),
+                HashMap::from([("state".to_owned(), state)]),
+            ),
+            other @ Error::Projects(_) => status::internal(&other),
+        }
+    }
 }

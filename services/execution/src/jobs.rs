@@ -4,14 +4,10 @@
 use std::collections::HashMap;
 
 use taskmesh_contracts::execution_v1::{
-    ExecutionResult, HttpResponse, Match, WebCrawlResult, execution_result,
+    ExecutionResult, HttpResponse, WebCrawlResult, execution_result,
 };
 use taskmesh_contracts::tasks_v1::{HttpRequest, Job, WebCrawl, job::Kind};
 
-/// Characters of context on each side of a match.
-const CONTEXT_CHARS: usize = 40;
-/// Matches kept in the result.
-const MAX_MATCHES: usize = 50;
 /// Bytes of an HTTP response body kept in the result.
 const MAX_BODY: usize = 64 * 1024;
 
@@ -71,46 +67,13 @@ async fn crawl_page(
     }
     let text = response.text().await.map_err(|e| transport(&e))?;
     progress(60, "searching the page").await;
-    let (match_count, matches) = find(&text, &crawl.query);
+    let (match_count, matches) = crate::domain::find(&text, &crawl.query);
     Ok(ExecutionResult {
         kind: Some(execution_result::Kind::WebCrawl(WebCrawlResult {
             match_count,
             matches,
         })),
     })
-}
-
-/// Every case-insensitive occurrence of `query` in `text`, with its surroundings.
-pub fn find(text: &str, query: &str) -> (i32, Vec<Match>) {
-    let haystack: Vec<char> = text.chars().collect();
-    let needle: Vec<char> = query.chars().flat_map(char::to_lowercase).collect();
-    let lower: Vec<char> = haystack
-        .iter()
-        .map(|c| c.to_lowercase().next().unwrap_or(*c))
-        .collect();
-    if needle.is_empty() || needle.len() > lower.len() {
-        return (0, Vec::new());
-    }
-    let mut count = 0;
-    let mut matches = Vec::new();
-    let mut i = 0;
-    while i + needle.len() <= lower.len() {
-        if lower[i..i + needle.len()] == needle[..] {
-            count += 1;
-            if matches.len() < MAX_MATCHES {
-                let from = i.saturating_sub(CONTEXT_CHARS);
-                let to = (i + needle.len() + CONTEXT_CHARS).min(haystack.len());
-                matches.push(Match {
-                    offset: i64::try_from(i).unwrap_or(i64::MAX),
-                    context: haystack[from..to].iter().collect(),
-                });
-            }
-            i += needle.len();
-        } else {
-            i += 1;
-        }
-    }
-    (count, matches)
 }
 
 async fn http_request(
@@ -167,19 +130,4 @@ async fn http_request(
             body,
         })),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn find_counts_every_occurrence_case_insensitively_with_context() {
-        let (count, matches) = find("Rust is fast. rust is safe. RUST!", "rust");
-        assert_eq!(count, 3);
-        assert_eq!(matches[1].offset, 14);
-        assert!(matches[1].context.contains("rust is safe"));
-        assert_eq!(find("nothing here", "rust").0, 0);
-        assert_eq!(find("short", "much longer query").0, 0);
-    }
 }

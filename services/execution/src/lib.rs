@@ -5,12 +5,12 @@
 
 pub mod app;
 pub mod config;
+pub mod domain;
 pub mod error;
 pub mod events;
 pub mod grpc;
 pub mod intake;
 pub mod jobs;
-pub mod queries;
 pub mod store;
 pub mod worker;
 

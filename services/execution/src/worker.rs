@@ -135,35 +135,7 @@ impl Worker {
 
     fn failed(&self, row: &Row, job: &Job, error: String) -> Outcome {
         let used = row.attempts_made - row.budget_start;
-        let retry_in = (used < row.max_attempts).then(|| backoff(job, used));
+        let retry_in = (used < row.max_attempts).then(|| crate::domain::backoff(job, used));
         Outcome::Failed { error, retry_in }
     }
-}
-
-/// The delay after the `attempt`-th failure: the job's backoff (default 1 s, ×2, at most 5 min)
-/// with ±20 % jitter.
-pub fn backoff(job: &Job, attempt: i32) -> Duration {
-    let policy = job.backoff.unwrap_or_default();
-    let initial = policy
-        .initial
-        .and_then(|d| Duration::try_from(d).ok())
-        .filter(|d| !d.is_zero())
-        .unwrap_or(Duration::from_secs(1));
-    let max = policy
-        .max
-        .and_then(|d| Duration::try_from(d).ok())
-        .filter(|d| !d.is_zero())
-        .unwrap_or(Duration::from_secs(300));
-    let multiplier = if policy.multiplier >= 1.0 {
-        policy.multiplier
-    } else {
-        2.0
-    };
-    let backoff = taskmesh_events::consumer::Backoff {
-        initial,
-        max,
-        multiplier,
-        jitter: 0.2,
-    };
-    backoff.delay(i64::from(attempt))
 }

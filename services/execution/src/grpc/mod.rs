@@ -16,6 +16,7 @@ use taskmesh_mesh::aip;
 use taskmesh_mesh::names::ResourcePattern;
 use tonic::{Request, Response, Status};
 
+use crate::error::Error;
 use crate::store::{Store, is_final};
 
 /// How often a watch looks for changes.
@@ -53,10 +54,9 @@ impl ExecutionService for ExecutionsService {
         self.projects
             .authorize(&context, &project, Access::Read)
             .await?;
-        self.store
-            .get(&request.get_ref().name)
-            .await
-            .map(Response::new)
+        Ok(Response::new(
+            self.store.get(&request.get_ref().name).await?,
+        ))
     }
 
     async fn list_executions(
@@ -115,7 +115,9 @@ impl ExecutionService for ExecutionsService {
                                     let finished = is_final(execution.state());
                                     Some((Ok(execution), (None, seen, store, name, finished)))
                                 }
-                                Err(status) => Some((Err(status), (None, seen, store, name, true))),
+                                Err(err) => {
+                                    Some((Err(err.into()), (None, seen, store, name, true)))
+                                }
                             };
                         }
                         Ok(Some(_)) => {}
@@ -127,7 +129,7 @@ impl ExecutionService for ExecutionsService {
                         }
                         Err(err) => {
                             return Some((
-                                Err(taskmesh_mesh::status::internal(&err)),
+                                Err(Error::Database(err).into()),
                                 (None, seen, store, name, true),
                             ));
                         }
@@ -147,10 +149,9 @@ impl ExecutionService for ExecutionsService {
         self.projects
             .authorize(&context, &project, Access::Write)
             .await?;
-        self.store
-            .cancel(&request.get_ref().name)
-            .await
-            .map(Response::new)
+        Ok(Response::new(
+            self.store.cancel(&request.get_ref().name).await?,
+        ))
     }
 
     async fn retry_execution(
@@ -162,9 +163,8 @@ impl ExecutionService for ExecutionsService {
         self.projects
             .authorize(&context, &project, Access::Write)
             .await?;
-        self.store
-            .retry(&request.get_ref().name)
-            .await
-            .map(Response::new)
+        Ok(Response::new(
+            self.store.retry(&request.get_ref().name).await?,
+        ))
     }
 }

@@ -1,6 +1,8 @@
 //! The execution database: executions with their lease, and attempts. Every state change commits
 //! with its event in the outbox.
 
+mod queries;
+
 use chrono::{DateTime, Utc};
 use prost::Message;
 use sqlx::{PgConnection, PgPool};
@@ -102,16 +104,10 @@ impl Row {
     }
 }
 
+pub use crate::domain::is_final;
+
 /// execution, number, start, end, error.
 type AttemptRow = (Uuid, i32, DateTime<Utc>, Option<DateTime<Utc>>, String);
-
-/// Final states end watching and retries.
-pub fn is_final(state: ExecutionState) -> bool {
-    matches!(
-        state,
-        ExecutionState::Succeeded | ExecutionState::Failed | ExecutionState::Cancelled
-    )
-}
 
 /// Reads and changes executions.
 #[derive(Debug, Clone)]

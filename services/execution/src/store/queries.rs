@@ -3,29 +3,21 @@
 use sqlx::{Postgres, QueryBuilder};
 use taskmesh_contracts::execution_v1::{Execution, ExecutionState};
 use taskmesh_mesh::aip::{self, Page};
-use taskmesh_mesh::status::{self, db_error};
-use tonic::Status;
 
-use crate::store::{COLUMNS, EventKind, Row, Store};
+use super::{COLUMNS, EventKind, Row, Store};
+use crate::error::{Error, Reason};
 
 impl Store {
     /// One execution by name.
-    pub async fn get(&self, name: &str) -> Result<Execution, Status> {
-        let mut conn = self
-            .pool()
-            .acquire()
-            .await
-            .map_err(|e| status::internal(&e))?;
+    pub async fn get(&self, name: &str) -> Result<Execution, Error> {
+        let mut conn = self.pool().acquire().await?;
         let row: Option<Row> =
             sqlx::query_as(&format!("SELECT {COLUMNS} FROM executions WHERE name = $1"))
                 .bind(name)
                 .fetch_optional(&mut *conn)
-                .await
-                .map_err(|e| status::internal(&e))?;
-        let row = row.ok_or_else(|| status::not_found(name))?;
-        self.to_proto(&mut conn, &row)
-            .await
-            .map_err(|e| status::internal(&e))
+                .await?;
+        let row = row.ok_or_else(|| Error::NotFound(name.to_owned()))?;
+        Ok(self.to_proto(&mut conn, &row).await?)
     }
 
     /// The executions of a task, newest first.
@@ -34,20 +26,16 @@ impl Store {
         task: &str,
         page: Page,
         fingerprint: &str,
-    ) -> Result<(Vec<Execution>, String), Status> {
-        let mut conn = self.pool().acquire().await.map_err(db_error)?;
+    ) -> Result<(Vec<Execution>, String), Error> {
+        let mut conn = self.pool().acquire().await?;
         let mut query = QueryBuilder::<Postgres>::new(format!(
             "SELECT {COLUMNS} FROM executions WHERE task = "
         ));
         query.push_bind(task.to_owned());
         page.push_sql(&mut query, "create_time DESC, id");
-        let rows: Vec<Row> = query
-            .build_query_as()
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(db_error)?;
+        let rows: Vec<Row> = query.build_query_as().fetch_all(&mut *conn).await?;
         let (rows, token) = aip::split_page(rows, page, fingerprint);
-        let executions = self.to_protos(&mut conn, &rows).await.map_err(db_error)?;
+        let executions = self.to_protos(&mut conn, &rows).await?;
         Ok((executions, token))
     }
 
@@ -60,9 +48,8 @@ impl Store {
     }
 
     /// Cancels: a pending execution at once, a running one through its worker's next heartbeat.
-    pub async fn cancel(&self, name: &str) -> Result<Execution, Status> {
-        let internal = |e: sqlx::Error| status::internal(&e);
-        let mut tx = self.pool().begin().await.map_err(internal)?;
+    pub async fn cancel(&self, name: &str) -> Result<Execution, Error> {
+        let mut tx = self.pool().begin().await?;
         let row: Option<Row> = sqlx::query_as(&format!(
             "UPDATE executions SET cancel_requested = true, \
              state = CASE WHEN state = $2 THEN $3 ELSE state END, \
@@ -76,36 +63,28 @@ impl Store {
         .bind(ExecutionState::Cancelled as i16)
         .bind(ExecutionState::Running as i16)
         .fetch_optional(&mut *tx)
-        .await
-        .map_err(internal)?;
+        .await?;
         let Some(row) = row else {
             drop(tx);
             let current = self.get(name).await?;
-            return Err(taskmesh_mesh::status::with_reason(
-                tonic::Code::FailedPrecondition,
-                format!("{name} is already final"),
-                "EXECUTION_FINAL",
-                std::collections::HashMap::from([(
-                    "state".to_owned(),
-                    current.state().as_str_name().to_owned(),
-                )]),
-            ));
+            return Err(Error::Refused {
+                reason: Reason::ExecutionFinal,
+                message: format!("{name} is already final"),
+                state: current.state().as_str_name().to_owned(),
+            });
         };
         let execution = if row.state() == ExecutionState::Cancelled {
-            self.emit(&mut tx, &row, EventKind::Failed)
-                .await
-                .map_err(internal)?
+            self.emit(&mut tx, &row, EventKind::Failed).await?
         } else {
-            self.to_proto(&mut tx, &row).await.map_err(internal)?
+            self.to_proto(&mut tx, &row).await?
         };
-        tx.commit().await.map_err(internal)?;
+        tx.commit().await?;
         self.outbox().wake();
         Ok(execution)
     }
 
     /// Starts a new round of attempts for a failed or cancelled execution.
-    pub async fn retry(&self, name: &str) -> Result<Execution, Status> {
-        let internal = |e: sqlx::Error| status::internal(&e);
+    pub async fn retry(&self, name: &str) -> Result<Execution, Error> {
         let row: Option<Row> = sqlx::query_as(&format!(
             "UPDATE executions SET state = $2, budget_start = attempts_made, cancel_requested = false, \
              error = '', end_time = NULL, next_attempt_at = now(), progress_percent = 0, \
@@ -118,25 +97,21 @@ impl Store {
         .bind(ExecutionState::Cancelled as i16)
         .fetch_optional(self.pool())
         .await
-        .map_err(internal)?;
+        ?;
         match row {
             Some(row) => {
-                let mut conn = self.pool().acquire().await.map_err(internal)?;
-                self.to_proto(&mut conn, &row).await.map_err(internal)
+                let mut conn = self.pool().acquire().await?;
+                Ok(self.to_proto(&mut conn, &row).await?)
             }
             None => {
                 let current = self.get(name).await?;
-                Err(taskmesh_mesh::status::with_reason(
-                    tonic::Code::FailedPrecondition,
-                    format!(
+                Err(Error::Refused {
+                    reason: Reason::ExecutionNotFailed,
+                    message: format!(
                         "{name} has not failed; only failed or cancelled executions can be retried"
                     ),
-                    "EXECUTION_NOT_FAILED",
-                    std::collections::HashMap::from([(
-                        "state".to_owned(),
-                        current.state().as_str_name().to_owned(),
-                    )]),
-                ))
+                    state: current.state().as_str_name().to_owned(),
+                })
             }
         }
     }
