@@ -2,8 +2,6 @@
 //! `ApiKeyService`. No handler logs a password, token or key secret; failures say which rule
 //! failed, never whether an email exists.
 
-use std::collections::HashMap;
-
 use chrono::{Duration, Utc};
 use taskmesh_contracts::identity_v1::api_key_service_server::ApiKeyService;
 use taskmesh_contracts::identity_v1::identity_service_server::IdentityService;
@@ -17,12 +15,13 @@ use taskmesh_contracts::identity_v1::{
 use taskmesh_mesh::CallContext;
 use taskmesh_mesh::aip;
 use taskmesh_mesh::names::ResourcePattern;
-use taskmesh_mesh::status::{Violations, invalid_field, not_found, with_reason};
+use taskmesh_mesh::status::{Violations, invalid_field, not_found, required};
 use taskmesh_mesh::time::{from_timestamp, to_timestamp};
-use tonic::{Code, Request, Response, Status};
+use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use crate::domain;
+use crate::error::{Error, Refusal};
 use crate::keys::KeyRing;
 use crate::passwords;
 use crate::store::{NewUser, RefreshRefusal, Store, UserRow};
@@ -98,12 +97,7 @@ impl IdentityHandlers {
     /// change the password, so a leaked key cannot entrench itself.
     fn session_only(context: &CallContext) -> Result<(), Status> {
         if context.credential.as_ref().is_some_and(|c| c.is_api_key()) {
-            return Err(with_reason(
-                Code::PermissionDenied,
-                "API keys cannot do this; sign in and use the access token",
-                "SESSION_REQUIRED",
-                HashMap::new(),
-            ));
+            return Err(Error::Refused(Refusal::SessionRequired).into());
         }
         Ok(())
     }
@@ -181,12 +175,7 @@ impl IdentityService for IdentityHandlers {
             return Err(wrong_credentials());
         };
         if user.state != user::State::Active as i16 {
-            return Err(with_reason(
-                Code::FailedPrecondition,
-                "the registration is still being completed; try again in a moment",
-                "REGISTRATION_PENDING",
-                HashMap::new(),
-            ));
+            return Err(Error::Refused(Refusal::RegistrationPending).into());
         }
         tracing::info!(user = %user.id, "login");
         let refresh = self
@@ -199,16 +188,11 @@ impl IdentityService for IdentityHandlers {
     async fn refresh(&self, request: Request<RefreshRequest>) -> Result<Response<Session>, Status> {
         let token = request.into_inner().refresh_token;
         if token.is_empty() {
-            return Err(invalid_field("refresh_token", "is required"));
+            return Err(required("refresh_token"));
         }
         match self.store.refresh(&token, self.refresh_ttl()).await? {
             Ok((user, next)) => self.session(user, next).await.map(Response::new),
-            Err(RefreshRefusal::Reused) => Err(with_reason(
-                Code::Unauthenticated,
-                "this refresh token was already used; every session token of its login is revoked",
-                "REFRESH_TOKEN_REUSED",
-                HashMap::new(),
-            )),
+            Err(RefreshRefusal::Reused) => Err(Error::Refused(Refusal::RefreshTokenReused).into()),
             Err(RefreshRefusal::Invalid) => Err(Status::unauthenticated(
                 "unknown, expired or revoked refresh token",
             )),
@@ -218,9 +202,9 @@ impl IdentityService for IdentityHandlers {
     async fn logout(&self, request: Request<LogoutRequest>) -> Result<Response<()>, Status> {
         let token = request.into_inner().refresh_token;
         if token.is_empty() {
-            return Err(invalid_field("refresh_token", "is required"));
+            return Err(required("refresh_token"));
         }
-        self.store.logout(&token).await.map(Response::new)
+        Ok(Response::new(self.store.logout(&token).await?))
     }
 
     async fn get_current_user(
@@ -242,9 +226,7 @@ impl IdentityService for IdentityHandlers {
     ) -> Result<Response<User>, Status> {
         let context = CallContext::of(&request);
         let request = request.into_inner();
-        let user = request
-            .user
-            .ok_or_else(|| invalid_field("user", "is required"))?;
+        let user = request.user.ok_or_else(|| required("user"))?;
         aip::update_paths(request.update_mask.as_ref(), &["display_name"])?;
         let mut violations = Violations::default();
         let display_name = violations.check(
@@ -253,10 +235,11 @@ impl IdentityService for IdentityHandlers {
         );
         violations.finish()?;
         let display_name = display_name.unwrap_or_default();
-        self.store
+        let updated = self
+            .store
             .update_display_name(&context, Self::caller(&context), &user.etag, &display_name)
-            .await
-            .map(Response::new)
+            .await?;
+        Ok(Response::new(updated))
     }
 
     async fn change_password(
@@ -279,12 +262,7 @@ impl IdentityService for IdentityHandlers {
             .await?
             .ok_or_else(|| not_found(&context.caller))?;
         if !passwords::verify(request.current_password, Some(user.password_hash)).await {
-            return Err(with_reason(
-                Code::PermissionDenied,
-                "the current password is wrong",
-                "WRONG_PASSWORD",
-                HashMap::new(),
-            ));
+            return Err(Error::Refused(Refusal::WrongPassword).into());
         }
         let hash = passwords::hash(request.new_password).await?;
         self.store.set_password(&id, &hash).await?;

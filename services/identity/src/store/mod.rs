@@ -1,8 +1,6 @@
 //! PostgreSQL access of the identity service: users, refresh-token families and API keys. Every
 //! change that others may care about commits with its event in the outbox.
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, Duration, Utc};
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use taskmesh_contracts::identity_v1::{
@@ -11,12 +9,11 @@ use taskmesh_contracts::identity_v1::{
 };
 use taskmesh_events::{Outbox, OutgoingEvent};
 use taskmesh_mesh::CallContext;
-use taskmesh_mesh::status::{db_error, not_found, with_reason};
 use taskmesh_mesh::time::to_timestamp;
-use tonic::{Code, Status};
 use uuid::Uuid;
 
 use crate::domain::{self, REFRESH_PREFIX};
+use crate::error::Error;
 
 /// Database handle plus the outbox.
 #[derive(Debug, Clone)]
@@ -145,22 +142,22 @@ impl Store {
         Self { pool, outbox }
     }
 
-    async fn begin(&self) -> Result<Transaction<'static, Postgres>, Status> {
-        self.pool.begin().await.map_err(db_error)
+    async fn begin(&self) -> Result<Transaction<'static, Postgres>, Error> {
+        Ok(self.pool.begin().await?)
     }
 
-    async fn emit(&self, conn: &mut PgConnection, event: &OutgoingEvent) -> Result<(), Status> {
-        self.outbox.enqueue(conn, event).await.map_err(db_error)
+    async fn emit(&self, conn: &mut PgConnection, event: &OutgoingEvent) -> Result<(), Error> {
+        Ok(self.outbox.enqueue(conn, event).await?)
     }
 
-    async fn commit(&self, tx: Transaction<'static, Postgres>) -> Result<(), Status> {
-        tx.commit().await.map_err(db_error)?;
+    async fn commit(&self, tx: Transaction<'static, Postgres>) -> Result<(), Error> {
+        tx.commit().await?;
         self.outbox.wake();
         Ok(())
     }
 
     /// Creates a pending user and publishes UserRegistered (the start of the saga).
-    pub async fn register(&self, context: &CallContext, new: NewUser) -> Result<User, Status> {
+    pub async fn register(&self, context: &CallContext, new: NewUser) -> Result<User, Error> {
         let mut tx = self.begin().await?;
         let now = Utc::now();
         let row: UserRow = sqlx::query_as(&format!(
@@ -185,14 +182,9 @@ impl Store {
                 } else {
                     "username"
                 };
-                with_reason(
-                    Code::AlreadyExists,
-                    format!("this {field} is already registered"),
-                    "ALREADY_REGISTERED",
-                    HashMap::from([("field".to_owned(), field.to_owned())]),
-                )
+                Error::AlreadyRegistered { field }
             }
-            _ => db_error(e),
+            _ => Error::Database(e),
         })?;
         let user = row.into_proto();
         let registered = UserRegistered {
@@ -205,28 +197,28 @@ impl Store {
     }
 
     /// The user with this email, if any.
-    pub async fn user_by_email(&self, email: &str) -> Result<Option<UserRow>, Status> {
-        sqlx::query_as(&format!(
+    pub async fn user_by_email(&self, email: &str) -> Result<Option<UserRow>, Error> {
+        Ok(sqlx::query_as(&format!(
             "SELECT {USER_COLUMNS} FROM users WHERE email_key = $1"
         ))
         .bind(domain::email_key(email))
         .fetch_optional(&self.pool)
-        .await
-        .map_err(db_error)
+        .await?)
     }
 
     /// The user `id`, if any.
-    pub async fn user(&self, id: &str) -> Result<Option<UserRow>, Status> {
-        sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_error)
+    pub async fn user(&self, id: &str) -> Result<Option<UserRow>, Error> {
+        Ok(
+            sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
     }
 
     /// Starts a refresh-token family for a login.
-    pub async fn start_session(&self, user: &str, ttl: Duration) -> Result<IssuedRefresh, Status> {
-        let mut conn = self.pool.acquire().await.map_err(db_error)?;
+    pub async fn start_session(&self, user: &str, ttl: Duration) -> Result<IssuedRefresh, Error> {
+        let mut conn = self.pool.acquire().await?;
         insert_refresh(&mut conn, user, Uuid::now_v7(), ttl).await
     }
 
@@ -236,7 +228,7 @@ impl Store {
         &self,
         token: &str,
         ttl: Duration,
-    ) -> Result<Result<(UserRow, IssuedRefresh), RefreshRefusal>, Status> {
+    ) -> Result<Result<(UserRow, IssuedRefresh), RefreshRefusal>, Error> {
         let mut tx = self.begin().await?;
         let found: Option<RefreshRow> = sqlx::query_as(
             "SELECT family, user_id, expire_time, used_time, revoke_time FROM refresh_tokens \
@@ -244,8 +236,7 @@ impl Store {
         )
         .bind(domain::digest(token))
         .fetch_optional(&mut *tx)
-        .await
-        .map_err(db_error)?;
+        .await?;
         let Some((family, user_id, expire_time, used_time, revoke_time)) = found else {
             return Ok(Err(RefreshRefusal::Invalid));
         };
@@ -259,40 +250,37 @@ impl Store {
             .bind(family)
             .execute(&mut *tx)
             .await
-            .map_err(db_error)?;
-            tx.commit().await.map_err(db_error)?;
+            ?;
+            tx.commit().await?;
             tracing::warn!(user = %user_id, %family, "refresh token reused; family revoked");
             return Ok(Err(RefreshRefusal::Reused));
         }
         sqlx::query("UPDATE refresh_tokens SET used_time = now() WHERE token_hash = $1")
             .bind(domain::digest(token))
             .execute(&mut *tx)
-            .await
-            .map_err(db_error)?;
+            .await?;
         let user: Option<UserRow> =
             sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
                 .bind(&user_id)
                 .fetch_optional(&mut *tx)
-                .await
-                .map_err(db_error)?;
+                .await?;
         let Some(user) = user else {
             return Ok(Err(RefreshRefusal::Invalid));
         };
         let next = insert_refresh(&mut tx, &user_id, family, ttl).await?;
-        tx.commit().await.map_err(db_error)?;
+        tx.commit().await?;
         Ok(Ok((user, next)))
     }
 
     /// Revokes the family of `token` (logout). Unknown tokens are ignored.
-    pub async fn logout(&self, token: &str) -> Result<(), Status> {
+    pub async fn logout(&self, token: &str) -> Result<(), Error> {
         sqlx::query(
             "UPDATE refresh_tokens SET revoke_time = now() WHERE revoke_time IS NULL AND family = \
              (SELECT family FROM refresh_tokens WHERE token_hash = $1)",
         )
         .bind(domain::digest(token))
         .execute(&self.pool)
-        .await
-        .map_err(db_error)?;
+        .await?;
         Ok(())
     }
 
@@ -303,22 +291,21 @@ impl Store {
         id: &str,
         etag: &str,
         display_name: &str,
-    ) -> Result<User, Status> {
+    ) -> Result<User, Error> {
         let mut tx = self.begin().await?;
         let current: Option<i64> =
             sqlx::query_scalar("SELECT version FROM users WHERE id = $1 FOR UPDATE")
                 .bind(id)
                 .fetch_optional(&mut *tx)
-                .await
-                .map_err(db_error)?;
+                .await?;
         let Some(version) = current else {
-            return Err(not_found(&format!("users/{id}")));
+            return Err(Error::NotFound(format!("users/{id}")));
         };
         if !etag.is_empty() && etag != format!("v{version}") {
-            return Err(taskmesh_mesh::status::etag_mismatch(
-                &format!("users/{id}"),
-                &format!("v{version}"),
-            ));
+            return Err(Error::EtagMismatch {
+                resource: format!("users/{id}"),
+                current: format!("v{version}"),
+            });
         }
         let row: UserRow = sqlx::query_as(&format!(
             "UPDATE users SET display_name = $2, update_time = now(), version = version + 1 \
@@ -327,8 +314,7 @@ impl Store {
         .bind(id)
         .bind(display_name)
         .fetch_one(&mut *tx)
-        .await
-        .map_err(db_error)?;
+        .await?;
         let user = row.into_proto();
         let updated = UserUpdated {
             user: Some(user.clone()),
@@ -339,7 +325,7 @@ impl Store {
     }
 
     /// Stores a new password hash and revokes every refresh token of the user.
-    pub async fn set_password(&self, id: &str, password_hash: &str) -> Result<(), Status> {
+    pub async fn set_password(&self, id: &str, password_hash: &str) -> Result<(), Error> {
         let mut tx = self.begin().await?;
         sqlx::query(
             "UPDATE users SET password_hash = $2, update_time = now(), version = version + 1 WHERE id = $1",
@@ -348,17 +334,17 @@ impl Store {
         .bind(password_hash)
         .execute(&mut *tx)
         .await
-        .map_err(db_error)?;
+        ?;
         sqlx::query("UPDATE refresh_tokens SET revoke_time = now() WHERE user_id = $1 AND revoke_time IS NULL")
             .bind(id)
             .execute(&mut *tx)
             .await
-            .map_err(db_error)?;
-        tx.commit().await.map_err(db_error)
+            ?;
+        Ok(tx.commit().await?)
     }
 
     /// Completes the saga: a pending user becomes active. `false` when there is no pending user.
-    pub async fn activate(&self, context: &CallContext, id: &str) -> Result<bool, Status> {
+    pub async fn activate(&self, context: &CallContext, id: &str) -> Result<bool, Error> {
         let mut tx = self.begin().await?;
         let row: Option<UserRow> = sqlx::query_as(&format!(
             "UPDATE users SET state = $2, update_time = now(), version = version + 1 \
@@ -368,8 +354,7 @@ impl Store {
         .bind(user::State::Active as i16)
         .bind(user::State::Pending as i16)
         .fetch_optional(&mut *tx)
-        .await
-        .map_err(db_error)?;
+        .await?;
         let Some(row) = row else {
             return Ok(false);
         };
@@ -387,7 +372,7 @@ impl Store {
         context: &CallContext,
         id: &str,
         reason: &str,
-    ) -> Result<bool, Status> {
+    ) -> Result<bool, Error> {
         let mut tx = self.begin().await?;
         let row: Option<UserRow> = sqlx::query_as(&format!(
             "DELETE FROM users WHERE id = $1 AND state = $2 RETURNING {USER_COLUMNS}"
@@ -395,8 +380,7 @@ impl Store {
         .bind(id)
         .bind(user::State::Pending as i16)
         .fetch_optional(&mut *tx)
-        .await
-        .map_err(db_error)?;
+        .await?;
         let Some(row) = row else {
             return Ok(false);
         };
@@ -416,7 +400,7 @@ impl Store {
         display_name: &str,
         scope: ApiKeyScope,
         expire_time: Option<DateTime<Utc>>,
-    ) -> Result<(ApiKey, String), Status> {
+    ) -> Result<(ApiKey, String), Error> {
         let secret = domain::new_secret(taskmesh_mesh::auth::API_KEY_PREFIX);
         let prefix: String = secret.chars().take(10).collect();
         let row: ApiKeyRow = sqlx::query_as(&format!(
@@ -432,7 +416,7 @@ impl Store {
         .bind(expire_time)
         .fetch_one(&self.pool)
         .await
-        .map_err(db_error)?;
+        ?;
         Ok((row.into_proto(), secret))
     }
 
@@ -443,7 +427,7 @@ impl Store {
         show_revoked: bool,
         after: Option<Uuid>,
         size: i64,
-    ) -> Result<(Vec<ApiKey>, Option<Uuid>), Status> {
+    ) -> Result<(Vec<ApiKey>, Option<Uuid>), Error> {
         let rows: Vec<ApiKeyRow> = sqlx::query_as(&format!(
             "SELECT {KEY_COLUMNS} FROM api_keys WHERE user_id = $1 \
              AND ($2 OR revoke_time IS NULL) AND ($3::uuid IS NULL OR id < $3) \
@@ -454,8 +438,7 @@ impl Store {
         .bind(after)
         .bind(size + 1)
         .fetch_all(&self.pool)
-        .await
-        .map_err(db_error)?;
+        .await?;
         let more = rows.len() as i64 > size;
         let rows: Vec<ApiKeyRow> = rows.into_iter().take(size as usize).collect();
         let last = if more {
@@ -467,7 +450,7 @@ impl Store {
     }
 
     /// Revokes a key of `user`; NOT_FOUND when the user has no such key.
-    pub async fn revoke_api_key(&self, user: &str, id: Uuid) -> Result<ApiKey, Status> {
+    pub async fn revoke_api_key(&self, user: &str, id: Uuid) -> Result<ApiKey, Error> {
         let row: Option<ApiKeyRow> = sqlx::query_as(&format!(
             "UPDATE api_keys SET revoke_time = COALESCE(revoke_time, now()) \
              WHERE id = $1 AND user_id = $2 RETURNING {KEY_COLUMNS}"
@@ -475,14 +458,13 @@ impl Store {
         .bind(id)
         .bind(user)
         .fetch_optional(&self.pool)
-        .await
-        .map_err(db_error)?;
+        .await?;
         row.map(ApiKeyRow::into_proto)
-            .ok_or_else(|| not_found(&format!("users/{user}/apiKeys/{id}")))
+            .ok_or_else(|| Error::NotFound(format!("users/{user}/apiKeys/{id}")))
     }
 
     /// The live key with this secret (not revoked, not expired, user active).
-    pub async fn api_key_by_secret(&self, secret: &str) -> Result<Option<ApiKey>, Status> {
+    pub async fn api_key_by_secret(&self, secret: &str) -> Result<Option<ApiKey>, Error> {
         let row: Option<ApiKeyRow> = sqlx::query_as(&format!(
             "SELECT {KEY_COLUMNS} FROM api_keys WHERE secret_hash = $1 AND revoke_time IS NULL \
              AND (expire_time IS NULL OR expire_time > now()) \
@@ -491,8 +473,7 @@ impl Store {
         .bind(domain::digest(secret))
         .bind(user::State::Active as i16)
         .fetch_optional(&self.pool)
-        .await
-        .map_err(db_error)?;
+        .await?;
         Ok(row.map(ApiKeyRow::into_proto))
     }
 }
@@ -502,7 +483,7 @@ async fn insert_refresh(
     user: &str,
     family: Uuid,
     ttl: Duration,
-) -> Result<IssuedRefresh, Status> {
+) -> Result<IssuedRefresh, Error> {
     let token = domain::new_secret(REFRESH_PREFIX);
     let now = Utc::now();
     let expire_time = now + ttl;
@@ -516,7 +497,6 @@ async fn insert_refresh(
     .bind(now)
     .bind(expire_time)
     .execute(conn)
-    .await
-    .map_err(db_error)?;
+    .await?;
     Ok(IssuedRefresh { token, expire_time })
 }
