@@ -9,11 +9,11 @@ use taskmesh_service::{BoxError, CommandContext, Service, Wiring};
 
 use crate::config::Settings;
 use crate::error::Error;
+use crate::grpc::service::Tasks as TaskCommands;
 use crate::grpc::{TaskAdmin, TasksService};
-use crate::projects::ProjectsClient;
-use crate::service::Tasks as TaskCommands;
 use crate::store::event_store::EventStore;
 use crate::store::read_model;
+use taskmesh_clients::projects::ProjectsClient;
 
 /// The service's schema migrations, embedded at build time.
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");

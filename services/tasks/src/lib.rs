@@ -5,17 +5,11 @@
 //! over gRPC. See docs/tasks.md for the consistency model.
 
 pub mod app;
-pub mod children;
-pub mod commands;
 pub mod config;
 pub mod domain;
 pub mod error;
 pub mod events;
 pub mod grpc;
-pub mod job_status;
-pub mod projector;
-pub mod projects;
-pub mod service;
 pub mod store;
 
 pub use app::{App, MIGRATOR, Tasks};

@@ -207,6 +207,21 @@ pub fn job(job: &taskmesh_contracts::tasks_v1::Job) -> Result<(), (String, Strin
     Ok(())
 }
 
+/// A task's status in a column of `kind`.
+pub fn status_of(kind: i32) -> taskmesh_contracts::tasks_v1::Status {
+    use taskmesh_contracts::projects_v1::ColumnKind;
+    use taskmesh_contracts::tasks_v1::Status as TaskStatus;
+
+    match ColumnKind::try_from(kind) {
+        Ok(ColumnKind::Backlog) => TaskStatus::Backlog,
+        Ok(ColumnKind::Todo) => TaskStatus::Todo,
+        Ok(ColumnKind::Doing) => TaskStatus::Doing,
+        Ok(ColumnKind::Done) => TaskStatus::Done,
+        Ok(ColumnKind::Custom) => TaskStatus::Custom,
+        _ => TaskStatus::Unspecified,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

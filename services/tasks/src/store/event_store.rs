@@ -2,20 +2,16 @@
 //! `task_heads` and relies on the unique (task, version) key, so a concurrent writer loses with
 //! ABORTED and the current etag. Every appended event is put in the outbox in the same transaction.
 
-use std::collections::HashMap;
-
 use chrono::Utc;
 use sqlx::PgPool;
 use taskmesh_events::{Outbox, OutgoingEvent};
 use taskmesh_mesh::CallContext;
-use taskmesh_mesh::status::{etag_mismatch, with_reason};
-use tonic::{Code, Status};
 use uuid::Uuid;
 
-use super::db_error;
 use crate::domain::aggregate::{TaskState, etag};
 use crate::domain::events::TaskEvent;
 use crate::domain::names::TaskName;
+use crate::error::{Error, Refusal};
 
 /// Reads and appends task events.
 #[derive(Debug, Clone)]
@@ -73,18 +69,16 @@ impl EventStore {
     }
 
     /// Rebuilds a task from its events; `None` when it has none.
-    pub async fn load(&self, task: Uuid) -> Result<Option<TaskState>, Status> {
+    pub async fn load(&self, task: Uuid) -> Result<Option<TaskState>, Error> {
         let rows: Vec<(String, Vec<u8>)> = sqlx::query_as(
             "SELECT event_type, payload FROM task_events WHERE task_id = $1 ORDER BY version",
         )
         .bind(task)
         .fetch_all(&self.pool)
-        .await
-        .map_err(db_error)?;
+        .await?;
         let mut events = Vec::with_capacity(rows.len());
         for (event_type, payload) in rows {
-            let event = TaskEvent::decode(&event_type, &payload)
-                .map_err(|e| taskmesh_mesh::status::internal(&e))?;
+            let event = TaskEvent::decode(&event_type, &payload).map_err(Error::CorruptEvent)?;
             events.push(event);
         }
         Ok(TaskState::replay(&events))
@@ -95,9 +89,9 @@ impl EventStore {
         &self,
         context: &CallContext,
         append: Append<'_>,
-    ) -> Result<Appended, Status> {
+    ) -> Result<Appended, Error> {
         let name = append.task.to_string();
-        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let mut tx = self.pool.begin().await?;
 
         if let Some(request_id) = append.request_id {
             let claimed: Option<(String,)> = sqlx::query_as(
@@ -108,7 +102,7 @@ impl EventStore {
             .bind(&name)
             .fetch_optional(&mut *tx)
             .await
-            .map_err(db_error)?;
+            ?;
             if claimed.is_none() {
                 let (existing,): (String,) = sqlx::query_as(
                     "SELECT resource FROM request_ids WHERE method = 'CreateTask' AND request_id = $1",
@@ -116,7 +110,7 @@ impl EventStore {
                 .bind(request_id)
                 .fetch_one(&mut *tx)
                 .await
-                .map_err(db_error)?;
+                ?;
                 return Ok(Appended::Replayed(existing));
             }
         }
@@ -125,8 +119,7 @@ impl EventStore {
             sqlx::query("SELECT pg_advisory_xact_lock(hashtext('tasks:board:' || $1))")
                 .bind(&quota.board)
                 .execute(&mut *tx)
-                .await
-                .map_err(db_error)?;
+                .await?;
             let live: i64 = sqlx::query_scalar(
                 "SELECT count(*) FROM task_heads WHERE board = $1 AND NOT deleted AND task_id <> $2",
             )
@@ -134,20 +127,13 @@ impl EventStore {
             .bind(append.task.task)
             .fetch_one(&mut *tx)
             .await
-            .map_err(db_error)?;
+            ?;
             if live >= quota.limit {
-                return Err(with_reason(
-                    Code::FailedPrecondition,
-                    format!(
-                        "{} already holds {live} tasks, the limit is {}",
-                        quota.board, quota.limit
-                    ),
-                    "TASK_QUOTA_EXCEEDED",
-                    HashMap::from([
-                        ("board".to_owned(), quota.board.clone()),
-                        ("limit".to_owned(), quota.limit.to_string()),
-                    ]),
-                ));
+                return Err(Error::Refused(Refusal::TaskQuotaExceeded {
+                    board: quota.board.clone(),
+                    live,
+                    limit: quota.limit,
+                }));
             }
         }
 
@@ -176,17 +162,18 @@ impl EventStore {
             .bind(append.deleted)
             .bind(append.expected)
             .execute(&mut *tx)
-            .await
-            .map_err(db_error)?;
+            .await?;
             if updated.rows_affected() == 0 {
                 let current: i64 =
                     sqlx::query_scalar("SELECT version FROM task_heads WHERE task_id = $1")
                         .bind(append.task.task)
                         .fetch_optional(&mut *tx)
-                        .await
-                        .map_err(db_error)?
+                        .await?
                         .unwrap_or(0);
-                return Err(etag_mismatch(&name, &etag(current)));
+                return Err(Error::EtagMismatch {
+                    resource: name,
+                    current: etag(current),
+                });
             }
         }
 
@@ -209,22 +196,22 @@ impl EventStore {
             .execute(&mut *tx)
             .await
             .map_err(|e| self.conflict(e, &name, append.expected))?;
-            self.outbox
-                .enqueue(&mut tx, &outgoing)
-                .await
-                .map_err(db_error)?;
+            self.outbox.enqueue(&mut tx, &outgoing).await?;
         }
-        tx.commit().await.map_err(db_error)?;
+        tx.commit().await?;
         self.outbox.wake();
         Ok(Appended::Stored)
     }
 
-    fn conflict(&self, err: sqlx::Error, name: &str, expected: i64) -> Status {
+    fn conflict(&self, err: sqlx::Error, name: &str, expected: i64) -> Error {
         if let sqlx::Error::Database(db) = &err
             && db.code().as_deref() == Some("23505")
         {
-            return etag_mismatch(name, &etag(expected + 1));
+            return Error::EtagMismatch {
+                resource: name.to_owned(),
+                current: etag(expected + 1),
+            };
         }
-        db_error(err)
+        Error::Database(err)
     }
 }

@@ -6,10 +6,9 @@ use prost::Message;
 use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
 use taskmesh_contracts::tasks_v1::{Activity, Priority, Status as TaskStatus, Task};
 use taskmesh_mesh::aip::{self, FieldKind, FilterField, OrderField};
-use tonic::Status;
 use uuid::Uuid;
 
-use super::{db_error, to_time};
+use super::to_time;
 use crate::domain::aggregate::apply_to_task;
 use crate::domain::events::TaskEvent;
 use crate::domain::names::TaskName;
@@ -231,39 +230,34 @@ pub async fn rebuild(pool: &PgPool) -> Result<(i64, i64), Error> {
     Ok((events, tasks))
 }
 
+/// A page of a project's tasks as ListTasks asks for it, parsed at the edge.
+#[derive(Debug)]
+pub struct TaskQuery<'a> {
+    /// The project id.
+    pub project: &'a str,
+    /// The parsed filter.
+    pub filter: aip::Filter,
+    /// The ORDER BY clause.
+    pub order: String,
+    /// Whether soft-deleted tasks are listed too.
+    pub show_deleted: bool,
+    /// Which page.
+    pub page: aip::Page,
+    /// What the page token is bound to.
+    pub fingerprint: String,
+}
+
 /// Lists the tasks of a project from the read model.
-pub async fn list_tasks(
-    pool: &PgPool,
-    project: &str,
-    filter: &str,
-    order_by: &str,
-    show_deleted: bool,
-    page_size: i32,
-    page_token: &str,
-) -> Result<(Vec<Task>, String), Status> {
-    let parsed = aip::parse_filter(filter, FILTER_FIELDS)?;
-    let order = aip::order_by(order_by, ORDER_FIELDS, "create_time", "task_id")?;
-    let fingerprint = [
-        project,
-        filter,
-        order_by,
-        if show_deleted { "1" } else { "0" },
-    ]
-    .join("\u{1f}");
-    let page = aip::page(page_size, page_token, &fingerprint)?;
-    let mut query = QueryBuilder::<Postgres>::new("SELECT task FROM task_view WHERE project_id = ");
-    query.push_bind(project.to_owned());
-    if !show_deleted {
-        query.push(" AND delete_time IS NULL");
+pub async fn list_tasks(pool: &PgPool, query: TaskQuery<'_>) -> Result<(Vec<Task>, String), Error> {
+    let mut sql = QueryBuilder::<Postgres>::new("SELECT task FROM task_view WHERE project_id = ");
+    sql.push_bind(query.project.to_owned());
+    if !query.show_deleted {
+        sql.push(" AND delete_time IS NULL");
     }
-    parsed.push_and(&mut query);
-    page.push_sql(&mut query, &order);
-    let rows: Vec<(Vec<u8>,)> = query
-        .build_query_as()
-        .fetch_all(pool)
-        .await
-        .map_err(db_error)?;
-    let (rows, token) = aip::split_page(rows, page, &fingerprint);
+    query.filter.push_and(&mut sql);
+    query.page.push_sql(&mut sql, &query.order);
+    let rows: Vec<(Vec<u8>,)> = sql.build_query_as().fetch_all(pool).await?;
+    let (rows, token) = aip::split_page(rows, query.page, &query.fingerprint);
     let tasks = rows
         .into_iter()
         .map(|(bytes,)| Task::decode(bytes.as_slice()).unwrap_or_default())
@@ -275,11 +269,9 @@ pub async fn list_tasks(
 pub async fn list_activity(
     pool: &PgPool,
     task: &TaskName,
-    page_size: i32,
-    page_token: &str,
-) -> Result<(Vec<Activity>, String), Status> {
+    page: aip::Page,
+) -> Result<(Vec<Activity>, String), Error> {
     let fingerprint = task.to_string();
-    let page = aip::page(page_size, page_token, &fingerprint)?;
     let rows: Vec<(String, String, String, chrono::DateTime<chrono::Utc>, i64)> = sqlx::query_as(
         "SELECT event_type, summary, actor, time, version FROM task_activity WHERE task_id = $1 \
          ORDER BY version LIMIT $2 OFFSET $3",
@@ -288,8 +280,7 @@ pub async fn list_activity(
     .bind(page.size + 1)
     .bind(page.offset)
     .fetch_all(pool)
-    .await
-    .map_err(db_error)?;
+    .await?;
     let (rows, token) = aip::split_page(rows, page, &fingerprint);
     let activities = rows
         .into_iter()

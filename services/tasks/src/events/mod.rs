@@ -1,13 +1,16 @@
 //! The events side of the tasks service. It publishes to `TASKS` (through the outbox, from the
 //! event store, so each event commits with the task's new version) and consumes its own stream
-//! into the read model ([`crate::projector`]) and `EXECUTION` into the tasks' job status
-//! ([`crate::job_status`]).
+//! into the read model ([`projector`]) and `EXECUTION` into the tasks' job status
+//! ([`job_status`]).
+
+pub mod job_status;
+pub mod projector;
 
 use taskmesh_service::Wiring;
 
 use crate::Tasks;
-use crate::job_status::{self, JobStatusProjector};
-use crate::projector::{self, Projector};
+use job_status::JobStatusProjector;
+use projector::Projector;
 
 /// Declares the consumers of the service.
 pub(crate) fn consume(wiring: &mut Wiring<Tasks>) {

@@ -1,5 +1,9 @@
 //! gRPC handlers: parse names, delegate to [`Tasks`], shape responses.
 
+pub mod children;
+pub mod commands;
+pub mod service;
+
 use taskmesh_contracts::tasks_v1::task_admin_service_server::TaskAdminService;
 use taskmesh_contracts::tasks_v1::task_service_server::TaskService;
 use taskmesh_contracts::tasks_v1::{
@@ -15,8 +19,8 @@ use taskmesh_mesh::aip;
 use tonic::{Request, Response, Status};
 
 use crate::domain::names::{ChildName, TaskName, parse_project};
-use crate::service::{Access, Tasks};
-use crate::store::read_model;
+use crate::grpc::service::{Access, Tasks};
+use crate::store::read_model::{self, TaskQuery};
 
 use taskmesh_mesh::status::required;
 
@@ -72,17 +76,29 @@ impl TaskService for TasksService {
         self.tasks
             .authorize(&context, &project, Access::Read)
             .await?;
-        let (mut tasks, next_page_token) = read_model::list_tasks(
-            self.tasks.events.pool(),
-            &project,
+        let fingerprint = [
+            project.as_str(),
             &request.filter,
             &request.order_by,
-            request.show_deleted,
-            request.page_size,
-            &request.page_token,
-        )
-        .await?;
-        crate::job_status::merge(self.tasks.events.pool(), &mut tasks).await?;
+            if request.show_deleted { "1" } else { "0" },
+        ]
+        .join("\u{1f}");
+        let query = TaskQuery {
+            project: &project,
+            filter: aip::parse_filter(&request.filter, read_model::FILTER_FIELDS)?,
+            order: aip::order_by(
+                &request.order_by,
+                read_model::ORDER_FIELDS,
+                "create_time",
+                "task_id",
+            )?,
+            show_deleted: request.show_deleted,
+            page: aip::page(request.page_size, &request.page_token, &fingerprint)?,
+            fingerprint,
+        };
+        let (mut tasks, next_page_token) =
+            read_model::list_tasks(self.tasks.events.pool(), query).await?;
+        crate::events::job_status::merge(self.tasks.events.pool(), &mut tasks).await?;
         Ok(Response::new(ListTasksResponse {
             tasks,
             next_page_token,

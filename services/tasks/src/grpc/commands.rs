@@ -18,8 +18,8 @@ use crate::domain::aggregate::TaskState;
 use crate::domain::events::TaskEvent;
 use crate::domain::names::{ColumnRef, TaskName, valid_user};
 use crate::domain::rules;
-use crate::projects::status_of;
-use crate::service::{Access, Tasks, live};
+use crate::domain::rules::status_of;
+use crate::grpc::service::{Access, Tasks, live};
 use crate::store::event_store::{Append, Appended};
 
 /// Fields UpdateTask may change.
@@ -139,7 +139,7 @@ impl Tasks {
     pub async fn get_task(&self, context: &CallContext, name: &TaskName) -> Result<Task, Status> {
         self.authorize(context, &name.project, Access::Read).await?;
         let mut task = [self.load(name).await?.task];
-        crate::job_status::merge(self.events.pool(), &mut task).await?;
+        crate::events::job_status::merge(self.events.pool(), &mut task).await?;
         let [task] = task;
         Ok(task)
     }

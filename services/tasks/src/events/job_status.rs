@@ -19,7 +19,7 @@ use taskmesh_events::decode_as;
 use uuid::Uuid;
 
 use crate::domain::names::TaskName;
-use crate::store::{db_error, to_time};
+use crate::store::to_time;
 
 /// Durable consumer name.
 pub const DURABLE: &str = "tasks-job-status";
@@ -89,7 +89,7 @@ impl Handler for JobStatusProjector {
 }
 
 /// Sets `job_status` on each task from the stored statuses.
-pub async fn merge(pool: &PgPool, tasks: &mut [Task]) -> Result<(), tonic::Status> {
+pub async fn merge(pool: &PgPool, tasks: &mut [Task]) -> Result<(), crate::error::Error> {
     let ids: Vec<Uuid> = tasks
         .iter()
         .filter_map(|t| TaskName::parse("task", &t.name).ok().map(|n| n.task))
@@ -102,8 +102,7 @@ pub async fn merge(pool: &PgPool, tasks: &mut [Task]) -> Result<(), tonic::Statu
     )
     .bind(&ids)
     .fetch_all(pool)
-    .await
-    .map_err(db_error)?;
+    .await?;
     let statuses: HashMap<Uuid, JobStatus> = rows
         .into_iter()
         .filter_map(|(id, bytes, _)| JobStatus::decode(bytes.as_slice()).ok().map(|s| (id, s)))

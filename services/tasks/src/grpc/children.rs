@@ -14,7 +14,7 @@ use crate::domain::aggregate::TaskState;
 use crate::domain::events::TaskEvent;
 use crate::domain::names::{ChildName, TaskName};
 use crate::domain::rules;
-use crate::service::{Access, Tasks, live};
+use crate::grpc::service::{Access, Tasks, live};
 use crate::store::read_model;
 
 /// One page of an in-memory list, with the same token rules as every other list.
@@ -214,7 +214,8 @@ impl Tasks {
         self.authorize(context, &parent.project, Access::Read)
             .await?;
         self.load(parent).await?;
-        read_model::list_activity(self.events.pool(), parent, page_size, page_token).await
+        let page = aip::page(page_size, page_token, &parent.to_string())?;
+        Ok(read_model::list_activity(self.events.pool(), parent, page).await?)
     }
 }
 

@@ -6,14 +6,15 @@ use taskmesh_contracts::projects_v1::Role;
 use taskmesh_contracts::tasks_v1::{EventContext, Task};
 use taskmesh_mesh::CallContext;
 use taskmesh_mesh::status::{etag_mismatch, not_found};
-use tonic::{Code, Status};
+use tonic::Status;
 
 use crate::domain::aggregate::{TaskState, etag};
 use crate::domain::events::TaskEvent;
 use crate::domain::names::TaskName;
 use crate::domain::rules::Limits;
-use crate::projects::ProjectsClient;
+use crate::error::Error;
 use crate::store::event_store::{Append, BoardQuota, EventStore};
+use taskmesh_clients::projects::ProjectsClient;
 
 /// How often a command without an etag is retried after losing a race.
 const MAX_ATTEMPTS: usize = 5;
@@ -106,14 +107,12 @@ impl Tasks {
             };
             match self.events.append(context, append).await {
                 Ok(_) => return Ok(state),
-                Err(status)
-                    if status.code() == Code::Aborted
-                        && given_etag.is_empty()
-                        && attempt < MAX_ATTEMPTS =>
+                Err(Error::EtagMismatch { .. })
+                    if given_etag.is_empty() && attempt < MAX_ATTEMPTS =>
                 {
                     tracing::debug!(task = %resource, attempt, "concurrent write; retrying");
                 }
-                Err(status) => return Err(status),
+                Err(err) => return Err(err.into()),
             }
         }
     }
