@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use tonic::{Code, Status};
-use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
+use tonic_types::{ErrorDetails, StatusExt};
 
 /// The `ErrorInfo.domain` of every taskmesh error.
 pub const ERROR_DOMAIN: &str = "taskmesh.dev";
@@ -19,7 +19,7 @@ pub fn invalid_argument(violations: Vec<(String, String)>) -> Status {
     let details = ErrorDetails::with_bad_request(
         violations
             .into_iter()
-            .map(|(field, description)| FieldViolation::new(field, description))
+            .map(|(field, description)| tonic_types::FieldViolation::new(field, description))
             .collect::<Vec<_>>(),
     );
     Status::with_error_details(Code::InvalidArgument, message, details)
@@ -28,6 +28,33 @@ pub fn invalid_argument(violations: Vec<(String, String)>) -> Status {
 /// INVALID_ARGUMENT for a single field.
 pub fn invalid_field(field: impl Into<String>, description: impl Into<String>) -> Status {
     invalid_argument(vec![(field.into(), description.into())])
+}
+
+/// A request field whose value breaks a rule. Code below the handlers returns it instead of a
+/// status; it becomes INVALID_ARGUMENT with this one field violation.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{field}` {description}")]
+pub struct FieldViolation {
+    /// The request field, `page_token`.
+    pub field: String,
+    /// What is wrong with it.
+    pub description: String,
+}
+
+impl FieldViolation {
+    /// A violation of `field`.
+    pub fn new(field: impl Into<String>, description: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            description: description.into(),
+        }
+    }
+}
+
+impl From<FieldViolation> for Status {
+    fn from(violation: FieldViolation) -> Self {
+        invalid_field(violation.field, violation.description)
+    }
 }
 
 /// INVALID_ARGUMENT for a required field left unset.

@@ -7,9 +7,8 @@ pub mod filter;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
-use tonic::Status;
 
-use crate::status::invalid_field;
+use crate::status::FieldViolation;
 
 pub use filter::{FieldKind, Filter, FilterField};
 
@@ -19,8 +18,8 @@ pub const DEFAULT_PAGE_SIZE: i64 = 50;
 pub const MAX_PAGE_SIZE: i64 = 1000;
 
 /// Parses a list request's filter, reporting errors on the `filter` field.
-pub fn parse_filter(text: &str, fields: &[FilterField]) -> Result<Filter, Status> {
-    Filter::parse(text, fields).map_err(|e| invalid_field("filter", e.0))
+pub fn parse_filter(text: &str, fields: &[FilterField]) -> Result<Filter, FieldViolation> {
+    Filter::parse(text, fields).map_err(|e| FieldViolation::new("filter", e.0))
 }
 
 /// Where a page starts and how long it is.
@@ -68,9 +67,9 @@ struct PageToken {
 
 /// Reads `page_size` and `page_token`. `fingerprint` identifies the other request fields (parent,
 /// filter, order, ...): a token minted for one request is refused for another.
-pub fn page(page_size: i32, page_token: &str, fingerprint: &str) -> Result<Page, Status> {
+pub fn page(page_size: i32, page_token: &str, fingerprint: &str) -> Result<Page, FieldViolation> {
     if page_size < 0 {
-        return Err(invalid_field("page_size", "must not be negative"));
+        return Err(FieldViolation::new("page_size", "must not be negative"));
     }
     let size = match i64::from(page_size) {
         0 => DEFAULT_PAGE_SIZE,
@@ -79,14 +78,14 @@ pub fn page(page_size: i32, page_token: &str, fingerprint: &str) -> Result<Page,
     if page_token.is_empty() {
         return Ok(Page { offset: 0, size });
     }
-    let invalid = || invalid_field("page_token", "is not a token returned by this method");
+    let invalid = || FieldViolation::new("page_token", "is not a token returned by this method");
     let bytes = URL_SAFE_NO_PAD.decode(page_token).map_err(|_| invalid())?;
     let token: PageToken = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
     if token.o < 0 {
         return Err(invalid());
     }
     if token.f != fingerprint_hash(fingerprint) {
-        return Err(invalid_field(
+        return Err(FieldViolation::new(
             "page_token",
             "was issued for a request with other parameters (filter, order_by, parent or show_deleted changed)",
         ));
@@ -138,7 +137,7 @@ pub fn order_by(
     fields: &[OrderField],
     default: &str,
     tiebreak: &str,
-) -> Result<String, Status> {
+) -> Result<String, FieldViolation> {
     let text = if text.trim().is_empty() {
         default
     } else {
@@ -152,7 +151,7 @@ pub fn order_by(
             [name, dir] if dir.eq_ignore_ascii_case("desc") => (*name, "DESC"),
             [name, dir] if dir.eq_ignore_ascii_case("asc") => (*name, "ASC"),
             _ => {
-                return Err(invalid_field(
+                return Err(FieldViolation::new(
                     "order_by",
                     format!("`{}` is not `field` or `field desc`", item.trim()),
                 ));
@@ -160,7 +159,7 @@ pub fn order_by(
         };
         let field = fields.iter().find(|f| f.name == name).ok_or_else(|| {
             let known: Vec<&str> = fields.iter().map(|f| f.name).collect();
-            invalid_field(
+            FieldViolation::new(
                 "order_by",
                 format!("cannot order by `{name}`; one of {}", known.join(", ")),
             )
@@ -176,7 +175,7 @@ pub fn order_by(
 pub fn update_paths(
     mask: Option<&prost_types::FieldMask>,
     allowed: &[&'static str],
-) -> Result<Vec<&'static str>, Status> {
+) -> Result<Vec<&'static str>, FieldViolation> {
     let paths = mask.map(|m| m.paths.as_slice()).unwrap_or_default();
     if paths.is_empty() || paths.iter().any(|p| p == "*") {
         return Ok(allowed.to_vec());
@@ -185,7 +184,7 @@ pub fn update_paths(
         .iter()
         .map(|path| {
             allowed.iter().copied().find(|a| a == path).ok_or_else(|| {
-                invalid_field(
+                FieldViolation::new(
                     "update_mask",
                     format!(
                         "`{path}` cannot be updated; updatable: {}",
@@ -233,7 +232,7 @@ mod tests {
     fn a_token_is_refused_for_other_request_fields() {
         let token = next_page_token(Page { offset: 0, size: 5 }, true, "filter=a");
         let err = page(5, &token, "filter=b").expect_err("mismatch");
-        assert_eq!(err.code(), tonic::Code::InvalidArgument);
+        assert_eq!(err.field, "page_token");
     }
 
     #[test]

@@ -67,6 +67,7 @@ impl BoardService for BoardsService {
             .create_board(&context, new)
             .await
             .map(Response::new)
+            .map_err(Into::into)
     }
 
     async fn get_board(
@@ -78,7 +79,11 @@ impl BoardService for BoardsService {
         self.store
             .require(&context, &name.project, Role::Viewer)
             .await?;
-        self.store.get_board(&name).await.map(Response::new)
+        self.store
+            .get_board(&name)
+            .await
+            .map(Response::new)
+            .map_err(Into::into)
     }
 
     async fn list_boards(
@@ -129,6 +134,7 @@ impl BoardService for BoardsService {
             .update_board(&context, &name, &board.etag, changes, paths)
             .await
             .map(Response::new)
+            .map_err(Into::into)
     }
 
     async fn delete_board(
@@ -144,6 +150,7 @@ impl BoardService for BoardsService {
             .delete_board(&context, &name, &request.get_ref().etag)
             .await
             .map(Response::new)
+            .map_err(Into::into)
     }
 
     async fn undelete_board(
@@ -159,6 +166,7 @@ impl BoardService for BoardsService {
             .undelete_board(&context, &name, &request.get_ref().etag)
             .await
             .map(Response::new)
+            .map_err(Into::into)
     }
 
     async fn create_column(
@@ -195,6 +203,7 @@ impl BoardService for BoardsService {
             .create_column(&context, new)
             .await
             .map(Response::new)
+            .map_err(Into::into)
     }
 
     async fn get_column(
@@ -206,7 +215,11 @@ impl BoardService for BoardsService {
         self.store
             .require(&context, &name.project, Role::Viewer)
             .await?;
-        self.store.get_column(&name).await.map(Response::new)
+        self.store
+            .get_column(&name)
+            .await
+            .map(Response::new)
+            .map_err(Into::into)
     }
 
     async fn list_columns(
@@ -268,6 +281,7 @@ impl BoardService for BoardsService {
             .update_column(&context, &name, &column.etag, changes, paths)
             .await
             .map(Response::new)
+            .map_err(Into::into)
     }
 
     async fn delete_column(
@@ -283,6 +297,7 @@ impl BoardService for BoardsService {
             .delete_column(&context, &name, &request.get_ref().etag)
             .await
             .map(Response::new)
+            .map_err(Into::into)
     }
 
     async fn move_column(
@@ -302,5 +317,6 @@ impl BoardService for BoardsService {
             .move_column(&context, &name, request.position, &request.etag)
             .await
             .map(Response::new)
+            .map_err(Into::into)
     }
 }

@@ -76,6 +76,7 @@ impl MemberService for MembersService {
             .create_member(&context, &parent, &user, role)
             .await
             .map(Response::new)
+            .map_err(Into::into)
     }
 
     async fn get_member(
@@ -87,7 +88,11 @@ impl MemberService for MembersService {
         self.store
             .require(&context, &name.project, Role::Viewer)
             .await?;
-        self.store.get_member(&name).await.map(Response::new)
+        self.store
+            .get_member(&name)
+            .await
+            .map(Response::new)
+            .map_err(Into::into)
     }
 
     async fn list_members(
@@ -145,6 +150,7 @@ impl MemberService for MembersService {
             .update_member(&context, &name, &member.etag, role)
             .await
             .map(Response::new)
+            .map_err(Into::into)
     }
 
     async fn delete_member(
@@ -162,5 +168,6 @@ impl MemberService for MembersService {
             .delete_member(&context, &name, &request.get_ref().etag)
             .await
             .map(Response::new)
+            .map_err(Into::into)
     }
 }

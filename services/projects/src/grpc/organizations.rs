@@ -61,6 +61,7 @@ impl OrganizationService for OrganizationsService {
             .create_organization(&context, new)
             .await
             .map(Response::new)
+            .map_err(Into::into)
     }
 
     async fn get_organization(
@@ -72,7 +73,11 @@ impl OrganizationService for OrganizationsService {
         self.store
             .require_owner(&context, &name.organization)
             .await?;
-        self.store.get_organization(&name).await.map(Response::new)
+        self.store
+            .get_organization(&name)
+            .await
+            .map(Response::new)
+            .map_err(Into::into)
     }
 
     async fn list_organizations(
@@ -121,6 +126,7 @@ impl OrganizationService for OrganizationsService {
             .update_organization(&context, &name, &organization.etag, changes, paths)
             .await
             .map(Response::new)
+            .map_err(Into::into)
     }
 
     async fn delete_organization(
@@ -136,6 +142,7 @@ impl OrganizationService for OrganizationsService {
             .delete_organization(&context, &name, &request.get_ref().etag)
             .await
             .map(Response::new)
+            .map_err(Into::into)
     }
 
     async fn undelete_organization(
@@ -151,5 +158,6 @@ impl OrganizationService for OrganizationsService {
             .undelete_organization(&context, &name, &request.get_ref().etag)
             .await
             .map(Response::new)
+            .map_err(Into::into)
     }
 }

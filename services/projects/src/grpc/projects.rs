@@ -77,6 +77,7 @@ impl ProjectService for ProjectsService {
             .create_project(&context, new)
             .await
             .map(Response::new)
+            .map_err(Into::into)
     }
 
     async fn get_project(
@@ -88,7 +89,11 @@ impl ProjectService for ProjectsService {
         self.store
             .require(&context, &name.project, Role::Viewer)
             .await?;
-        self.store.get_project(&name).await.map(Response::new)
+        self.store
+            .get_project(&name)
+            .await
+            .map(Response::new)
+            .map_err(Into::into)
     }
 
     async fn list_projects(
@@ -135,6 +140,7 @@ impl ProjectService for ProjectsService {
             .update_project(&context, &name, &project.etag, changes, paths)
             .await
             .map(Response::new)
+            .map_err(Into::into)
     }
 
     async fn delete_project(
@@ -150,6 +156,7 @@ impl ProjectService for ProjectsService {
             .delete_project(&context, &name, &request.get_ref().etag)
             .await
             .map(Response::new)
+            .map_err(Into::into)
     }
 
     async fn undelete_project(
@@ -165,5 +172,6 @@ impl ProjectService for ProjectsService {
             .undelete_project(&context, &name, &request.get_ref().etag)
             .await
             .map(Response::new)
+            .map_err(Into::into)
     }
 }

@@ -4,10 +4,9 @@
 
 use taskmesh_contracts::projects_v1::Role;
 use taskmesh_mesh::CallContext;
-use taskmesh_mesh::status::db_error;
-use tonic::Status;
 
 use super::Store;
+use crate::error::Error;
 
 impl Store {
     /// The caller's role in the project, or PERMISSION_DENIED when it is below `least` (or the
@@ -17,23 +16,22 @@ impl Store {
         context: &CallContext,
         project: &str,
         least: Role,
-    ) -> Result<Role, Status> {
+    ) -> Result<Role, Error> {
         let user = context.caller.trim_start_matches("users/");
         let role: Option<i16> =
             sqlx::query_scalar("SELECT role FROM members WHERE project_id = $1 AND user_id = $2")
                 .bind(project)
                 .bind(user)
                 .fetch_optional(self.pool())
-                .await
-                .map_err(db_error)?;
+                .await?;
         match role.and_then(|r| Role::try_from(i32::from(r)).ok()) {
             Some(role) if role as i32 >= least as i32 => Ok(role),
-            Some(_) => Err(Status::permission_denied(format!(
+            Some(_) => Err(Error::PermissionDenied(format!(
                 "{} needs the {} role in projects/{project}",
                 context.caller,
                 least.as_str_name()
             ))),
-            None => Err(Status::permission_denied(format!(
+            None => Err(Error::PermissionDenied(format!(
                 "{} is not a member of projects/{project}",
                 context.caller
             ))),
@@ -45,19 +43,18 @@ impl Store {
         &self,
         context: &CallContext,
         organization: &str,
-    ) -> Result<(), Status> {
+    ) -> Result<(), Error> {
         let owns: bool = sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM organizations WHERE id = $1 AND owner = $2)",
         )
         .bind(organization)
         .bind(&context.caller)
         .fetch_one(self.pool())
-        .await
-        .map_err(db_error)?;
+        .await?;
         if owns {
             Ok(())
         } else {
-            Err(Status::permission_denied(format!(
+            Err(Error::PermissionDenied(format!(
                 "{} does not own organizations/{organization}",
                 context.caller
             )))

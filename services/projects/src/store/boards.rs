@@ -7,17 +7,16 @@ use taskmesh_contracts::projects_v1::{
 };
 use taskmesh_mesh::CallContext;
 use taskmesh_mesh::aip::{self, FieldKind, FilterField, OrderField};
-use taskmesh_mesh::status::not_found;
-use tonic::Status;
 use uuid::Uuid;
 
 use super::projects::require_live_project;
 use super::{
-    NameChanges, Read, Store, claim_request_id, conflict, db_error, fingerprint, precondition,
+    NameChanges, Read, Store, claim_request_id, conflict, fingerprint, not_found, precondition,
     restorable, timestamp, writable,
 };
 use crate::domain::rules::{DEFAULT_COLUMNS, etag};
 use crate::domain::{BoardName, ProjectName};
+use crate::error::{Error, Reason};
 
 const COLUMNS: &str = "uid, project_id, id, display_name, description, create_time, update_time, \
                        delete_time, version";
@@ -109,21 +108,16 @@ pub struct NewBoard {
     pub request_id: Option<Uuid>,
 }
 
-async fn load(
-    conn: &mut PgConnection,
-    name: &BoardName,
-    read: Read,
-) -> Result<Option<Row>, Status> {
+async fn load(conn: &mut PgConnection, name: &BoardName, read: Read) -> Result<Option<Row>, Error> {
     let sql = format!(
         "SELECT {COLUMNS} FROM boards WHERE project_id = $1 AND id = $2{}",
         read.clause()
     );
-    sqlx::query_as(&sql)
+    Ok(sqlx::query_as(&sql)
         .bind(&name.project)
         .bind(&name.board)
         .fetch_optional(conn)
-        .await
-        .map_err(db_error)
+        .await?)
 }
 
 /// Checks that a board and its project are live and locks the board, so that column writes (and
@@ -131,13 +125,13 @@ async fn load(
 pub(crate) async fn require_live_board(
     conn: &mut PgConnection,
     name: &BoardName,
-) -> Result<(), Status> {
+) -> Result<(), Error> {
     let resource = name.to_string();
     match load(conn, name, Read::ForUpdate).await? {
         None => Err(not_found(&resource)),
         Some(row) if row.delete_time.is_some() => Err(precondition(
             format!("{resource} is deleted"),
-            "PARENT_DELETED",
+            Reason::ParentDeleted,
             &[("resource", resource.clone())],
         )),
         Some(_) => Ok(()),
@@ -146,11 +140,7 @@ pub(crate) async fn require_live_board(
 
 impl Store {
     /// Creates a board with the default columns (idempotent on `request_id`).
-    pub async fn create_board(
-        &self,
-        context: &CallContext,
-        new: NewBoard,
-    ) -> Result<Board, Status> {
+    pub async fn create_board(&self, context: &CallContext, new: NewBoard) -> Result<Board, Error> {
         let name = BoardName {
             project: new.parent.project.clone(),
             board: new.id.clone(),
@@ -169,8 +159,7 @@ impl Store {
         )
         .bind(&new.parent.project)
         .fetch_one(&mut *tx)
-        .await
-        .map_err(db_error)?;
+        .await?;
         let limit = self.limits().max_boards_per_project;
         if live >= limit {
             return Err(precondition(
@@ -178,7 +167,7 @@ impl Store {
                     "{} already has {live} boards, the limit is {limit}",
                     new.parent
                 ),
-                "BOARD_LIMIT_REACHED",
+                Reason::BoardLimitReached,
                 &[("limit", limit.to_string())],
             ));
         }
@@ -222,8 +211,8 @@ impl Store {
     }
 
     /// Gets a board, soft-deleted or not.
-    pub async fn get_board(&self, name: &BoardName) -> Result<Board, Status> {
-        let mut conn = self.pool().acquire().await.map_err(db_error)?;
+    pub async fn get_board(&self, name: &BoardName) -> Result<Board, Error> {
+        let mut conn = self.pool().acquire().await?;
         load(&mut conn, name, Read::Plain)
             .await?
             .map(Row::into_proto)
@@ -239,7 +228,7 @@ impl Store {
         show_deleted: bool,
         page_size: i32,
         page_token: &str,
-    ) -> Result<(Vec<Board>, String), Status> {
+    ) -> Result<(Vec<Board>, String), Error> {
         let parsed = aip::parse_filter(filter, FILTER_FIELDS)?;
         let order = aip::order_by(order_by, ORDER_FIELDS, "create_time", "uid")?;
         let parent_text = parent.to_string();
@@ -255,11 +244,7 @@ impl Store {
         }
         parsed.push_and(&mut query);
         page.push_sql(&mut query, &order);
-        let rows: Vec<Row> = query
-            .build_query_as()
-            .fetch_all(self.pool())
-            .await
-            .map_err(db_error)?;
+        let rows: Vec<Row> = query.build_query_as().fetch_all(self.pool()).await?;
         let (rows, token) = aip::split_page(rows, page, &fp);
         Ok((rows.into_iter().map(Row::into_proto).collect(), token))
     }
@@ -272,7 +257,7 @@ impl Store {
         given_etag: &str,
         changes: NameChanges,
         mask: Vec<&'static str>,
-    ) -> Result<Board, Status> {
+    ) -> Result<Board, Error> {
         let resource = name.to_string();
         let mut tx = self.begin().await?;
         let row = writable(
@@ -309,7 +294,7 @@ impl Store {
         context: &CallContext,
         name: &BoardName,
         given_etag: &str,
-    ) -> Result<Board, Status> {
+    ) -> Result<Board, Error> {
         let resource = name.to_string();
         let mut tx = self.begin().await?;
         writable(
@@ -332,7 +317,7 @@ impl Store {
         context: &CallContext,
         name: &BoardName,
         given_etag: &str,
-    ) -> Result<Board, Status> {
+    ) -> Result<Board, Error> {
         let resource = name.to_string();
         let mut tx = self.begin().await?;
         restorable(
@@ -356,7 +341,7 @@ async fn set_delete_time(
     conn: &mut PgConnection,
     name: &BoardName,
     value: &'static str,
-) -> Result<Board, Status> {
+) -> Result<Board, Error> {
     let resource = name.to_string();
     let changed: Row = sqlx::query_as(&format!(
         "UPDATE boards SET delete_time = {value}, update_time = now(), version = version + 1 \

@@ -8,17 +8,16 @@ use taskmesh_contracts::projects_v1::{
 };
 use taskmesh_mesh::CallContext;
 use taskmesh_mesh::aip::{self, FieldKind, FilterField, OrderField};
-use taskmesh_mesh::status::not_found;
-use tonic::Status;
 use uuid::Uuid;
 
 use super::boards::require_live_board;
 use super::{
-    Read, Store, claim_request_id, conflict, db_error, fingerprint, precondition, timestamp,
+    Read, Store, claim_request_id, conflict, fingerprint, not_found, precondition, timestamp,
     writable,
 };
 use crate::domain::rules::{clamp_position, etag};
 use crate::domain::{BoardName, ColumnName};
+use crate::error::{Error, Reason};
 
 const COLUMNS: &str = "uid, project_id, board_id, id, display_name, kind, position, create_time, \
                        update_time, version";
@@ -124,27 +123,27 @@ async fn load(
     conn: &mut PgConnection,
     name: &ColumnName,
     read: Read,
-) -> Result<Option<Row>, Status> {
+) -> Result<Option<Row>, Error> {
     let sql = format!(
         "SELECT {COLUMNS} FROM columns WHERE project_id = $1 AND board_id = $2 AND id = $3{}",
         read.clause()
     );
-    sqlx::query_as(&sql)
+    Ok(sqlx::query_as(&sql)
         .bind(&name.project)
         .bind(&name.board)
         .bind(&name.column)
         .fetch_optional(conn)
-        .await
-        .map_err(db_error)
+        .await?)
 }
 
-async fn count(conn: &mut PgConnection, board: &BoardName) -> Result<i64, Status> {
-    sqlx::query_scalar("SELECT count(*) FROM columns WHERE project_id = $1 AND board_id = $2")
-        .bind(&board.project)
-        .bind(&board.board)
-        .fetch_one(conn)
-        .await
-        .map_err(db_error)
+async fn count(conn: &mut PgConnection, board: &BoardName) -> Result<i64, Error> {
+    Ok(
+        sqlx::query_scalar("SELECT count(*) FROM columns WHERE project_id = $1 AND board_id = $2")
+            .bind(&board.project)
+            .bind(&board.board)
+            .fetch_one(conn)
+            .await?,
+    )
 }
 
 impl Store {
@@ -158,7 +157,7 @@ impl Store {
         kind: ColumnKind,
         position: i32,
         now: DateTime<Utc>,
-    ) -> Result<Column, Status> {
+    ) -> Result<Column, Error> {
         let resource = format!("{board}/columns/{id}");
         let row: Row = sqlx::query_as(&format!(
             "INSERT INTO columns (uid, project_id, board_id, id, display_name, kind, position, \
@@ -184,7 +183,7 @@ impl Store {
         &self,
         context: &CallContext,
         new: NewColumn,
-    ) -> Result<Column, Status> {
+    ) -> Result<Column, Error> {
         let resource = format!("{}/columns/{}", new.parent, new.id);
         let mut tx = self.begin().await?;
         if let Some(existing) =
@@ -204,7 +203,7 @@ impl Store {
                     "{} already has {columns} columns, the limit is {limit}",
                     new.parent
                 ),
-                "COLUMN_LIMIT_REACHED",
+                Reason::ColumnLimitReached,
                 &[("limit", limit.to_string())],
             ));
         }
@@ -228,8 +227,8 @@ impl Store {
     }
 
     /// Gets a column.
-    pub async fn get_column(&self, name: &ColumnName) -> Result<Column, Status> {
-        let mut conn = self.pool().acquire().await.map_err(db_error)?;
+    pub async fn get_column(&self, name: &ColumnName) -> Result<Column, Error> {
+        let mut conn = self.pool().acquire().await?;
         load(&mut conn, name, Read::Plain)
             .await?
             .map(Row::into_proto)
@@ -244,7 +243,7 @@ impl Store {
         order_by: &str,
         page_size: i32,
         page_token: &str,
-    ) -> Result<(Vec<Column>, String), Status> {
+    ) -> Result<(Vec<Column>, String), Error> {
         let parsed = aip::parse_filter(filter, FILTER_FIELDS)?;
         let order = aip::order_by(order_by, ORDER_FIELDS, "position", "uid")?;
         let parent_text = parent.to_string();
@@ -259,11 +258,7 @@ impl Store {
         query.push_bind(parent.board.clone());
         parsed.push_and(&mut query);
         page.push_sql(&mut query, &order);
-        let rows: Vec<Row> = query
-            .build_query_as()
-            .fetch_all(self.pool())
-            .await
-            .map_err(db_error)?;
+        let rows: Vec<Row> = query.build_query_as().fetch_all(self.pool()).await?;
         let (rows, token) = aip::split_page(rows, page, &fp);
         Ok((rows.into_iter().map(Row::into_proto).collect(), token))
     }
@@ -276,7 +271,7 @@ impl Store {
         given_etag: &str,
         changes: ColumnChanges,
         mask: Vec<&'static str>,
-    ) -> Result<Column, Status> {
+    ) -> Result<Column, Error> {
         let resource = name.to_string();
         let mut tx = self.begin().await?;
         require_live_board(&mut tx, &name.board()).await?;
@@ -316,7 +311,7 @@ impl Store {
         context: &CallContext,
         name: &ColumnName,
         given_etag: &str,
-    ) -> Result<(), Status> {
+    ) -> Result<(), Error> {
         let resource = name.to_string();
         let mut tx = self.begin().await?;
         require_live_board(&mut tx, &name.board()).await?;
@@ -330,8 +325,7 @@ impl Store {
             .bind(&name.board)
             .bind(&name.column)
             .execute(&mut *tx)
-            .await
-            .map_err(db_error)?;
+            .await?;
         sqlx::query(
             "UPDATE columns SET position = position - 1 \
              WHERE project_id = $1 AND board_id = $2 AND position > $3",
@@ -340,8 +334,7 @@ impl Store {
         .bind(&name.board)
         .bind(row.position)
         .execute(&mut *tx)
-        .await
-        .map_err(db_error)?;
+        .await?;
         let event = ColumnDeleted {
             column: Some(row.into_proto()),
         };
@@ -356,7 +349,7 @@ impl Store {
         name: &ColumnName,
         position: i32,
         given_etag: &str,
-    ) -> Result<Column, Status> {
+    ) -> Result<Column, Error> {
         let resource = name.to_string();
         let mut tx = self.begin().await?;
         let board = name.board();
@@ -386,8 +379,7 @@ impl Store {
             .bind(high)
             .bind(delta)
             .execute(&mut *tx)
-            .await
-            .map_err(db_error)?;
+            .await?;
         }
         let moved: Row = sqlx::query_as(&format!(
             "UPDATE columns SET position = $4, update_time = now(), version = version + 1 \
@@ -398,8 +390,7 @@ impl Store {
         .bind(&name.column)
         .bind(target)
         .fetch_one(&mut *tx)
-        .await
-        .map_err(db_error)?;
+        .await?;
         let column = moved.into_proto();
         let event = ColumnMoved {
             column: Some(column.clone()),

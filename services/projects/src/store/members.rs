@@ -7,13 +7,12 @@ use taskmesh_contracts::projects_v1::{
 };
 use taskmesh_mesh::CallContext;
 use taskmesh_mesh::aip::{self, FieldKind, FilterField, OrderField};
-use taskmesh_mesh::status::not_found;
-use tonic::Status;
 
 use super::projects::require_live_project;
-use super::{Read, Store, conflict, db_error, fingerprint, precondition, timestamp, writable};
+use super::{Read, Store, conflict, fingerprint, not_found, precondition, timestamp, writable};
 use crate::domain::rules::etag;
 use crate::domain::{MemberName, ProjectName, UserName};
+use crate::error::{Error, Reason};
 
 const COLUMNS: &str = "project_id, user_id, role, create_time, update_time, version";
 
@@ -84,32 +83,32 @@ async fn load(
     conn: &mut PgConnection,
     name: &MemberName,
     read: Read,
-) -> Result<Option<Row>, Status> {
+) -> Result<Option<Row>, Error> {
     let sql = format!(
         "SELECT {COLUMNS} FROM members WHERE project_id = $1 AND user_id = $2{}",
         read.clause()
     );
-    sqlx::query_as(&sql)
+    Ok(sqlx::query_as(&sql)
         .bind(&name.project)
         .bind(&name.user)
         .fetch_optional(conn)
-        .await
-        .map_err(db_error)
+        .await?)
 }
 
-async fn owners(conn: &mut PgConnection, project: &str) -> Result<i64, Status> {
-    sqlx::query_scalar("SELECT count(*) FROM members WHERE project_id = $1 AND role = $2")
-        .bind(project)
-        .bind(Role::Owner as i16)
-        .fetch_one(conn)
-        .await
-        .map_err(db_error)
+async fn owners(conn: &mut PgConnection, project: &str) -> Result<i64, Error> {
+    Ok(
+        sqlx::query_scalar("SELECT count(*) FROM members WHERE project_id = $1 AND role = $2")
+            .bind(project)
+            .bind(Role::Owner as i16)
+            .fetch_one(conn)
+            .await?,
+    )
 }
 
-fn last_owner(resource: &str) -> Status {
+fn last_owner(resource: &str) -> Error {
     precondition(
         format!("{resource} is the last owner; make someone else owner first"),
-        "LAST_OWNER",
+        Reason::LastOwner,
         &[("resource", resource.to_owned())],
     )
 }
@@ -122,7 +121,7 @@ impl Store {
         parent: &ProjectName,
         user: &UserName,
         role: Role,
-    ) -> Result<Member, Status> {
+    ) -> Result<Member, Error> {
         let resource = format!("{parent}/members/{}", user.user);
         let mut tx = self.begin().await?;
         require_live_project(&mut tx, &parent.project).await?;
@@ -146,8 +145,8 @@ impl Store {
     }
 
     /// Gets a membership.
-    pub async fn get_member(&self, name: &MemberName) -> Result<Member, Status> {
-        let mut conn = self.pool().acquire().await.map_err(db_error)?;
+    pub async fn get_member(&self, name: &MemberName) -> Result<Member, Error> {
+        let mut conn = self.pool().acquire().await?;
         load(&mut conn, name, Read::Plain)
             .await?
             .map(Row::into_proto)
@@ -162,7 +161,7 @@ impl Store {
         order_by: &str,
         page_size: i32,
         page_token: &str,
-    ) -> Result<(Vec<Member>, String), Status> {
+    ) -> Result<(Vec<Member>, String), Error> {
         let parsed = aip::parse_filter(filter, FILTER_FIELDS)?;
         let order = aip::order_by(order_by, ORDER_FIELDS, "create_time", "user_id")?;
         let parent_text = parent.to_string();
@@ -175,11 +174,7 @@ impl Store {
         query.push_bind(parent.project.clone());
         parsed.push_and(&mut query);
         page.push_sql(&mut query, &order);
-        let rows: Vec<Row> = query
-            .build_query_as()
-            .fetch_all(self.pool())
-            .await
-            .map_err(db_error)?;
+        let rows: Vec<Row> = query.build_query_as().fetch_all(self.pool()).await?;
         let (rows, token) = aip::split_page(rows, page, &fp);
         Ok((rows.into_iter().map(Row::into_proto).collect(), token))
     }
@@ -191,7 +186,7 @@ impl Store {
         name: &MemberName,
         given_etag: &str,
         role: Role,
-    ) -> Result<Member, Status> {
+    ) -> Result<Member, Error> {
         let resource = name.to_string();
         let mut tx = self.begin().await?;
         require_live_project(&mut tx, &name.project).await?;
@@ -215,8 +210,7 @@ impl Store {
         .bind(&name.user)
         .bind(role as i16)
         .fetch_one(&mut *tx)
-        .await
-        .map_err(db_error)?;
+        .await?;
         let member = updated.into_proto();
         let event = MemberRoleChanged {
             member: Some(member.clone()),
@@ -233,7 +227,7 @@ impl Store {
         context: &CallContext,
         name: &MemberName,
         given_etag: &str,
-    ) -> Result<(), Status> {
+    ) -> Result<(), Error> {
         let resource = name.to_string();
         let mut tx = self.begin().await?;
         require_live_project(&mut tx, &name.project).await?;
@@ -249,8 +243,7 @@ impl Store {
             .bind(&name.project)
             .bind(&name.user)
             .execute(&mut *tx)
-            .await
-            .map_err(db_error)?;
+            .await?;
         let event = MemberRemoved {
             member: Some(row.into_proto()),
         };

@@ -10,16 +10,12 @@ pub mod organizations;
 pub mod personal;
 pub mod projects;
 
-use std::collections::HashMap;
-
+use crate::error::{Error, Reason};
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use taskmesh_events::{Outbox, OutgoingEvent};
 use taskmesh_mesh::CallContext;
 pub(crate) use taskmesh_mesh::aip::fingerprint;
-pub(crate) use taskmesh_mesh::status::db_error;
-use taskmesh_mesh::status::{self, with_reason};
 pub(crate) use taskmesh_mesh::time::to_timestamp as timestamp;
-use tonic::{Code, Status};
 use uuid::Uuid;
 
 use crate::domain::rules::{Limits, etag};
@@ -51,13 +47,13 @@ impl Store {
         &self.limits
     }
 
-    pub(crate) async fn begin(&self) -> Result<Transaction<'static, Postgres>, Status> {
-        self.pool.begin().await.map_err(db_error)
+    pub(crate) async fn begin(&self) -> Result<Transaction<'static, Postgres>, Error> {
+        Ok(self.pool.begin().await?)
     }
 
     /// Commits and wakes the outbox relay.
-    pub(crate) async fn commit(&self, tx: Transaction<'static, Postgres>) -> Result<(), Status> {
-        tx.commit().await.map_err(db_error)?;
+    pub(crate) async fn commit(&self, tx: Transaction<'static, Postgres>) -> Result<(), Error> {
+        tx.commit().await?;
         self.outbox.wake();
         Ok(())
     }
@@ -69,10 +65,10 @@ impl Store {
         context: &CallContext,
         resource: &str,
         message: &M,
-    ) -> Result<(), Status> {
+    ) -> Result<(), Error> {
         let event = OutgoingEvent::new(resource, message)
             .caused_by(&context.correlation_id, &context.traceparent);
-        self.outbox.enqueue(conn, &event).await.map_err(db_error)
+        Ok(self.outbox.enqueue(conn, &event).await?)
     }
 }
 
@@ -84,7 +80,7 @@ pub(crate) async fn claim_request_id(
     method: &str,
     request_id: Option<Uuid>,
     resource: &str,
-) -> Result<Option<String>, Status> {
+) -> Result<Option<String>, Error> {
     let Some(request_id) = request_id else {
         return Ok(None);
     };
@@ -96,8 +92,7 @@ pub(crate) async fn claim_request_id(
     .bind(request_id)
     .bind(resource)
     .fetch_optional(&mut *conn)
-    .await
-    .map_err(db_error)?;
+    .await?;
     if inserted.is_some() {
         return Ok(None);
     }
@@ -106,8 +101,7 @@ pub(crate) async fn claim_request_id(
             .bind(method)
             .bind(request_id)
             .fetch_one(&mut *conn)
-            .await
-            .map_err(db_error)?;
+            .await?;
     Ok(Some(existing))
 }
 
@@ -131,16 +125,21 @@ pub(crate) trait Versioned {
     }
 }
 
+/// NOT_FOUND for `resource`.
+pub(crate) fn not_found(resource: &str) -> Error {
+    Error::NotFound(resource.to_owned())
+}
+
 /// The row an update or delete may change: NOT_FOUND when it is missing or soft-deleted, ABORTED
 /// when the caller's etag is stale.
 pub(crate) fn writable<R: Versioned>(
     row: Option<R>,
     resource: &str,
     given_etag: &str,
-) -> Result<R, Status> {
+) -> Result<R, Error> {
     let row = row
         .filter(|r| !r.deleted())
-        .ok_or_else(|| status::not_found(resource))?;
+        .ok_or_else(|| not_found(resource))?;
     check_etag(resource, given_etag, row.version())?;
     Ok(row)
 }
@@ -151,13 +150,13 @@ pub(crate) fn restorable<R: Versioned>(
     row: Option<R>,
     resource: &str,
     given_etag: &str,
-) -> Result<R, Status> {
-    let row = row.ok_or_else(|| status::not_found(resource))?;
+) -> Result<R, Error> {
+    let row = row.ok_or_else(|| not_found(resource))?;
     check_etag(resource, given_etag, row.version())?;
     if !row.deleted() {
         return Err(precondition(
             format!("{resource} is not deleted"),
-            "NOT_DELETED",
+            Reason::NotDeleted,
             &[("resource", resource.to_owned())],
         ));
     }
@@ -165,55 +164,41 @@ pub(crate) fn restorable<R: Versioned>(
 }
 
 /// ABORTED when `given` is set and differs from the etag of `version`.
-pub(crate) fn check_etag(resource: &str, given: &str, version: i64) -> Result<(), Status> {
+pub(crate) fn check_etag(resource: &str, given: &str, version: i64) -> Result<(), Error> {
     let current = etag(version);
     if given.is_empty() || given == current {
         Ok(())
     } else {
-        Err(status::etag_mismatch(resource, &current))
+        Err(Error::EtagMismatch {
+            resource: resource.to_owned(),
+            current,
+        })
     }
 }
 
-/// Maps a database error: a unique violation on a display-name index becomes ALREADY_EXISTS
-/// `DISPLAY_NAME_TAKEN`, any other unique violation ALREADY_EXISTS `RESOURCE_EXISTS` for `resource`;
-/// everything else is internal and logged.
-pub(crate) fn conflict(err: sqlx::Error, resource: &str, kind: &str) -> Status {
+/// Maps a database error: a unique violation on a display-name index is `DISPLAY_NAME_TAKEN`, any
+/// other unique violation `RESOURCE_EXISTS` for `resource`; everything else stays a database error.
+pub(crate) fn conflict(err: sqlx::Error, resource: &str, kind: &str) -> Error {
     if let sqlx::Error::Database(db) = &err
         && db.code().as_deref() == Some("23505")
     {
         if db.constraint().is_some_and(|c| c.contains("display_name")) {
-            return with_reason(
-                Code::AlreadyExists,
-                format!("another {kind} in the same parent already has this display_name"),
-                "DISPLAY_NAME_TAKEN",
-                HashMap::from([("kind".to_owned(), kind.to_owned())]),
-            );
+            return Error::DisplayNameTaken {
+                kind: kind.to_owned(),
+            };
         }
-        return with_reason(
-            Code::AlreadyExists,
-            format!("{resource} already exists"),
-            "RESOURCE_EXISTS",
-            HashMap::from([("resource".to_owned(), resource.to_owned())]),
-        );
+        return Error::AlreadyExists(resource.to_owned());
     }
-    db_error(err)
+    Error::Database(err)
 }
 
 /// FAILED_PRECONDITION with a reason and metadata.
 pub(crate) fn precondition(
     message: impl Into<String>,
-    reason: &str,
-    metadata: &[(&str, String)],
-) -> Status {
-    with_reason(
-        Code::FailedPrecondition,
-        message,
-        reason,
-        metadata
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), v.clone()))
-            .collect(),
-    )
+    reason: Reason,
+    metadata: &[(&'static str, String)],
+) -> Error {
+    Error::precondition(reason, message, metadata)
 }
 
 /// How a row is read: plainly, or locked for the rest of the transaction (`FOR UPDATE`) because

@@ -8,16 +8,15 @@ use taskmesh_contracts::projects_v1::{
 };
 use taskmesh_mesh::CallContext;
 use taskmesh_mesh::aip::{self, FieldKind, FilterField, OrderField};
-use taskmesh_mesh::status::not_found;
-use tonic::Status;
 use uuid::Uuid;
 
 use super::{
-    NameChanges, Read, Store, claim_request_id, conflict, db_error, fingerprint, precondition,
+    NameChanges, Read, Store, claim_request_id, conflict, fingerprint, not_found, precondition,
     restorable, timestamp, writable,
 };
 use crate::domain::OrganizationName;
 use crate::domain::rules::etag;
+use crate::error::{Error, Reason};
 
 pub(super) const COLUMNS: &str =
     "uid, id, display_name, description, create_time, update_time, delete_time, version, owner";
@@ -108,26 +107,22 @@ pub struct NewOrganization {
     pub request_id: Option<Uuid>,
 }
 
-async fn load(conn: &mut PgConnection, id: &str, read: Read) -> Result<Option<Row>, Status> {
+async fn load(conn: &mut PgConnection, id: &str, read: Read) -> Result<Option<Row>, Error> {
     let sql = format!(
         "SELECT {COLUMNS} FROM organizations WHERE id = $1{}",
         read.clause()
     );
-    sqlx::query_as(&sql)
-        .bind(id)
-        .fetch_optional(conn)
-        .await
-        .map_err(db_error)
+    Ok(sqlx::query_as(&sql).bind(id).fetch_optional(conn).await?)
 }
 
 /// Loads a live organization for a child write, locking it against concurrent deletion.
-pub(crate) async fn require_live(conn: &mut PgConnection, id: &str) -> Result<(), Status> {
+pub(crate) async fn require_live(conn: &mut PgConnection, id: &str) -> Result<(), Error> {
     let name = format!("organizations/{id}");
     match load(conn, id, Read::ForUpdate).await? {
         None => Err(not_found(&name)),
         Some(row) if row.delete_time.is_some() => Err(precondition(
             format!("{name} is deleted"),
-            "PARENT_DELETED",
+            Reason::ParentDeleted,
             &[("resource", name.clone())],
         )),
         Some(_) => Ok(()),
@@ -140,7 +135,7 @@ impl Store {
         &self,
         context: &CallContext,
         new: NewOrganization,
-    ) -> Result<Organization, Status> {
+    ) -> Result<Organization, Error> {
         let name = format!("organizations/{}", new.id);
         let mut tx = self.begin().await?;
         if let Some(existing) =
@@ -175,8 +170,8 @@ impl Store {
     }
 
     /// Gets an organization, soft-deleted or not.
-    pub async fn get_organization(&self, name: &OrganizationName) -> Result<Organization, Status> {
-        let mut conn = self.pool().acquire().await.map_err(db_error)?;
+    pub async fn get_organization(&self, name: &OrganizationName) -> Result<Organization, Error> {
+        let mut conn = self.pool().acquire().await?;
         load(&mut conn, &name.organization, Read::Plain)
             .await?
             .map(Row::into_proto)
@@ -192,7 +187,7 @@ impl Store {
         show_deleted: bool,
         page_size: i32,
         page_token: &str,
-    ) -> Result<(Vec<Organization>, String), Status> {
+    ) -> Result<(Vec<Organization>, String), Error> {
         let parsed = aip::parse_filter(filter, FILTER_FIELDS)?;
         let order = aip::order_by(order_by, ORDER_FIELDS, "create_time", "uid")?;
         let fp = fingerprint(&[filter, order_by, &show_deleted.to_string()]);
@@ -206,11 +201,7 @@ impl Store {
         }
         parsed.push_and(&mut query);
         page.push_sql(&mut query, &order);
-        let rows: Vec<Row> = query
-            .build_query_as()
-            .fetch_all(self.pool())
-            .await
-            .map_err(db_error)?;
+        let rows: Vec<Row> = query.build_query_as().fetch_all(self.pool()).await?;
         let (rows, token) = aip::split_page(rows, page, &fp);
         Ok((rows.into_iter().map(Row::into_proto).collect(), token))
     }
@@ -223,7 +214,7 @@ impl Store {
         given_etag: &str,
         changes: NameChanges,
         mask: Vec<&'static str>,
-    ) -> Result<Organization, Status> {
+    ) -> Result<Organization, Error> {
         let resource = name.to_string();
         let mut tx = self.begin().await?;
         let row = writable(
@@ -259,7 +250,7 @@ impl Store {
         context: &CallContext,
         name: &OrganizationName,
         given_etag: &str,
-    ) -> Result<Organization, Status> {
+    ) -> Result<Organization, Error> {
         let resource = name.to_string();
         let mut tx = self.begin().await?;
         writable(
@@ -272,12 +263,11 @@ impl Store {
         )
         .bind(&name.organization)
         .fetch_one(&mut *tx)
-        .await
-        .map_err(db_error)?;
+        .await?;
         if live > 0 {
             return Err(precondition(
                 format!("{resource} still has {live} project(s); delete them first"),
-                "ORGANIZATION_NOT_EMPTY",
+                Reason::OrganizationNotEmpty,
                 &[("projects", live.to_string())],
             ));
         }
@@ -287,8 +277,7 @@ impl Store {
         ))
         .bind(&name.organization)
         .fetch_one(&mut *tx)
-        .await
-        .map_err(db_error)?;
+        .await?;
         let organization = deleted.into_proto();
         let event = OrganizationDeleted {
             organization: Some(organization.clone()),
@@ -304,7 +293,7 @@ impl Store {
         context: &CallContext,
         name: &OrganizationName,
         given_etag: &str,
-    ) -> Result<Organization, Status> {
+    ) -> Result<Organization, Error> {
         let resource = name.to_string();
         let mut tx = self.begin().await?;
         restorable(

@@ -8,12 +8,11 @@ use taskmesh_contracts::projects_v1::{
     OrganizationCreated, PersonalOrganizationCreated, PersonalOrganizationFailed,
 };
 use taskmesh_mesh::CallContext;
-use taskmesh_mesh::status::db_error;
-use tonic::Status;
 use uuid::Uuid;
 
 use super::Store;
 use super::organizations::Row;
+use crate::error::Error;
 
 /// What happened to one registration.
 #[derive(Debug, PartialEq, Eq)]
@@ -33,7 +32,7 @@ impl Store {
         context: &CallContext,
         user: &str,
         display_name: &str,
-    ) -> Result<PersonalOutcome, Status> {
+    ) -> Result<PersonalOutcome, Error> {
         let owner = format!("users/{user}");
         let name = format!("organizations/{user}");
         let mut tx = self.begin().await?;
@@ -41,14 +40,12 @@ impl Store {
         sqlx::query("SELECT pg_advisory_xact_lock(hashtext('organizations:' || $1))")
             .bind(user)
             .execute(&mut *tx)
-            .await
-            .map_err(db_error)?;
+            .await?;
         let existing: Option<String> =
             sqlx::query_scalar("SELECT owner FROM organizations WHERE id = $1")
                 .bind(user)
                 .fetch_optional(&mut *tx)
-                .await
-                .map_err(db_error)?;
+                .await?;
         let name_taken: bool = sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM organizations WHERE lower(display_name) = lower($1) \
              AND delete_time IS NULL AND id <> $2)",
@@ -56,8 +53,7 @@ impl Store {
         .bind(display_name)
         .bind(user)
         .fetch_one(&mut *tx)
-        .await
-        .map_err(db_error)?;
+        .await?;
         let failure = match existing {
             Some(existing) if existing == owner => return Ok(PersonalOutcome::AlreadyDone),
             Some(_) => Some(("ORGANIZATION_EXISTS", format!("{name} already exists"))),
@@ -89,8 +85,7 @@ impl Store {
         .bind(now)
         .bind(&owner)
         .fetch_one(&mut *tx)
-        .await
-        .map_err(db_error)?;
+        .await?;
         let organization = row.into_proto();
         let created = OrganizationCreated {
             organization: Some(organization.clone()),

@@ -9,17 +9,16 @@ use taskmesh_contracts::projects_v1::{
 };
 use taskmesh_mesh::CallContext;
 use taskmesh_mesh::aip::{self, FieldKind, FilterField, OrderField};
-use taskmesh_mesh::status::not_found;
-use tonic::Status;
 use uuid::Uuid;
 
 use super::organizations::require_live;
 use super::{
-    NameChanges, Read, Store, claim_request_id, conflict, db_error, fingerprint, precondition,
+    NameChanges, Read, Store, claim_request_id, conflict, fingerprint, not_found, precondition,
     restorable, timestamp, writable,
 };
 use crate::domain::ProjectName;
 use crate::domain::rules::etag;
+use crate::error::{Error, Reason};
 
 const COLUMNS: &str = "uid, id, organization_id, display_name, description, creator, \
                        create_time, update_time, delete_time, version";
@@ -127,32 +126,27 @@ pub struct NewProject {
     pub request_id: Option<Uuid>,
 }
 
-async fn load(conn: &mut PgConnection, id: &str, read: Read) -> Result<Option<Row>, Status> {
+async fn load(conn: &mut PgConnection, id: &str, read: Read) -> Result<Option<Row>, Error> {
     let sql = format!(
         "SELECT {COLUMNS} FROM projects WHERE id = $1{}",
         read.clause()
     );
-    sqlx::query_as(&sql)
-        .bind(id)
-        .fetch_optional(conn)
-        .await
-        .map_err(db_error)
+    Ok(sqlx::query_as(&sql).bind(id).fetch_optional(conn).await?)
 }
 
 /// Checks that a project exists and is live, locking it so that child writes (and their limits) serialize per project.
-pub(crate) async fn require_live_project(conn: &mut PgConnection, id: &str) -> Result<(), Status> {
+pub(crate) async fn require_live_project(conn: &mut PgConnection, id: &str) -> Result<(), Error> {
     let name = format!("projects/{id}");
     let row: Option<(Option<DateTime<Utc>>,)> =
         sqlx::query_as("SELECT delete_time FROM projects WHERE id = $1 FOR UPDATE")
             .bind(id)
             .fetch_optional(conn)
-            .await
-            .map_err(db_error)?;
+            .await?;
     match row {
         None => Err(not_found(&name)),
         Some((Some(_),)) => Err(precondition(
             format!("{name} is deleted"),
-            "PARENT_DELETED",
+            Reason::ParentDeleted,
             &[("resource", name.clone())],
         )),
         Some((None,)) => Ok(()),
@@ -165,7 +159,7 @@ async fn check_project_limit(
     organization: Option<&str>,
     creator: &str,
     limit: i64,
-) -> Result<(), Status> {
+) -> Result<(), Error> {
     let live: i64 = match organization {
         Some(org) => {
             require_live(&mut *conn, org).await?;
@@ -174,23 +168,20 @@ async fn check_project_limit(
             )
             .bind(org)
             .fetch_one(&mut *conn)
-            .await
-            .map_err(db_error)?
+            .await?
         }
         None => {
             sqlx::query("SELECT pg_advisory_xact_lock(hashtext('projects:creator:' || $1))")
                 .bind(creator)
                 .execute(&mut *conn)
-                .await
-                .map_err(db_error)?;
+                .await?;
             sqlx::query_scalar(
                 "SELECT count(*) FROM projects \
                  WHERE organization_id IS NULL AND creator = $1 AND delete_time IS NULL",
             )
             .bind(creator)
             .fetch_one(&mut *conn)
-            .await
-            .map_err(db_error)?
+            .await?
         }
     };
     if live >= limit {
@@ -199,7 +190,7 @@ async fn check_project_limit(
             .unwrap_or_else(|| format!("the personal projects of {creator}"));
         return Err(precondition(
             format!("{scope} already has {live} projects, the limit is {limit}"),
-            "PROJECT_LIMIT_REACHED",
+            Reason::ProjectLimitReached,
             &[("limit", limit.to_string()), ("scope", scope)],
         ));
     }
@@ -212,7 +203,7 @@ impl Store {
         &self,
         context: &CallContext,
         new: NewProject,
-    ) -> Result<Project, Status> {
+    ) -> Result<Project, Error> {
         let name = format!("projects/{}", new.id);
         let mut tx = self.begin().await?;
         if let Some(existing) =
@@ -256,8 +247,7 @@ impl Store {
         .bind(Role::Owner as i16)
         .bind(now)
         .execute(&mut *tx)
-        .await
-        .map_err(db_error)?;
+        .await?;
         let created = ProjectCreated {
             project: Some(project.clone()),
         };
@@ -279,8 +269,8 @@ impl Store {
     }
 
     /// Gets a project, soft-deleted or not.
-    pub async fn get_project(&self, name: &ProjectName) -> Result<Project, Status> {
-        let mut conn = self.pool().acquire().await.map_err(db_error)?;
+    pub async fn get_project(&self, name: &ProjectName) -> Result<Project, Error> {
+        let mut conn = self.pool().acquire().await?;
         load(&mut conn, &name.project, Read::Plain)
             .await?
             .map(Row::into_proto)
@@ -296,7 +286,7 @@ impl Store {
         show_deleted: bool,
         page_size: i32,
         page_token: &str,
-    ) -> Result<(Vec<Project>, String), Status> {
+    ) -> Result<(Vec<Project>, String), Error> {
         let parsed = aip::parse_filter(filter, FILTER_FIELDS)?;
         let order = aip::order_by(order_by, ORDER_FIELDS, "create_time", "uid")?;
         let fp = fingerprint(&[filter, order_by, &show_deleted.to_string()]);
@@ -312,11 +302,7 @@ impl Store {
         }
         parsed.push_and(&mut query);
         page.push_sql(&mut query, &order);
-        let rows: Vec<Row> = query
-            .build_query_as()
-            .fetch_all(self.pool())
-            .await
-            .map_err(db_error)?;
+        let rows: Vec<Row> = query.build_query_as().fetch_all(self.pool()).await?;
         let (rows, token) = aip::split_page(rows, page, &fp);
         Ok((rows.into_iter().map(Row::into_proto).collect(), token))
     }
@@ -329,7 +315,7 @@ impl Store {
         given_etag: &str,
         changes: NameChanges,
         mask: Vec<&'static str>,
-    ) -> Result<Project, Status> {
+    ) -> Result<Project, Error> {
         let resource = name.to_string();
         let mut tx = self.begin().await?;
         let row = writable(
@@ -365,7 +351,7 @@ impl Store {
         context: &CallContext,
         name: &ProjectName,
         given_etag: &str,
-    ) -> Result<Project, Status> {
+    ) -> Result<Project, Error> {
         let resource = name.to_string();
         let mut tx = self.begin().await?;
         writable(
@@ -379,8 +365,7 @@ impl Store {
         ))
         .bind(&name.project)
         .fetch_one(&mut *tx)
-        .await
-        .map_err(db_error)?;
+        .await?;
         let project = deleted.into_proto();
         let event = ProjectDeleted {
             project: Some(project.clone()),
@@ -396,7 +381,7 @@ impl Store {
         context: &CallContext,
         name: &ProjectName,
         given_etag: &str,
-    ) -> Result<Project, Status> {
+    ) -> Result<Project, Error> {
         let resource = name.to_string();
         let mut tx = self.begin().await?;
         let row = restorable(
