@@ -11,4 +11,5 @@ SELECT format('DROP DATABASE IF EXISTS %I WITH (FORCE)', datname)
 SELECT format('DROP ROLE IF EXISTS %I', rolname)
   FROM pg_roles WHERE rolname ~ '_[0-9a-f]{32}$'\gexec
 SQL
-log "dropped the databases of earlier test runs"
+rm -rf "$LOGS/tests"
+log "dropped the databases and logs of earlier test runs"

@@ -18,7 +18,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use taskmesh_mesh::ConfigLayers;
 use taskmesh_mesh::auth::{AUDIENCE, Claims};
 
-use crate::{Stack, TestDatabase, free_port};
+use crate::{Stack, TestDatabase};
 
 /// A token-signing key: its `kid` and its PKCS#8 DER.
 #[derive(Clone)]
@@ -89,14 +89,14 @@ fn start() -> TestIdentity {
         let key = provision_key(&stack, &db.secret_path).await;
         (db, key)
     });
-    let (grpc, admin) = (free_port(), free_port());
-    let log = stack
-        .home
-        .join("logs")
-        .join(format!("test-identity-{}.log", db.name));
+    let logs = stack.home.join("logs").join("tests");
+    std::fs::create_dir_all(&logs).expect("test log directory");
+    let log = logs.join(format!("identity-{}.log", db.name));
+    // Ephemeral ports, read back from the log: ports picked here could be taken by another test
+    // process before the service binds them.
     let vars = [
-        ("TASKMESH_GRPC__LISTEN", format!("127.0.0.1:{grpc}")),
-        ("TASKMESH_ADMIN__LISTEN", format!("127.0.0.1:{admin}")),
+        ("TASKMESH_GRPC__LISTEN", "127.0.0.1:0".to_owned()),
+        ("TASKMESH_ADMIN__LISTEN", "127.0.0.1:0".to_owned()),
         ("TASKMESH_VAULT__ADDR", stack.vault_addr.clone()),
         ("TASKMESH_VAULT__AUTH", "token".to_owned()),
         ("TASKMESH_VAULT__TOKEN_FILE", root_token_file(&stack)),
@@ -126,20 +126,30 @@ fn start() -> TestIdentity {
         .expect("start identity");
     let lifeline = shell.stdin.take().expect("identity stdin");
     let deadline = Instant::now() + Duration::from_secs(60);
-    while std::net::TcpStream::connect(("127.0.0.1", grpc)).is_err() {
+    let grpc = loop {
+        let output = std::fs::read_to_string(&log).unwrap_or_default();
+        if let Some(addr) = serving_address(&output) {
+            break addr;
+        }
         if Instant::now() > deadline || matches!(shell.try_wait(), Ok(Some(_))) {
-            let output = std::fs::read_to_string(&log).unwrap_or_default();
             panic!("the test identity service did not start:\n{output}");
         }
         std::thread::sleep(Duration::from_millis(50));
-    }
+    };
     TestIdentity {
-        endpoint: format!("http://127.0.0.1:{grpc}"),
+        endpoint: format!("http://{grpc}"),
         key,
         db,
         _lifeline: Mutex::new(lifeline),
         _shell: Mutex::new(shell),
     }
+}
+
+/// The gRPC address in the service's `serving` log line (`"grpc_addr":"127.0.0.1:40123"`).
+fn serving_address(log: &str) -> Option<String> {
+    let start = log.find("\"grpc_addr\":\"")? + "\"grpc_addr\":\"".len();
+    let end = log[start..].find('"')?;
+    Some(log[start..start + end].to_owned())
 }
 
 fn root_token_file(stack: &Stack) -> String {

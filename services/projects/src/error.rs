@@ -24,6 +24,10 @@ pub enum Reason {
     OrganizationNotEmpty,
     /// The change would leave a project without an owner.
     LastOwner,
+    /// A personal organization could not be made: one with the user's id exists.
+    OrganizationExists,
+    /// A personal organization could not be made: its display name is taken.
+    OrganizationNameTaken,
 }
 
 impl Reason {
@@ -37,6 +41,8 @@ impl Reason {
             Self::ColumnLimitReached => "COLUMN_LIMIT_REACHED",
             Self::OrganizationNotEmpty => "ORGANIZATION_NOT_EMPTY",
             Self::LastOwner => "LAST_OWNER",
+            Self::OrganizationExists => "ORGANIZATION_EXISTS",
+            Self::OrganizationNameTaken => "ORGANIZATION_NAME_TAKEN",
         }
     }
 }

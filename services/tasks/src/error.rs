@@ -21,6 +21,44 @@ pub enum Refusal {
         /// The limit.
         limit: i64,
     },
+    /// Undelete of a task that is not deleted (`NOT_DELETED`).
+    NotDeleted(String),
+    /// Complete of a task that is complete (`ALREADY_COMPLETED`).
+    AlreadyCompleted(String),
+    /// Reopen of a task that is open (`NOT_COMPLETED`).
+    NotCompleted(String),
+    /// The board has no column of kind Done to complete into (`NO_DONE_COLUMN`).
+    NoDoneColumn(String),
+    /// The board has no open column to reopen into (`NO_OPEN_COLUMN`).
+    NoOpenColumn(String),
+}
+
+impl Refusal {
+    /// The UPPER_SNAKE_CASE reason.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::TaskQuotaExceeded { .. } => "TASK_QUOTA_EXCEEDED",
+            Self::NotDeleted(_) => "NOT_DELETED",
+            Self::AlreadyCompleted(_) => "ALREADY_COMPLETED",
+            Self::NotCompleted(_) => "NOT_COMPLETED",
+            Self::NoDoneColumn(_) => "NO_DONE_COLUMN",
+            Self::NoOpenColumn(_) => "NO_OPEN_COLUMN",
+        }
+    }
+
+    /// What the caller is told.
+    pub fn message(&self) -> String {
+        match self {
+            Self::TaskQuotaExceeded { board, live, limit } => {
+                format!("{board} already holds {live} tasks, the limit is {limit}")
+            }
+            Self::NotDeleted(task) => format!("{task} is not deleted"),
+            Self::AlreadyCompleted(task) => format!("{task} is already complete"),
+            Self::NotCompleted(task) => format!("{task} is not complete"),
+            Self::NoDoneColumn(board) => format!("{board} has no Done column"),
+            Self::NoOpenColumn(board) => format!("{board} has no open column"),
+        }
+    }
 }
 
 /// What went wrong inside the tasks service.
@@ -53,15 +91,21 @@ impl From<Error> for Status {
         match err {
             Error::Database(err) => status::db_error(err),
             Error::EtagMismatch { resource, current } => status::etag_mismatch(&resource, &current),
-            Error::Refused(Refusal::TaskQuotaExceeded { board, live, limit }) => with_reason(
-                Code::FailedPrecondition,
-                format!("{board} already holds {live} tasks, the limit is {limit}"),
-                "TASK_QUOTA_EXCEEDED",
-                HashMap::from([
-                    ("board".to_owned(), board),
-                    ("limit".to_owned(), limit.to_string()),
-                ]),
-            ),
+            Error::Refused(refusal) => {
+                let metadata = match &refusal {
+                    Refusal::TaskQuotaExceeded { board, limit, .. } => HashMap::from([
+                        ("board".to_owned(), board.clone()),
+                        ("limit".to_owned(), limit.to_string()),
+                    ]),
+                    _ => HashMap::new(),
+                };
+                with_reason(
+                    Code::FailedPrecondition,
+                    refusal.message(),
+                    refusal.reason(),
+                    metadata,
+                )
+            }
             other @ (Error::CorruptEvent(_) | Error::Projects(_)) => status::internal(&other),
         }
     }

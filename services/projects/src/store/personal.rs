@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::Store;
 use super::organizations::Row;
-use crate::error::Error;
+use crate::error::{Error, Reason};
 
 /// What happened to one registration.
 #[derive(Debug, PartialEq, Eq)]
@@ -56,9 +56,9 @@ impl Store {
         .await?;
         let failure = match existing {
             Some(existing) if existing == owner => return Ok(PersonalOutcome::AlreadyDone),
-            Some(_) => Some(("ORGANIZATION_EXISTS", format!("{name} already exists"))),
+            Some(_) => Some((Reason::OrganizationExists, format!("{name} already exists"))),
             None if name_taken => Some((
-                "ORGANIZATION_NAME_TAKEN",
+                Reason::OrganizationNameTaken,
                 format!("an organization named `{display_name}` already exists"),
             )),
             None => None,
@@ -66,12 +66,12 @@ impl Store {
         if let Some((reason, message)) = failure {
             let failed = PersonalOrganizationFailed {
                 user: owner.clone(),
-                reason: reason.to_owned(),
+                reason: reason.as_str().to_owned(),
                 message: message.clone(),
             };
             self.emit(&mut tx, context, &name, &failed).await?;
             self.commit(tx).await?;
-            return Ok(PersonalOutcome::Failed(reason.to_owned()));
+            return Ok(PersonalOutcome::Failed(reason.as_str().to_owned()));
         }
         let now = Utc::now();
         let row: Row = sqlx::query_as(&format!(

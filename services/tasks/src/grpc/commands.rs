@@ -10,8 +10,8 @@ use taskmesh_contracts::tasks_v1::{
 };
 use taskmesh_mesh::CallContext;
 use taskmesh_mesh::aip;
-use taskmesh_mesh::status::{Violations, invalid_field, with_reason};
-use tonic::{Code, Status};
+use taskmesh_mesh::status::{Violations, invalid_field};
+use tonic::Status;
 use uuid::Uuid;
 
 use crate::domain::aggregate::TaskState;
@@ -19,6 +19,7 @@ use crate::domain::events::TaskEvent;
 use crate::domain::names::{ColumnRef, TaskName, valid_user};
 use crate::domain::rules;
 use crate::domain::rules::status_of;
+use crate::error::{Error, Refusal};
 use crate::grpc::service::{Access, Tasks, live};
 use crate::store::event_store::{Append, Appended};
 
@@ -34,13 +35,8 @@ pub const UPDATABLE: &[&str] = &[
     "estimate",
 ];
 
-fn precondition(message: String, reason: &str) -> Status {
-    with_reason(
-        Code::FailedPrecondition,
-        message,
-        reason,
-        Default::default(),
-    )
+fn refused(refusal: Refusal) -> Status {
+    Error::Refused(refusal).into()
 }
 
 fn check_priority(raw: i32) -> Result<i32, String> {
@@ -250,10 +246,7 @@ impl Tasks {
         let state = self
             .execute(context, name, given_etag, |state: &TaskState, next| {
                 if !state.is_deleted() {
-                    return Err(precondition(
-                        format!("{} is not deleted", state.task.name),
-                        "NOT_DELETED",
-                    ));
+                    return Err(refused(Refusal::NotDeleted(state.task.name.clone())));
                 }
                 let undeleted = TaskUndeleted {
                     context: Some(next),
@@ -312,15 +305,12 @@ impl Tasks {
             .projects
             .first_column(context, &board, &[ColumnKind::Done])
             .await?
-            .ok_or_else(|| precondition(format!("{board} has no Done column"), "NO_DONE_COLUMN"))?;
+            .ok_or_else(|| refused(Refusal::NoDoneColumn(board.clone())))?;
         let state = self
             .execute(context, name, given_etag, |state: &TaskState, next| {
                 let task = live(state)?;
                 if task.complete_time.is_some() {
-                    return Err(precondition(
-                        format!("{} is already complete", task.name),
-                        "ALREADY_COMPLETED",
-                    ));
+                    return Err(refused(Refusal::AlreadyCompleted(task.name.clone())));
                 }
                 same_board(state, &board)?;
                 let event = TaskEvent::Completed(TaskCompleted {
@@ -357,15 +347,12 @@ impl Tasks {
                 ],
             )
             .await?
-            .ok_or_else(|| precondition(format!("{board} has no open column"), "NO_OPEN_COLUMN"))?;
+            .ok_or_else(|| refused(Refusal::NoOpenColumn(board.clone())))?;
         let state = self
             .execute(context, name, given_etag, |state: &TaskState, next| {
                 let task = live(state)?;
                 if task.complete_time.is_none() {
-                    return Err(precondition(
-                        format!("{} is not complete", task.name),
-                        "NOT_COMPLETED",
-                    ));
+                    return Err(refused(Refusal::NotCompleted(task.name.clone())));
                 }
                 same_board(state, &board)?;
                 let event = TaskEvent::Reopened(TaskReopened {
