@@ -9,7 +9,6 @@ pub mod domain;
 pub mod error;
 pub mod events;
 pub mod grpc;
-pub mod intake;
 pub mod jobs;
 pub mod store;
 pub mod worker;

@@ -10,7 +10,6 @@ pub mod events;
 pub mod grpc;
 pub mod keys;
 pub mod passwords;
-pub mod saga;
 pub mod store;
 
 pub use app::{App, Identity, MIGRATOR};

@@ -8,7 +8,6 @@ pub mod domain;
 pub mod error;
 pub mod events;
 pub mod grpc;
-pub mod saga;
 pub mod store;
 
 pub use app::{App, MIGRATOR, Projects};
