@@ -50,7 +50,7 @@ impl<S: Service> App<S> {
             pool,
             nats,
             readiness,
-        } = startup::open(&config.mesh, S::NAME, S::migrations()).await?;
+        } = startup::open(&config.mesh, S::NAME, S::MIGRATIONS).await?;
         let metrics = Metrics::new(S::NAME);
         let mut wiring = Wiring::<S> {
             config,

@@ -37,8 +37,8 @@ pub trait Service: Sized + Send + Sync + 'static {
     /// Why [`build`](Self::build) can fail (the service's own error type).
     type Error: std::error::Error + Send + Sync + 'static;
 
-    /// The service's migrations (`sqlx::migrate!("./migrations")`); the kit adds its own.
-    fn migrations() -> &'static Migrator;
+    /// The service's migrations, `&sqlx::migrate!("./migrations")`; the kit adds its own.
+    const MIGRATIONS: &'static Migrator;
 
     /// The encoded descriptor set of the service's contracts, for reflection and for telling
     /// reading RPCs from writing ones (taskmesh's own contracts unless the service brings its own).
@@ -210,7 +210,7 @@ impl<S: Service> CommandContext<S> {
     /// Logs in to Vault and opens the migrated database, as the service does at startup.
     pub async fn database(&self) -> Result<PgPool, BoxError> {
         let (_vault, pool) =
-            taskmesh_events::startup::open_database(&self.config.mesh, S::migrations()).await?;
+            taskmesh_events::startup::open_database(&self.config.mesh, S::MIGRATIONS).await?;
         Ok(pool)
     }
 }

@@ -16,9 +16,6 @@ use crate::grpc::ExecutionsService;
 use crate::store::Store;
 use crate::worker::{self, WorkerConfig};
 
-/// The service's schema migrations, embedded at build time.
-pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
-
 /// The execution service.
 #[derive(Debug)]
 pub struct Execution;
@@ -29,13 +26,10 @@ pub type App = taskmesh_service::App<Execution>;
 impl Service for Execution {
     const NAME: &'static str = "execution";
     const GRPC_PORT: u16 = 50054;
+    const MIGRATIONS: &'static Migrator = &sqlx::migrate!("./migrations");
     type Settings = Settings;
     type Command = NoCommand;
     type Error = Error;
-
-    fn migrations() -> &'static Migrator {
-        &MIGRATOR
-    }
 
     async fn build(wiring: &mut Wiring<Self>) -> Result<(), Error> {
         let settings = wiring.settings().clone();

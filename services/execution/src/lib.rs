@@ -13,6 +13,6 @@ pub mod jobs;
 pub mod store;
 pub mod worker;
 
-pub use app::{App, Execution, MIGRATOR};
+pub use app::{App, Execution};
 pub use config::{Config, Settings};
 pub use error::Error;

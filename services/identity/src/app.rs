@@ -17,9 +17,6 @@ use crate::grpc::{IdentityHandlers, Lifetimes};
 use crate::keys::{self, KeyRing};
 use crate::store::Store;
 
-/// The service's schema migrations, embedded at build time.
-pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
-
 /// The identity service.
 #[derive(Debug)]
 pub struct Identity;
@@ -30,13 +27,10 @@ pub type App = taskmesh_service::App<Identity>;
 impl Service for Identity {
     const NAME: &'static str = "identity";
     const GRPC_PORT: u16 = 50051;
+    const MIGRATIONS: &'static Migrator = &sqlx::migrate!("./migrations");
     type Settings = Settings;
     type Command = NoCommand;
     type Error = Error;
-
-    fn migrations() -> &'static Migrator {
-        &MIGRATOR
-    }
 
     async fn build(wiring: &mut Wiring<Self>) -> Result<(), Error> {
         let settings = wiring.settings().identity.clone();

@@ -12,6 +12,6 @@ pub mod keys;
 pub mod passwords;
 pub mod store;
 
-pub use app::{App, Identity, MIGRATOR};
+pub use app::{App, Identity};
 pub use config::{Config, Settings};
 pub use error::Error;

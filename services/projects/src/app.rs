@@ -13,9 +13,6 @@ use crate::error::Error;
 use crate::grpc::{BoardsService, MembersService, OrganizationsService, ProjectsService};
 use crate::store::Store;
 
-/// The service's schema migrations, embedded at build time.
-pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
-
 /// The projects service.
 #[derive(Debug)]
 pub struct Projects;
@@ -26,13 +23,10 @@ pub type App = taskmesh_service::App<Projects>;
 impl Service for Projects {
     const NAME: &'static str = "projects";
     const GRPC_PORT: u16 = 50052;
+    const MIGRATIONS: &'static Migrator = &sqlx::migrate!("./migrations");
     type Settings = Settings;
     type Command = NoCommand;
     type Error = Error;
-
-    fn migrations() -> &'static Migrator {
-        &MIGRATOR
-    }
 
     async fn build(wiring: &mut Wiring<Self>) -> Result<(), Error> {
         let store = Store::new(

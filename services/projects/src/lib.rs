@@ -10,6 +10,6 @@ pub mod events;
 pub mod grpc;
 pub mod store;
 
-pub use app::{App, MIGRATOR, Projects};
+pub use app::{App, Projects};
 pub use config::{Config, Settings};
 pub use error::Error;

@@ -15,9 +15,6 @@ use crate::store::event_store::EventStore;
 use crate::store::read_model;
 use taskmesh_clients::projects::ProjectsClient;
 
-/// The service's schema migrations, embedded at build time.
-pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
-
 /// The tasks service.
 #[derive(Debug)]
 pub struct Tasks;
@@ -35,13 +32,10 @@ pub enum Command {
 impl Service for Tasks {
     const NAME: &'static str = "tasks";
     const GRPC_PORT: u16 = 50053;
+    const MIGRATIONS: &'static Migrator = &sqlx::migrate!("./migrations");
     type Settings = Settings;
     type Command = Command;
     type Error = Error;
-
-    fn migrations() -> &'static Migrator {
-        &MIGRATOR
-    }
 
     async fn build(wiring: &mut Wiring<Self>) -> Result<(), Error> {
         let settings = wiring.settings().clone();

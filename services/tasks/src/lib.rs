@@ -12,6 +12,6 @@ pub mod events;
 pub mod grpc;
 pub mod store;
 
-pub use app::{App, MIGRATOR, Tasks};
+pub use app::{App, Tasks};
 pub use config::{Config, Settings};
 pub use error::Error;

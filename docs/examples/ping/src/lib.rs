@@ -16,8 +16,6 @@ pub mod pb {
 use pb::ping_service_server::{PingService, PingServiceServer};
 use pb::{PingRequest, PingResponse, Pinged};
 
-static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
-
 /// The service's declaration.
 #[derive(Debug)]
 pub struct Ping;
@@ -29,13 +27,10 @@ pub type Config = taskmesh_service::Config<Ping>;
 impl Service for Ping {
     const NAME: &'static str = "ping";
     const GRPC_PORT: u16 = 50099;
+    const MIGRATIONS: &'static Migrator = &sqlx::migrate!("./migrations");
     type Settings = NoSettings;
     type Command = NoCommand;
     type Error = std::convert::Infallible;
-
-    fn migrations() -> &'static Migrator {
-        &MIGRATOR
-    }
 
     fn descriptor_set() -> &'static [u8] {
         pb::FILE_DESCRIPTOR_SET
