@@ -36,9 +36,11 @@ clippy:
 buf:
 	@$(LOCAL)/buf-check.sh
 
-# The local stack from a clone in a 0700 directory, and a second clone meeting this one's stack.
+# The local stack from a clone in a 0700 directory, a second clone meeting this one's stack, and
+# the supervisor that restarts a process of `make up` that died.
 stack-checks: infra
 	@$(LOCAL)/checks/clone-anywhere.sh
+	@$(LOCAL)/checks/supervisor.sh
 
 nextest:
 	@$(LOCAL)/drop-test-databases.sh
