@@ -110,6 +110,10 @@ pub fn process_main<P: Process>() -> ExitCode {
     let Some(cli) = parse::<NoCommand>(P::NAME, &format!("taskmesh {}", P::NAME)) else {
         return config_error();
     };
+    if !matches!(cli.command, None | Some(KitCommand::Serve)) {
+        eprintln!("{}: the only command is `serve` (the default)", P::NAME);
+        return config_error();
+    }
     let config = match P::load(cli.config.as_deref()) {
         Ok(config) => config,
         Err(err) => {
