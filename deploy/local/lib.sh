@@ -36,8 +36,10 @@ export PATH="$VENV/bin:$NODE_DIR/node_modules/.bin:$HOME/.cargo/bin:$PATH"
 # Same rule as the Makefile: one target dir per clone (see the comment there).
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/taskmesh/target/$(printf '%s' "$ROOT" | md5sum | cut -c1-12)}"
 
-log() { printf '\033[1;34m[taskmesh]\033[0m %s\n' "$*" >&2; }
-die() { printf '\033[1;31m[taskmesh]\033[0m %s\n' "$*" >&2; exit 1; }
+# A closed terminal or pipe must not stop a script half way (a stop path especially): writes that
+# fail are dropped.
+log() { printf '\033[1;34m[taskmesh]\033[0m %s\n' "$*" >&2 2>/dev/null || true; }
+die() { printf '\033[1;31m[taskmesh]\033[0m %s\n' "$*" >&2 2>/dev/null || true; exit 1; }
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi

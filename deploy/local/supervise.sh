@@ -20,7 +20,9 @@ stop() {
   rm -f "$RUN/$name.pid" "$RUN/$name.supervisor.pid"
   exit 0
 }
-trap stop TERM INT
+# HUP too: a closed terminal ends the supervisor, and the process must not outlive it.
+trap stop TERM INT HUP
+trap '' PIPE
 echo $$ > "$RUN/$name.supervisor.pid"
 
 restarts=0
