@@ -3,12 +3,51 @@
 //! `google.rpc.Status` error response. Every operation but sign-up and sign-in requires a bearer
 //! token or an API key (`securitySchemes`), so Swagger UI's "Authorize" sends them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
-use prost_reflect::{FieldDescriptor, Kind, MessageDescriptor};
+use prost_reflect::{DescriptorPool, FieldDescriptor, Kind, MessageDescriptor};
 use serde_json::{Map, Value, json};
 
 use crate::routes::RouteTable;
+
+/// The variable names of every `google.api.resource` pattern in `pool`, by its collection ids:
+/// `["projects", "tasks"]` -> `["project", "task"]`.
+fn resource_names(pool: &DescriptorPool) -> HashMap<Vec<String>, Vec<String>> {
+    let mut names = HashMap::new();
+    let Some(extension) = pool.get_extension_by_name("google.api.resource") else {
+        return names;
+    };
+    for message in pool.all_messages() {
+        let options = message.options();
+        if !options.has_extension(&extension) {
+            continue;
+        }
+        let prost_reflect::Value::Message(resource) =
+            options.get_extension(&extension).into_owned()
+        else {
+            continue;
+        };
+        let Some(prost_reflect::Value::List(patterns)) =
+            resource.get_field_by_name("pattern").as_deref().cloned()
+        else {
+            continue;
+        };
+        for pattern in patterns {
+            let prost_reflect::Value::String(pattern) = pattern else {
+                continue;
+            };
+            let (mut collections, mut variables) = (Vec::new(), Vec::new());
+            for segment in pattern.split('/') {
+                match segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                    Some(variable) => variables.push(variable.to_owned()),
+                    None => collections.push(segment.to_owned()),
+                }
+            }
+            names.entry(collections).or_insert(variables);
+        }
+    }
+    names
+}
 
 /// The document for `routes`.
 pub fn document(routes: &RouteTable, title: &str) -> Value {
@@ -16,6 +55,15 @@ pub fn document(routes: &RouteTable, title: &str) -> Value {
     let mut schemas: BTreeMap<String, Value> = BTreeMap::new();
     let mut pending: Vec<MessageDescriptor> = Vec::new();
     let mut operation_ids: BTreeMap<String, usize> = BTreeMap::new();
+    let resources = routes
+        .bindings()
+        .first()
+        .map(|b| resource_names(&b.method.parent_pool()))
+        .unwrap_or_default();
+    let names = |collections: &[&str]| {
+        let key: Vec<String> = collections.iter().map(|c| (*c).to_owned()).collect();
+        resources.get(&key).cloned()
+    };
 
     for binding in routes.bindings() {
         let input = binding.method.input();
@@ -31,15 +79,24 @@ pub fn document(routes: &RouteTable, title: &str) -> Value {
         *seen += 1;
 
         let bound: Vec<String> = binding.template.variables().map(str::to_owned).collect();
-        let mut parameters: Vec<Value> = bound
+        let (path, path_parameters) = binding.template.openapi_form(&names);
+        let mut parameters: Vec<Value> = path_parameters
             .iter()
-            .map(|field| {
+            .map(|parameter| {
+                let schema = if parameter.spans_segments {
+                    json!({"type": "string"})
+                } else {
+                    json!({"type": "string", "pattern": "^[^/]+$"})
+                };
                 json!({
-                    "name": field,
+                    "name": parameter.name,
                     "in": "path",
                     "required": true,
-                    "schema": {"type": "string"},
-                    "description": format!("`{field}` of the request, matched by {}", binding.template),
+                    "schema": schema,
+                    "description": format!(
+                        "part of the request's `{}` (the route is `{}`)",
+                        parameter.field, binding.template
+                    ),
                 })
             })
             .collect();
@@ -114,13 +171,10 @@ pub fn document(routes: &RouteTable, title: &str) -> Value {
                 }
             }),
         );
-        paths
-            .entry(binding.template.openapi_path())
-            .or_default()
-            .insert(
-                binding.http_method.as_str().to_lowercase(),
-                Value::Object(operation),
-            );
+        paths.entry(path).or_default().insert(
+            binding.http_method.as_str().to_lowercase(),
+            Value::Object(operation),
+        );
     }
 
     while let Some(message) = pending.pop() {
@@ -269,7 +323,7 @@ mod tests {
         let routes = RouteTable::from_pool(&pool).expect("routes");
         let doc = document(&routes, "taskmesh");
         assert_eq!(doc["openapi"], "3.1.0");
-        let get = &doc["paths"]["/v1/{name=projects/*}"]["get"];
+        let get = &doc["paths"]["/v1/projects/{project}"]["get"];
         assert!(get.is_object(), "{}", doc["paths"]);
         let operations: usize = doc["paths"]
             .as_object()

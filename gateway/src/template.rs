@@ -282,12 +282,116 @@ impl PathTemplate {
         Some(values)
     }
 
-    /// The template as an OpenAPI path key. Variables keep their pattern
-    /// (`/v1/{name=projects/*}`), as grpc-gateway's generator writes them, so that routes that differ
-    /// only in the pattern stay distinct.
-    pub fn openapi_path(&self) -> String {
-        self.text.clone()
+    /// The template in OpenAPI form: literal segments as they are and one `{parameter}` per variable
+    /// segment (`/v1/{name=projects/*/tasks/*}` becomes `/v1/projects/{project}/tasks/{task}`), the
+    /// form OpenAPI tools accept. Requests are the same URLs either way. `names` gives the variable
+    /// names of a resource pattern from its collection ids (`["projects", "tasks"]`), from the
+    /// contracts' `google.api.resource` patterns; without one, a wildcard is named after the
+    /// collection before it, singular.
+    pub fn openapi_form(
+        &self,
+        names: &dyn Fn(&[&str]) -> Option<Vec<String>>,
+    ) -> (String, Vec<PathParameter>) {
+        let mut path = String::new();
+        let mut parameters: Vec<PathParameter> = Vec::new();
+        let mut index = 0;
+        while index < self.segments.len() {
+            let Some(variable) = self.variables.iter().find(|v| v.start == index) else {
+                if let Segment::Literal(literal) = &self.segments[index] {
+                    path.push('/');
+                    path.push_str(literal);
+                }
+                index += 1;
+                continue;
+            };
+            let covered = &self.segments[variable.start..variable.end];
+            let collections: Vec<&str> = covered
+                .iter()
+                .filter_map(|s| match s {
+                    Segment::Literal(l) => Some(l.as_str()),
+                    _ => None,
+                })
+                .collect();
+            let known = names(&collections).unwrap_or_default();
+            let field_leaf = variable.field.rsplit('.').next().unwrap_or(&variable.field);
+            let mut wildcard = 0;
+            let mut previous: Option<&str> = None;
+            for segment in covered {
+                path.push('/');
+                match segment {
+                    Segment::Literal(literal) => {
+                        path.push_str(literal);
+                        previous = Some(literal);
+                    }
+                    Segment::Single | Segment::Multi => {
+                        let base = if covered.len() == 1 {
+                            field_leaf.to_owned()
+                        } else {
+                            known
+                                .get(wildcard)
+                                .cloned()
+                                .or_else(|| previous.map(singular))
+                                .unwrap_or_else(|| format!("{field_leaf}_{wildcard}"))
+                        };
+                        let mut name = base.clone();
+                        let mut n = 2;
+                        while parameters.iter().any(|p| p.name == name) {
+                            name = format!("{base}_{n}");
+                            n += 1;
+                        }
+                        path.push('{');
+                        path.push_str(&name);
+                        path.push('}');
+                        parameters.push(PathParameter {
+                            name,
+                            field: variable.field.clone(),
+                            spans_segments: *segment == Segment::Multi,
+                        });
+                        wildcard += 1;
+                    }
+                }
+            }
+            index = variable.end;
+        }
+        if let Some(verb) = &self.verb {
+            path.push(':');
+            path.push_str(verb);
+        }
+        (path, parameters)
     }
+}
+
+/// A `{parameter}` of the OpenAPI form of a template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathParameter {
+    /// Its name in the OpenAPI path.
+    pub name: String,
+    /// The request field (dotted path) the segment belongs to.
+    pub field: String,
+    /// A `**`: the value may span several segments.
+    pub spans_segments: bool,
+}
+
+/// `projects` -> `project`, `workLogs` -> `work_log`, `policies` -> `policy`.
+fn singular(collection: &str) -> String {
+    let one = if let Some(stem) = collection.strip_suffix("ies") {
+        format!("{stem}y")
+    } else {
+        collection
+            .strip_suffix('s')
+            .unwrap_or(collection)
+            .to_owned()
+    };
+    let mut snake = String::with_capacity(one.len() + 2);
+    for c in one.chars() {
+        if c.is_ascii_uppercase() {
+            snake.push('_');
+            snake.push(c.to_ascii_lowercase());
+        } else {
+            snake.push(c);
+        }
+    }
+    snake
 }
 
 /// Percent-decodes one path segment; `None` when it is not valid UTF-8 after decoding.
@@ -415,10 +519,38 @@ mod tests {
     }
 
     #[test]
-    fn openapi_paths_name_the_variables() {
+    fn openapi_paths_have_one_parameter_per_variable_segment() {
+        let none = |_: &[&str]| None;
         let t = PathTemplate::parse("/v1/{name=shelves/*}:archive").expect("ok");
-        assert_eq!(t.openapi_path(), "/v1/{name=shelves/*}:archive");
+        let (path, parameters) = t.openapi_form(&none);
+        assert_eq!(path, "/v1/shelves/{shelve}:archive");
+        assert_eq!(parameters[0].field, "name");
         assert_eq!(t.literal_count(), 3, "v1, shelves and the verb");
+
+        let contract = |collections: &[&str]| {
+            (collections == ["projects", "tasks", "workLogs"])
+                .then(|| vec!["project".into(), "task".into(), "work_log".into()])
+        };
+        let t = PathTemplate::parse("/v1/{parent=projects/*/tasks/*/workLogs/*}").expect("ok");
+        let (path, parameters) = t.openapi_form(&contract);
+        assert_eq!(
+            path,
+            "/v1/projects/{project}/tasks/{task}/workLogs/{work_log}"
+        );
+        assert_eq!(parameters.len(), 3);
+        assert!(parameters.iter().all(|p| p.field == "parent"));
+
+        let t = PathTemplate::parse("/v1/{book.name=shelves/*/books/*}/{id}").expect("ok");
+        let (path, parameters) = t.openapi_form(&none);
+        assert_eq!(path, "/v1/shelves/{shelve}/books/{book}/{id}");
+        assert_eq!(parameters[2].field, "id");
+
+        let t = PathTemplate::parse("/v1/{name=files/**}").expect("ok");
+        let (path, parameters) = t.openapi_form(&none);
+        assert_eq!(path, "/v1/files/{file}");
+        assert!(parameters[0].spans_segments);
+        assert_eq!(singular("policies"), "policy");
+        assert_eq!(singular("apiKeys"), "api_key");
     }
 
     proptest! {
