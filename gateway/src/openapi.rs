@@ -58,7 +58,7 @@ pub fn document(routes: &RouteTable, title: &str) -> Value {
     let resources = routes
         .bindings()
         .first()
-        .map(|b| resource_names(&b.method.parent_pool()))
+        .map(|b| resource_names(b.method.parent_pool()))
         .unwrap_or_default();
     let names = |collections: &[&str]| {
         let key: Vec<String> = collections.iter().map(|c| (*c).to_owned()).collect();

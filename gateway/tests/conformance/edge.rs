@@ -159,7 +159,11 @@ async fn openapi_documents_every_route() {
     assert_eq!(doc["openapi"], "3.1.0");
     let paths = doc["paths"].as_object().expect("paths");
     // OpenAPI path templates: one parameter per variable segment, named after the collection.
-    assert!(paths.contains_key("/v1/shelves/{shelve}/books/{book}"), "{:?}", paths.keys());
+    assert!(
+        paths.contains_key("/v1/shelves/{shelve}/books/{book}"),
+        "{:?}",
+        paths.keys()
+    );
     assert!(paths.contains_key("/v1/shelves/{shelve}:archive"));
     assert!(paths.keys().all(|p| !p.contains('=') && !p.contains('*')));
     let get_task = &paths["/v1/projects/{project}/tasks/{task}"]["get"]["parameters"];
@@ -170,7 +174,11 @@ async fn openapi_documents_every_route() {
         .filter(|p| p["in"] == "path")
         .filter_map(|p| p["name"].as_str())
         .collect();
-    assert_eq!(names, ["project", "task"], "named as in the contract's resource pattern");
+    assert_eq!(
+        names,
+        ["project", "task"],
+        "named as in the contract's resource pattern"
+    );
     assert!(paths["/v1/report"]["report"].is_object());
     assert!(
         paths["/v1/projects"]["get"].is_object(),
