@@ -6,9 +6,11 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
+use futures::StreamExt;
 use http::{Request, Response};
 use tower::Service;
 
@@ -89,8 +91,18 @@ where
                 .headers
                 .insert("te", http::HeaderValue::from_static("trailers"));
             // The body is re-streamed without its size hint: after grpc-web-text decoding the
-            // original length is wrong, and HTTP/2 would enforce it.
-            let body = http_body_util::StreamBody::new(http_body_util::BodyStream::new(body));
+            // original length is wrong, and HTTP/2 would enforce it. A body that fails while it is
+            // read (grpc-web-text that is not base64) is the client's fault, not the upstream's:
+            // the flag tells the two apart when the call fails.
+            let body_failed = Arc::new(AtomicBool::new(false));
+            let flag = Arc::clone(&body_failed);
+            let frames = http_body_util::BodyStream::new(body).map(move |frame| {
+                if frame.is_err() {
+                    flag.store(true, Ordering::SeqCst);
+                }
+                frame
+            });
+            let body = http_body_util::StreamBody::new(frames);
             let request = Request::from_parts(parts, tonic::body::Body::new(body));
             let mut channel = upstream.channel.clone();
             if let Err(err) = std::future::poll_fn(|cx| channel.poll_ready(cx)).await {
@@ -100,6 +112,12 @@ where
             }
             match channel.call(request).await {
                 Ok(response) => Ok(response.map(tonic::body::Body::new)),
+                Err(_) if body_failed.load(Ordering::SeqCst) => {
+                    Ok(tonic::Status::invalid_argument(
+                        "the request body could not be read (a grpc-web-text body must be base64)",
+                    )
+                    .into_http())
+                }
                 Err(err) => Ok(
                     tonic::Status::unavailable(format!("upstream unavailable: {err}")).into_http(),
                 ),

@@ -136,6 +136,39 @@ async fn grpc_web_text_and_server_streaming() {
     assert!(trailers.contains("grpc-status-details-bin"), "{trailers}");
 }
 
+/// A grpc-web-text body that is not base64 (here: a trailing newline) is the client's mistake:
+/// INVALID_ARGUMENT, not an unavailable upstream.
+#[tokio::test]
+async fn grpc_web_text_that_is_not_base64_is_an_invalid_argument() {
+    let h = Harness::start().await;
+    let request = GetBookRequest {
+        name: "shelves/s/books/b".into(),
+    };
+    let mut body = STANDARD.encode(frame(&request)).into_bytes();
+    body.push(b'\n');
+    let response = h
+        .client
+        .post(h.url("/gatewaytest.v1.Library/GetBook"))
+        .header("content-type", "application/grpc-web-text")
+        .header("accept", "application/grpc-web-text")
+        .header("x-grpc-web", "1")
+        .body(body)
+        .send()
+        .await
+        .expect("grpc-web call");
+    let status = response
+        .headers()
+        .get("grpc-status")
+        .map(|v| v.to_str().unwrap_or_default().to_owned());
+    let message = response
+        .headers()
+        .get("grpc-message")
+        .map(|v| v.to_str().unwrap_or_default().to_owned())
+        .unwrap_or_default();
+    assert_eq!(status.as_deref(), Some("3"), "{message}");
+    assert!(!message.contains("upstream"), "{message}");
+}
+
 #[tokio::test]
 async fn cors_preflight_allows_configured_origins_and_exposes_grpc_headers() {
     let h = Harness::start().await;
