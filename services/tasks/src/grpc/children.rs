@@ -14,7 +14,8 @@ use crate::domain::aggregate::TaskState;
 use crate::domain::events::TaskEvent;
 use crate::domain::names::{ChildName, TaskName};
 use crate::domain::rules;
-use crate::grpc::service::{Access, Tasks, live};
+use crate::grpc::service::{Access, Executed, Tasks, live};
+use crate::store::event_store::RequestKey;
 use crate::store::read_model;
 
 /// One page of an in-memory list, with the same token rules as every other list.
@@ -42,9 +43,11 @@ impl Tasks {
         context: &CallContext,
         parent: &TaskName,
         text: &str,
+        request_id: &str,
     ) -> Result<Comment, Status> {
         let mut violations = Violations::default();
         let text = violations.check("comment.text", rules::comment(text));
+        let request_id = violations.request_id(request_id);
         violations.finish()?;
         let comment = Comment {
             name: format!("{parent}/comments/{}", aip::new_id()),
@@ -53,16 +56,34 @@ impl Tasks {
             create_time: Some(now()),
             update_time: Some(now()),
         };
-        self.execute(context, parent, "", |state: &TaskState, next| {
-            live(state)?;
-            let event = TaskEvent::CommentAdded(CommentAdded {
-                context: Some(next),
-                comment: Some(comment.clone()),
-            });
-            Ok((event, None))
-        })
-        .await?;
-        Ok(comment)
+        let keyed = request_id.map(|id| {
+            let key = RequestKey {
+                method: "AddComment",
+                id,
+            };
+            (key, comment.name.as_str())
+        });
+        let executed = self
+            .execute_once(context, parent, "", keyed, |state: &TaskState, next| {
+                live(state)?;
+                let event = TaskEvent::CommentAdded(CommentAdded {
+                    context: Some(next),
+                    comment: Some(comment.clone()),
+                });
+                Ok((event, None))
+            })
+            .await?;
+        match executed {
+            Executed::Applied(_) => Ok(comment),
+            Executed::Replayed(first) => {
+                let state = self.load(parent).await?;
+                state
+                    .comments
+                    .into_iter()
+                    .find(|c| c.name == first)
+                    .ok_or_else(|| taskmesh_mesh::status::not_found(&first))
+            }
+        }
     }
 
     /// Edits a comment; only its author may.
@@ -152,6 +173,7 @@ impl Tasks {
         context: &CallContext,
         parent: &TaskName,
         log: WorkLog,
+        request_id: &str,
     ) -> Result<WorkLog, Status> {
         let mut violations = Violations::default();
         let duration = violations.check(
@@ -160,6 +182,7 @@ impl Tasks {
         );
         let day = violations.check("work_log.day", rules::day(&log.day));
         let note = violations.check("work_log.note", rules::note(&log.note));
+        let request_id = violations.request_id(request_id);
         violations.finish()?;
         let work_log = WorkLog {
             name: format!("{parent}/workLogs/{}", aip::new_id()),
@@ -169,18 +192,34 @@ impl Tasks {
             author: context.caller.clone(),
             create_time: Some(now()),
         };
-        self.execute(context, parent, "", |state: &TaskState, next| {
-            live(state)?;
-            Ok((
-                TaskEvent::WorkLogged(WorkLogged {
+        let keyed = request_id.map(|id| {
+            let key = RequestKey {
+                method: "LogWork",
+                id,
+            };
+            (key, work_log.name.as_str())
+        });
+        let executed = self
+            .execute_once(context, parent, "", keyed, |state: &TaskState, next| {
+                live(state)?;
+                let event = TaskEvent::WorkLogged(WorkLogged {
                     context: Some(next),
                     work_log: Some(work_log.clone()),
-                }),
-                None,
-            ))
-        })
-        .await?;
-        Ok(work_log)
+                });
+                Ok((event, None))
+            })
+            .await?;
+        match executed {
+            Executed::Applied(_) => Ok(work_log),
+            Executed::Replayed(first) => {
+                let state = self.load(parent).await?;
+                state
+                    .work_logs
+                    .into_iter()
+                    .find(|w| w.name == first)
+                    .ok_or_else(|| taskmesh_mesh::status::not_found(&first))
+            }
+        }
     }
 
     /// Lists work logs, oldest first, and the total logged.

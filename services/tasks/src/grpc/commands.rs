@@ -21,7 +21,7 @@ use crate::domain::rules;
 use crate::domain::rules::status_of;
 use crate::error::{Error, Refusal};
 use crate::grpc::service::{Access, Tasks, live};
-use crate::store::event_store::{Append, Appended};
+use crate::store::event_store::{Append, Appended, RequestKey};
 
 /// Fields UpdateTask may change.
 pub const UPDATABLE: &[&str] = &[
@@ -120,7 +120,11 @@ impl Tasks {
             board: column.board.clone(),
             deleted: false,
             quota: Some(self.quota(&column.board)),
-            request_id,
+            request: request_id.map(|id| RequestKey {
+                method: "CreateTask",
+                id,
+            }),
+            resource: None,
         };
         match self.events.append(context, append).await? {
             Appended::Stored => Ok(state.task),

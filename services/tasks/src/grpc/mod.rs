@@ -201,7 +201,7 @@ impl TaskService for TasksService {
             .await?;
         let comment = request.comment.ok_or_else(|| required("comment"))?;
         self.tasks
-            .add_comment(&context, &parent, &comment.text)
+            .add_comment(&context, &parent, &comment.text, &request.request_id)
             .await
             .map(Response::new)
     }
@@ -265,7 +265,7 @@ impl TaskService for TasksService {
             .await?;
         let log = request.work_log.ok_or_else(|| required("work_log"))?;
         self.tasks
-            .log_work(&context, &parent, log)
+            .log_work(&context, &parent, log, &request.request_id)
             .await
             .map(Response::new)
     }

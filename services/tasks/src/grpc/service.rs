@@ -13,7 +13,7 @@ use crate::domain::events::TaskEvent;
 use crate::domain::names::TaskName;
 use crate::domain::rules::Limits;
 use crate::error::Error;
-use crate::store::event_store::{Append, BoardQuota, EventStore};
+use crate::store::event_store::{Append, Appended, BoardQuota, EventStore, RequestKey};
 use taskmesh_clients::projects::ProjectsClient;
 
 /// How often a command without an etag is retried after losing a race.
@@ -80,11 +80,34 @@ impl Tasks {
         context: &CallContext,
         name: &TaskName,
         given_etag: &str,
+        decide: impl FnMut(&TaskState, EventContext) -> Result<(TaskEvent, Option<BoardQuota>), Status>,
+    ) -> Result<TaskState, Status> {
+        match self
+            .execute_once(context, name, given_etag, None, decide)
+            .await?
+        {
+            Executed::Applied(state) => Ok(*state),
+            // Only a request with an idempotency key can be a replay.
+            Executed::Replayed(resource) => Err(taskmesh_mesh::status::internal(
+                &std::io::Error::other(format!("unexpected replay of {resource}")),
+            )),
+        }
+    }
+
+    /// [`execute`](Self::execute) for a command that makes a child resource (`resource`) and may
+    /// carry an idempotency key: a retry with the same key makes nothing and names what the first
+    /// call made.
+    pub(crate) async fn execute_once(
+        &self,
+        context: &CallContext,
+        name: &TaskName,
+        given_etag: &str,
+        keyed: Option<(RequestKey, &str)>,
         mut decide: impl FnMut(
             &TaskState,
             EventContext,
         ) -> Result<(TaskEvent, Option<BoardQuota>), Status>,
-    ) -> Result<TaskState, Status> {
+    ) -> Result<Executed, Status> {
         let resource = name.to_string();
         let mut attempt = 0;
         loop {
@@ -103,10 +126,12 @@ impl Tasks {
                 deleted: state.is_deleted(),
                 events: vec![event],
                 quota,
-                request_id: None,
+                request: keyed.map(|(key, _)| key),
+                resource: keyed.map(|(_, child)| child),
             };
             match self.events.append(context, append).await {
-                Ok(_) => return Ok(state),
+                Ok(Appended::Stored) => return Ok(Executed::Applied(Box::new(state))),
+                Ok(Appended::Replayed(existing)) => return Ok(Executed::Replayed(existing)),
                 Err(Error::EtagMismatch { .. })
                     if given_etag.is_empty() && attempt < MAX_ATTEMPTS =>
                 {
@@ -133,4 +158,13 @@ pub(crate) fn live(state: &TaskState) -> Result<&Task, Status> {
     } else {
         Ok(&state.task)
     }
+}
+
+/// What [`Tasks::execute_once`] did.
+#[derive(Debug)]
+pub(crate) enum Executed {
+    /// The event is stored; the task's state after it.
+    Applied(Box<TaskState>),
+    /// The idempotency key was used before: the resource the first call made.
+    Replayed(String),
 }

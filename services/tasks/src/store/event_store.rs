@@ -44,8 +44,20 @@ pub struct Append<'a> {
     pub deleted: bool,
     /// Check this quota first.
     pub quota: Option<BoardQuota>,
-    /// For creates: the idempotency key.
-    pub request_id: Option<Uuid>,
+    /// The request's idempotency key, if it has one.
+    pub request: Option<RequestKey>,
+    /// The resource the request makes, when it is not the task (a comment, a work log).
+    pub resource: Option<&'a str>,
+}
+
+/// An idempotency key: the RPC and the caller's `request_id`. The first append that claims it
+/// records the resource it made; a retry gets that resource back instead of a second one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestKey {
+    /// `CreateTask`, `AddComment`, `LogWork`.
+    pub method: &'static str,
+    /// The request id.
+    pub id: Uuid,
 }
 
 /// What an append did.
@@ -53,7 +65,7 @@ pub struct Append<'a> {
 pub enum Appended {
     /// The events are stored.
     Stored,
-    /// The request id was used before, for this task.
+    /// The request id was used before: the resource the first request made.
     Replayed(String),
 }
 
@@ -93,24 +105,24 @@ impl EventStore {
         let name = append.task.to_string();
         let mut tx = self.pool.begin().await?;
 
-        if let Some(request_id) = append.request_id {
+        if let Some(RequestKey { method, id }) = append.request {
             let claimed: Option<(String,)> = sqlx::query_as(
-                "INSERT INTO request_ids (method, request_id, resource) VALUES ('CreateTask', $1, $2) \
+                "INSERT INTO request_ids (method, request_id, resource) VALUES ($1, $2, $3) \
                  ON CONFLICT DO NOTHING RETURNING resource",
             )
-            .bind(request_id)
-            .bind(&name)
+            .bind(method)
+            .bind(id)
+            .bind(append.resource.unwrap_or(&name))
             .fetch_optional(&mut *tx)
-            .await
-            ?;
+            .await?;
             if claimed.is_none() {
                 let (existing,): (String,) = sqlx::query_as(
-                    "SELECT resource FROM request_ids WHERE method = 'CreateTask' AND request_id = $1",
+                    "SELECT resource FROM request_ids WHERE method = $1 AND request_id = $2",
                 )
-                .bind(request_id)
+                .bind(method)
+                .bind(id)
                 .fetch_one(&mut *tx)
-                .await
-                ?;
+                .await?;
                 return Ok(Appended::Replayed(existing));
             }
         }

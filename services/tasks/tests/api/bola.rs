@@ -174,6 +174,7 @@ async fn every_rpc_refuses_strangers_and_viewers_and_leaks_nothing() {
         .add_comment(as_user(
             OWNER,
             AddCommentRequest {
+                request_id: String::new(),
                 parent: task.name.clone(),
                 comment: Some(Comment {
                     text: format!("{SECRET} comment"),

@@ -19,6 +19,7 @@ async fn comments_are_added_edited_by_their_author_and_deleted() {
         .add_comment(as_user(
             OWNER,
             AddCommentRequest {
+                request_id: String::new(),
                 parent: task.name.clone(),
                 comment: Some(Comment {
                     text: "First!".into(),
@@ -40,6 +41,7 @@ async fn comments_are_added_edited_by_their_author_and_deleted() {
         .add_comment(as_user(
             OWNER,
             AddCommentRequest {
+                request_id: String::new(),
                 parent: task.name.clone(),
                 comment: Some(Comment {
                     text: "x".repeat(513),
@@ -88,6 +90,7 @@ async fn comments_are_added_edited_by_their_author_and_deleted() {
         .add_comment(as_user(
             "bob",
             AddCommentRequest {
+                request_id: String::new(),
                 parent: task.name.clone(),
                 comment: Some(Comment {
                     text: "Second".into(),
@@ -132,6 +135,7 @@ async fn work_is_logged_totalled_and_validated() {
     let task = world.create("Build").await;
     let mut client = world.client();
     let log = |seconds: i64, day: &str| LogWorkRequest {
+        request_id: String::new(),
         parent: task.name.clone(),
         work_log: Some(WorkLog {
             duration: Some(prost_types::Duration { seconds, nanos: 0 }),
@@ -199,6 +203,7 @@ async fn the_activity_feed_tells_the_task_history_in_order() {
         .add_comment(as_user(
             OWNER,
             AddCommentRequest {
+                request_id: String::new(),
                 parent: task.name.clone(),
                 comment: Some(Comment {
                     text: "Going".into(),
@@ -243,4 +248,90 @@ async fn the_activity_feed_tells_the_task_history_in_order() {
     );
     assert!(entries[1].summary.contains("moved"));
     assert_eq!(entries[0].actor, "users/owner");
+}
+
+/// A client that retries AddComment or LogWork with the same request id (its first answer was
+/// lost) gets the first comment or work log back, and the task has exactly one of each; a request
+/// id that is not a UUID is refused.
+#[tokio::test]
+async fn retried_comments_and_work_logs_with_a_request_id_are_added_once() {
+    let world = World::new().await;
+    let task = world.create("Retry me").await;
+    let mut client = world.client();
+    let key = uuid::Uuid::new_v4().to_string();
+    let comment = |text: &str, request_id: &str| AddCommentRequest {
+        request_id: request_id.to_owned(),
+        parent: task.name.clone(),
+        comment: Some(Comment {
+            text: text.into(),
+            ..Default::default()
+        }),
+    };
+    let first = client
+        .add_comment(as_user(OWNER, comment("once", &key)))
+        .await
+        .expect("first")
+        .into_inner();
+    let again = client
+        .add_comment(as_user(OWNER, comment("once", &key)))
+        .await
+        .expect("retry")
+        .into_inner();
+    assert_eq!(first, again, "the retry answers with the first comment");
+    let listed = client
+        .list_comments(as_user(
+            OWNER,
+            ListCommentsRequest {
+                parent: task.name.clone(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .expect("list")
+        .into_inner();
+    assert_eq!(listed.comments.len(), 1);
+
+    let log = |request_id: &str| LogWorkRequest {
+        request_id: request_id.to_owned(),
+        parent: task.name.clone(),
+        work_log: Some(WorkLog {
+            duration: Some(prost_types::Duration {
+                seconds: 1800,
+                nanos: 0,
+            }),
+            day: "2026-11-30".into(),
+            ..Default::default()
+        }),
+    };
+    let key = uuid::Uuid::new_v4().to_string();
+    let logged = client
+        .log_work(as_user(OWNER, log(&key)))
+        .await
+        .expect("log")
+        .into_inner();
+    let relogged = client
+        .log_work(as_user(OWNER, log(&key)))
+        .await
+        .expect("retry")
+        .into_inner();
+    assert_eq!(logged, relogged);
+    let logs = client
+        .list_work_logs(as_user(
+            OWNER,
+            ListWorkLogsRequest {
+                parent: task.name.clone(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .expect("list")
+        .into_inner();
+    assert_eq!(logs.work_logs.len(), 1);
+
+    let bad = client
+        .add_comment(as_user(OWNER, comment("x", "not-a-uuid")))
+        .await
+        .expect_err("bad request id");
+    assert_eq!(bad.code(), Code::InvalidArgument);
+    assert_eq!(violations(&bad), vec!["request_id"]);
 }

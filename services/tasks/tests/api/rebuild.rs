@@ -122,6 +122,7 @@ async fn a_rebuild_from_events_reproduces_the_projected_read_model() {
                     .add_comment(as_user(
                         OWNER,
                         AddCommentRequest {
+                            request_id: String::new(),
                             parent: task.name.clone(),
                             comment: Some(Comment {
                                 text: format!("from writer {writer}"),
