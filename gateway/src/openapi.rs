@@ -55,6 +55,7 @@ pub fn document(routes: &RouteTable, title: &str) -> Value {
     let mut schemas: BTreeMap<String, Value> = BTreeMap::new();
     let mut pending: Vec<MessageDescriptor> = Vec::new();
     let mut operation_ids: BTreeMap<String, usize> = BTreeMap::new();
+    let mut tags: BTreeMap<String, String> = BTreeMap::new();
     let resources = routes
         .bindings()
         .first()
@@ -126,11 +127,37 @@ pub fn document(routes: &RouteTable, title: &str) -> Value {
             // Signing up and in needs no credentials; everything else uses the global ones.
             operation.insert("security".into(), json!([]));
         }
-        operation.insert("tags".into(), json!([service.full_name()]));
-        operation.insert(
-            "summary".into(),
-            Value::String(binding.method.full_name().to_owned()),
+        operation.insert("tags".into(), json!([service.name()]));
+        let comment = comment_of(
+            binding.method.parent_file().file_descriptor_proto(),
+            binding.method.path(),
         );
+        let summary = comment
+            .as_deref()
+            .and_then(|c| c.split(['.', '\n']).next())
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map_or_else(|| binding.method.name().to_owned(), str::to_owned);
+        operation.insert("summary".into(), Value::String(summary));
+        operation.insert(
+            "description".into(),
+            Value::String(
+                format!(
+                    "{}\n\ngRPC: `{}`",
+                    comment.as_deref().unwrap_or_default(),
+                    rpc
+                )
+                .trim_start()
+                .to_owned(),
+            ),
+        );
+        tags.entry(service.name().to_owned()).or_insert_with(|| {
+            comment_of(
+                service.parent_file().file_descriptor_proto(),
+                service.path(),
+            )
+            .unwrap_or_else(|| service.full_name().to_owned())
+        });
         operation.insert("parameters".into(), Value::Array(parameters));
         match binding.body.as_deref() {
             Some("*") => {
@@ -199,6 +226,10 @@ pub fn document(routes: &RouteTable, title: &str) -> Value {
         "openapi": "3.1.0",
         "info": {"title": title, "version": env!("CARGO_PKG_VERSION")},
         "paths": paths,
+        "tags": tags
+            .iter()
+            .map(|(name, description)| json!({"name": name, "description": description}))
+            .collect::<Vec<_>>(),
         "security": [{"bearerAuth": []}, {"apiKey": []}],
         "components": {
             "schemas": schemas,
@@ -304,11 +335,66 @@ fn message_schema(message: &MessageDescriptor, pending: &mut Vec<MessageDescript
     if let Some(schema) = well_known(message) {
         return schema;
     }
+    let parent = message.parent_file();
+    let file = parent.file_descriptor_proto();
     let properties: Map<String, Value> = message
         .fields()
-        .map(|f| (f.json_name().to_owned(), field_schema(&f, pending)))
+        .map(|f| {
+            let mut schema = field_schema(&f, pending);
+            if let Value::Object(object) = &mut schema {
+                if let Some(comment) = comment_of(file, f.path()) {
+                    object.insert("description".into(), Value::String(comment));
+                }
+                if behaviors(&f).contains(&OUTPUT_ONLY) {
+                    object.insert("readOnly".into(), Value::Bool(true));
+                }
+            }
+            (f.json_name().to_owned(), schema)
+        })
         .collect();
-    json!({"type": "object", "properties": properties})
+    let mut schema = json!({"type": "object", "properties": properties});
+    if let Some(comment) = comment_of(file, message.path()) {
+        schema["description"] = Value::String(comment);
+    }
+    schema
+}
+
+/// `google.api.FieldBehavior.OUTPUT_ONLY`.
+const OUTPUT_ONLY: i32 = 3;
+
+/// The `google.api.field_behavior` values of a field.
+fn behaviors(field: &FieldDescriptor) -> Vec<i32> {
+    let Some(extension) = field
+        .parent_pool()
+        .get_extension_by_name("google.api.field_behavior")
+    else {
+        return Vec::new();
+    };
+    let options = field.options();
+    if !options.has_extension(&extension) {
+        return Vec::new();
+    }
+    match options.get_extension(&extension).as_ref() {
+        prost_reflect::Value::List(values) => values
+            .iter()
+            .filter_map(prost_reflect::Value::as_enum_number)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The comment above the element at `path` in `file`, trimmed (`None` without one).
+fn comment_of(file: &prost_types::FileDescriptorProto, path: &[i32]) -> Option<String> {
+    let location = file
+        .source_code_info
+        .as_ref()?
+        .location
+        .iter()
+        .find(|location| location.path == path)?;
+    let text = location.leading_comments.as_deref()?;
+    let lines: Vec<&str> = text.lines().map(str::trim).collect();
+    let joined = lines.join("\n").trim().to_owned();
+    (!joined.is_empty()).then_some(joined)
 }
 
 #[cfg(test)]
@@ -316,6 +402,32 @@ mod tests {
     use prost_reflect::DescriptorPool;
 
     use super::*;
+
+    #[test]
+    fn operations_and_schemas_carry_the_comments_of_the_contracts() {
+        let pool = DescriptorPool::decode(taskmesh_contracts::FILE_DESCRIPTOR_SET).expect("pool");
+        let routes = RouteTable::from_pool(&pool).expect("routes");
+        let doc = document(&routes, "taskmesh");
+        let get = &doc["paths"]["/v1/projects/{project}/tasks/{task}"]["get"];
+        assert_eq!(get["summary"], "Gets a task, also a soft-deleted one");
+        assert!(
+            get["description"]
+                .as_str()
+                .is_some_and(|d| d.contains("/taskmesh.tasks.v1.TaskService/GetTask"))
+        );
+        assert_eq!(get["tags"], json!(["TaskService"]));
+        let tags = doc["tags"].as_array().expect("tags");
+        assert!(tags.iter().any(|t| t["name"] == "TaskService"
+            && t["description"].as_str().is_some_and(|d| !d.is_empty())));
+        let task = &doc["components"]["schemas"]["taskmesh.tasks.v1.Task"];
+        assert_eq!(task["properties"]["createTime"]["readOnly"], true);
+        assert!(task["properties"]["title"]["readOnly"].is_null());
+        assert!(
+            task["properties"]["title"]["description"]
+                .as_str()
+                .is_some_and(|d| !d.is_empty())
+        );
+    }
 
     #[test]
     fn every_route_is_documented_with_its_schemas() {
