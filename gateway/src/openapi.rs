@@ -198,10 +198,17 @@ pub fn document(routes: &RouteTable, title: &str) -> Value {
                 }
             }),
         );
-        paths.entry(path).or_default().insert(
-            binding.http_method.as_str().to_lowercase(),
-            Value::Object(operation),
-        );
+        // OpenAPI 3.1 has no key for a custom HTTP method (google.api.http `custom`): it is kept
+        // as a specification extension, `x-report` for REPORT.
+        let method = binding.http_method.as_str().to_lowercase();
+        let key = match method.as_str() {
+            "get" | "put" | "post" | "delete" | "options" | "head" | "patch" | "trace" => method,
+            _ => format!("x-{method}"),
+        };
+        paths
+            .entry(path)
+            .or_default()
+            .insert(key, Value::Object(operation));
     }
 
     while let Some(message) = pending.pop() {
