@@ -1,6 +1,7 @@
 //! Every service and the gateway as real processes, wired as `make up` wires them (AppRole logins,
 //! only the Vault address and credential files in their environment), driven through the gateway:
-//! sign-up and sign-in, projects, boards and tasks over REST, gRPC with grpcurl, a job streamed as
+//! sign-up and sign-in, projects, boards and tasks over REST, gRPC with grpcurl and with a Python
+//! client generated from the contracts, a job streamed as
 //! NDJSON and SSE, and finally a scan of every process log for credentials.
 
 mod harness;
@@ -214,6 +215,34 @@ fn grpcurl_reads(stack: &Stack, grpc_port: u16, token: &str, task: &str) {
     assert!(String::from_utf8_lossy(&fetched.stdout).contains("STATUS_DONE"));
 }
 
+/// A client generated from the contracts alone, in another language: `tests/clients/python/smoke.py`
+/// generates Python stubs with grpcio-tools and calls the gateway's native gRPC port with the token.
+fn python_client_calls(stack: &Stack, grpc_port: u16, token: &str) {
+    let cwd = std::env::current_dir().expect("cwd");
+    let root = cwd
+        .ancestors()
+        .find(|dir| dir.join("buf.yaml").is_file())
+        .expect("the repository root");
+    let output = Command::new(stack.bin("python"))
+        .arg(root.join("tests/clients/python/smoke.py"))
+        .arg(root)
+        .arg(format!("127.0.0.1:{grpc_port}"))
+        .arg(token)
+        .output()
+        .expect("python (the stack's venv, with grpcio-tools)");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("GetCurrentUser: users/ada"), "{stdout}");
+    assert!(
+        stdout.contains("CreateProject, GetProject, ListProjects"),
+        "{stdout}"
+    );
+}
+
 /// A task with a job: the execution service runs it; its progress streams through the gateway as
 /// NDJSON and as Server-Sent Events, and the task shows the outcome.
 async fn job_runs_and_streams(rest: &Rest, token: &str, project: &str, columns: &Value) {
@@ -291,6 +320,7 @@ async fn the_platform_works_end_to_end_through_the_gateway() {
     let (project, columns) = project_with_board(&rest).await;
     let task = task_lifecycle(&rest, &project, &columns).await;
     grpcurl_reads(&stack, platform.grpc_port, &credentials.access_token, &task);
+    python_client_calls(&stack, platform.grpc_port, &credentials.access_token);
     job_runs_and_streams(&rest, &credentials.access_token, &project, &columns).await;
     platform.stop();
 
