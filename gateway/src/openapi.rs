@@ -113,7 +113,7 @@ pub fn document(routes: &RouteTable, title: &str) -> Value {
                     parameters.push(json!({
                         "name": field.json_name(),
                         "in": "query",
-                        "required": false,
+                        "required": behaviors(&field).contains(&REQUIRED),
                         "schema": schema,
                     }));
                 }
@@ -359,13 +359,23 @@ fn message_schema(message: &MessageDescriptor, pending: &mut Vec<MessageDescript
             (f.json_name().to_owned(), schema)
         })
         .collect();
+    let required: Vec<Value> = message
+        .fields()
+        .filter(|f| behaviors(f).contains(&REQUIRED))
+        .map(|f| Value::String(f.json_name().to_owned()))
+        .collect();
     let mut schema = json!({"type": "object", "properties": properties});
+    if !required.is_empty() {
+        schema["required"] = Value::Array(required);
+    }
     if let Some(comment) = comment_of(file, message.path()) {
         schema["description"] = Value::String(comment);
     }
     schema
 }
 
+/// `google.api.FieldBehavior.REQUIRED`.
+const REQUIRED: i32 = 2;
 /// `google.api.FieldBehavior.OUTPUT_ONLY`.
 const OUTPUT_ONLY: i32 = 3;
 
@@ -428,6 +438,13 @@ mod tests {
             && t["description"].as_str().is_some_and(|d| !d.is_empty())));
         let task = &doc["components"]["schemas"]["taskmesh.tasks.v1.Task"];
         assert_eq!(task["properties"]["createTime"]["readOnly"], true);
+        let project = &doc["components"]["schemas"]["taskmesh.projects.v1.Project"];
+        assert!(
+            project["required"]
+                .as_array()
+                .is_some_and(|r| r.contains(&json!("displayName"))),
+            "REQUIRED fields are required: {project}"
+        );
         assert!(task["properties"]["title"]["readOnly"].is_null());
         assert!(
             task["properties"]["title"]["description"]
