@@ -183,15 +183,25 @@ pub fn document(routes: &RouteTable, title: &str) -> Value {
                 schema_ref(&output)
             }
         };
-        let content_type = if binding.method.is_server_streaming() {
-            "application/x-ndjson"
+        let ok = if binding.method.is_server_streaming() {
+            // A stream: one JSON object per line, or Server-Sent Events for clients that accept
+            // them; an error after the first message arrives as a last `{"error": Status}` record.
+            json!({
+                "description": "A stream of messages: newline-delimited JSON (one object per line), or \
+                    Server-Sent Events (`data:` lines) when the request accepts `text/event-stream`. \
+                    A failure after the stream began ends it with a record `{\"error\": google.rpc.Status}`.",
+                "content": {
+                    "application/x-ndjson": {"schema": response_schema},
+                    "text/event-stream": {"schema": {"type": "string"}},
+                }
+            })
         } else {
-            "application/json"
+            json!({"description": "OK", "content": {"application/json": {"schema": response_schema}}})
         };
         operation.insert(
             "responses".into(),
             json!({
-                "200": {"description": "OK", "content": {content_type: {"schema": response_schema}}},
+                "200": ok,
                 "default": {
                     "description": "An error: google.rpc.Status with ErrorInfo / BadRequest details",
                     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/google.rpc.Status"}}}
