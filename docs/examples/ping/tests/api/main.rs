@@ -1,5 +1,7 @@
 //! The ping example runs on the real stack: authenticated, counted, and its event published.
 
+mod kit;
+
 use taskmesh_example_ping::pb::{PingRequest, ping_service_client::PingServiceClient};
 use taskmesh_example_ping::{App, Config};
 use taskmesh_testing::{Stack, TestDatabase, as_user, with_identity};
