@@ -14,37 +14,11 @@ use crate::routes::RouteTable;
 /// `["projects", "tasks"]` -> `["project", "task"]`.
 fn resource_names(pool: &DescriptorPool) -> HashMap<Vec<String>, Vec<String>> {
     let mut names = HashMap::new();
-    let Some(extension) = pool.get_extension_by_name("google.api.resource") else {
-        return names;
-    };
-    for message in pool.all_messages() {
-        let options = message.options();
-        if !options.has_extension(&extension) {
-            continue;
-        }
-        let prost_reflect::Value::Message(resource) =
-            options.get_extension(&extension).into_owned()
-        else {
-            continue;
-        };
-        let Some(prost_reflect::Value::List(patterns)) =
-            resource.get_field_by_name("pattern").as_deref().cloned()
-        else {
-            continue;
-        };
-        for pattern in patterns {
-            let prost_reflect::Value::String(pattern) = pattern else {
-                continue;
-            };
-            let (mut collections, mut variables) = (Vec::new(), Vec::new());
-            for segment in pattern.split('/') {
-                match segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-                    Some(variable) => variables.push(variable.to_owned()),
-                    None => collections.push(segment.to_owned()),
-                }
-            }
-            names.entry(collections).or_insert(variables);
-        }
+    for (_, pattern) in taskmesh_mesh::names::resource_patterns(pool) {
+        let owned = |parts: Vec<&str>| parts.into_iter().map(str::to_owned).collect::<Vec<_>>();
+        names
+            .entry(owned(pattern.collections()))
+            .or_insert_with(|| owned(pattern.variables()));
     }
     names
 }

@@ -37,7 +37,6 @@ done
 [ "$(cat "$RUN/alpha.restarts")" = 1 ] || die "check failed: the restart was not counted"
 kill -0 "$beta" 2>/dev/null && [ "$(cat "$RUN/beta.pid")" = "$beta" ] \
   || die "check failed: beta was touched by alpha's restart"
-grep -q "alpha exited" "$LOGS/alpha.log" 2>/dev/null || true
 log "check passed: restarted within $((SECONDS))s, counted, the other process untouched"
 
 log "check: the stop path ends supervision"

@@ -108,8 +108,12 @@ pub fn subject_for(full_name: &str) -> String {
 pub fn decode_as<M: prost::Name + Default>(
     message: &async_nats::jetstream::Message,
 ) -> Option<Result<M, prost::DecodeError>> {
-    let event_type = message.headers.as_ref()?.get(headers::EVENT_TYPE)?;
-    (event_type.as_str() == M::full_name()).then(|| M::decode(message.payload.as_ref()))
+    let event_type = message.headers.as_ref()?.get(headers::EVENT_TYPE)?.as_str();
+    // Compared by parts: no name is built for each message and type tried.
+    let name = event_type
+        .strip_prefix(M::PACKAGE)
+        .and_then(|rest| rest.strip_prefix('.'));
+    (name == Some(M::NAME)).then(|| M::decode(message.payload.as_ref()))
 }
 
 /// The subject events of type `M` are published on (`taskmesh.identity.v1.user_registered`).

@@ -100,6 +100,28 @@ impl ResourcePattern {
         &self.text
     }
 
+    /// The collection ids, in order: `["projects", "boards"]`.
+    pub fn collections(&self) -> Vec<&str> {
+        self.parts
+            .iter()
+            .filter_map(|part| match part {
+                Part::Literal(literal) => Some(literal.as_str()),
+                Part::Variable(_) => None,
+            })
+            .collect()
+    }
+
+    /// The variable names, in order: `["project", "board"]`.
+    pub fn variables(&self) -> Vec<&str> {
+        self.parts
+            .iter()
+            .filter_map(|part| match part {
+                Part::Variable(name) => Some(name.as_str()),
+                Part::Literal(_) => None,
+            })
+            .collect()
+    }
+
     /// The values of the variables of `text`, the value of request field `field`, in order; an
     /// error naming the field and the expected shape when `text` does not match.
     pub fn parse<'a, const N: usize>(
@@ -170,31 +192,43 @@ pub fn valid_user_id(value: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }
 
-/// Every message of the contracts with a `google.api.resource` pattern, by full name.
+/// Every `google.api.resource` pattern declared in `pool`, with the full name of its message, in
+/// declaration order (a message may declare several).
+pub fn resource_patterns(pool: &DescriptorPool) -> Vec<(String, ResourcePattern)> {
+    let mut patterns = Vec::new();
+    let Some(extension) = pool.get_extension_by_name("google.api.resource") else {
+        return patterns;
+    };
+    for message in pool.all_messages() {
+        let options = message.options();
+        if !options.has_extension(&extension) {
+            continue;
+        }
+        let Value::Message(resource) = options.get_extension(&extension).into_owned() else {
+            continue;
+        };
+        if let Some(Value::List(list)) = resource.get_field_by_name("pattern").as_deref() {
+            for text in list.iter().filter_map(Value::as_str) {
+                if let Ok(pattern) = ResourcePattern::new(text) {
+                    patterns.push((message.full_name().to_owned(), pattern));
+                }
+            }
+        }
+    }
+    patterns
+}
+
+/// The first pattern of every message of the contracts that declares one, by full name.
 fn contract_patterns() -> &'static HashMap<String, ResourcePattern> {
     static PATTERNS: OnceLock<HashMap<String, ResourcePattern>> = OnceLock::new();
     PATTERNS.get_or_init(|| {
-        let mut patterns = HashMap::new();
-        let Ok(pool) = DescriptorPool::decode(taskmesh_contracts::FILE_DESCRIPTOR_SET) else {
-            return patterns;
-        };
-        let Some(extension) = pool.get_extension_by_name("google.api.resource") else {
-            return patterns;
-        };
-        for message in pool.all_messages() {
-            let options = message.options();
-            if !options.has_extension(&extension) {
-                continue;
-            }
-            if let Value::Message(resource) = options.get_extension(&extension).into_owned()
-                && let Some(Value::List(list)) = resource.get_field_by_name("pattern").as_deref()
-                && let Some(Value::String(first)) = list.first()
-                && let Ok(pattern) = ResourcePattern::new(first)
-            {
-                patterns.insert(message.full_name().to_owned(), pattern);
+        let mut first = HashMap::new();
+        if let Ok(pool) = DescriptorPool::decode(taskmesh_contracts::FILE_DESCRIPTOR_SET) {
+            for (message, pattern) in resource_patterns(&pool) {
+                first.entry(message).or_insert(pattern);
             }
         }
-        patterns
+        first
     })
 }
 
@@ -225,6 +259,8 @@ mod tests {
             .expect("valid");
         assert_eq!((project, id), ("p-1", "b2"));
         assert_eq!(board.format(&[project, id]), "projects/p-1/boards/b2");
+        assert_eq!(board.collections(), ["projects", "boards"]);
+        assert_eq!(board.variables(), ["project", "board"]);
     }
 
     #[test]

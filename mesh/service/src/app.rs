@@ -145,20 +145,19 @@ impl<S: Service> App<S> {
         let relay = tokio::spawn(self.relay.run(relay_stopped));
         let mut background = Running::start(self.background);
 
-        let (failure_tx, failure_rx) = tokio::sync::oneshot::channel();
+        let mut early = None;
         let stop = async {
             tokio::select! {
                 () = shutdown => {}
                 (task, ended) = background.first_failure() => {
                     tracing::error!(task = %task, "background task {ended}; stopping the service");
-                    let _ = failure_tx.send(KitError::Background { task, why: ended.to_string() });
+                    early = Some(KitError::Background { task, why: ended.to_string() });
                 }
             }
         };
         let served = self.server.run(stop).await;
-        let early = failure_rx.await.ok();
 
-        let failed = background.drain(self.grace).await;
+        let during_drain = background.drain(self.grace).await;
         let _ = stop_relay.send(true);
         if let Err(err) = relay.await {
             tracing::error!(error = %err, "background task `outbox relay` panicked");
@@ -168,15 +167,9 @@ impl<S: Service> App<S> {
         }
         self.pool.close().await;
         served?;
-        if let Some(err) = early {
-            return Err(err);
+        match early.or(during_drain) {
+            Some(err) => Err(err),
+            None => Ok(()),
         }
-        if failed > 0 {
-            return Err(KitError::Background {
-                task: format!("{failed} task(s)"),
-                why: "failed during the drain".to_owned(),
-            });
-        }
-        Ok(())
     }
 }

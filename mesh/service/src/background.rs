@@ -9,7 +9,7 @@ use futures::future::BoxFuture;
 use tokio::sync::watch;
 use tokio::task::{Id, JoinError, JoinSet};
 
-use crate::error::{BoxError, chain};
+use crate::error::{BoxError, KitError, chain};
 
 /// The drain signal a background task watches.
 #[derive(Debug, Clone)]
@@ -19,11 +19,6 @@ impl Stop {
     /// The underlying receiver (turns `true` at the drain), for APIs that take one.
     pub fn receiver(&self) -> watch::Receiver<bool> {
         self.0.clone()
-    }
-
-    /// Whether the drain has begun.
-    pub fn is_stopped(&self) -> bool {
-        *self.0.borrow()
     }
 
     /// Completes when the drain begins.
@@ -57,7 +52,7 @@ impl Background {
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum Ended {
     #[error("returned before the drain")]
-    Early,
+    Returned,
     #[error("failed: {0}")]
     Failed(String),
     #[error("panicked")]
@@ -95,21 +90,21 @@ impl Running {
     }
 
     /// Asks every task to stop and waits up to `grace` for all of them; what has not stopped by
-    /// then is aborted. Every failure is logged; returns how many tasks failed.
-    pub(crate) async fn drain(mut self, grace: Duration) -> usize {
+    /// then is aborted. Every failure is logged; returns the first.
+    pub(crate) async fn drain(mut self, grace: Duration) -> Option<KitError> {
         let _ = self.stop.send(true);
-        let mut failed = 0;
+        let mut first = None;
         let deadline = tokio::time::Instant::now() + grace;
         loop {
             match tokio::time::timeout_at(deadline, self.set.join_next_with_id()).await {
                 Ok(Some(result)) => {
-                    let (name, ended) = self.describe(result);
-                    match ended {
-                        Ended::Early => {}
-                        other => {
-                            failed += 1;
-                            tracing::error!(task = %name, "background task {other}");
-                        }
+                    let (task, ended) = self.describe(result);
+                    if !matches!(ended, Ended::Returned) {
+                        tracing::error!(task = %task, "background task {ended}");
+                        first.get_or_insert(KitError::Background {
+                            task,
+                            why: format!("{ended} during the drain"),
+                        });
                     }
                 }
                 Ok(None) => break,
@@ -122,7 +117,7 @@ impl Running {
                 }
             }
         }
-        failed
+        first
     }
 
     fn describe(
@@ -130,7 +125,7 @@ impl Running {
         result: Result<(Id, Result<(), BoxError>), JoinError>,
     ) -> (String, Ended) {
         let (id, ended) = match result {
-            Ok((id, Ok(()))) => (id, Ended::Early),
+            Ok((id, Ok(()))) => (id, Ended::Returned),
             Ok((id, Err(err))) => (id, Ended::Failed(chain(err.as_ref()))),
             Err(err) if err.is_panic() => (err.id(), Ended::Panicked),
             Err(err) => (err.id(), Ended::Cancelled),

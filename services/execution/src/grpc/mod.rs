@@ -22,12 +22,6 @@ use crate::store::{Store, is_final};
 /// How often a watch looks for changes.
 const WATCH_POLL: Duration = Duration::from_millis(100);
 
-/// Checks an execution name and returns its project.
-fn check_execution(field: &str, name: &str) -> Result<String, Status> {
-    let [project, _, _] = ResourcePattern::of::<Execution>().parse(field, name)?;
-    Ok(project.to_owned())
-}
-
 /// Handles execution RPCs. Members of the task's project may read; members, admins and owners
 /// may cancel and retry. Membership is checked before any lookup.
 #[derive(Debug, Clone)]
@@ -41,6 +35,18 @@ impl ExecutionsService {
     pub fn new(store: Store, projects: ProjectsClient) -> Self {
         Self { store, projects }
     }
+
+    /// Checks the execution name in field `name` and that the caller may `access` its project.
+    async fn authorize(
+        &self,
+        context: &CallContext,
+        name: &str,
+        access: Access,
+    ) -> Result<(), Status> {
+        let [project, _, _] = ResourcePattern::of::<Execution>().parse("name", name)?;
+        self.projects.authorize(context, project, access).await?;
+        Ok(())
+    }
 }
 
 #[tonic::async_trait]
@@ -50,9 +56,7 @@ impl ExecutionService for ExecutionsService {
         request: Request<GetExecutionRequest>,
     ) -> Result<Response<Execution>, Status> {
         let context = CallContext::of(&request);
-        let project = check_execution("name", &request.get_ref().name)?;
-        self.projects
-            .authorize(&context, &project, Access::Read)
+        self.authorize(&context, &request.get_ref().name, Access::Read)
             .await?;
         Ok(Response::new(
             self.store.get(&request.get_ref().name).await?,
@@ -88,10 +92,7 @@ impl ExecutionService for ExecutionsService {
     ) -> Result<Response<Self::WatchExecutionStream>, Status> {
         let context = CallContext::of(&request);
         let name = request.into_inner().name;
-        let project = check_execution("name", &name)?;
-        self.projects
-            .authorize(&context, &project, Access::Read)
-            .await?;
+        self.authorize(&context, &name, Access::Read).await?;
         let first = self.store.get(&name).await?;
         let store = self.store.clone();
         let stream = futures::stream::unfold(
@@ -145,9 +146,7 @@ impl ExecutionService for ExecutionsService {
         request: Request<CancelExecutionRequest>,
     ) -> Result<Response<Execution>, Status> {
         let context = CallContext::of(&request);
-        let project = check_execution("name", &request.get_ref().name)?;
-        self.projects
-            .authorize(&context, &project, Access::Write)
+        self.authorize(&context, &request.get_ref().name, Access::Write)
             .await?;
         Ok(Response::new(
             self.store.cancel(&request.get_ref().name).await?,
@@ -159,9 +158,7 @@ impl ExecutionService for ExecutionsService {
         request: Request<RetryExecutionRequest>,
     ) -> Result<Response<Execution>, Status> {
         let context = CallContext::of(&request);
-        let project = check_execution("name", &request.get_ref().name)?;
-        self.projects
-            .authorize(&context, &project, Access::Write)
+        self.authorize(&context, &request.get_ref().name, Access::Write)
             .await?;
         Ok(Response::new(
             self.store.retry(&request.get_ref().name).await?,

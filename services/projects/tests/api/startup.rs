@@ -477,3 +477,26 @@ async fn a_call_past_its_deadline_is_abandoned_with_deadline_exceeded() {
         "the abandoned update did not apply"
     );
 }
+
+/// The kit's command line: `--help` lists the commands every service has, an unknown argument
+/// exits 64 (before anything is opened), and so does a command the service does not have.
+#[test]
+fn the_command_line_lists_the_kit_commands_and_refuses_unknown_ones_with_64() {
+    let help = service_binary()
+        .arg("--help")
+        .output()
+        .expect("run the service");
+    assert_eq!(help.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&help.stdout);
+    for expected in ["serve", "dead-letters", "--config"] {
+        assert!(text.contains(expected), "{expected} missing from:\n{text}");
+    }
+    assert!(
+        !text.contains("rebuild-read-model"),
+        "a tasks command: {text}"
+    );
+    for args in [&["--no-such-flag"][..], &["rebuild-read-model"]] {
+        let refused = service_binary().args(args).output().expect("run");
+        assert_eq!(refused.status.code(), Some(64), "{args:?}");
+    }
+}
