@@ -1,7 +1,9 @@
 //! Compiles every `.proto` under this crate with protox (no protoc binary) and generates prost messages
 //! and tonic clients and servers with tonic-prost-build. The encoded descriptor set, custom options
 //! such as `google.api.http` included, is written to `OUT_DIR/descriptor.bin` for reflection and for
-//! the gateway.
+//! the gateway. `buf/validate/validate.proto` (the protovalidate rules the contracts annotate their
+//! fields with) is not copied here: it is read from the descriptor set that the
+//! `prost-protovalidate-types` crate ships.
 
 use std::path::{Path, PathBuf};
 
@@ -23,7 +25,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // `protox::compile` would return a prost-types set whose re-encoding drops extension options;
     // the Compiler keeps them when the set is encoded directly.
-    let mut compiler = protox::Compiler::new([&root])?;
+    let mut compiler = protox::Compiler::with_file_resolver(resolver(&root)?);
     compiler.include_imports(true).include_source_info(true);
     compiler.open_files(&relative)?;
     let encoded = compiler.encode_file_descriptor_set();
@@ -43,6 +45,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=taskmesh");
     println!("cargo:rerun-if-changed=google");
     Ok(())
+}
+
+/// This crate's `.proto` files, then protobuf's well-known types, then `buf/validate/validate.proto`.
+fn resolver(root: &Path) -> Result<protox::file::ChainFileResolver, Box<dyn std::error::Error>> {
+    use protox::file::{
+        ChainFileResolver, DescriptorSetFileResolver, GoogleFileResolver, IncludeFileResolver,
+    };
+    let validate = prost_protovalidate_types::DESCRIPTOR_POOL.encode_to_vec();
+    let mut chain = ChainFileResolver::new();
+    chain.add(IncludeFileResolver::new(root.to_owned()));
+    chain.add(GoogleFileResolver::new());
+    chain.add(DescriptorSetFileResolver::decode(validate.as_slice())?);
+    Ok(chain)
 }
 
 fn collect_protos(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {

