@@ -1,6 +1,7 @@
 //! The tower layer in front of every gRPC service: assigns request and correlation ids, reads the
 //! W3C trace context and the `grpc-timeout` deadline, opens the call's tracing span, authenticates
-//! the caller ([`CallGuard`]), enforces the deadline, echoes `x-request-id`, and records metrics.
+//! the caller ([`CallGuard`]), checks the request against its contract ([`RequestRules`]), enforces
+//! the deadline, echoes `x-request-id`, and records metrics.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -14,18 +15,29 @@ use tracing::Instrument;
 use crate::auth::{CallGuard, Scope};
 use crate::context::{ANONYMOUS, CORRELATION_ID_HEADER, CallContext, REQUEST_ID_HEADER};
 use crate::metrics::Metrics;
+use crate::validate::{MethodRules, RequestRules};
+
+/// Largest request body the contract check reads (tonic's default decoding limit plus the frame
+/// header); a larger one is refused by the server's own decoder.
+const MAX_CHECKED_BODY: usize = 4 * 1024 * 1024 + 5;
 
 /// Adds [`CallService`] around a service.
 #[derive(Clone, Debug)]
 pub struct CallLayer {
     metrics: Metrics,
     guard: CallGuard,
+    rules: RequestRules,
 }
 
 impl CallLayer {
-    /// A layer recording into `metrics` and checking credentials with `guard`.
-    pub fn new(metrics: Metrics, guard: CallGuard) -> Self {
-        Self { metrics, guard }
+    /// A layer recording into `metrics`, checking credentials with `guard` and requests with
+    /// `rules`.
+    pub fn new(metrics: Metrics, guard: CallGuard, rules: RequestRules) -> Self {
+        Self {
+            metrics,
+            guard,
+            rules,
+        }
     }
 }
 
@@ -37,8 +49,56 @@ impl<S> Layer<S> for CallLayer {
             inner,
             metrics: self.metrics.clone(),
             guard: self.guard.clone(),
+            rules: self.rules.clone(),
         }
     }
+}
+
+/// Reads a unary request's one frame and checks it with `rules`; hands on the request (re-framed
+/// when OUTPUT_ONLY fields were cleared) or the INVALID_ARGUMENT to answer. Bodies this check cannot
+/// read (compressed, several frames, too large) are handed on as they came for tonic to judge.
+async fn check_request(
+    rules: &RequestRules,
+    method: &MethodRules,
+    request: Request<Body>,
+) -> Result<Request<Body>, tonic::Status> {
+    use http_body_util::BodyExt;
+
+    let (parts, body) = request.into_parts();
+    let bytes = match http_body_util::Limited::new(body, MAX_CHECKED_BODY)
+        .collect()
+        .await
+    {
+        Ok(collected) => collected.to_bytes(),
+        Err(err) => {
+            return Err(match err.downcast::<tonic::Status>() {
+                Ok(status) => *status,
+                Err(_) => tonic::Status::resource_exhausted("the request is too large"),
+            });
+        }
+    };
+    let framed = bytes.len() >= 5
+        && bytes[0] == 0
+        && u32::from_be_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]) as usize == bytes.len() - 5;
+    let replaced = if framed {
+        rules.check(method, &bytes[5..])?
+    } else {
+        None
+    };
+    let body = match replaced {
+        Some(message) => {
+            let mut framed = Vec::with_capacity(message.len() + 5);
+            framed.push(0);
+            framed.extend_from_slice(&(message.len() as u32).to_be_bytes());
+            framed.extend_from_slice(&message);
+            bytes::Bytes::from(framed)
+        }
+        None => bytes,
+    };
+    Ok(Request::from_parts(
+        parts,
+        Body::new(http_body_util::Full::new(body)),
+    ))
 }
 
 /// See the module documentation.
@@ -47,6 +107,7 @@ pub struct CallService<S> {
     inner: S,
     metrics: Metrics,
     guard: CallGuard,
+    rules: RequestRules,
 }
 
 type BoxFuture<T> = Pin<Box<dyn std::future::Future<Output = T> + Send>>;
@@ -71,6 +132,7 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let metrics = self.metrics.clone();
         let guard = self.guard.clone();
+        let rules = self.rules.clone();
 
         let method = request.uri().path().to_owned();
         let context = call_context(request.headers());
@@ -97,6 +159,14 @@ where
                             None => context,
                         };
                         request.extensions_mut().insert(context);
+                        let checked = match rules.method(&method) {
+                            Some(method_rules) => check_request(&rules, method_rules, request).await,
+                            None => Ok(request),
+                        };
+                        let request = match checked {
+                            Ok(request) => request,
+                            Err(status) => return Ok(status.into_http()),
+                        };
                         let call = inner.call(request);
                         match deadline {
                             Some(deadline) => {

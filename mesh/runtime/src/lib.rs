@@ -1,7 +1,8 @@
 //! taskmesh's service runtime. A service binary loads its [`config`], logs in to Vault
 //! ([`vault`]), connects PostgreSQL ([`db`]), starts [`telemetry`], builds its routes and hands them
 //! to [`server::MeshServer`], which adds health, reflection, ids, deadlines, metrics, the admin port
-//! and graceful shutdown. [`status`] and [`aip`] keep errors and list semantics the same everywhere.
+//! and graceful shutdown. [`validate`] checks every request against its contract's rules.
+//! [`status`] and [`aip`] keep errors and list semantics the same everywhere.
 
 pub mod admin;
 pub mod aip;
@@ -18,6 +19,7 @@ pub mod shutdown;
 pub mod status;
 pub mod telemetry;
 pub mod time;
+pub mod validate;
 pub mod vault;
 
 pub use admin::Readiness;

@@ -21,6 +21,7 @@ use crate::auth::{Authenticator, CallGuard};
 use crate::config::MeshConfig;
 use crate::layer::CallLayer;
 use crate::metrics::Metrics;
+use crate::validate::RequestRules;
 
 /// Why the server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +39,9 @@ pub enum ServerError {
     /// The reflection service could not read the descriptor set.
     #[error("invalid descriptor set for reflection: {0}")]
     Reflection(String),
+    /// A contract rule does not compile.
+    #[error("{0}")]
+    Rules(String),
     /// The `auth` settings are unusable.
     #[error(transparent)]
     Auth(#[from] crate::config::ConfigError),
@@ -56,8 +60,8 @@ pub struct MeshServer {
     service_names: Vec<String>,
     readiness: Readiness,
     metrics: Metrics,
-    /// Authenticates and meters each call; `None` where the routes guard calls themselves.
-    guard: Option<CallGuard>,
+    /// Authenticates, checks and meters each call; `None` where the routes guard calls themselves.
+    guard: Option<(CallGuard, RequestRules)>,
     grace_period: Duration,
 }
 
@@ -102,6 +106,7 @@ impl MeshServer {
         authenticator: Authenticator,
     ) -> Result<Self, ServerError> {
         let guard = CallGuard::new(authenticator, descriptor_set);
+        let rules = RequestRules::new(descriptor_set).map_err(ServerError::Rules)?;
         let listeners = Listeners {
             grpc: config.grpc.listen,
             admin: config.admin.listen,
@@ -116,7 +121,7 @@ impl MeshServer {
             metrics,
         )
         .await?;
-        server.guard = Some(guard);
+        server.guard = Some((guard, rules));
         Ok(server)
     }
 
@@ -199,8 +204,8 @@ impl MeshServer {
     /// Verifies callers with `authenticator` from now on (identity verifies against itself at the
     /// address it bound).
     pub fn set_authenticator(&mut self, authenticator: Authenticator) {
-        if let Some(guard) = &self.guard {
-            self.guard = Some(guard.with_authenticator(authenticator));
+        if let Some((guard, rules)) = &self.guard {
+            self.guard = Some((guard.with_authenticator(authenticator), rules.clone()));
         }
     }
 
@@ -260,7 +265,7 @@ impl MeshServer {
 
         let layer = tower::util::option_layer(
             self.guard
-                .map(|guard| CallLayer::new(self.metrics.clone(), guard)),
+                .map(|(guard, rules)| CallLayer::new(self.metrics.clone(), guard, rules)),
         );
         let server = tonic::transport::Server::builder()
             .layer(layer)

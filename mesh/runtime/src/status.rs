@@ -155,18 +155,6 @@ impl Violations {
         self.0.push((field.to_owned(), description.to_owned()));
     }
 
-    /// The parsed `request_id` (a UUID; empty means none), recording a violation otherwise.
-    pub fn request_id(&mut self, text: &str) -> Option<uuid::Uuid> {
-        if text.is_empty() {
-            return None;
-        }
-        let parsed = uuid::Uuid::parse_str(text).ok();
-        if parsed.is_none() {
-            self.push("request_id", "must be a UUID");
-        }
-        parsed
-    }
-
     /// INVALID_ARGUMENT listing every violation, if there is any.
     pub fn finish(self) -> Result<(), Status> {
         if self.0.is_empty() {

@@ -196,17 +196,10 @@ pub fn update_paths(
         .collect()
 }
 
-/// What is wrong with a client-chosen resource id, if anything.
-pub fn resource_id_problem(id: &str) -> Option<&'static str> {
-    let valid = (3..=63).contains(&id.len())
-        && id.starts_with(|c: char| c.is_ascii_lowercase())
-        && !id.ends_with('-')
-        && id
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-    (!valid).then_some(
-        "must be 3-63 characters of a-z, 0-9 and -, start with a letter and not end with -",
-    )
+/// The request's `request_id` (AIP-155), `None` when not set. Its form (a UUID) is the contract's
+/// rule, checked before a handler runs.
+pub fn request_id(text: &str) -> Option<uuid::Uuid> {
+    uuid::Uuid::parse_str(text).ok()
 }
 
 /// A new server-chosen id: time-ordered and unguessable.
@@ -293,17 +286,8 @@ mod tests {
     }
 
     #[test]
-    fn resource_ids_follow_aip_122() {
-        assert!(resource_id_problem("my-project-1").is_none());
-        for bad in [
-            "ab",
-            "1abc",
-            "has_underscore",
-            "ends-",
-            "UPPER",
-            &"a".repeat(64),
-        ] {
-            assert!(resource_id_problem(bad).is_some(), "{bad}");
-        }
+    fn request_ids_are_uuids_or_absent() {
+        assert!(request_id("").is_none());
+        assert!(request_id("0194f0c4-3c56-7f43-a6a1-3f1ad1f0a1b2").is_some());
     }
 }

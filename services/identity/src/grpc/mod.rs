@@ -15,7 +15,7 @@ use taskmesh_contracts::identity_v1::{
 use taskmesh_mesh::CallContext;
 use taskmesh_mesh::aip;
 use taskmesh_mesh::names::ResourcePattern;
-use taskmesh_mesh::status::{Violations, invalid_field, not_found, required};
+use taskmesh_mesh::status::{invalid_field, not_found, required};
 use taskmesh_mesh::time::{from_timestamp, to_timestamp};
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
@@ -123,19 +123,12 @@ impl IdentityService for IdentityHandlers {
     async fn register(&self, request: Request<RegisterRequest>) -> Result<Response<User>, Status> {
         let context = CallContext::of(&request);
         let request = request.into_inner();
-        let mut violations = Violations::default();
-        let username = violations.check("username", domain::username(&request.username));
-        let email = violations.check("email", domain::email(&request.email));
-        violations.check("password", domain::password(&request.password));
-        let display_name = if request.display_name.trim().is_empty() {
-            Some(request.username.clone())
-        } else {
-            violations.check("display_name", domain::display_name(&request.display_name))
+        // The contract has checked the username, email, password and display name.
+        let display_name = match domain::display_name(&request.display_name) {
+            name if name.is_empty() => request.username.clone(),
+            name => name,
         };
-        violations.finish()?;
-        let (Some(id), Some(email), Some(display_name)) = (username, email, display_name) else {
-            return Err(invalid_field("username", "is required"));
-        };
+        let (id, email) = (request.username, request.email);
         let password_hash = passwords::hash(request.password).await?;
         let user = self
             .store
@@ -155,17 +148,6 @@ impl IdentityService for IdentityHandlers {
 
     async fn login(&self, request: Request<LoginRequest>) -> Result<Response<Session>, Status> {
         let request = request.into_inner();
-        let mut violations = Violations::default();
-        if request.email.trim().is_empty() {
-            violations.push("email", "is required");
-        }
-        if request.password.is_empty() {
-            violations.push("password", "is required");
-        }
-        if request.password.chars().count() > domain::MAX_PASSWORD_CHARS {
-            violations.push("password", "is too long");
-        }
-        violations.finish()?;
         let user = self.store.user_by_email(&request.email).await?;
         let hash = user.as_ref().map(|u| u.password_hash.clone());
         if !passwords::verify(request.password, hash).await {
@@ -228,13 +210,7 @@ impl IdentityService for IdentityHandlers {
         let request = request.into_inner();
         let user = request.user.ok_or_else(|| required("user"))?;
         aip::update_paths(request.update_mask.as_ref(), &["display_name"])?;
-        let mut violations = Violations::default();
-        let display_name = violations.check(
-            "user.display_name",
-            domain::display_name(&user.display_name),
-        );
-        violations.finish()?;
-        let display_name = display_name.unwrap_or_default();
+        let display_name = domain::display_name(&user.display_name);
         let updated = self
             .store
             .update_display_name(&context, Self::caller(&context), &user.etag, &display_name)
@@ -249,12 +225,6 @@ impl IdentityService for IdentityHandlers {
         let context = CallContext::of(&request);
         Self::session_only(&context)?;
         let request = request.into_inner();
-        let mut violations = Violations::default();
-        if request.current_password.is_empty() {
-            violations.push("current_password", "is required");
-        }
-        violations.check("new_password", domain::password(&request.new_password));
-        violations.finish()?;
         let id = Self::caller(&context).to_owned();
         let user = self
             .store
@@ -293,30 +263,14 @@ impl ApiKeyService for IdentityHandlers {
         let key = request
             .api_key
             .ok_or_else(|| invalid_field("api_key", "is required"))?;
-        let mut violations = Violations::default();
-        let display_name = violations.check(
-            "api_key.display_name",
-            domain::display_name(&key.display_name),
-        );
+        // The contract has checked the display name, that the scope is a defined one and that
+        // the expiry lies ahead; anything but WRITE reads as READ, the lesser scope.
+        let display_name = domain::display_name(&key.display_name);
         let scope = match ApiKeyScope::try_from(key.scope) {
-            Ok(ApiKeyScope::Read) => Some(ApiKeyScope::Read),
-            Ok(ApiKeyScope::Write) => Some(ApiKeyScope::Write),
-            _ => {
-                violations.push(
-                    "api_key.scope",
-                    "must be API_KEY_SCOPE_READ or API_KEY_SCOPE_WRITE",
-                );
-                None
-            }
+            Ok(ApiKeyScope::Write) => ApiKeyScope::Write,
+            _ => ApiKeyScope::Read,
         };
         let expire_time = from_timestamp(key.expire_time);
-        if expire_time.is_some_and(|t| t <= Utc::now()) {
-            violations.push("api_key.expire_time", "must be in the future");
-        }
-        violations.finish()?;
-        let (Some(display_name), Some(scope)) = (display_name, scope) else {
-            return Err(invalid_field("api_key", "is required"));
-        };
         let (api_key, secret) = self
             .store
             .create_api_key(&user, &display_name, scope, expire_time)
@@ -335,9 +289,6 @@ impl ApiKeyService for IdentityHandlers {
         let context = CallContext::of(&request);
         let request = request.into_inner();
         let user = Self::own_parent(&context, &request.parent)?;
-        if request.page_size < 0 {
-            return Err(invalid_field("page_size", "must not be negative"));
-        }
         let size = match request.page_size {
             0 => 50,
             n => i64::from(n.min(100)),

@@ -1,15 +1,10 @@
-//! Value rules of the projects context (from TaskoMask): name and description lengths, column
-//! kinds and member roles, and the count limits that a deployment can configure.
+//! Values of the projects context (from TaskoMask): how names, kinds and roles read once the
+//! contract's rules (lengths, characters, defined enums: `buf.validate` in the `.proto` files) have
+//! held, the default columns, and the count limits that a deployment can configure (state the
+//! contract cannot know).
 
 use serde::{Deserialize, Serialize};
 use taskmesh_contracts::projects_v1::{ColumnKind, Role};
-
-/// Longest display name of organizations, projects and boards.
-pub const MAX_NAME_CHARS: usize = 64;
-/// Longest column name.
-pub const MAX_COLUMN_NAME_CHARS: usize = 32;
-/// Longest description.
-pub const MAX_DESCRIPTION_CHARS: usize = 1024;
 
 /// Configurable count limits.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -54,49 +49,21 @@ impl Limits {
     }
 }
 
-/// A display name, trimmed, 1 to `max` characters. Returns the violation text on failure.
-pub fn display_name(raw: &str, max: usize) -> Result<String, String> {
-    let trimmed = raw.trim();
-    let chars = trimmed.chars().count();
-    if chars == 0 {
-        return Err("is required".to_owned());
-    }
-    if chars > max {
-        return Err(format!("must be at most {max} characters, got {chars}"));
-    }
-    if trimmed.chars().any(char::is_control) {
-        return Err("must not contain control characters".to_owned());
-    }
-    Ok(trimmed.to_owned())
+/// A display name as stored: surrounding spaces trimmed. Its length, characters and presence are
+/// the contract's rules (`buf.validate` on `display_name`), checked before a handler runs.
+pub fn display_name(raw: &str) -> String {
+    raw.trim().to_owned()
 }
 
-/// A description of at most [`MAX_DESCRIPTION_CHARS`] characters.
-pub fn description(raw: &str) -> Result<String, String> {
-    let chars = raw.chars().count();
-    if chars > MAX_DESCRIPTION_CHARS {
-        return Err(format!(
-            "must be at most {MAX_DESCRIPTION_CHARS} characters, got {chars}"
-        ));
-    }
-    Ok(raw.to_owned())
+/// A column kind given on input; the contract has made it a defined, specified kind.
+pub fn column_kind(raw: i32) -> ColumnKind {
+    ColumnKind::try_from(raw).unwrap_or(ColumnKind::Custom)
 }
 
-/// A column kind given on input: anything but UNSPECIFIED.
-pub fn column_kind(raw: i32) -> Result<ColumnKind, String> {
-    match ColumnKind::try_from(raw) {
-        Ok(ColumnKind::Unspecified) => Err("is required".to_owned()),
-        Ok(kind) => Ok(kind),
-        Err(_) => Err(format!("{raw} is not a column kind")),
-    }
-}
-
-/// A role given on input: anything but UNSPECIFIED.
-pub fn role(raw: i32) -> Result<Role, String> {
-    match Role::try_from(raw) {
-        Ok(Role::Unspecified) => Err("is required".to_owned()),
-        Ok(role) => Ok(role),
-        Err(_) => Err(format!("{raw} is not a role")),
-    }
+/// A role given on input; the contract has made it a defined, specified role. Anything else would
+/// read as the least one.
+pub fn role(raw: i32) -> Role {
+    Role::try_from(raw).unwrap_or(Role::Viewer)
 }
 
 /// The columns every new board starts with, in order.
@@ -122,30 +89,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn display_names_are_trimmed_and_bounded() {
-        assert_eq!(
-            display_name("  Roadmap ", MAX_NAME_CHARS).expect("ok"),
-            "Roadmap"
-        );
-        assert!(display_name("   ", MAX_NAME_CHARS).is_err());
-        assert!(display_name(&"x".repeat(65), MAX_NAME_CHARS).is_err());
-        assert!(display_name(&"é".repeat(64), MAX_NAME_CHARS).is_ok());
-        assert!(display_name("a\u{7}b", MAX_NAME_CHARS).is_err());
+    fn display_names_are_trimmed() {
+        assert_eq!(display_name("  Roadmap "), "Roadmap");
     }
 
     #[test]
-    fn descriptions_are_bounded() {
-        assert!(description(&"d".repeat(1024)).is_ok());
-        assert!(description(&"d".repeat(1025)).is_err());
-    }
-
-    #[test]
-    fn unspecified_kinds_and_roles_are_refused() {
-        assert!(column_kind(0).is_err());
-        assert!(column_kind(99).is_err());
-        assert_eq!(column_kind(4).expect("ok"), ColumnKind::Done);
-        assert!(role(0).is_err());
-        assert_eq!(role(4).expect("ok"), Role::Owner);
+    fn kinds_and_roles_read_from_their_numbers() {
+        assert_eq!(column_kind(4), ColumnKind::Done);
+        assert_eq!(role(4), Role::Owner);
+        assert_eq!(role(99), Role::Viewer);
     }
 
     #[test]

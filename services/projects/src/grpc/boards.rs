@@ -13,8 +13,8 @@ use taskmesh_mesh::aip;
 use taskmesh_mesh::status::invalid_field;
 use tonic::{Request, Response, Status};
 
-use super::{Violations, name_changes, required, resource_id};
-use crate::domain::rules::{self, MAX_COLUMN_NAME_CHARS, MAX_NAME_CHARS};
+use super::{name_changes, required, resource_id};
+use crate::domain::rules;
 use crate::domain::{BoardName, ColumnName, ProjectName};
 use crate::store::Store;
 use crate::store::boards::NewBoard;
@@ -46,22 +46,12 @@ impl BoardService for BoardsService {
             .require(&context, &parent.project, Role::Admin)
             .await?;
         let board = request.board.ok_or_else(|| required("board"))?;
-        let mut violations = Violations::default();
-        let display_name = violations.check(
-            "board.display_name",
-            rules::display_name(&board.display_name, MAX_NAME_CHARS),
-        );
-        let description =
-            violations.check("board.description", rules::description(&board.description));
-        let id = resource_id(&mut violations, "board_id", &request.board_id);
-        let request_id = violations.request_id(&request.request_id);
-        violations.finish()?;
         let new = NewBoard {
             parent,
-            id,
-            display_name: display_name.unwrap_or_default(),
-            description: description.unwrap_or_default(),
-            request_id,
+            id: resource_id(&request.board_id),
+            display_name: rules::display_name(&board.display_name),
+            description: board.description,
+            request_id: aip::request_id(&request.request_id),
         };
         self.store
             .create_board(&context, new)
@@ -125,7 +115,6 @@ impl BoardService for BoardsService {
             .require(&context, &name.project, Role::Admin)
             .await?;
         let (changes, paths) = name_changes(
-            "board",
             &board.display_name,
             &board.description,
             request.update_mask.as_ref(),
@@ -180,24 +169,12 @@ impl BoardService for BoardsService {
             .require(&context, &parent.project, Role::Admin)
             .await?;
         let column = request.column.ok_or_else(|| required("column"))?;
-        let mut violations = Violations::default();
-        let display_name = violations.check(
-            "column.display_name",
-            rules::display_name(&column.display_name, MAX_COLUMN_NAME_CHARS),
-        );
-        let kind = violations.check("column.kind", rules::column_kind(column.kind));
-        let id = resource_id(&mut violations, "column_id", &request.column_id);
-        let request_id = violations.request_id(&request.request_id);
-        violations.finish()?;
-        let (Some(display_name), Some(kind)) = (display_name, kind) else {
-            return Err(required("column"));
-        };
         let new = NewColumn {
             parent,
-            id,
-            display_name,
-            kind,
-            request_id,
+            id: resource_id(&request.column_id),
+            display_name: rules::display_name(&column.display_name),
+            kind: rules::column_kind(column.kind),
+            request_id: aip::request_id(&request.request_id),
         };
         self.store
             .create_column(&context, new)
@@ -260,23 +237,16 @@ impl BoardService for BoardsService {
             .require(&context, &name.project, Role::Admin)
             .await?;
         let paths = aip::update_paths(request.update_mask.as_ref(), &["display_name", "kind"])?;
-        let mut violations = Violations::default();
         let mut changes = ColumnChanges::default();
         for path in &paths {
             match *path {
                 "display_name" => {
-                    changes.display_name = violations.check(
-                        "column.display_name",
-                        rules::display_name(&column.display_name, MAX_COLUMN_NAME_CHARS),
-                    );
+                    changes.display_name = Some(rules::display_name(&column.display_name));
                 }
-                "kind" => {
-                    changes.kind = violations.check("column.kind", rules::column_kind(column.kind));
-                }
+                "kind" => changes.kind = Some(rules::column_kind(column.kind)),
                 _ => {}
             }
         }
-        violations.finish()?;
         self.store
             .update_column(&context, &name, &column.etag, changes, paths)
             .await

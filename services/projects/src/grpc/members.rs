@@ -10,7 +10,7 @@ use taskmesh_mesh::CallContext;
 use taskmesh_mesh::aip;
 use tonic::{Request, Response, Status};
 
-use super::{Violations, required};
+use super::required;
 use crate::domain::rules;
 use crate::domain::{MemberName, ProjectName, UserName};
 use crate::store::Store;
@@ -54,19 +54,8 @@ impl MemberService for MembersService {
             .require(&context, &parent.project, Role::Admin)
             .await?;
         let member = request.member.ok_or_else(|| required("member"))?;
-        let mut violations = Violations::default();
-        let user = match UserName::parse("member.user", &member.user) {
-            Ok(user) => Some(user),
-            Err(_) => {
-                violations.push("member.user", "must look like `users/{id}`");
-                None
-            }
-        };
-        let role = violations.check("member.role", rules::role(member.role));
-        violations.finish()?;
-        let (Some(user), Some(role)) = (user, role) else {
-            return Err(required("member"));
-        };
+        let user = UserName::parse("member.user", &member.user)?;
+        let role = rules::role(member.role);
         if role == Role::Owner {
             self.store
                 .require(&context, &parent.project, Role::Owner)
@@ -135,12 +124,7 @@ impl MemberService for MembersService {
             .await?;
         self.protect_owner(role, &name).await?;
         aip::update_paths(request.update_mask.as_ref(), &["role"])?;
-        let mut violations = Violations::default();
-        let role = violations.check("member.role", rules::role(member.role));
-        violations.finish()?;
-        let Some(role) = role else {
-            return Err(required("member.role"));
-        };
+        let role = rules::role(member.role);
         if role == Role::Owner {
             self.store
                 .require(&context, &name.project, Role::Owner)

@@ -15,52 +15,35 @@ use prost_types::FieldMask;
 use taskmesh_mesh::aip;
 use tonic::Status;
 
-use crate::domain::rules::{self, MAX_NAME_CHARS};
+use crate::domain::rules;
 use crate::store::NameChanges;
 
-pub(crate) use taskmesh_mesh::status::Violations;
 
-/// The resource id from `requested`, or a new one when empty; a malformed id is recorded.
-pub(crate) fn resource_id(violations: &mut Violations, field: &str, requested: &str) -> String {
+/// The resource id from `requested` (its form checked by the contract), or a new one when empty.
+pub(crate) fn resource_id(requested: &str) -> String {
     if requested.is_empty() {
-        return aip::new_id();
+        aip::new_id()
+    } else {
+        requested.to_owned()
     }
-    if let Some(problem) = aip::resource_id_problem(requested) {
-        violations.push(field, problem);
-    }
-    requested.to_owned()
 }
 
 pub(crate) use taskmesh_mesh::status::required;
 
-/// The changes and mask paths of an update to an organization, project or board: `message` names
-/// the request field (`project`) so violations read `project.display_name`.
+/// The changes and mask paths of an update to an organization, project or board.
 pub(crate) fn name_changes(
-    message: &str,
     display_name: &str,
     description: &str,
     mask: Option<&FieldMask>,
 ) -> Result<(NameChanges, Vec<&'static str>), Status> {
     let paths = aip::update_paths(mask, &["display_name", "description"])?;
-    let mut violations = Violations::default();
     let mut changes = NameChanges::default();
     for path in &paths {
         match *path {
-            "display_name" => {
-                changes.display_name = violations.check(
-                    &format!("{message}.display_name"),
-                    rules::display_name(display_name, MAX_NAME_CHARS),
-                );
-            }
-            "description" => {
-                changes.description = violations.check(
-                    &format!("{message}.description"),
-                    rules::description(description),
-                );
-            }
+            "display_name" => changes.display_name = Some(rules::display_name(display_name)),
+            "description" => changes.description = Some(description.to_owned()),
             _ => {}
         }
     }
-    violations.finish()?;
     Ok((changes, paths))
 }

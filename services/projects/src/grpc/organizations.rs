@@ -6,12 +6,13 @@ use taskmesh_contracts::projects_v1::{
     ListOrganizationsRequest, ListOrganizationsResponse, Organization, UndeleteOrganizationRequest,
     UpdateOrganizationRequest,
 };
+use taskmesh_mesh::aip;
 use taskmesh_mesh::CallContext;
 use tonic::{Request, Response, Status};
 
-use super::{Violations, name_changes, required, resource_id};
+use super::{name_changes, required, resource_id};
 use crate::domain::OrganizationName;
-use crate::domain::rules::{self, MAX_NAME_CHARS};
+use crate::domain::rules;
 use crate::store::Store;
 use crate::store::organizations::NewOrganization;
 
@@ -39,23 +40,11 @@ impl OrganizationService for OrganizationsService {
         let organization = request
             .organization
             .ok_or_else(|| required("organization"))?;
-        let mut violations = Violations::default();
-        let display_name = violations.check(
-            "organization.display_name",
-            rules::display_name(&organization.display_name, MAX_NAME_CHARS),
-        );
-        let description = violations.check(
-            "organization.description",
-            rules::description(&organization.description),
-        );
-        let id = resource_id(&mut violations, "organization_id", &request.organization_id);
-        let request_id = violations.request_id(&request.request_id);
-        violations.finish()?;
         let new = NewOrganization {
-            id,
-            display_name: display_name.unwrap_or_default(),
-            description: description.unwrap_or_default(),
-            request_id,
+            id: resource_id(&request.organization_id),
+            display_name: rules::display_name(&organization.display_name),
+            description: organization.description,
+            request_id: aip::request_id(&request.request_id),
         };
         self.store
             .create_organization(&context, new)
@@ -117,7 +106,6 @@ impl OrganizationService for OrganizationsService {
             .require_owner(&context, &name.organization)
             .await?;
         let (changes, paths) = name_changes(
-            "organization",
             &organization.display_name,
             &organization.description,
             request.update_mask.as_ref(),

@@ -6,11 +6,12 @@ use taskmesh_contracts::projects_v1::{
     CreateProjectRequest, DeleteProjectRequest, GetProjectRequest, ListProjectsRequest,
     ListProjectsResponse, Project, UndeleteProjectRequest, UpdateProjectRequest,
 };
+use taskmesh_mesh::aip;
 use taskmesh_mesh::CallContext;
 use tonic::{Request, Response, Status};
 
-use super::{Violations, name_changes, required, resource_id};
-use crate::domain::rules::{self, MAX_NAME_CHARS};
+use super::{name_changes, required, resource_id};
+use crate::domain::rules;
 use crate::domain::{OrganizationName, ProjectName};
 use crate::store::Store;
 use crate::store::projects::NewProject;
@@ -37,41 +38,20 @@ impl ProjectService for ProjectsService {
         let context = CallContext::of(&request);
         let request = request.into_inner();
         let project = request.project.ok_or_else(|| required("project"))?;
-        let mut violations = Violations::default();
-        let display_name = violations.check(
-            "project.display_name",
-            rules::display_name(&project.display_name, MAX_NAME_CHARS),
-        );
-        let description = violations.check(
-            "project.description",
-            rules::description(&project.description),
-        );
         let organization = if project.organization.is_empty() {
             None
         } else {
-            match OrganizationName::parse("project.organization", &project.organization) {
-                Ok(name) => Some(name.organization),
-                Err(_) => {
-                    violations.push(
-                        "project.organization",
-                        "must look like `organizations/{id}` or be empty",
-                    );
-                    None
-                }
-            }
+            Some(OrganizationName::parse("project.organization", &project.organization)?.organization)
         };
-        let id = resource_id(&mut violations, "project_id", &request.project_id);
-        let request_id = violations.request_id(&request.request_id);
-        violations.finish()?;
         if let Some(organization) = &organization {
             self.store.require_owner(&context, organization).await?;
         }
         let new = NewProject {
-            id,
+            id: resource_id(&request.project_id),
             organization,
-            display_name: display_name.unwrap_or_default(),
-            description: description.unwrap_or_default(),
-            request_id,
+            display_name: rules::display_name(&project.display_name),
+            description: project.description,
+            request_id: aip::request_id(&request.request_id),
         };
         self.store
             .create_project(&context, new)
@@ -131,7 +111,6 @@ impl ProjectService for ProjectsService {
             .require(&context, &name.project, Role::Admin)
             .await?;
         let (changes, paths) = name_changes(
-            "project",
             &project.display_name,
             &project.description,
             request.update_mask.as_ref(),

@@ -6,7 +6,7 @@ use taskmesh_contracts::tasks_v1::{
 };
 use taskmesh_mesh::CallContext;
 use taskmesh_mesh::aip;
-use taskmesh_mesh::status::{Violations, not_found};
+use taskmesh_mesh::status::{invalid_field, not_found};
 use taskmesh_mesh::time::now;
 use tonic::Status;
 
@@ -45,13 +45,10 @@ impl Tasks {
         text: &str,
         request_id: &str,
     ) -> Result<Comment, Status> {
-        let mut violations = Violations::default();
-        let text = violations.check("comment.text", rules::comment(text));
-        let request_id = violations.request_id(request_id);
-        violations.finish()?;
+        let request_id = aip::request_id(request_id);
         let comment = Comment {
             name: format!("{parent}/comments/{}", aip::new_id()),
-            text: text.unwrap_or_default(),
+            text: rules::comment(text),
             author: context.caller.clone(),
             create_time: Some(now()),
             update_time: Some(now()),
@@ -93,11 +90,7 @@ impl Tasks {
         name: &ChildName,
         text: &str,
     ) -> Result<Comment, Status> {
-        let mut violations = Violations::default();
-        let text = violations
-            .check("comment.text", rules::comment(text))
-            .unwrap_or_default();
-        violations.finish()?;
+        let text = rules::comment(text);
         let resource = format!("{}/comments/{}", name.task, name.id);
         let state = self
             .execute(context, &name.task, "", |state: &TaskState, next| {
@@ -175,20 +168,13 @@ impl Tasks {
         log: WorkLog,
         request_id: &str,
     ) -> Result<WorkLog, Status> {
-        let mut violations = Violations::default();
-        let duration = violations.check(
-            "work_log.duration",
-            rules::work_duration(log.duration.as_ref()),
-        );
-        let day = violations.check("work_log.day", rules::day(&log.day));
-        let note = violations.check("work_log.note", rules::note(&log.note));
-        let request_id = violations.request_id(request_id);
-        violations.finish()?;
+        let day = rules::day(&log.day).map_err(|problem| invalid_field("work_log.day", &problem))?;
+        let request_id = aip::request_id(request_id);
         let work_log = WorkLog {
             name: format!("{parent}/workLogs/{}", aip::new_id()),
-            duration,
-            note: note.unwrap_or_default(),
-            day: day.unwrap_or_default(),
+            duration: log.duration,
+            note: log.note,
+            day,
             author: context.caller.clone(),
             create_time: Some(now()),
         };

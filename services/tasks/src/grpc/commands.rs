@@ -39,12 +39,6 @@ fn refused(refusal: Refusal) -> Status {
     Error::Refused(refusal).into()
 }
 
-fn check_priority(raw: i32) -> Result<i32, String> {
-    taskmesh_contracts::tasks_v1::Priority::try_from(raw)
-        .map(|p| p as i32)
-        .map_err(|_| format!("{raw} is not a priority"))
-}
-
 fn check_assignee(raw: &str) -> Result<String, String> {
     if raw.is_empty() || valid_user(raw) {
         Ok(raw.to_owned())
@@ -62,36 +56,21 @@ impl Tasks {
         task: Task,
         request_id: &str,
     ) -> Result<Task, Status> {
+        // The contract has checked every field's own rules; what is left needs the project.
         let mut violations = Violations::default();
-        let title = violations.check("task.title", rules::title(&task.title));
-        let description =
-            violations.check("task.description", rules::description(&task.description));
-        let labels = violations.check("task.labels", rules::labels(&task.labels));
-        let priority = violations.check("task.priority", check_priority(task.priority));
         let assignee = violations.check("task.assignee", check_assignee(&task.assignee));
-        let estimate = violations.check("task.estimate", rules::estimate(task.estimate.as_ref()));
-        let column = if task.column.is_empty() {
-            violations.push("task.column", "is required");
-            None
-        } else {
-            match ColumnRef::parse("task.column", &task.column, project) {
-                Ok(column) => Some(column),
-                Err(err) => {
-                    violations.push("task.column", &err.description());
-                    None
-                }
+        let column = match ColumnRef::parse("task.column", &task.column, project) {
+            Ok(column) => Some(column),
+            Err(err) => {
+                violations.push("task.column", &err.description());
+                None
             }
         };
-        if let Some(job) = &task.job
-            && let Err((field, description)) = rules::job(job)
-        {
-            violations.push(&format!("task.job.{field}"), &description);
-        }
-        let request_id = violations.request_id(request_id);
         violations.finish()?;
         let Some(column) = column else {
             return Err(invalid_field("task.column", "is required"));
         };
+        let request_id = aip::request_id(request_id);
 
         let found = self.projects.column(context, &column.name).await?;
         let name = TaskName {
@@ -100,15 +79,15 @@ impl Tasks {
         };
         let event = TaskEvent::Created(Box::new(TaskCreated {
             context: Some(Self::next_context(context, &name, 0)),
-            title: title.unwrap_or_default(),
-            description: description.unwrap_or_default(),
+            title: rules::title(&task.title),
+            description: task.description,
             column: column.name.clone(),
             status: status_of(found.kind) as i32,
-            priority: priority.unwrap_or_default(),
+            priority: task.priority,
             assignee: assignee.unwrap_or_default(),
-            labels: labels.unwrap_or_default(),
+            labels: rules::labels(task.labels),
             due_time: task.due_time,
-            estimate: estimate.flatten(),
+            estimate: task.estimate,
             position: task.position.max(0),
             job: task.job.clone(),
         }));
@@ -157,45 +136,18 @@ impl Tasks {
         let mut changes = Task::default();
         for path in &paths {
             match *path {
-                "title" => {
-                    changes.title = violations
-                        .check("task.title", rules::title(&task.title))
-                        .unwrap_or_default();
-                }
-                "description" => {
-                    changes.description = violations
-                        .check("task.description", rules::description(&task.description))
-                        .unwrap_or_default();
-                }
-                "priority" => {
-                    changes.priority = violations
-                        .check("task.priority", check_priority(task.priority))
-                        .unwrap_or_default();
-                }
+                "title" => changes.title = rules::title(&task.title),
+                "description" => changes.description.clone_from(&task.description),
+                "priority" => changes.priority = task.priority,
                 "assignee" => {
                     changes.assignee = violations
                         .check("task.assignee", check_assignee(&task.assignee))
                         .unwrap_or_default();
                 }
-                "labels" => {
-                    changes.labels = violations
-                        .check("task.labels", rules::labels(&task.labels))
-                        .unwrap_or_default();
-                }
+                "labels" => changes.labels = rules::labels(task.labels.clone()),
                 "due_time" => changes.due_time = task.due_time,
-                "job" => {
-                    if let Some(job) = &task.job
-                        && let Err((field, description)) = rules::job(job)
-                    {
-                        violations.push(&format!("task.job.{field}"), &description);
-                    }
-                    changes.job.clone_from(&task.job);
-                }
-                "estimate" => {
-                    changes.estimate = violations
-                        .check("task.estimate", rules::estimate(task.estimate.as_ref()))
-                        .flatten();
-                }
+                "job" => changes.job.clone_from(&task.job),
+                "estimate" => changes.estimate = task.estimate,
                 _ => {}
             }
         }

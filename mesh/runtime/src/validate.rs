@@ -1,0 +1,502 @@
+//! The one place a request is checked against its contract before a handler sees it: the
+//! `buf.validate` rules of the request message (evaluated by prost-protovalidate, CEL included) and
+//! `google.api.field_behavior` (AIP-203): REQUIRED fields must be set, OUTPUT_ONLY fields sent by
+//! a client are cleared, IMMUTABLE fields cannot be named in an update mask. Every violation is
+//! reported at once, as one INVALID_ARGUMENT with a `BadRequest` whose field paths are the request's
+//! proto field paths (`project.display_name`, `task.labels[2]`); the gateway spells them in JSON
+//! for REST callers.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use prost::Message as _;
+use prost_reflect::{
+    DescriptorPool, DynamicMessage, FieldDescriptor, Kind, MessageDescriptor, ReflectMessage,
+    Value,
+};
+use prost_protovalidate::{Error as RuleError, Validator};
+use tonic::Status;
+
+use crate::status;
+
+/// `google.api.FieldBehavior` values this module acts on.
+pub mod behavior {
+    /// Must be set by the client.
+    pub const REQUIRED: i32 = 2;
+    /// Set by the server only; ignored on input.
+    pub const OUTPUT_ONLY: i32 = 3;
+    /// Sent by the client, never returned.
+    pub const INPUT_ONLY: i32 = 4;
+    /// Set on create, never changed.
+    pub const IMMUTABLE: i32 = 5;
+    /// The resource's name.
+    pub const IDENTIFIER: i32 = 8;
+}
+
+/// The `google.api.field_behavior` values of `field`.
+pub fn field_behaviors(field: &FieldDescriptor) -> Vec<i32> {
+    let Some(extension) = field
+        .parent_pool()
+        .get_extension_by_name("google.api.field_behavior")
+    else {
+        return Vec::new();
+    };
+    let options = field.options();
+    if !options.has_extension(&extension) {
+        return Vec::new();
+    }
+    match options.get_extension(&extension).as_ref() {
+        Value::List(values) => values.iter().filter_map(Value::as_enum_number).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Whether `field` carries `behavior`.
+pub fn has_behavior(field: &FieldDescriptor, behavior: i32) -> bool {
+    field_behaviors(field).contains(&behavior)
+}
+
+/// The rules of every unary and server-streaming method of a descriptor set, by gRPC path.
+#[derive(Clone)]
+pub struct RequestRules {
+    methods: Arc<HashMap<String, MethodRules>>,
+    validator: Arc<Validator>,
+}
+
+impl std::fmt::Debug for RequestRules {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequestRules")
+            .field("methods", &self.methods.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// How one method's request is checked.
+#[derive(Debug, Clone)]
+pub struct MethodRules {
+    input: MessageDescriptor,
+    /// For AIP-134 updates: the resource field and the `update_mask` field.
+    update: Option<(FieldDescriptor, FieldDescriptor)>,
+}
+
+impl RequestRules {
+    /// Reads the methods of `descriptor_set` and compiles each request's rules, so that a rule
+    /// that cannot compile (a bad regex or CEL expression) stops the service at startup.
+    pub fn new(descriptor_set: &[u8]) -> Result<Self, String> {
+        let pool = DescriptorPool::decode(descriptor_set)
+            .map_err(|e| format!("invalid descriptor set: {e}"))?;
+        let validator = Validator::new();
+        let mut methods = HashMap::new();
+        for service in pool.services() {
+            for method in service.methods() {
+                if method.is_client_streaming() {
+                    continue;
+                }
+                let input = method.input();
+                if let Err(RuleError::Compilation(err)) =
+                    validator.validate(&DynamicMessage::new(input.clone()))
+                {
+                    return Err(format!(
+                        "the buf.validate rules of {} do not compile: {err}",
+                        input.full_name()
+                    ));
+                }
+                methods.insert(
+                    format!("/{}/{}", service.full_name(), method.name()),
+                    MethodRules {
+                        update: update_shape(&input),
+                        input,
+                    },
+                );
+            }
+        }
+        Ok(Self {
+            methods: Arc::new(methods),
+            validator: Arc::new(validator),
+        })
+    }
+
+    /// The rules of the method at gRPC `path`, if it is one of the set's.
+    pub fn method(&self, path: &str) -> Option<&MethodRules> {
+        self.methods.get(path)
+    }
+
+    /// Checks one encoded request of `method`. `Ok(None)`: valid as sent; `Ok(Some(bytes))`:
+    /// valid once its OUTPUT_ONLY fields were cleared, `bytes` being the request to hand on;
+    /// `Err`: INVALID_ARGUMENT naming every violated field. A request that does not decode is
+    /// passed on untouched (`Ok(None)`) for the server's own decoder to refuse.
+    pub fn check(&self, method: &MethodRules, encoded: &[u8]) -> Result<Option<Vec<u8>>, Status> {
+        let Ok(mut request) = DynamicMessage::decode(method.input.clone(), encoded) else {
+            return Ok(None);
+        };
+        let cleared = clear_output_only(&mut request);
+
+        let mut violations = Vec::new();
+        match &method.update {
+            Some((resource, mask)) => update_fields(&request, resource, mask, &mut violations),
+            None => required_fields(&request, "", &mut violations),
+        }
+        match self.validator.validate(&request) {
+            Ok(()) => {}
+            Err(RuleError::Validation(found)) => {
+                for violation in found.violations() {
+                    let field = violation.field_path();
+                    if !violations.iter().any(|(f, _)| *f == field) {
+                        violations.push((field, violation.message().to_owned()));
+                    }
+                }
+            }
+            Err(err) => return Err(status::internal(&err)),
+        }
+        if !violations.is_empty() {
+            return Err(status::invalid_argument(violations));
+        }
+        Ok(cleared.then(|| request.encode_to_vec()))
+    }
+}
+
+/// `(resource field, update_mask field)` when `input` is an AIP-134 update request.
+fn update_shape(input: &MessageDescriptor) -> Option<(FieldDescriptor, FieldDescriptor)> {
+    let mask = input.get_field_by_name("update_mask")?;
+    match mask.kind() {
+        Kind::Message(m) if m.full_name() == "google.protobuf.FieldMask" => {}
+        _ => return None,
+    }
+    let resource = input.fields().find(|field| match field.kind() {
+        Kind::Message(m) => is_resource(&m) && !field.is_list() && !field.is_map(),
+        _ => false,
+    })?;
+    Some((resource, mask))
+}
+
+fn is_resource(message: &MessageDescriptor) -> bool {
+    message
+        .parent_pool()
+        .get_extension_by_name("google.api.resource")
+        .is_some_and(|ext| message.options().has_extension(&ext))
+}
+
+/// Clears every OUTPUT_ONLY field, at any depth; true when one was set.
+fn clear_output_only(message: &mut DynamicMessage) -> bool {
+    let mut cleared = false;
+    for field in message.descriptor().fields() {
+        if !message.has_field(&field) {
+            continue;
+        }
+        if has_behavior(&field, behavior::OUTPUT_ONLY) {
+            message.clear_field(&field);
+            cleared = true;
+            continue;
+        }
+        if !matches!(field.kind(), Kind::Message(_)) || field.is_map() {
+            continue;
+        }
+        match message.get_field_mut(&field) {
+            Value::Message(inner) => cleared |= clear_output_only(inner),
+            Value::List(items) => {
+                for item in items {
+                    if let Value::Message(inner) = item {
+                        cleared |= clear_output_only(inner);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    cleared
+}
+
+fn join(prefix: &str, name: &str) -> String {
+    if prefix.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{prefix}.{name}")
+    }
+}
+
+/// REQUIRED fields of `message` and of the messages it holds that are unset.
+fn required_fields(message: &DynamicMessage, prefix: &str, out: &mut Vec<(String, String)>) {
+    for field in message.descriptor().fields() {
+        let path = join(prefix, field.name());
+        if !message.has_field(&field) {
+            if has_behavior(&field, behavior::REQUIRED) {
+                out.push((path, "is required".to_owned()));
+            }
+            continue;
+        }
+        let Kind::Message(kind) = field.kind() else {
+            continue;
+        };
+        if field.is_map() || kind.package_name() == "google.protobuf" {
+            continue;
+        }
+        match message.get_field(&field).as_ref() {
+            Value::Message(inner) => required_fields(inner, &path, out),
+            Value::List(items) => {
+                for (index, item) in items.iter().enumerate() {
+                    if let Value::Message(inner) = item {
+                        required_fields(inner, &format!("{path}[{index}]"), out);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// An update (AIP-134): the request's own REQUIRED fields, the resource's name, and for each path
+/// of the mask: set if REQUIRED, never IMMUTABLE. Without a mask (or with `*`) the update replaces
+/// every updatable field, so every REQUIRED field of the resource must be set.
+fn update_fields(
+    request: &DynamicMessage,
+    resource_field: &FieldDescriptor,
+    mask_field: &FieldDescriptor,
+    out: &mut Vec<(String, String)>,
+) {
+    for field in request.descriptor().fields() {
+        if field != *resource_field
+            && !request.has_field(&field)
+            && has_behavior(&field, behavior::REQUIRED)
+        {
+            out.push((field.name().to_owned(), "is required".to_owned()));
+        }
+    }
+    if !request.has_field(resource_field) {
+        out.push((resource_field.name().to_owned(), "is required".to_owned()));
+        return;
+    }
+    let Value::Message(resource) = request.get_field(resource_field).into_owned() else {
+        return;
+    };
+    let descriptor = resource.descriptor();
+    for field in descriptor.fields() {
+        if has_behavior(&field, behavior::IDENTIFIER) && !resource.has_field(&field) {
+            out.push((join(resource_field.name(), field.name()), "is required".to_owned()));
+        }
+    }
+    let paths: Vec<String> = match request.get_field(mask_field).as_ref() {
+        Value::Message(mask) => mask
+            .get_field_by_name("paths")
+            .and_then(|paths| {
+                paths.as_list().map(|list| {
+                    list.iter()
+                        .filter_map(|p| p.as_str().map(str::to_owned))
+                        .collect()
+                })
+            })
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    };
+    if paths.is_empty() || paths.iter().any(|p| p == "*") {
+        required_fields(&resource, resource_field.name(), out);
+        return;
+    }
+    for path in &paths {
+        let top = path.split('.').next().unwrap_or(path);
+        let Some(field) = descriptor
+            .get_field_by_name(top)
+            .or_else(|| descriptor.get_field_by_json_name(top))
+        else {
+            continue;
+        };
+        let at = join(resource_field.name(), field.name());
+        if has_behavior(&field, behavior::IMMUTABLE) {
+            out.push((at, "is immutable: it is set on create and cannot be updated".to_owned()));
+        } else if has_behavior(&field, behavior::REQUIRED) && !resource.has_field(&field) {
+            out.push((at, "is required".to_owned()));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prost::Message;
+    use taskmesh_contracts::projects_v1::{
+        Column, ColumnKind, CreateColumnRequest, CreateProjectRequest, Project,
+        UpdateProjectRequest,
+    };
+
+    fn rules() -> RequestRules {
+        RequestRules::new(taskmesh_contracts::FILE_DESCRIPTOR_SET).expect("rules compile")
+    }
+
+    fn check<M: Message>(method: &str, request: &M) -> Result<Option<Vec<u8>>, Status> {
+        let rules = rules();
+        let method = rules.method(method).expect("method").clone();
+        rules.check(&method, &request.encode_to_vec())
+    }
+
+    fn fields(status: &Status) -> Vec<String> {
+        use tonic_types::StatusExt;
+        status
+            .get_error_details()
+            .bad_request()
+            .expect("bad request")
+            .field_violations
+            .iter()
+            .map(|v| v.field.clone())
+            .collect()
+    }
+
+    #[test]
+    fn every_violation_is_reported_at_once() {
+        let request = CreateColumnRequest {
+            parent: String::new(),
+            column: Some(Column {
+                display_name: "x".repeat(40),
+                kind: 99,
+                ..Default::default()
+            }),
+            column_id: "Not An Id".into(),
+            request_id: "nope".into(),
+        };
+        let status = check("/taskmesh.projects.v1.BoardService/CreateColumn", &request)
+            .expect_err("invalid");
+        assert_eq!(status.code(), tonic::Code::InvalidArgument);
+        let mut found = fields(&status);
+        found.sort();
+        assert_eq!(
+            found,
+            [
+                "column.display_name",
+                "column.kind",
+                "column_id",
+                "parent",
+                "request_id"
+            ]
+        );
+    }
+
+    #[test]
+    fn required_fields_and_valid_requests() {
+        let missing = CreateProjectRequest {
+            project: Some(Project::default()),
+            ..Default::default()
+        };
+        let status = check("/taskmesh.projects.v1.ProjectService/CreateProject", &missing)
+            .expect_err("required");
+        assert_eq!(fields(&status), ["project.display_name"]);
+
+        let valid = CreateColumnRequest {
+            parent: "projects/p/boards/b".into(),
+            column: Some(Column {
+                display_name: "Review".into(),
+                kind: ColumnKind::Custom as i32,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert_eq!(
+            check("/taskmesh.projects.v1.BoardService/CreateColumn", &valid).expect("valid"),
+            None
+        );
+    }
+
+    #[test]
+    fn output_only_fields_are_cleared_not_refused() {
+        let request = CreateProjectRequest {
+            project: Some(Project {
+                display_name: "Roadmap".into(),
+                uid: "client-chosen".into(),
+                creator: "users/mallory".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let bytes = check("/taskmesh.projects.v1.ProjectService/CreateProject", &request)
+            .expect("valid")
+            .expect("re-encoded");
+        let seen = CreateProjectRequest::decode(bytes.as_slice()).expect("decodes");
+        let project = seen.project.expect("project");
+        assert_eq!(project.display_name, "Roadmap");
+        assert!(project.uid.is_empty() && project.creator.is_empty());
+    }
+
+    #[test]
+    fn updates_check_the_mask_not_the_whole_resource() {
+        let mask = |paths: &[&str]| prost_types::FieldMask {
+            paths: paths.iter().map(|p| (*p).to_owned()).collect(),
+        };
+        let description_only = UpdateProjectRequest {
+            project: Some(Project {
+                name: "projects/p".into(),
+                description: "new".into(),
+                ..Default::default()
+            }),
+            update_mask: Some(mask(&["description"])),
+        };
+        let method = "/taskmesh.projects.v1.ProjectService/UpdateProject";
+        assert!(check(method, &description_only).is_ok());
+
+        let bad = UpdateProjectRequest {
+            project: Some(Project::default()),
+            update_mask: Some(mask(&["display_name", "organization"])),
+        };
+        let mut found = fields(&check(method, &bad).expect_err("invalid"));
+        found.sort();
+        assert_eq!(
+            found,
+            [
+                "project.display_name",
+                "project.name",
+                "project.organization"
+            ]
+        );
+    }
+
+    #[test]
+    fn client_chosen_ids_follow_aip_122() {
+        let create = |id: &str| CreateProjectRequest {
+            project: Some(Project {
+                display_name: "Roadmap".into(),
+                ..Default::default()
+            }),
+            project_id: id.into(),
+            ..Default::default()
+        };
+        let method = "/taskmesh.projects.v1.ProjectService/CreateProject";
+        assert!(check(method, &create("my-project-1")).is_ok());
+        assert!(check(method, &create("")).is_ok());
+        for bad in [
+            "ab",
+            "1abc",
+            "has_underscore",
+            "ends-",
+            "UPPER",
+            &"a".repeat(64),
+        ] {
+            let status = check(method, &create(bad)).expect_err(bad);
+            assert_eq!(fields(&status), ["project_id"], "{bad}");
+        }
+    }
+
+    #[test]
+    fn blank_and_control_character_names_are_refused() {
+        let method = "/taskmesh.projects.v1.ProjectService/CreateProject";
+        for bad in ["   ", "a\u{7}b", "line\nbreak"] {
+            let request = CreateProjectRequest {
+                project: Some(Project {
+                    display_name: bad.into(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            };
+            let status = check(method, &request).expect_err(bad);
+            assert_eq!(fields(&status), ["project.display_name"], "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn field_behaviors_are_read_from_the_contracts() {
+        let pool = DescriptorPool::decode(taskmesh_contracts::FILE_DESCRIPTOR_SET).expect("pool");
+        let project = pool
+            .get_message_by_name("taskmesh.projects.v1.Project")
+            .expect("Project");
+        let field = |name: &str| project.get_field_by_name(name).expect("field");
+        assert!(has_behavior(&field("display_name"), behavior::REQUIRED));
+        assert!(has_behavior(&field("create_time"), behavior::OUTPUT_ONLY));
+        assert!(has_behavior(&field("organization"), behavior::IMMUTABLE));
+        assert!(field_behaviors(&field("description")).is_empty());
+    }
+}
