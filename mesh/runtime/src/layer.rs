@@ -160,7 +160,9 @@ where
                         };
                         request.extensions_mut().insert(context);
                         let checked = match rules.method(&method) {
-                            Some(method_rules) => check_request(&rules, method_rules, request).await,
+                            Some(method_rules) => {
+                                check_request(&rules, method_rules, request).await
+                            }
                             None => Ok(request),
                         };
                         let request = match checked {

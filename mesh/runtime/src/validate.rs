@@ -10,11 +10,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use prost::Message as _;
-use prost_reflect::{
-    DescriptorPool, DynamicMessage, FieldDescriptor, Kind, MessageDescriptor, ReflectMessage,
-    Value,
-};
 use prost_protovalidate::{Error as RuleError, Validator};
+use prost_reflect::{
+    DescriptorPool, DynamicMessage, FieldDescriptor, Kind, MessageDescriptor, ReflectMessage, Value,
+};
 use tonic::Status;
 
 use crate::status;
@@ -134,7 +133,7 @@ impl RequestRules {
         let mut violations = Vec::new();
         match &method.update {
             Some((resource, mask)) => update_fields(&request, resource, mask, &mut violations),
-            None => required_fields(&request, "", &mut violations),
+            None => required_fields(&request, "", false, &mut violations),
         }
         match self.validator.validate(&request) {
             Ok(()) => {}
@@ -214,12 +213,20 @@ fn join(prefix: &str, name: &str) -> String {
     }
 }
 
-/// REQUIRED fields of `message` and of the messages it holds that are unset.
-fn required_fields(message: &DynamicMessage, prefix: &str, out: &mut Vec<(String, String)>) {
+/// REQUIRED fields of `message` and of the messages it holds that are unset. `replacing`: `message`
+/// is a resource whose update replaces it, so its IMMUTABLE fields (kept as they are) need no value.
+fn required_fields(
+    message: &DynamicMessage,
+    prefix: &str,
+    replacing: bool,
+    out: &mut Vec<(String, String)>,
+) {
     for field in message.descriptor().fields() {
         let path = join(prefix, field.name());
         if !message.has_field(&field) {
-            if has_behavior(&field, behavior::REQUIRED) {
+            if has_behavior(&field, behavior::REQUIRED)
+                && !(replacing && has_behavior(&field, behavior::IMMUTABLE))
+            {
                 out.push((path, "is required".to_owned()));
             }
             continue;
@@ -231,11 +238,11 @@ fn required_fields(message: &DynamicMessage, prefix: &str, out: &mut Vec<(String
             continue;
         }
         match message.get_field(&field).as_ref() {
-            Value::Message(inner) => required_fields(inner, &path, out),
+            Value::Message(inner) => required_fields(inner, &path, false, out),
             Value::List(items) => {
                 for (index, item) in items.iter().enumerate() {
                     if let Value::Message(inner) = item {
-                        required_fields(inner, &format!("{path}[{index}]"), out);
+                        required_fields(inner, &format!("{path}[{index}]"), false, out);
                     }
                 }
             }
@@ -244,9 +251,10 @@ fn required_fields(message: &DynamicMessage, prefix: &str, out: &mut Vec<(String
     }
 }
 
-/// An update (AIP-134): the request's own REQUIRED fields, the resource's name, and for each path
-/// of the mask: set if REQUIRED, never IMMUTABLE. Without a mask (or with `*`) the update replaces
-/// every updatable field, so every REQUIRED field of the resource must be set.
+/// An update (AIP-134): the request's own REQUIRED fields, and for each path of the mask: set if
+/// REQUIRED, never IMMUTABLE. Without a mask (or with `*`) the update replaces every updatable
+/// field, so every REQUIRED field of the resource that is not IMMUTABLE must be set. (The resource's
+/// name is the handler's to read: some updates act on the caller's own resource.)
 fn update_fields(
     request: &DynamicMessage,
     resource_field: &FieldDescriptor,
@@ -269,11 +277,6 @@ fn update_fields(
         return;
     };
     let descriptor = resource.descriptor();
-    for field in descriptor.fields() {
-        if has_behavior(&field, behavior::IDENTIFIER) && !resource.has_field(&field) {
-            out.push((join(resource_field.name(), field.name()), "is required".to_owned()));
-        }
-    }
     let paths: Vec<String> = match request.get_field(mask_field).as_ref() {
         Value::Message(mask) => mask
             .get_field_by_name("paths")
@@ -288,7 +291,7 @@ fn update_fields(
         _ => Vec::new(),
     };
     if paths.is_empty() || paths.iter().any(|p| p == "*") {
-        required_fields(&resource, resource_field.name(), out);
+        required_fields(&resource, resource_field.name(), true, out);
         return;
     }
     for path in &paths {
@@ -301,7 +304,10 @@ fn update_fields(
         };
         let at = join(resource_field.name(), field.name());
         if has_behavior(&field, behavior::IMMUTABLE) {
-            out.push((at, "is immutable: it is set on create and cannot be updated".to_owned()));
+            out.push((
+                at,
+                "is immutable: it is set on create and cannot be updated".to_owned(),
+            ));
         } else if has_behavior(&field, behavior::REQUIRED) && !resource.has_field(&field) {
             out.push((at, "is required".to_owned()));
         }
@@ -374,8 +380,11 @@ mod tests {
             project: Some(Project::default()),
             ..Default::default()
         };
-        let status = check("/taskmesh.projects.v1.ProjectService/CreateProject", &missing)
-            .expect_err("required");
+        let status = check(
+            "/taskmesh.projects.v1.ProjectService/CreateProject",
+            &missing,
+        )
+        .expect_err("required");
         assert_eq!(fields(&status), ["project.display_name"]);
 
         let valid = CreateColumnRequest {
@@ -404,9 +413,12 @@ mod tests {
             }),
             ..Default::default()
         };
-        let bytes = check("/taskmesh.projects.v1.ProjectService/CreateProject", &request)
-            .expect("valid")
-            .expect("re-encoded");
+        let bytes = check(
+            "/taskmesh.projects.v1.ProjectService/CreateProject",
+            &request,
+        )
+        .expect("valid")
+        .expect("re-encoded");
         let seen = CreateProjectRequest::decode(bytes.as_slice()).expect("decodes");
         let project = seen.project.expect("project");
         assert_eq!(project.display_name, "Roadmap");
@@ -435,14 +447,7 @@ mod tests {
         };
         let mut found = fields(&check(method, &bad).expect_err("invalid"));
         found.sort();
-        assert_eq!(
-            found,
-            [
-                "project.display_name",
-                "project.name",
-                "project.organization"
-            ]
-        );
+        assert_eq!(found, ["project.display_name", "project.organization"]);
     }
 
     #[test]

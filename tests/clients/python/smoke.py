@@ -20,9 +20,13 @@ from grpc_tools import protoc
 def generate(root: pathlib.Path, out: str) -> None:
     proto = root / "proto"
     files = sorted(str(p.relative_to(proto)) for p in proto.rglob("*.proto"))
+    # buf/validate/validate.proto, which the contracts import: put there by the installer from the
+    # cargo package that ships it.
+    validate = root / ".taskmesh" / "protovalidate"
+    files.append("buf/validate/validate.proto")
     include = pathlib.Path(protoc.__file__).parent / "_proto"
     code = protoc.main(
-        ["protoc", f"-I{proto}", f"-I{include}", f"--python_out={out}", f"--grpc_python_out={out}"]
+        ["protoc", f"-I{proto}", f"-I{validate}", f"-I{include}", f"--python_out={out}", f"--grpc_python_out={out}"]
         + files
     )
     if code != 0:

@@ -18,7 +18,6 @@ use tonic::Status;
 use crate::domain::rules;
 use crate::store::NameChanges;
 
-
 /// The resource id from `requested` (its form checked by the contract), or a new one when empty.
 pub(crate) fn resource_id(requested: &str) -> String {
     if requested.is_empty() {

@@ -6,8 +6,8 @@ use taskmesh_contracts::projects_v1::{
     ListOrganizationsRequest, ListOrganizationsResponse, Organization, UndeleteOrganizationRequest,
     UpdateOrganizationRequest,
 };
-use taskmesh_mesh::aip;
 use taskmesh_mesh::CallContext;
+use taskmesh_mesh::aip;
 use tonic::{Request, Response, Status};
 
 use super::{name_changes, required, resource_id};

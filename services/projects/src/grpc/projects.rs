@@ -6,8 +6,8 @@ use taskmesh_contracts::projects_v1::{
     CreateProjectRequest, DeleteProjectRequest, GetProjectRequest, ListProjectsRequest,
     ListProjectsResponse, Project, UndeleteProjectRequest, UpdateProjectRequest,
 };
-use taskmesh_mesh::aip;
 use taskmesh_mesh::CallContext;
+use taskmesh_mesh::aip;
 use tonic::{Request, Response, Status};
 
 use super::{name_changes, required, resource_id};
@@ -41,7 +41,10 @@ impl ProjectService for ProjectsService {
         let organization = if project.organization.is_empty() {
             None
         } else {
-            Some(OrganizationName::parse("project.organization", &project.organization)?.organization)
+            Some(
+                OrganizationName::parse("project.organization", &project.organization)?
+                    .organization,
+            )
         };
         if let Some(organization) = &organization {
             self.store.require_owner(&context, organization).await?;

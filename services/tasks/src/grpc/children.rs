@@ -168,7 +168,8 @@ impl Tasks {
         log: WorkLog,
         request_id: &str,
     ) -> Result<WorkLog, Status> {
-        let day = rules::day(&log.day).map_err(|problem| invalid_field("work_log.day", &problem))?;
+        let day =
+            rules::day(&log.day).map_err(|problem| invalid_field("work_log.day", &problem))?;
         let request_id = aip::request_id(request_id);
         let work_log = WorkLog {
             name: format!("{parent}/workLogs/{}", aip::new_id()),

@@ -2,7 +2,9 @@
 //! enumerated from the descriptor set (so a new RPC joins by itself), called directly on the
 //! services with a request naming the owner's resources, by callers who must be refused: no
 //! token, a malformed one, an expired one, one signed by a foreign key, a valid user who is no
-//! member, and a viewer attempting a write. No response may carry the owner's data.
+//! member, and a viewer attempting a write. Each request satisfies its contract (REQUIRED fields
+//! get sample values), so that what refuses it is authorization. No response may carry the
+//! owner's data.
 
 use bytes::Bytes;
 use prost::Message as _;
@@ -115,12 +117,67 @@ fn set_path(message: &mut DynamicMessage, path: &[&str], value: String) {
     message.set_field(&field, Value::Message(nested));
 }
 
+/// Gives every unset REQUIRED field of `message` (and of the messages it holds) a value the
+/// contract accepts, so that the request passes the contract check and reaches authorization.
+fn fill_required(message: &mut DynamicMessage, fixture: &Fixture) {
+    use prost_reflect::Kind;
+    use taskmesh_mesh::validate::{behavior, has_behavior};
+    for field in message.descriptor().fields() {
+        let required = has_behavior(&field, behavior::REQUIRED);
+        if message.has_field(&field) {
+            if let Value::Message(mut inner) = message.get_field(&field).into_owned()
+                && !inner
+                    .descriptor()
+                    .full_name()
+                    .starts_with("google.protobuf.")
+            {
+                fill_required(&mut inner, fixture);
+                message.set_field(&field, Value::Message(inner));
+            }
+            continue;
+        }
+        if !required {
+            continue;
+        }
+        let value = match field.kind() {
+            Kind::String => Value::String(match field.name() {
+                "column" => fixture.name("projects/*/boards/*/columns/*"),
+                "user" => "users/someone".to_owned(),
+                "day" => "2026-01-31".to_owned(),
+                _ => "Probe".to_owned(),
+            }),
+            Kind::Enum(kind) => Value::EnumNumber(
+                kind.values()
+                    .map(|v| v.number())
+                    .find(|n| *n != 0)
+                    .unwrap_or_default(),
+            ),
+            Kind::Message(kind) if kind.full_name() == "google.protobuf.Duration" => {
+                let mut duration = DynamicMessage::new(kind);
+                duration.set_field_by_name("seconds", Value::I64(60));
+                Value::Message(duration)
+            }
+            Kind::Message(kind) => {
+                let mut inner = DynamicMessage::new(kind);
+                fill_required(&mut inner, fixture);
+                Value::Message(inner)
+            }
+            other => panic!(
+                "no sample for a REQUIRED {other:?} field {}",
+                field.full_name()
+            ),
+        };
+        message.set_field(&field, value);
+    }
+}
+
 fn request(rpc: &Rpc, fixture: &Fixture) -> Bytes {
     let mut message = DynamicMessage::new(rpc.method.input());
     for (field, pattern) in &rpc.variables {
         let path: Vec<&str> = field.split('.').collect();
         set_path(&mut message, &path, fixture.name(pattern));
     }
+    fill_required(&mut message, fixture);
     Bytes::from(message.encode_to_vec())
 }
 

@@ -107,8 +107,7 @@ async fn bad_tasks_get_field_violations_and_unknown_columns_a_failed_preconditio
         vec![
             "request_id",
             "task.assignee",
-            "task.column",
-            "task.labels",
+            "task.labels[0]",
             "task.title"
         ]
     );
@@ -330,6 +329,7 @@ async fn updates_follow_the_mask_and_a_stale_etag_is_aborted() {
             UpdateTaskRequest {
                 task: Some(Task {
                     name: task.name.clone(),
+                    column: task.column.clone(),
                     ..Default::default()
                 }),
                 update_mask: Some(prost_types::FieldMask {
