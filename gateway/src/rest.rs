@@ -189,7 +189,7 @@ async fn serve(
         .await
         {
             Ok((metadata, stream)) => stream_response(state, binding, &metadata, stream, sse),
-            Err(status) => error(state, &status, None),
+            Err(status) => upstream_error(state, binding, &status),
         };
     }
     match upstream::unary(upstream, &binding.method, metadata, timeout, message).await {
@@ -205,7 +205,15 @@ async fn serve(
                 error(state, &tonic::Status::internal("internal error"), None)
             }
         },
-        Err(status) => error(state, &status, None),
+        Err(status) => upstream_error(state, binding, &status),
+    }
+}
+
+/// An upstream's refusal, its field violations spelled as the REST request spells the fields.
+fn upstream_error(state: &RestState, binding: &Binding, status: &tonic::Status) -> Response<Body> {
+    match transcode::rest_violations(binding, status) {
+        Some(rest) => error(state, &rest, None),
+        None => error(state, status, None),
     }
 }
 

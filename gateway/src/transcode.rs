@@ -342,6 +342,72 @@ pub fn status_json(pool: &DescriptorPool, status: &tonic::Status) -> Value {
     json
 }
 
+/// A violated field's path as a REST caller spells it: JSON names (`displayName`), and relative to
+/// the body when the body is one field of the request (`project.display_name` of
+/// `POST /v1/projects`, whose body is the project, reads `displayName`). Index and key suffixes
+/// (`labels[2]`) are kept; a path that does not resolve is returned as it came.
+pub fn rest_field_path(binding: &Binding, path: &str) -> String {
+    let mut message = Some(binding.method.input());
+    let mut parts = Vec::new();
+    for (i, segment) in path.split('.').enumerate() {
+        let (name, suffix) = segment
+            .find('[')
+            .map_or((segment, ""), |at| segment.split_at(at));
+        let Some(field) = message.as_ref().and_then(|m| m.get_field_by_name(name)) else {
+            return path.to_owned();
+        };
+        message = match field.kind() {
+            prost_reflect::Kind::Message(m) => Some(m),
+            _ => None,
+        };
+        let body_itself = i == 0
+            && suffix.is_empty()
+            && binding.body.as_deref() == Some(name)
+            && path.contains('.');
+        if !body_itself {
+            parts.push(format!("{}{suffix}", field.json_name()));
+        }
+    }
+    parts.join(".")
+}
+
+/// `status` with the field paths of its `BadRequest` spelled for REST callers
+/// ([`rest_field_path`]), and in its message where it lists them.
+pub fn rest_violations(binding: &Binding, status: &tonic::Status) -> Option<tonic::Status> {
+    use tonic_types::StatusExt;
+    let mut details = status.get_error_details();
+    let bad = details.bad_request()?.clone();
+    let mut violations = bad.field_violations;
+    let mut renamed = Vec::with_capacity(violations.len());
+    for violation in &mut violations {
+        let rest = rest_field_path(binding, &violation.field);
+        renamed.push((format!("{}: ", violation.field), format!("{rest}: ")));
+        violation.field = rest;
+    }
+    // The runtime's message lists the violations as `field: description; ...`: the same parts
+    // with the new names. Any other message stays as it is.
+    let message = status
+        .message()
+        .split("; ")
+        .map(|part| {
+            renamed
+                .iter()
+                .find_map(|(from, to)| {
+                    part.strip_prefix(from.as_str())
+                        .map(|rest| format!("{to}{rest}"))
+                })
+                .unwrap_or_else(|| part.to_owned())
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    details.set_bad_request(violations);
+    Some(tonic::Status::with_error_details(
+        status.code(),
+        message,
+        details,
+    ))
+}
+
 /// The HTTP status of a gRPC code (the standard mapping).
 pub fn http_status(code: tonic::Code) -> http::StatusCode {
     use http::StatusCode as H;

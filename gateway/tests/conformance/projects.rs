@@ -154,16 +154,39 @@ async fn projects_are_managed_over_rest_with_status_bodies_for_errors() {
     assert_eq!(status, 400);
     assert_eq!(bad["code"], 3);
 
+    // Every broken field at once, named as the REST request names it: the body's own fields
+    // (the body is the project) and the query parameters, in JSON spelling.
     let (status, invalid) = call(
         client
-            .post(format!("{base}/v1/projects"))
-            .json(&json!({"displayName": ""})),
+            .post(format!(
+                "{base}/v1/projects?projectId=Not_An_Id&requestId=nope"
+            ))
+            .json(&json!({"displayName": "", "description": "d".repeat(1025)})),
     )
     .await;
-    assert_eq!(status, 400);
+    assert_eq!(status, 400, "{invalid}");
+    assert_eq!(invalid["code"], 3);
     assert_eq!(
-        invalid["details"][0]["fieldViolations"][0]["field"],
-        "project.display_name"
+        invalid["details"][0]["@type"],
+        "type.googleapis.com/google.rpc.BadRequest"
+    );
+    let mut fields: Vec<&str> = invalid["details"][0]["fieldViolations"]
+        .as_array()
+        .expect("violations")
+        .iter()
+        .filter_map(|v| v["field"].as_str())
+        .collect();
+    fields.sort_unstable();
+    assert_eq!(
+        fields,
+        ["description", "displayName", "projectId", "requestId"],
+        "{invalid}"
+    );
+    assert!(
+        invalid["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("displayName: is required")),
+        "{invalid}"
     );
 
     let (status, deleted) = call(client.delete(format!("{base}/v1/{name}"))).await;
