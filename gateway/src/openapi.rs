@@ -7,8 +7,11 @@ use std::collections::{BTreeMap, HashMap};
 
 use prost_reflect::{DescriptorPool, FieldDescriptor, Kind, MessageDescriptor};
 use serde_json::{Map, Value, json};
+use taskmesh_mesh::validate::{behavior, has_behavior};
 
 use crate::routes::RouteTable;
+
+mod rules;
 
 /// The variable names of every `google.api.resource` pattern in `pool`, by its collection ids:
 /// `["projects", "tasks"]` -> `["project", "task"]`.
@@ -61,7 +64,7 @@ pub fn document(routes: &RouteTable, title: &str) -> Value {
                 let schema = if parameter.spans_segments {
                     json!({"type": "string"})
                 } else {
-                    json!({"type": "string", "pattern": "^[^/]+$"})
+                    json!({"type": "string", "pattern": taskmesh_mesh::names::variable_pattern(&parameter.name)})
                 };
                 json!({
                     "name": parameter.name,
@@ -83,11 +86,12 @@ pub fn document(routes: &RouteTable, title: &str) -> Value {
                 if top_bound || binding.body.as_deref() == Some(field.name()) {
                     continue;
                 }
-                if let Some(schema) = query_schema(&field) {
+                if let Some(mut schema) = query_schema(&field) {
+                    rules::apply(&field, &mut schema);
                     parameters.push(json!({
                         "name": field.json_name(),
                         "in": "query",
-                        "required": behaviors(&field).contains(&REQUIRED),
+                        "required": has_behavior(&field, behavior::REQUIRED),
                         "schema": schema,
                     }));
                 }
@@ -336,52 +340,39 @@ fn message_schema(message: &MessageDescriptor, pending: &mut Vec<MessageDescript
                 if let Some(comment) = comment_of(file, f.path()) {
                     object.insert("description".into(), Value::String(comment));
                 }
-                if behaviors(&f).contains(&OUTPUT_ONLY) {
+                if has_behavior(&f, behavior::OUTPUT_ONLY) {
                     object.insert("readOnly".into(), Value::Bool(true));
                 }
+            }
+            rules::apply(&f, &mut schema);
+            // A oneof's member is present or absent: `null` would count as present for JSON
+            // Schema's `required`, as absent for proto JSON.
+            let in_oneof = f.containing_oneof().is_some_and(|o| !o.is_synthetic());
+            if !has_behavior(&f, behavior::REQUIRED) && !in_oneof {
+                rules::nullable(&mut schema);
             }
             (f.json_name().to_owned(), schema)
         })
         .collect();
     let required: Vec<Value> = message
         .fields()
-        .filter(|f| behaviors(f).contains(&REQUIRED))
+        .filter(|f| has_behavior(f, behavior::REQUIRED))
         .map(|f| Value::String(f.json_name().to_owned()))
         .collect();
-    let mut schema = json!({"type": "object", "properties": properties});
+    // Proto JSON refuses fields a message does not have.
+    let mut schema =
+        json!({"type": "object", "properties": properties, "additionalProperties": false});
     if !required.is_empty() {
         schema["required"] = Value::Array(required);
+    }
+    let oneofs = rules::oneofs(message);
+    if !oneofs.is_empty() {
+        schema["allOf"] = Value::Array(oneofs);
     }
     if let Some(comment) = comment_of(file, message.path()) {
         schema["description"] = Value::String(comment);
     }
     schema
-}
-
-/// `google.api.FieldBehavior.REQUIRED`.
-const REQUIRED: i32 = 2;
-/// `google.api.FieldBehavior.OUTPUT_ONLY`.
-const OUTPUT_ONLY: i32 = 3;
-
-/// The `google.api.field_behavior` values of a field.
-fn behaviors(field: &FieldDescriptor) -> Vec<i32> {
-    let Some(extension) = field
-        .parent_pool()
-        .get_extension_by_name("google.api.field_behavior")
-    else {
-        return Vec::new();
-    };
-    let options = field.options();
-    if !options.has_extension(&extension) {
-        return Vec::new();
-    }
-    match options.get_extension(&extension).as_ref() {
-        prost_reflect::Value::List(values) => values
-            .iter()
-            .filter_map(prost_reflect::Value::as_enum_number)
-            .collect(),
-        _ => Vec::new(),
-    }
 }
 
 /// The comment above the element at `path` in `file`, trimmed (`None` without one).

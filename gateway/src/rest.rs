@@ -95,12 +95,21 @@ async fn serve(
     let path = parts.uri.path();
     let (binding, variables) = match lookup {
         Lookup::Found(binding, variables) => (binding, variables),
-        Lookup::MethodNotAllowed => {
-            return error(
+        Lookup::MethodNotAllowed(allowed) => {
+            let mut response = error(
                 state,
                 &tonic::Status::unimplemented(format!("{} is not allowed on {path}", parts.method)),
                 Some(StatusCode::METHOD_NOT_ALLOWED),
             );
+            let allow = allowed
+                .iter()
+                .map(http::Method::as_str)
+                .collect::<Vec<_>>()
+                .join(", ");
+            if let Ok(value) = HeaderValue::from_str(&allow) {
+                response.headers_mut().insert(header::ALLOW, value);
+            }
+            return response;
         }
         Lookup::NotFound => {
             return error(

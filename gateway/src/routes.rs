@@ -60,8 +60,8 @@ pub enum RouteError {
 pub enum Lookup<'a> {
     /// A binding matched; with the path variables.
     Found(&'a Binding, Vec<(String, String)>),
-    /// The path exists for other methods.
-    MethodNotAllowed,
+    /// The path exists for other methods: these (the `Allow` header of a 405).
+    MethodNotAllowed(Vec<Method>),
     /// No binding has this path.
     NotFound,
 }
@@ -117,13 +117,15 @@ impl RouteTable {
     /// Finds the most specific binding for a request.
     pub fn lookup(&self, method: &Method, path: &str) -> Lookup<'_> {
         let mut best: Option<(&Binding, Vec<(String, String)>)> = None;
-        let mut other_method = false;
+        let mut allowed: Vec<Method> = Vec::new();
         for binding in &self.bindings {
             let Some(values) = binding.template.matches(path) else {
                 continue;
             };
             if binding.http_method != *method {
-                other_method = true;
+                if !allowed.contains(&binding.http_method) {
+                    allowed.push(binding.http_method.clone());
+                }
                 continue;
             }
             let better = best
@@ -135,7 +137,7 @@ impl RouteTable {
         }
         match best {
             Some((binding, values)) => Lookup::Found(binding, values),
-            None if other_method => Lookup::MethodNotAllowed,
+            None if !allowed.is_empty() => Lookup::MethodNotAllowed(allowed),
             None => Lookup::NotFound,
         }
     }
@@ -278,7 +280,7 @@ mod tests {
         }
         assert!(matches!(
             table.lookup(&Method::PUT, "/v1/projects/p1"),
-            Lookup::MethodNotAllowed
+            Lookup::MethodNotAllowed(allowed) if allowed == [Method::GET, Method::PATCH, Method::DELETE]
         ));
         assert!(matches!(
             table.lookup(&Method::GET, "/v1/nothing/here/at/all"),

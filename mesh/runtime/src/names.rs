@@ -4,7 +4,9 @@
 //! set, so that code and contract cannot disagree.
 //!
 //! Variables are checked by name: `{user}` and `{member}` hold user ids (1 to 64 of
-//! `[A-Za-z0-9._-]`), every other variable an id (1 to 63 of `[a-z0-9-]`, not starting with `-`).
+//! `[A-Za-z0-9._-]`), `{task}` a UUID (tasks are event-sourced aggregates), every other variable an
+//! id (1 to 63 of `[a-z0-9-]`, not starting with `-`); [`variable_pattern`] states each rule as a
+//! regular expression.
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -171,7 +173,21 @@ impl ResourcePattern {
 fn valid_value(name: &str, value: &str) -> bool {
     match name {
         "user" | "member" => valid_user_id(value),
+        "task" => valid_uuid(value),
         _ => valid_id(value),
+    }
+}
+
+/// What variable `name` of a resource name may hold, as a regular expression (RE2, ECMA-262 and
+/// Python alike): the same rule [`ResourcePattern::parse`] applies, for documents such as the
+/// gateway's OpenAPI.
+pub fn variable_pattern(name: &str) -> &'static str {
+    match name {
+        "user" | "member" => "^[A-Za-z0-9._-]{1,64}$",
+        "task" => {
+            "^([0-9a-fA-F]{32}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$"
+        }
+        _ => "^[a-z0-9][a-z0-9-]{0,62}$",
     }
 }
 
@@ -190,6 +206,11 @@ pub fn valid_user_id(value: &str) -> bool {
         && value
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+/// A UUID in its simple (32 hex digits) or hyphenated form: the ids of event-sourced aggregates.
+fn valid_uuid(value: &str) -> bool {
+    matches!(value.len(), 32 | 36) && uuid::Uuid::try_parse(value).is_ok()
 }
 
 /// Every `google.api.resource` pattern declared in `pool`, with the full name of its message, in

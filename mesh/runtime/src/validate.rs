@@ -141,7 +141,7 @@ impl RequestRules {
                 for violation in found.violations() {
                     let field = violation.field_path();
                     if !violations.iter().any(|(f, _)| *f == field) {
-                        violations.push((field, violation.message().to_owned()));
+                        violations.push((field, describe(violation)));
                     }
                 }
             }
@@ -151,6 +151,15 @@ impl RequestRules {
             return Err(status::invalid_argument(violations));
         }
         Ok(cleared.then(|| request.encode_to_vec()))
+    }
+}
+
+/// What a violation says; some rules (a required oneof) come without a message.
+fn describe(violation: &prost_protovalidate::Violation) -> String {
+    match (violation.message(), violation.rule_id()) {
+        ("", "required") => "is required: set one of its fields".to_owned(),
+        ("", rule) => format!("breaks the rule `{rule}`"),
+        (message, _) => message.to_owned(),
     }
 }
 
@@ -490,6 +499,41 @@ mod tests {
             let status = check(method, &request).expect_err(bad);
             assert_eq!(fields(&status), ["project.display_name"], "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_job_needs_one_kind_and_bounded_settings() {
+        use taskmesh_contracts::tasks_v1::{CreateTaskRequest, Job, Task};
+        let request = CreateTaskRequest {
+            parent: "projects/p".into(),
+            task: Some(Task {
+                title: "Crawl".into(),
+                column: "projects/p/boards/b/columns/c".into(),
+                job: Some(Job {
+                    max_attempts: 11,
+                    timeout: Some(prost_types::Duration {
+                        seconds: 3_153_600_000,
+                        nanos: 0,
+                    }),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        };
+        let status =
+            check("/taskmesh.tasks.v1.TaskService/CreateTask", &request).expect_err("invalid");
+        let mut found = fields(&status);
+        found.sort();
+        assert_eq!(
+            found,
+            ["task.job.kind", "task.job.max_attempts", "task.job.timeout"]
+        );
+        assert!(
+            status.message().contains("task.job.kind: is required"),
+            "{}",
+            status.message()
+        );
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! Values of tasks, comments and work logs as stored once the contract's rules have held, the
-//! calendar check of a work log's day, and the configurable quota.
+//! Values of tasks, comments and work logs as stored once the contract's rules have held (a work
+//! log's day is a day of the calendar by the contract's pattern), and the configurable quota.
 
 use serde::{Deserialize, Serialize};
 
@@ -38,14 +38,6 @@ pub fn labels(mut labels: Vec<String>) -> Vec<String> {
     labels
 }
 
-/// A day, `YYYY-MM-DD`, that exists in the calendar: the contract checks the form, this the date
-/// (2026-02-30 has the form and is no day).
-pub fn day(raw: &str) -> Result<String, String> {
-    chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d")
-        .map(|d| d.format("%Y-%m-%d").to_string())
-        .map_err(|_| format!("`{raw}` is not a day of the calendar"))
-}
-
 /// A task's status in a column of `kind`.
 pub fn status_of(kind: i32) -> taskmesh_contracts::tasks_v1::Status {
     use taskmesh_contracts::projects_v1::ColumnKind;
@@ -77,10 +69,53 @@ mod tests {
         assert_eq!(labels(raw), vec!["bug", "ui"]);
     }
 
+    /// The contract's pattern for a work log's day accepts exactly the days of the calendar
+    /// (leap years included), as chrono knows them.
     #[test]
-    fn days_are_iso_dates() {
-        assert_eq!(day("2026-11-23").expect("ok"), "2026-11-23");
-        assert!(day("23/11/2026").is_err());
-        assert!(day("2026-02-30").is_err());
+    fn the_contract_knows_the_calendar() {
+        use prost::Message;
+        use taskmesh_contracts::tasks_v1::{LogWorkRequest, WorkLog};
+        use taskmesh_mesh::validate::RequestRules;
+
+        let rules = RequestRules::new(taskmesh_contracts::FILE_DESCRIPTOR_SET).expect("rules");
+        let method = rules
+            .method("/taskmesh.tasks.v1.TaskService/LogWork")
+            .expect("LogWork")
+            .clone();
+        let accepted = |day: &str| {
+            let request = LogWorkRequest {
+                parent: "projects/p/tasks/0194f0c43c567f43a6a13f1ad1f0a1b2".into(),
+                work_log: Some(WorkLog {
+                    duration: Some(prost_types::Duration {
+                        seconds: 60,
+                        nanos: 0,
+                    }),
+                    day: day.into(),
+                    ..Default::default()
+                }),
+                request_id: String::new(),
+            };
+            rules.check(&method, &request.encode_to_vec()).is_ok()
+        };
+        for year in [
+            1, 4, 100, 400, 1900, 1996, 2000, 2023, 2024, 2100, 2400, 9999,
+        ] {
+            for month in 1..=12 {
+                for day in 1..=32 {
+                    let text = format!("{year:04}-{month:02}-{day:02}");
+                    let real = chrono::NaiveDate::from_ymd_opt(year, month, day).is_some();
+                    assert_eq!(accepted(&text), real, "{text}");
+                }
+            }
+        }
+        for bad in [
+            "2026-1-05",
+            "2026-13-01",
+            "26-01-05",
+            "2026-01-05T00:00:00Z",
+            " 2026-01-05",
+        ] {
+            assert!(!accepted(bad), "{bad}");
+        }
     }
 }

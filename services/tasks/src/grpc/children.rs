@@ -6,7 +6,7 @@ use taskmesh_contracts::tasks_v1::{
 };
 use taskmesh_mesh::CallContext;
 use taskmesh_mesh::aip;
-use taskmesh_mesh::status::{invalid_field, not_found};
+use taskmesh_mesh::status::not_found;
 use taskmesh_mesh::time::now;
 use tonic::Status;
 
@@ -168,14 +168,12 @@ impl Tasks {
         log: WorkLog,
         request_id: &str,
     ) -> Result<WorkLog, Status> {
-        let day =
-            rules::day(&log.day).map_err(|problem| invalid_field("work_log.day", &problem))?;
         let request_id = aip::request_id(request_id);
         let work_log = WorkLog {
             name: format!("{parent}/workLogs/{}", aip::new_id()),
             duration: log.duration,
             note: log.note,
-            day,
+            day: log.day,
             author: context.caller.clone(),
             create_time: Some(now()),
         };
