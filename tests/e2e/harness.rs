@@ -152,6 +152,16 @@ pub(crate) struct Platform {
 
 impl Platform {
     pub(crate) async fn start(stack: &Stack) -> Self {
+        Self::start_with(stack, &[], "").await
+    }
+
+    /// Like [`start`](Self::start), with `settings` added to every service's environment and
+    /// `gateway_toml` to the gateway's configuration.
+    pub(crate) async fn start_with(
+        stack: &Stack,
+        settings: &[(&'static str, String)],
+        gateway_toml: &str,
+    ) -> Self {
         // A private NATS: durable consumers are shared by name, so a `make up` running beside the
         // tests must not take this platform's messages.
         let nats = NatsServer::start(stack).await;
@@ -159,18 +169,24 @@ impl Platform {
             std::env::temp_dir().join(format!("taskmesh-e2e-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).expect("dir");
 
-        let (identity, identity_process) = start_service(stack, &nats, &dir, "identity", &[]).await;
+        let (identity, identity_process) =
+            start_service(stack, &nats, &dir, "identity", settings).await;
         let identity_endpoint = format!("http://127.0.0.1:{}", identity.grpc);
         let verify = (
             "TASKMESH_AUTH__IDENTITY_ENDPOINT",
             identity_endpoint.clone(),
         );
+        let with = |extra: &[(&'static str, String)]| {
+            let mut all = settings.to_vec();
+            all.extend_from_slice(extra);
+            all
+        };
         let (projects, projects_process) = start_service(
             stack,
             &nats,
             &dir,
             "projects",
-            std::slice::from_ref(&verify),
+            &with(std::slice::from_ref(&verify)),
         )
         .await;
         let uses_projects = [
@@ -181,9 +197,9 @@ impl Platform {
             ),
         ];
         let (tasks, tasks_process) =
-            start_service(stack, &nats, &dir, "tasks", &uses_projects).await;
+            start_service(stack, &nats, &dir, "tasks", &with(&uses_projects)).await;
         let (execution, execution_process) =
-            start_service(stack, &nats, &dir, "execution", &uses_projects).await;
+            start_service(stack, &nats, &dir, "execution", &with(&uses_projects)).await;
 
         let (http, grpc_port, admin) = (free_port(), free_port(), free_port());
         let upstream = |context: &str, port: u16, timeout_ms: u32| {
@@ -196,7 +212,7 @@ impl Platform {
             &config,
             format!(
                 "http_listen = \"127.0.0.1:{http}\"\ngrpc_listen = \"127.0.0.1:{grpc_port}\"\nadmin_listen = \"127.0.0.1:{admin}\"\n\n\
-                 [auth]\nidentity_endpoint = \"{identity_endpoint}\"\n\n{}{}{}{}",
+                 [auth]\nidentity_endpoint = \"{identity_endpoint}\"\n\n{gateway_toml}\n{}{}{}{}",
                 upstream("identity", identity.grpc, 10_000),
                 upstream("projects", projects.grpc, 10_000),
                 upstream("tasks", tasks.grpc, 10_000),
