@@ -24,12 +24,8 @@ pub mod behavior {
     pub const REQUIRED: i32 = 2;
     /// Set by the server only; ignored on input.
     pub const OUTPUT_ONLY: i32 = 3;
-    /// Sent by the client, never returned.
-    pub const INPUT_ONLY: i32 = 4;
     /// Set on create, never changed.
     pub const IMMUTABLE: i32 = 5;
-    /// The resource's name.
-    pub const IDENTIFIER: i32 = 8;
 }
 
 /// The `google.api.field_behavior` values of `field`.
