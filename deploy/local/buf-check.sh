@@ -23,8 +23,10 @@ if [ -n "$against" ] && git cat-file -e "$against:buf.yaml" 2>/dev/null; then
   git archive "$against" | tar -x -C "$earlier"
   mkdir -p "$earlier/.taskmesh"
   ln -s "$ROOT/.taskmesh/protovalidate" "$earlier/.taskmesh/protovalidate"
-  buf build "$earlier" -o "$earlier/image.binpb"
-  buf breaking --against "$earlier/image.binpb"
+  buf build "$earlier" -o "$earlier/earlier.binpb"
+  # Both sides as images: a workspace input and an image name their files differently.
+  buf build -o "$earlier/current.binpb"
+  buf breaking "$earlier/current.binpb" --against "$earlier/earlier.binpb"
   log "buf breaking against $against ($(git rev-parse --short "$against")): no breaking change"
 else
   log "buf breaking: skipped (no earlier commit with contracts)"
