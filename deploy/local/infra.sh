@@ -21,6 +21,12 @@ start_postgres() {
   home="$(pg_home)"; data="$home/data"; sock="$home/run"
   mkdir -p "$home" "$sock"
   if [ "$(id -u)" -eq 0 ]; then chown -R postgres: "$home"; fi
+  if [ -f "$data/PG_VERSION" ] && [ ! -s "$SECRETS/pg-admin-password" ]; then
+    # A cluster outside the clone (see pg_home) left by an earlier clone at this same path, whose
+    # .taskmesh went with it: nobody knows its admin password any more. Start it afresh.
+    log "PostgreSQL data in $data has no password in this clone (an earlier clone's); initialising anew"
+    rm -rf "$data"
+  fi
   if [ ! -f "$data/PG_VERSION" ]; then
     log "initialising PostgreSQL in $data"
     [ -s "$SECRETS/pg-admin-password" ] || (umask 077; random_secret > "$SECRETS/pg-admin-password")
