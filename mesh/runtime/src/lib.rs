@@ -11,6 +11,7 @@ pub mod codec;
 pub mod config;
 pub mod context;
 pub mod db;
+pub mod egress;
 pub mod layer;
 pub mod metrics;
 pub mod names;
