@@ -152,7 +152,13 @@ pub(crate) struct Platform {
 
 impl Platform {
     pub(crate) async fn start(stack: &Stack) -> Self {
-        Self::start_with(stack, &[], "").await
+        // The job target of the flow listens on the loopback address, which the egress policy
+        // refuses unless allow-listed.
+        let trusted = [(
+            "TASKMESH_EGRESS__ALLOW_NETWORKS",
+            "[\"127.0.0.1/32\"]".to_owned(),
+        )];
+        Self::start_with(stack, &trusted, "").await
     }
 
     /// Like [`start`](Self::start), with `settings` added to every service's environment and

@@ -1,7 +1,8 @@
 //! The one way out of the mesh for requests whose destination a user chose (job fetches today,
 //! webhooks and calendar feeds later). A policy decides where such a request may go:
 //!
-//! - only `http` and `https`, on ports 80 and 443 plus [`EgressConfig::allow_ports`];
+//! - only `http` and `https`, on ports 80 and 443 plus [`EgressConfig::allow_ports`] (any port for
+//!   an address in [`EgressConfig::allow_networks`]);
 //! - only public addresses: loopback, private, link-local (cloud metadata), CGNAT, unique-local,
 //!   multicast, unspecified, documentation, benchmarking, reserved and broadcast addresses are
 //!   refused, also embedded in IPv6 (IPv4-mapped, IPv4-compatible, NAT64, 6to4, Teredo), except in
@@ -30,7 +31,8 @@ pub struct EgressConfig {
     /// Ports allowed besides 80 and 443.
     pub allow_ports: Vec<u16>,
     /// Networks reachable although not public (`10.1.2.0/24`, `127.0.0.1/32`): for trusted setups
-    /// and tests. Empty by default.
+    /// and tests. An address written in a URL that falls in one is reachable on any port; a name
+    /// that resolves into one, on the allowed ports. Empty by default.
     pub allow_networks: Vec<String>,
     /// Longest wait for a connection, in milliseconds.
     pub connect_timeout_ms: u64,
@@ -98,15 +100,23 @@ impl Policy {
             "http" | "https" => {}
             other => return Err(format!("scheme `{other}` (only http and https)")),
         }
+        let ip = match url.host() {
+            Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
+            Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
+            Some(url::Host::Domain(_)) => None,
+            None => return Err("no host".to_owned()),
+        };
+        // An address in an allowed network is trusted on every port.
+        if ip.is_some_and(|ip| self.allowed.iter().any(|net| net.contains(&ip))) {
+            return Ok(());
+        }
         let port = url.port_or_known_default().unwrap_or_default();
         if !self.ports.contains(&port) {
             return Err(format!("port {port} (allowed: {:?})", self.ports));
         }
-        match url.host() {
-            Some(url::Host::Ipv4(ip)) => self.check_ip(IpAddr::V4(ip)),
-            Some(url::Host::Ipv6(ip)) => self.check_ip(IpAddr::V6(ip)),
-            Some(url::Host::Domain(_)) => Ok(()),
-            None => Err("no host".to_owned()),
+        match ip {
+            Some(ip) => self.check_ip(ip),
+            None => Ok(()),
         }
     }
 
@@ -152,7 +162,9 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
     }
     if segments[..6] == [0, 0, 0, 0, 0, 0] {
         // ::, ::1 and IPv4-compatible ::a.b.c.d.
-        return !ip.is_unspecified() && !ip.is_loopback() && is_public_v4(embedded_v4(&segments, 6));
+        return !ip.is_unspecified()
+            && !ip.is_loopback()
+            && is_public_v4(embedded_v4(&segments, 6));
     }
     if segments[0] == 0x64 && segments[1] == 0xff9b {
         return is_public_v4(embedded_v4(&segments, 6)); // NAT64
@@ -190,16 +202,15 @@ impl reqwest::dns::Resolve for CheckedResolver {
         let policy = Arc::clone(&self.policy);
         let host = name.as_str().to_owned();
         Box::pin(async move {
-            let addresses: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .collect();
+            let addresses: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             if addresses.is_empty() {
                 return Err(format!("`{host}` has no address").into());
             }
             for address in &addresses {
-                policy
-                    .check_ip(address.ip())
-                    .map_err(|reason| format!("`{host}` resolves to a refused address: {reason}"))?;
+                policy.check_ip(address.ip()).map_err(|reason| {
+                    format!("`{host}` resolves to a refused address: {reason}")
+                })?;
             }
             let addresses: reqwest::dns::Addrs = Box::new(addresses.into_iter());
             Ok(addresses)
@@ -386,13 +397,18 @@ fn classify(err: &reqwest::Error) -> EgressError {
 mod tests {
     use super::*;
 
-    fn egress(config: EgressConfig) -> Egress {
-        Egress::new(&config, "taskmesh-test").expect("egress")
+    fn egress(config: &EgressConfig) -> Egress {
+        Egress::new(config, "taskmesh-test").expect("egress")
     }
 
     #[test]
     fn public_addresses_are_told_from_the_rest() {
-        for public in ["93.184.216.34", "1.1.1.1", "2606:4700:4700::1111", "8.8.8.8"] {
+        for public in [
+            "93.184.216.34",
+            "1.1.1.1",
+            "2606:4700:4700::1111",
+            "8.8.8.8",
+        ] {
             assert!(is_public(public.parse().expect("ip")), "{public}");
         }
         for inside in [
@@ -423,7 +439,7 @@ mod tests {
 
     #[test]
     fn urls_outside_the_policy_are_refused_before_sending() {
-        let egress = egress(EgressConfig::default());
+        let egress = egress(&EgressConfig::default());
         for url in [
             "ftp://example.org/",
             "file:///etc/passwd",

@@ -57,8 +57,8 @@ async fn server() -> Server {
     Server { port, hits }
 }
 
-fn egress(config: EgressConfig) -> Egress {
-    Egress::new(&config, "taskmesh-test").expect("egress")
+fn egress(config: &EgressConfig) -> Egress {
+    Egress::new(config, "taskmesh-test").expect("egress")
 }
 
 fn get(url: String) -> EgressRequest {
@@ -73,7 +73,7 @@ async fn inside_addresses_are_refused_in_every_spelling() {
     let target = server().await;
     let port = target.port;
     // The port is allowed, so only the address can refuse these.
-    let egress = egress(EgressConfig {
+    let egress = egress(&EgressConfig {
         allow_ports: vec![port],
         ..EgressConfig::default()
     });
@@ -120,12 +120,16 @@ async fn inside_addresses_are_refused_in_every_spelling() {
             other => panic!("{url}: {other:?}"),
         }
     }
-    assert_eq!(target.hits.load(Ordering::SeqCst), 0, "nothing reached the server");
+    assert_eq!(
+        target.hits.load(Ordering::SeqCst),
+        0,
+        "nothing reached the server"
+    );
 }
 
 #[tokio::test]
 async fn schemes_and_ports_outside_the_policy_are_refused() {
-    let egress = egress(EgressConfig::default());
+    let egress = egress(&EgressConfig::default());
     for url in [
         "file:///etc/passwd",
         "ftp://127.0.0.1/",
@@ -146,7 +150,7 @@ async fn every_redirect_is_checked_and_an_allowed_chain_works() {
     let allowed = server().await;
     let other = server().await;
     let port = allowed.port;
-    let egress = egress(EgressConfig {
+    let egress = egress(&EgressConfig {
         allow_ports: vec![port],
         allow_networks: vec!["127.0.0.1/32".to_owned()],
         max_redirects: 3,
@@ -156,7 +160,9 @@ async fn every_redirect_is_checked_and_an_allowed_chain_works() {
 
     // The allow-listed server itself is reachable, through redirects that stay allowed too.
     let response = egress
-        .send(&get(format!("{base}/redirect?to={base}/redirect?to={base}/ok")))
+        .send(&get(format!(
+            "{base}/redirect?to={base}/redirect?to={base}/ok"
+        )))
         .await
         .expect("allowed chain");
     assert_eq!(response.status, 200);
@@ -172,7 +178,7 @@ async fn every_redirect_is_checked_and_an_allowed_chain_works() {
 
     for target in [
         "http://169.254.169.254/latest/meta-data/".to_owned(),
-        format!("http://127.0.0.1:{}/", other.port),
+        format!("http://127.0.0.2:{}/", other.port),
         format!("http://127.0.0.2:{port}/"),
         format!("http://2130706434:{port}/"),
         format!("http://[::1]:{port}/"),
@@ -187,6 +193,17 @@ async fn every_redirect_is_checked_and_an_allowed_chain_works() {
         }
     }
     assert_eq!(other.hits.load(Ordering::SeqCst), 0);
+
+    // An allow-listed address is trusted on every port.
+    let other_port = egress
+        .send(&get(format!(
+            "{base}/redirect?to=http://127.0.0.1:{}/ok",
+            other.port
+        )))
+        .await
+        .expect("allowed network, other port");
+    assert_eq!(other_port.status, 200);
+    assert_eq!(other.hits.load(Ordering::SeqCst), 1);
 
     // A redirect to another scheme is not followed: the 302 itself is the answer.
     let not_followed = egress
@@ -213,7 +230,7 @@ async fn every_redirect_is_checked_and_an_allowed_chain_works() {
 async fn bodies_are_capped_and_silence_times_out() {
     let target = server().await;
     let port = target.port;
-    let egress = egress(EgressConfig {
+    let egress = egress(&EgressConfig {
         allow_ports: vec![port],
         allow_networks: vec!["127.0.0.1".to_owned()],
         max_response_bytes: 1024,

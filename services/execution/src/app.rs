@@ -46,7 +46,8 @@ impl Service for Execution {
                 uuid::Uuid::new_v4().simple()
             ),
         };
-        for worker in worker::workers(&store, &workers) {
+        let egress = taskmesh_mesh::egress::Egress::new(&settings.egress, "taskmesh-execution")?;
+        for worker in worker::workers(&store, &workers, &egress) {
             let name = format!("worker {}", worker.id());
             wiring.spawn(&name, move |stop| async move {
                 worker.run(stop.receiver()).await;

@@ -45,6 +45,9 @@ pub struct Settings {
     pub workers: Workers,
     /// The projects service, which says who may see and change executions.
     pub projects: ProjectsEndpoint,
+    /// Where jobs may send requests (see `taskmesh_mesh::egress`): public addresses on 80/443 by
+    /// default.
+    pub egress: taskmesh_mesh::egress::EgressConfig,
 }
 
 impl taskmesh_service::Settings for Settings {
@@ -62,6 +65,7 @@ impl taskmesh_service::Settings for Settings {
                 message: "lease_ms must be at least 300 and poll_ms positive".to_owned(),
             });
         }
+        taskmesh_mesh::egress::Egress::new(&self.egress, "taskmesh-execution")?;
         self.projects.validate()
     }
 }

@@ -48,6 +48,9 @@ pub enum Error {
     /// The projects endpoint is malformed.
     #[error(transparent)]
     Projects(#[from] EndpointError),
+    /// The egress settings are unusable.
+    #[error(transparent)]
+    Egress(#[from] taskmesh_mesh::config::ConfigError),
 }
 
 impl From<Error> for Status {
@@ -65,7 +68,7 @@ impl From<Error> for Status {
                 reason.as_str(),
                 HashMap::from([("state".to_owned(), state)]),
             ),
-            other @ Error::Projects(_) => status::internal(&other),
+            other @ (Error::Projects(_) | Error::Egress(_)) => status::internal(&other),
         }
     }
 }

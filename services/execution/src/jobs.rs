@@ -1,5 +1,7 @@
 //! Running one attempt of a job: a web crawl (fetch a page, find the query with its context) or an
-//! HTTP request (check the expected status). Progress goes through a callback.
+//! HTTP request (check the expected status). Every request goes out through the egress client
+//! (`taskmesh_mesh::egress`), whose policy decides where a job may reach; a refused destination
+//! fails the attempt without a connection. Progress goes through a callback.
 
 use std::collections::HashMap;
 
@@ -7,6 +9,7 @@ use taskmesh_contracts::execution_v1::{
     ExecutionResult, HttpResponse, WebCrawlResult, execution_result,
 };
 use taskmesh_contracts::tasks_v1::{HttpRequest, Job, WebCrawl, job::Kind};
+use taskmesh_mesh::egress::{Egress, EgressError, EgressRequest};
 
 /// Bytes of an HTTP response body kept in the result.
 const MAX_BODY: usize = 64 * 1024;
@@ -17,6 +20,9 @@ pub enum JobError {
     /// The request could not be made or answered.
     #[error("request failed: {0}")]
     Transport(String),
+    /// The destination is not one a job may reach.
+    #[error("destination refused: {0}")]
+    Refused(String),
     /// The server answered with another status.
     #[error("unexpected status {status} (expected {expected})")]
     Status {
@@ -30,42 +36,55 @@ pub enum JobError {
     Invalid(String),
 }
 
+impl From<EgressError> for JobError {
+    fn from(err: EgressError) -> Self {
+        match err {
+            EgressError::Refused(reason) => Self::Refused(reason),
+            other => Self::Transport(other.to_string()),
+        }
+    }
+}
+
+impl JobError {
+    /// Whether another attempt could end differently (a refused destination stays refused).
+    pub fn is_retryable(&self) -> bool {
+        !matches!(self, Self::Refused(_) | Self::Invalid(_))
+    }
+}
+
 /// Runs one attempt; `progress(percent, message)` reports how far it got.
 pub async fn run(
-    client: &reqwest::Client,
+    egress: &Egress,
     job: &Job,
     progress: impl AsyncFn(i32, &str),
 ) -> Result<ExecutionResult, JobError> {
     match &job.kind {
-        Some(Kind::WebCrawl(crawl)) => crawl_page(client, crawl, progress).await,
-        Some(Kind::HttpRequest(request)) => http_request(client, request, progress).await,
+        Some(Kind::WebCrawl(crawl)) => crawl_page(egress, crawl, progress).await,
+        Some(Kind::HttpRequest(request)) => http_request(egress, request, progress).await,
         None => Err(JobError::Invalid("the job has no kind".to_owned())),
     }
 }
 
-fn transport(err: &reqwest::Error) -> JobError {
-    JobError::Transport(taskmesh_mesh::status::error_chain(err))
-}
-
 async fn crawl_page(
-    client: &reqwest::Client,
+    egress: &Egress,
     crawl: &WebCrawl,
     progress: impl AsyncFn(i32, &str),
 ) -> Result<ExecutionResult, JobError> {
     progress(10, "fetching the page").await;
-    let response = client
-        .get(&crawl.url)
-        .send()
-        .await
-        .map_err(|e| transport(&e))?;
-    let status = response.status();
-    if !status.is_success() {
+    let response = egress
+        .send(&EgressRequest {
+            url: crawl.url.clone(),
+            ..Default::default()
+        })
+        .await?;
+    if !(200..300).contains(&response.status) {
         return Err(JobError::Status {
-            status: status.as_u16(),
+            status: response.status,
             expected: "2xx".to_owned(),
         });
     }
-    let text = response.text().await.map_err(|e| transport(&e))?;
+    // The page as read (the egress client caps it); a multi-byte character cut at the cap is dropped.
+    let text = String::from_utf8_lossy(&response.body);
     progress(60, "searching the page").await;
     let (match_count, matches) = crate::domain::find(&text, &crawl.query);
     Ok(ExecutionResult {
@@ -77,26 +96,24 @@ async fn crawl_page(
 }
 
 async fn http_request(
-    client: &reqwest::Client,
+    egress: &Egress,
     request: &HttpRequest,
     progress: impl AsyncFn(i32, &str),
 ) -> Result<ExecutionResult, JobError> {
-    let method = if request.method.is_empty() {
-        "GET".to_owned()
-    } else {
-        request.method.to_ascii_uppercase()
-    };
-    let method = reqwest::Method::from_bytes(method.as_bytes())
-        .map_err(|_| JobError::Invalid(format!("method `{method}`")))?;
-    let mut builder = client
-        .request(method, &request.url)
-        .body(request.body.clone());
-    for (name, value) in &request.headers {
-        builder = builder.header(name.as_str(), value.as_str());
-    }
     progress(10, "sending the request").await;
-    let response = builder.send().await.map_err(|e| transport(&e))?;
-    let status = response.status().as_u16();
+    let response = egress
+        .send(&EgressRequest {
+            method: request.method.clone(),
+            url: request.url.clone(),
+            headers: request
+                .headers
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            body: request.body.clone(),
+        })
+        .await?;
+    let status = response.status;
     let expected_ok = if request.expected_status == 0 {
         (200..300).contains(&status)
     } else {
@@ -112,16 +129,8 @@ async fn http_request(
             },
         });
     }
-    let headers: HashMap<String, String> = response
-        .headers()
-        .iter()
-        .filter_map(|(k, v)| {
-            v.to_str()
-                .ok()
-                .map(|v| (k.as_str().to_owned(), v.to_owned()))
-        })
-        .collect();
-    let mut body = response.bytes().await.map_err(|e| transport(&e))?.to_vec();
+    let headers: HashMap<String, String> = response.headers.into_iter().collect();
+    let mut body = response.body;
     body.truncate(MAX_BODY);
     Ok(ExecutionResult {
         kind: Some(execution_result::Kind::HttpResponse(HttpResponse {

@@ -8,6 +8,8 @@ use std::time::Duration;
 use taskmesh_contracts::tasks_v1::Job;
 use tokio::sync::watch;
 
+use taskmesh_mesh::egress::Egress;
+
 use crate::jobs;
 use crate::store::{Outcome, Row, Store};
 
@@ -24,16 +26,12 @@ pub struct WorkerConfig {
     pub id: String,
 }
 
-/// `concurrency` workers sharing one HTTP client; each runs until its stop signal turns true.
-pub(crate) fn workers(store: &Store, config: &WorkerConfig) -> Vec<Worker> {
-    let client = reqwest::Client::builder()
-        .user_agent("taskmesh-execution")
-        .build()
-        .unwrap_or_default();
+/// `concurrency` workers sharing one egress client; each runs until its stop signal turns true.
+pub(crate) fn workers(store: &Store, config: &WorkerConfig, egress: &Egress) -> Vec<Worker> {
     (0..config.concurrency)
         .map(|n| Worker {
             store: store.clone(),
-            client: client.clone(),
+            egress: egress.clone(),
             id: format!("{}/{n}", config.id),
             lease: config.lease,
             poll: config.poll,
@@ -44,7 +42,7 @@ pub(crate) fn workers(store: &Store, config: &WorkerConfig) -> Vec<Worker> {
 /// One worker: claims and runs one execution at a time.
 pub(crate) struct Worker {
     store: Store,
-    client: reqwest::Client,
+    egress: Egress,
     id: String,
     lease: Duration,
     poll: Duration,
@@ -116,12 +114,12 @@ impl Worker {
                 }
             }
         };
-        let run = jobs::run(&self.client, &job, progress);
+        let run = jobs::run(&self.egress, &job, progress);
         let outcome = tokio::select! {
             result = tokio::time::timeout(timeout, run) => match result {
                 Ok(Ok(result)) => Outcome::Succeeded(result),
-                Ok(Err(err)) => self.failed(&row, &job, err.to_string()),
-                Err(_) => self.failed(&row, &job, format!("the attempt took longer than {timeout:?}")),
+                Ok(Err(err)) => self.failed(&row, &job, err.to_string(), err.is_retryable()),
+                Err(_) => self.failed(&row, &job, format!("the attempt took longer than {timeout:?}"), true),
             },
             _ = cancelled.wait_for(|c| *c) => Outcome::Cancelled,
         };
@@ -133,9 +131,12 @@ impl Worker {
         tracing::info!(execution = %row.name, cancelled = cancelled_by_user, "attempt ended");
     }
 
-    fn failed(&self, row: &Row, job: &Job, error: String) -> Outcome {
+    /// A failed attempt; retried while attempts are left, unless `retryable` is false (a refused
+    /// destination stays refused).
+    fn failed(&self, row: &Row, job: &Job, error: String, retryable: bool) -> Outcome {
         let used = row.attempts_made - row.budget_start;
-        let retry_in = (used < row.max_attempts).then(|| crate::domain::backoff(job, used));
+        let retry_in =
+            (retryable && used < row.max_attempts).then(|| crate::domain::backoff(job, used));
         Outcome::Failed { error, retry_in }
     }
 }

@@ -40,6 +40,7 @@ fn start(
         .env("TASKMESH_WORKERS__CONCURRENCY", "8")
         .env("TASKMESH_WORKERS__LEASE_MS", "1500")
         .env("TASKMESH_WORKERS__POLL_MS", "50")
+        .env("TASKMESH_EGRESS__ALLOW_NETWORKS", "[\"127.0.0.1/32\"]")
         .env("TASKMESH_TELEMETRY__LOG_LEVEL", "warn")
         .stdin(Stdio::null())
         .stdout(Stdio::null())

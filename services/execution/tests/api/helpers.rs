@@ -199,6 +199,8 @@ impl World {
         .set("projects.endpoint", format!("http://{projects_addr}"))
         .set("workers.lease_ms", 1500)
         .set("workers.poll_ms", 50)
+        // The scripted job servers listen on the loopback address.
+        .set("egress.allow_networks", vec!["127.0.0.1/32"])
         .set("shutdown.grace_period_ms", 1000);
         let app = App::build(Config::from_layers(&layers).expect("config"))
             .await

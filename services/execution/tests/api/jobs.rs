@@ -294,3 +294,37 @@ async fn only_members_of_the_project_see_or_change_executions() {
         .expect_err("not a member");
     assert_eq!(err.code(), tonic::Code::PermissionDenied);
 }
+
+/// A job cannot reach inside: the cloud metadata service, a private address, the IPv6 loopback
+/// and a URL naming the loopback by a decimal number all fail on their first attempt, without
+/// retries and without a response stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_aimed_inside_the_platform_are_refused_without_retries() {
+    let world = World::new().await;
+    for url in [
+        "http://169.254.169.254/latest/meta-data/".to_owned(),
+        "http://10.0.0.1/".to_owned(),
+        "http://[::1]/".to_owned(),
+        "http://2130706434/".to_owned(),
+    ] {
+        let task = world
+            .create_task_with(Job {
+                kind: Some(Kind::HttpRequest(HttpRequest {
+                    url: url.clone(),
+                    ..Default::default()
+                })),
+                max_attempts: 3,
+                ..Default::default()
+            })
+            .await;
+        let failed = world.execution_until(&task, is_final).await;
+        assert_eq!(failed.state(), ExecutionState::Failed, "{url}: {failed:?}");
+        assert_eq!(failed.attempts.len(), 1, "{url}: not retried");
+        assert!(
+            failed.error.contains("destination refused"),
+            "{url}: {}",
+            failed.error
+        );
+        assert!(failed.result.is_none(), "{url}");
+    }
+}
