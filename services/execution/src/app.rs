@@ -39,6 +39,7 @@ impl Service for Execution {
             concurrency: settings.workers.concurrency,
             lease: settings.workers.lease(),
             poll: Duration::from_millis(settings.workers.poll_ms),
+            per_project: settings.workers.per_project(),
             id: format!(
                 "{}-{}-{}",
                 Self::NAME,

@@ -19,6 +19,9 @@ pub struct Workers {
     pub lease_ms: u64,
     /// How often an idle worker looks for work, in milliseconds.
     pub poll_ms: u64,
+    /// Executions of one project running at once, across every execution process, so that one
+    /// project's slow jobs cannot take every worker; 0 means half of `concurrency` (at least 1).
+    pub max_per_project: usize,
 }
 
 impl Default for Workers {
@@ -27,11 +30,21 @@ impl Default for Workers {
             concurrency: 4,
             lease_ms: 10_000,
             poll_ms: 200,
+            max_per_project: 0,
         }
     }
 }
 
 impl Workers {
+    /// The per-project limit in force.
+    pub fn per_project(&self) -> usize {
+        if self.max_per_project == 0 {
+            (self.concurrency / 2).max(1)
+        } else {
+            self.max_per_project
+        }
+    }
+
     /// The lease as a duration.
     pub fn lease(&self) -> Duration {
         Duration::from_millis(self.lease_ms)

@@ -22,6 +22,8 @@ pub struct WorkerConfig {
     pub lease: Duration,
     /// How often an idle worker looks for work.
     pub poll: Duration,
+    /// Executions of one project running at once.
+    pub per_project: usize,
     /// Unique name of this process (lease owner).
     pub id: String,
 }
@@ -35,6 +37,7 @@ pub(crate) fn workers(store: &Store, config: &WorkerConfig, egress: &Egress) -> 
             id: format!("{}/{n}", config.id),
             lease: config.lease,
             poll: config.poll,
+            per_project: config.per_project,
         })
         .collect()
 }
@@ -46,6 +49,7 @@ pub(crate) struct Worker {
     id: String,
     lease: Duration,
     poll: Duration,
+    per_project: usize,
 }
 
 impl Worker {
@@ -59,7 +63,11 @@ impl Worker {
             if *stop.borrow() {
                 return;
             }
-            match self.store.claim(&self.id, self.lease).await {
+            match self
+                .store
+                .claim(&self.id, self.lease, self.per_project)
+                .await
+            {
                 Ok(Some(row)) => self.attempt(row).await,
                 Ok(None) => {
                     tokio::select! {

@@ -109,6 +109,9 @@ pub use crate::domain::is_final;
 /// execution, number, start, end, error.
 type AttemptRow = (Uuid, i32, DateTime<Utc>, Option<DateTime<Utc>>, String);
 
+/// The advisory lock claims take turns on.
+const CLAIM_LOCK: i64 = 0x7461_736b_6d65_7368; // "taskmesh"
+
 /// Reads and changes executions.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -304,8 +307,15 @@ impl Store {
         &self,
         worker: &str,
         lease: std::time::Duration,
+        per_project: usize,
     ) -> Result<Option<Row>, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
+        // Claims take turns (a short transaction each), so that the per-project count below is
+        // exact across every worker of every process.
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(CLAIM_LOCK)
+            .execute(&mut *tx)
+            .await?;
         let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
         let row: Option<Row> = sqlx::query_as(&format!(
             "UPDATE executions SET state = $2, lease_owner = $1, \
@@ -313,8 +323,11 @@ impl Store {
              attempts_made = attempts_made + 1, start_time = coalesce(start_time, now()), \
              progress_percent = 0, progress_message = 'starting', update_time = now(), version = version + 1 \
              WHERE id = (SELECT id FROM executions \
-                         WHERE (state = $4 AND next_attempt_at <= now() AND NOT cancel_requested) \
-                            OR (state = $2 AND lease_until < now()) \
+                         WHERE ((state = $4 AND next_attempt_at <= now() AND NOT cancel_requested) \
+                            OR (state = $2 AND lease_until < now())) \
+                           AND project_id NOT IN (SELECT project_id FROM executions \
+                                WHERE state = $2 AND lease_until >= now() \
+                                GROUP BY project_id HAVING count(*) >= $5) \
                          ORDER BY next_attempt_at LIMIT 1 FOR UPDATE SKIP LOCKED) \
              RETURNING {COLUMNS}"
         ))
@@ -322,6 +335,7 @@ impl Store {
         .bind(ExecutionState::Running as i16)
         .bind(lease_ms)
         .bind(ExecutionState::Pending as i16)
+        .bind(i64::try_from(per_project).unwrap_or(i64::MAX))
         .fetch_optional(&mut *tx)
         .await?;
         let Some(row) = row else {

@@ -328,3 +328,58 @@ async fn jobs_aimed_inside_the_platform_are_refused_without_retries() {
         assert!(failed.result.is_none(), "{url}");
     }
 }
+
+/// One project's slow jobs take at most half of the workers (4 here, so 2): the rest of its jobs
+/// wait, and another project's job runs at once on a free worker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_project_cannot_take_every_worker() {
+    let world = World::new().await;
+    let slow = || Job {
+        kind: Some(Kind::HttpRequest(HttpRequest {
+            url: world.url("/slow"),
+            ..Default::default()
+        })),
+        max_attempts: 1,
+        ..Default::default()
+    };
+    for _ in 0..4 {
+        world.create_task_with(slow()).await;
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while world.calls.of("/slow").len() < 2 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        world.calls.of("/slow").len(),
+        2,
+        "two of the project's jobs run"
+    );
+
+    let other = format!(
+        "projects/other-project/tasks/{}",
+        uuid::Uuid::now_v7().simple()
+    );
+    world
+        .publish_created(
+            &other,
+            1,
+            crawl(&world, "/page", "rust"),
+            &uuid::Uuid::now_v7().to_string(),
+        )
+        .await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while world.calls.of("/page").is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        world.calls.of("/page").len(),
+        1,
+        "another project's job is not kept waiting"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        world.calls.of("/slow").len(),
+        2,
+        "the first project's other jobs still wait"
+    );
+}

@@ -538,3 +538,61 @@ async fn the_service_answers_reflection_health_and_readiness() {
     })
     .await;
 }
+
+/// Job inputs are bounded by the contract: a 3 MiB request body, 33 headers and a backoff whose
+/// `max` is a hundred years are refused at CreateTask, together, before anything is stored.
+#[tokio::test]
+async fn oversized_and_unbounded_jobs_are_refused_at_create() {
+    use taskmesh_contracts::tasks_v1::{HttpRequest, Job, RetryBackoff, job::Kind};
+    let world = World::new().await;
+    let job = Job {
+        kind: Some(Kind::HttpRequest(HttpRequest {
+            method: "POST".into(),
+            url: "https://example.org/hook".into(),
+            headers: (0..33).map(|i| (format!("x-h{i}"), "v".into())).collect(),
+            body: vec![b'x'; 3 * 1024 * 1024],
+            expected_status: 0,
+        })),
+        backoff: Some(RetryBackoff {
+            initial: Some(prost_types::Duration {
+                seconds: 1,
+                nanos: 0,
+            }),
+            multiplier: 2.0,
+            max: Some(prost_types::Duration {
+                seconds: 100 * 365 * 24 * 3600,
+                nanos: 0,
+            }),
+        }),
+        ..Default::default()
+    };
+    let err = world
+        .client()
+        .create_task(as_user(
+            OWNER,
+            create_in(
+                &world,
+                Task {
+                    title: "Too much".into(),
+                    column: world.column(ColumnKind::Todo),
+                    job: Some(job),
+                    ..Default::default()
+                },
+                "",
+            ),
+        ))
+        .await
+        .expect_err("refused");
+    assert_eq!(err.code(), Code::InvalidArgument);
+    let mut fields = violations(&err);
+    fields.sort();
+    assert_eq!(
+        fields,
+        vec![
+            "task.job.backoff.max",
+            "task.job.http_request.body",
+            "task.job.http_request.headers",
+        ]
+    );
+    assert!(world.list_all("").await.is_empty(), "nothing was stored");
+}
