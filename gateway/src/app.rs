@@ -231,9 +231,10 @@ impl Edge {
                 "/.well-known/openid-configuration",
                 get({
                     let issuer = self.config.auth.issuer.clone();
-                    move |headers: http::HeaderMap| {
-                        let issuer = issuer.clone();
-                        async move { crate::wellknown::discovery(&issuer, &headers) }
+                    let public_url = self.config.public_url.trim_end_matches('/').to_owned();
+                    move || {
+                        let (issuer, public_url) = (issuer.clone(), public_url.clone());
+                        async move { crate::wellknown::discovery(&issuer, &public_url) }
                     }
                 }),
             )

@@ -43,6 +43,9 @@ pub struct GatewayConfig {
     pub verify_credentials: bool,
     /// Sign-in and per-user rate limits.
     pub rate_limits: crate::guard::RateLimits,
+    /// The URL clients reach the gateway at (scheme, host, port; no trailing `/`): the OpenID
+    /// discovery document names its endpoints under it, never under the request's `Host`.
+    pub public_url: String,
 }
 
 /// The default upstreams: every service on its local-stack port (ARCHITECTURE.md §7).
@@ -90,6 +93,7 @@ impl Default for GatewayConfig {
             auth: taskmesh_mesh::auth::AuthConfig::default(),
             verify_credentials: true,
             rate_limits: crate::guard::RateLimits::default(),
+            public_url: "http://127.0.0.1:8080".to_owned(),
         }
     }
 }

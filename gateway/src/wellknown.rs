@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use axum::response::{IntoResponse, Response};
-use http::{HeaderMap, StatusCode, header};
+use http::{StatusCode, header};
 use serde_json::{Value, json};
 use taskmesh_contracts::identity_v1::GetJwksRequest;
 use taskmesh_contracts::identity_v1::identity_service_client::IdentityServiceClient;
@@ -61,20 +61,9 @@ pub async fn jwks(upstreams: Arc<Upstreams>) -> Response {
     }
 }
 
-/// `GET /.well-known/openid-configuration`: issuer and where its keys are. The base URL is the
-/// one the client used (`Host`, and `X-Forwarded-Proto` behind a TLS proxy).
-pub fn discovery(issuer: &str, headers: &HeaderMap) -> Response {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .filter(|h| !h.is_empty() && h.len() <= 255 && !h.contains(['/', ' ']))
-        .unwrap_or("127.0.0.1:8080");
-    let scheme = headers
-        .get("x-forwarded-proto")
-        .and_then(|v| v.to_str().ok())
-        .filter(|p| *p == "https" || *p == "http")
-        .unwrap_or("http");
-    let base = format!("{scheme}://{host}");
+/// `GET /.well-known/openid-configuration`: issuer and where its keys are, under the configured
+/// `public_url` (a `Host` header is the client's to choose, so it names nothing here).
+pub fn discovery(issuer: &str, base: &str) -> Response {
     json_response(
         StatusCode::OK,
         &json!({

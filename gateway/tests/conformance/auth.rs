@@ -103,18 +103,30 @@ async fn repeated_logins_from_one_address_are_throttled_with_retry_after() {
 
 #[tokio::test]
 async fn discovery_and_jwks_are_published_for_token_validators() {
-    let (base, _grpc, client, _stop) = behind_a_gateway(|c| c).await;
-    let (status, discovery) = get(
-        &client,
-        format!("{base}/.well-known/openid-configuration"),
-        None,
-    )
+    let (base, _grpc, client, _stop) = behind_a_gateway(|mut c| {
+        c.public_url = "https://api.example.test/".to_owned();
+        c
+    })
     .await;
-    assert_eq!(status, 200);
+    // The endpoints are named under the configured URL, whatever Host the client sends.
+    let discovery: Value = client
+        .get(format!("{base}/.well-known/openid-configuration"))
+        .header("host", "attacker.example")
+        .header("x-forwarded-proto", "http")
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
     assert_eq!(discovery["issuer"], "taskmesh");
     assert_eq!(
         discovery["jwks_uri"],
-        format!("{base}/.well-known/jwks.json")
+        "https://api.example.test/.well-known/jwks.json"
+    );
+    assert_eq!(
+        discovery["token_endpoint"],
+        "https://api.example.test/v1/sessions:login"
     );
     assert_eq!(
         discovery["id_token_signing_alg_values_supported"][0],

@@ -185,6 +185,12 @@ where
                     }
                 };
                 let elapsed = started.elapsed();
+                // The label is the RPC when it is one this server has, so that arbitrary paths
+                // cannot grow the metrics without bound.
+                let known = rules.method(&method).is_some()
+                    || method.starts_with("/grpc.health.v1.")
+                    || method.starts_with("/grpc.reflection.");
+                let label = if known { method.as_str() } else { "unknown" };
                 match result {
                     Ok(mut response) => {
                         let code = response
@@ -196,11 +202,11 @@ where
                             .unwrap_or(tonic::Code::Ok);
                         metrics
                             .grpc_handled
-                            .with_label_values(&[method.as_str(), code_name(code)])
+                            .with_label_values(&[label, code_name(code)])
                             .inc();
                         metrics
                             .grpc_latency
-                            .with_label_values(&[method.as_str()])
+                            .with_label_values(&[label])
                             .observe(elapsed.as_secs_f64());
                         if let Ok(value) = HeaderValue::from_str(&request_id) {
                             response.headers_mut().insert(REQUEST_ID_HEADER, value);

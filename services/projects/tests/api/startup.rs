@@ -327,6 +327,27 @@ async fn admin_port_serves_health_readiness_and_metrics() {
         })
         .await
         .expect_err("not found");
+    // Paths no RPC has are counted under `unknown`, never under the path the caller invented.
+    let channel = tonic::transport::Channel::from_shared(format!("http://{}", app.addr))
+        .expect("uri")
+        .connect()
+        .await
+        .expect("connect");
+    for n in 0..3 {
+        let mut grpc = tonic::client::Grpc::new(channel.clone());
+        grpc.ready().await.expect("ready");
+        let path = format!("/invented.Service{n}/Method")
+            .parse()
+            .expect("path");
+        let outcome: Result<tonic::Response<bytes::Bytes>, tonic::Status> = grpc
+            .unary(
+                tonic::Request::new(bytes::Bytes::new()),
+                path,
+                taskmesh_mesh::codec::RawCodec,
+            )
+            .await;
+        assert!(outcome.is_err());
+    }
     let http = reqwest::Client::new();
     let base = format!("http://{}", app.admin_addr);
     let healthz = http
@@ -356,6 +377,8 @@ async fn admin_port_serves_health_readiness_and_metrics() {
         "{text}"
     );
     assert!(text.contains("outbox_published_total"));
+    assert!(!text.contains("invented.Service"), "{text}");
+    assert!(text.contains("method=\"unknown\""), "{text}");
 }
 
 #[tokio::test]
