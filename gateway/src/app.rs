@@ -79,7 +79,8 @@ impl Gateway {
             pool.decode_file_descriptor_set(*set)
                 .map_err(|e| GatewayError::Descriptors(e.to_string()))?;
         }
-        let routes = RouteTable::from_pool(&pool)?;
+        // Internal RPCs get no REST route (and no place in the OpenAPI document).
+        let routes = RouteTable::from_pool(&pool)?.without(taskmesh_mesh::auth::INTERNAL_METHODS);
         tracing::info!(
             routes = routes.bindings().len(),
             "REST routes read from the descriptors"

@@ -132,6 +132,12 @@ impl EdgeGuard {
 
     /// Checks one call to `path` (`/pkg.Service/Method`) from `ip`.
     pub async fn check(&self, path: &str, headers: &HeaderMap, ip: IpAddr) -> Result<(), Refusal> {
+        if taskmesh_mesh::auth::INTERNAL_METHODS.contains(&path) {
+            return Err(Refusal {
+                status: tonic::Status::permission_denied(format!("{path} is internal to the mesh")),
+                retry_after: None,
+            });
+        }
         if SIGN_IN_METHODS.contains(&path) {
             if self.sign_in.len() > RETAIN_ABOVE {
                 self.sign_in.retain_recent();

@@ -109,6 +109,19 @@ impl RouteTable {
         Ok(Self { bindings })
     }
 
+    /// The table without the bindings of `methods` (gRPC paths, `/pkg.Service/Method`).
+    pub fn without(mut self, methods: &[&str]) -> Self {
+        self.bindings.retain(|binding| {
+            let path = format!(
+                "/{}/{}",
+                binding.method.parent_service().full_name(),
+                binding.method.name()
+            );
+            !methods.contains(&path.as_str())
+        });
+        self
+    }
+
     /// Every binding.
     pub fn bindings(&self) -> &[Binding] {
         &self.bindings

@@ -189,3 +189,49 @@ async fn each_user_is_limited_on_every_call_and_others_are_not() {
     assert_eq!(limited.code(), Code::ResourceExhausted);
     assert!(limited.metadata().get("retry-after").is_some());
 }
+
+/// AuthenticateApiKey is for services: the gateway has no REST route for it, leaves it out of the
+/// OpenAPI document and refuses it over native gRPC and grpc-web, so nobody outside the mesh can
+/// probe API keys through it.
+#[tokio::test]
+async fn the_internal_api_key_rpc_is_not_reachable_from_outside() {
+    use taskmesh_contracts::identity_v1::AuthenticateApiKeyRequest;
+    use taskmesh_contracts::identity_v1::api_key_service_client::ApiKeyServiceClient;
+
+    let (base, grpc, client, _stop) = behind_a_gateway(|c| c).await;
+    let response = client
+        .post(format!("{base}/v1/apiKeys:authenticate"))
+        .json(&serde_json::json!({"secret": "tmk_guess"}))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(response.status(), 404);
+    let (status, document) = get(&client, format!("{base}/openapi.json"), None).await;
+    assert_eq!(status, 200);
+    assert!(
+        document["paths"].get("/v1/apiKeys:authenticate").is_none(),
+        "not documented"
+    );
+
+    let channel = tonic::transport::Channel::from_shared(format!("http://{grpc}"))
+        .expect("uri")
+        .connect()
+        .await
+        .expect("connect");
+    for bearer in [None, Some(token("ada"))] {
+        let mut request = tonic::Request::new(AuthenticateApiKeyRequest {
+            secret: "tmk_guess".into(),
+        });
+        if let Some(bearer) = &bearer {
+            request.metadata_mut().insert(
+                "authorization",
+                format!("Bearer {bearer}").parse().expect("ascii"),
+            );
+        }
+        let refused = ApiKeyServiceClient::new(channel.clone())
+            .authenticate_api_key(request)
+            .await
+            .expect_err("internal");
+        assert_eq!(refused.code(), Code::PermissionDenied, "{refused:?}");
+    }
+}

@@ -47,6 +47,10 @@ pub const PUBLIC_METHODS: &[&str] = &[
     "/taskmesh.identity.v1.ApiKeyService/AuthenticateApiKey",
 ];
 
+/// RPCs only services call (resolving an API key): the gateway neither routes nor forwards them,
+/// so that nobody outside the mesh can probe API keys through them.
+pub const INTERNAL_METHODS: &[&str] = &["/taskmesh.identity.v1.ApiKeyService/AuthenticateApiKey"];
+
 /// Whether `path` (`/package.Service/Method`) needs no credentials: the public RPCs plus health
 /// and reflection.
 pub fn is_public(path: &str) -> bool {
