@@ -187,10 +187,26 @@ struct Inner {
     /// Serializes JWKS fetches and remembers the last one.
     last_fetch: Mutex<Option<Instant>>,
     api_keys: Mutex<HashMap<[u8; 32], CachedKey>>,
+    /// Digests of API keys identity did not know, with when it said so.
+    unknown_keys: std::sync::Mutex<HashMap<[u8; 32], Instant>>,
     /// Tokens whose signature was checked against the current key set, by SHA-256, so that a
     /// client's repeated calls skip the Ed25519 verification. Emptied whenever the JWKS is
     /// replaced, so a retired key's tokens are refused from then on.
     verified: std::sync::Mutex<HashMap<[u8; 32], Claims>>,
+}
+
+/// Most unknown API keys remembered; past this the oldest are forgotten.
+const MAX_UNKNOWN_KEYS: usize = 100_000;
+
+/// Whether `secret` has the form of the API keys identity mints: [`API_KEY_PREFIX`] and 43
+/// base64url characters (256 random bits).
+pub fn well_formed_api_key(secret: &str) -> bool {
+    secret.strip_prefix(API_KEY_PREFIX).is_some_and(|rest| {
+        rest.len() == 43
+            && rest
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    })
 }
 
 /// Seconds of clock skew allowed on `exp` and `nbf`.
@@ -224,6 +240,7 @@ impl Authenticator {
                 jwks: RwLock::new(Jwks::default()),
                 last_fetch: Mutex::new(None),
                 api_keys: Mutex::new(HashMap::new()),
+                unknown_keys: std::sync::Mutex::new(HashMap::new()),
                 verified: std::sync::Mutex::new(HashMap::new()),
             }),
         }
@@ -387,7 +404,20 @@ impl Authenticator {
     }
 
     async fn api_key(&self, secret: &str) -> Result<(String, Scope), AuthError> {
+        let unknown = || AuthError::Invalid("unknown, expired or revoked API key");
+        // Keys identity mints are the prefix and 43 base64url characters; nothing else is asked.
+        if !well_formed_api_key(secret) {
+            return Err(unknown());
+        }
         let digest: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
+        let unknown_ttl = Duration::from_millis(self.inner.config.unknown_api_key_cache_ms);
+        if let Ok(refused) = self.inner.unknown_keys.lock()
+            && refused
+                .get(&digest)
+                .is_some_and(|at| at.elapsed() < unknown_ttl)
+        {
+            return Err(unknown());
+        }
         let ttl = Duration::from_millis(self.inner.config.api_key_cache_ms);
         let now = chrono::Utc::now().timestamp();
         {
@@ -403,7 +433,16 @@ impl Authenticator {
         let found = match response {
             Ok(found) => found,
             Err(status) if status.code() == Code::Unauthenticated => {
-                return Err(AuthError::Invalid("unknown, expired or revoked API key"));
+                if let Ok(mut refused) = self.inner.unknown_keys.lock() {
+                    if refused.len() >= MAX_UNKNOWN_KEYS {
+                        refused.retain(|_, at| at.elapsed() < unknown_ttl);
+                        if refused.len() >= MAX_UNKNOWN_KEYS {
+                            refused.clear();
+                        }
+                    }
+                    refused.insert(digest, Instant::now());
+                }
+                return Err(unknown());
             }
             Err(status) => {
                 tracing::warn!(code = ?status.code(), "resolving an API key failed");

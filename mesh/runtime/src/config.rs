@@ -268,6 +268,9 @@ pub struct AuthConfig {
     pub jwks_cache_ms: u64,
     /// How long a resolved API key is trusted, in milliseconds.
     pub api_key_cache_ms: u64,
+    /// How long an API key identity did not know is refused without asking again, in
+    /// milliseconds, so that repeating a wrong key does not reach the database each time.
+    pub unknown_api_key_cache_ms: u64,
     /// Longest wait for identity, in milliseconds.
     pub timeout_ms: u64,
     /// Users (`users/{user}`) who may call operational RPCs such as RebuildReadModel. Empty by
@@ -282,6 +285,7 @@ impl Default for AuthConfig {
             issuer: "taskmesh".to_owned(),
             jwks_cache_ms: 60_000,
             api_key_cache_ms: 10_000,
+            unknown_api_key_cache_ms: 5_000,
             timeout_ms: 2_000,
             operators: Vec::new(),
         }

@@ -136,3 +136,47 @@ async fn api_keys_are_shown_once_scoped_and_revocable() {
         .await;
     assert_eq!(code(&bogus), Code::Unauthenticated);
 }
+
+/// Identity is asked about an API key only when it could be one: a malformed key is refused where
+/// it arrives, and a well-formed unknown one is remembered as unknown for a while, so a caller
+/// repeating it does not reach identity's database each time.
+#[tokio::test]
+async fn unknown_and_malformed_api_keys_do_not_flood_identity() {
+    use taskmesh_contracts::projects_v1::ListProjectsRequest;
+    use taskmesh_contracts::projects_v1::project_service_client::ProjectServiceClient;
+
+    let world = World::new().await;
+    let lookups = || async {
+        let text = reqwest::get(format!("http://{}/metrics", world.identity_admin))
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text");
+        text.lines()
+            .filter(|l| {
+                l.starts_with("taskmesh_grpc_server_handled_total")
+                    && l.contains("AuthenticateApiKey")
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>()
+    };
+    let before = lookups().await;
+    let projects = ProjectServiceClient::new(world.projects_channel.clone());
+    let unknown = format!("tmk_{}", "A".repeat(43));
+    for secret in [unknown.as_str(), "tmk_short", "tmk_not base64!"] {
+        for _ in 0..10 {
+            let refused = projects
+                .clone()
+                .list_projects(api_key(secret, ListProjectsRequest::default()))
+                .await
+                .expect_err("unknown key");
+            assert_eq!(refused.code(), Code::Unauthenticated, "{secret}");
+        }
+    }
+    assert_eq!(
+        lookups().await - before,
+        1.0,
+        "one lookup for the well-formed key, none for the malformed ones"
+    );
+}

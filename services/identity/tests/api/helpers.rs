@@ -57,6 +57,8 @@ pub(crate) struct World {
     pub(crate) identity: OwnIdentity,
     pub(crate) identity_channel: Channel,
     pub(crate) projects_channel: Channel,
+    /// Identity's admin port (`/metrics`).
+    pub(crate) identity_admin: std::net::SocketAddr,
     _nats: NatsServer,
     _stops: Vec<oneshot::Sender<()>>,
 }
@@ -73,6 +75,7 @@ impl World {
                 .set("auth.api_key_cache_ms", 200)
         })
         .await;
+        let identity_admin = app.admin_addr();
         let mut stops = Vec::new();
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(app.run(async {
@@ -109,6 +112,7 @@ impl World {
         Self {
             identity_channel: connect(identity.endpoint.clone()).await,
             projects_channel: connect(format!("http://{projects_addr}")).await,
+            identity_admin,
             stack,
             identity,
             _nats: nats,
