@@ -147,8 +147,14 @@ impl Store {
         };
         let resource = name.to_string();
         let mut tx = self.begin().await?;
-        if let Some(existing) =
-            claim_request_id(&mut tx, "CreateBoard", new.request_id, &resource).await?
+        if let Some(existing) = claim_request_id(
+            &mut tx,
+            "CreateBoard",
+            &context.caller,
+            new.request_id,
+            &resource,
+        )
+        .await?
         {
             drop(tx);
             return self.get_board(&BoardName::parse("name", &existing)?).await;

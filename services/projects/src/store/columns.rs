@@ -186,8 +186,14 @@ impl Store {
     ) -> Result<Column, Error> {
         let resource = format!("{}/columns/{}", new.parent, new.id);
         let mut tx = self.begin().await?;
-        if let Some(existing) =
-            claim_request_id(&mut tx, "CreateColumn", new.request_id, &resource).await?
+        if let Some(existing) = claim_request_id(
+            &mut tx,
+            "CreateColumn",
+            &context.caller,
+            new.request_id,
+            &resource,
+        )
+        .await?
         {
             drop(tx);
             return self

@@ -138,8 +138,14 @@ impl Store {
     ) -> Result<Organization, Error> {
         let name = format!("organizations/{}", new.id);
         let mut tx = self.begin().await?;
-        if let Some(existing) =
-            claim_request_id(&mut tx, "CreateOrganization", new.request_id, &name).await?
+        if let Some(existing) = claim_request_id(
+            &mut tx,
+            "CreateOrganization",
+            &context.caller,
+            new.request_id,
+            &name,
+        )
+        .await?
         {
             drop(tx);
             return self

@@ -206,8 +206,14 @@ impl Store {
     ) -> Result<Project, Error> {
         let name = format!("projects/{}", new.id);
         let mut tx = self.begin().await?;
-        if let Some(existing) =
-            claim_request_id(&mut tx, "CreateProject", new.request_id, &name).await?
+        if let Some(existing) = claim_request_id(
+            &mut tx,
+            "CreateProject",
+            &context.caller,
+            new.request_id,
+            &name,
+        )
+        .await?
         {
             drop(tx);
             return self

@@ -181,6 +181,41 @@ async fn the_same_request_id_creates_one_project() {
     assert_eq!(listed.projects.len(), 1);
 }
 
+/// A request id is its caller's: another user sending the same id gets a project of their own,
+/// never the first caller's, and the first caller's retry still finds theirs.
+#[tokio::test]
+async fn a_request_id_replays_only_for_its_own_caller() {
+    use taskmesh_contracts::projects_v1::project_service_client::ProjectServiceClient;
+    let app = spawn_app().await;
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let create = |name: &str| CreateProjectRequest {
+        project: Some(project(name)),
+        request_id: request_id.clone(),
+        ..Default::default()
+    };
+    let ada = app
+        .projects()
+        .create_project(create("Ada's"))
+        .await
+        .expect("ada")
+        .into_inner();
+    let mut mallory = ProjectServiceClient::new(app.channel.clone());
+    let theirs = mallory
+        .create_project(as_user("mallory", create("Mallory's")))
+        .await
+        .expect("mallory")
+        .into_inner();
+    assert_ne!(theirs.name, ada.name, "not ada's project");
+    assert_eq!(theirs.display_name, "Mallory's");
+    let again = app
+        .projects()
+        .create_project(create("Ada's"))
+        .await
+        .expect("ada again")
+        .into_inner();
+    assert_eq!(again, ada);
+}
+
 #[tokio::test]
 async fn an_organization_holds_at_most_the_configured_number_of_projects() {
     let app = spawn_app_with(|l| l.set("limits.max_projects_per_organization", 2)).await;

@@ -50,8 +50,9 @@ pub struct Append<'a> {
     pub resource: Option<&'a str>,
 }
 
-/// An idempotency key: the RPC and the caller's `request_id`. The first append that claims it
-/// records the resource it made; a retry gets that resource back instead of a second one.
+/// An idempotency key: the RPC and the caller's `request_id` (kept per caller). The first append
+/// that claims it records the resource it made; the same caller's retry gets that resource back
+/// instead of a second one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RequestKey {
     /// `CreateTask`, `AddComment`, `LogWork`.
@@ -107,20 +108,23 @@ impl EventStore {
 
         if let Some(RequestKey { method, id }) = append.request {
             let claimed: Option<(String,)> = sqlx::query_as(
-                "INSERT INTO request_ids (method, request_id, resource) VALUES ($1, $2, $3) \
-                 ON CONFLICT DO NOTHING RETURNING resource",
+                "INSERT INTO request_ids (method, caller, request_id, resource) \
+                 VALUES ($1, $4, $2, $3) ON CONFLICT DO NOTHING RETURNING resource",
             )
             .bind(method)
             .bind(id)
             .bind(append.resource.unwrap_or(&name))
+            .bind(&context.caller)
             .fetch_optional(&mut *tx)
             .await?;
             if claimed.is_none() {
                 let (existing,): (String,) = sqlx::query_as(
-                    "SELECT resource FROM request_ids WHERE method = $1 AND request_id = $2",
+                    "SELECT resource FROM request_ids \
+                     WHERE method = $1 AND request_id = $2 AND caller = $3",
                 )
                 .bind(method)
                 .bind(id)
+                .bind(&context.caller)
                 .fetch_one(&mut *tx)
                 .await?;
                 return Ok(Appended::Replayed(existing));
