@@ -39,8 +39,10 @@ pub struct RateLimits {
 impl Default for RateLimits {
     fn default() -> Self {
         Self {
-            sign_in_per_minute: 10,
-            sign_in_burst: 5,
+            // Sized for an office behind one address; guessing at one account is limited by
+            // identity per account (`identity.failed_sign_ins_per_account`).
+            sign_in_per_minute: 120,
+            sign_in_burst: 30,
             user_per_second: 50,
             user_burst: 100,
         }

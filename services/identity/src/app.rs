@@ -5,6 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::domain::attempts::FailedSignIns;
+
 use sqlx::migrate::Migrator;
 use taskmesh_contracts::identity_v1::api_key_service_server::ApiKeyServiceServer;
 use taskmesh_contracts::identity_v1::identity_service_server::IdentityServiceServer;
@@ -53,6 +55,10 @@ impl Service for Identity {
                 access_secs: settings.access_token_ttl_secs,
                 refresh_secs: settings.refresh_token_ttl_secs,
             },
+            FailedSignIns::new(
+                settings.failed_sign_ins_per_account,
+                Duration::from_secs(settings.failed_sign_in_window_secs),
+            ),
         );
         wiring
             .serve(IdentityServiceServer::new(handlers.clone()))

@@ -13,6 +13,11 @@ pub struct IdentitySettings {
     pub refresh_token_ttl_secs: i64,
     /// How often the signing keys are read again from Vault, in milliseconds.
     pub key_reload_ms: u64,
+    /// Wrong passwords one account may get within `failed_sign_in_window_secs` before its
+    /// sign-ins are refused for the rest of the window.
+    pub failed_sign_ins_per_account: usize,
+    /// The window of `failed_sign_ins_per_account`, in seconds.
+    pub failed_sign_in_window_secs: u64,
 }
 
 impl Default for IdentitySettings {
@@ -21,6 +26,8 @@ impl Default for IdentitySettings {
             access_token_ttl_secs: 900,
             refresh_token_ttl_secs: 30 * 24 * 3600,
             key_reload_ms: 30_000,
+            failed_sign_ins_per_account: 10,
+            failed_sign_in_window_secs: 900,
         }
     }
 }

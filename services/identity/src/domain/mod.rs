@@ -2,6 +2,8 @@
 //! opaque secrets (refresh tokens, API keys) with their digests. The input rules (usernames, emails,
 //! password lengths, display names) are the contract's (`buf.validate` in identity.proto).
 
+pub mod attempts;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};

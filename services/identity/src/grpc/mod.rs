@@ -2,6 +2,8 @@
 //! `ApiKeyService`. No handler logs a password, token or key secret; failures say which rule
 //! failed, never whether an email exists.
 
+use std::sync::Arc;
+
 use chrono::{Duration, Utc};
 use taskmesh_contracts::identity_v1::api_key_service_server::ApiKeyService;
 use taskmesh_contracts::identity_v1::identity_service_server::IdentityService;
@@ -18,9 +20,11 @@ use taskmesh_mesh::names::ResourcePattern;
 use taskmesh_mesh::status::{invalid_field, not_found, required};
 use taskmesh_mesh::time::{from_timestamp, to_timestamp};
 use tonic::{Request, Response, Status};
+use tonic_types::StatusExt;
 use uuid::Uuid;
 
 use crate::domain;
+use crate::domain::attempts::FailedSignIns;
 use crate::error::{Error, Refusal};
 use crate::keys::KeyRing;
 use crate::passwords;
@@ -41,15 +45,22 @@ pub struct IdentityHandlers {
     store: Store,
     keys: KeyRing,
     lifetimes: Lifetimes,
+    failed_sign_ins: Arc<FailedSignIns>,
 }
 
 impl IdentityHandlers {
     /// Handlers over `store`, signing with `keys`.
-    pub fn new(store: Store, keys: KeyRing, lifetimes: Lifetimes) -> Self {
+    pub fn new(
+        store: Store,
+        keys: KeyRing,
+        lifetimes: Lifetimes,
+        failed_sign_ins: FailedSignIns,
+    ) -> Self {
         Self {
             store,
             keys,
             lifetimes,
+            failed_sign_ins: Arc::new(failed_sign_ins),
         }
     }
 
@@ -148,9 +159,21 @@ impl IdentityService for IdentityHandlers {
 
     async fn login(&self, request: Request<LoginRequest>) -> Result<Response<Session>, Status> {
         let request = request.into_inner();
+        let account = domain::email_key(&request.email);
+        if let Some(wait) = self.failed_sign_ins.wait(&account) {
+            tracing::warn!("sign-in refused: too many wrong passwords for one account");
+            return Err(Status::with_error_details(
+                tonic::Code::ResourceExhausted,
+                "too many failed sign-ins for this account; try again later",
+                tonic_types::ErrorDetails::with_retry_info(Some(std::time::Duration::from_secs(
+                    wait.as_secs().max(1),
+                ))),
+            ));
+        }
         let user = self.store.user_by_email(&request.email).await?;
         let hash = user.as_ref().map(|u| u.password_hash.clone());
         if !passwords::verify(request.password, hash).await {
+            self.failed_sign_ins.failed(&account);
             return Err(wrong_credentials());
         }
         let Some(user) = user else {

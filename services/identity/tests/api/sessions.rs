@@ -236,3 +236,40 @@ async fn profile_and_password_changes() {
         .await;
     assert!(login.is_ok(), "{login:?}");
 }
+
+/// Ten wrong passwords for one account close it to sign-ins for the rest of the window, even with
+/// the right password and whoever asks; another account signs in as usual.
+#[tokio::test]
+async fn an_account_guessed_at_is_closed_to_sign_ins_for_a_while() {
+    let world = World::new().await;
+    world.signed_up("ada").await;
+    world.signed_up("bob").await;
+    let wrong = || LoginRequest {
+        email: "ada@example.org".into(),
+        password: "not the password".into(),
+    };
+    for _ in 0..10 {
+        let refused = world.identity().login(wrong()).await.expect_err("wrong");
+        assert_eq!(refused.code(), Code::Unauthenticated);
+    }
+    let closed = world
+        .identity()
+        .login(LoginRequest {
+            email: "ADA@example.org".into(),
+            password: PASSWORD.into(),
+        })
+        .await
+        .expect_err("closed for a while");
+    assert_eq!(closed.code(), Code::ResourceExhausted);
+    let retry = {
+        use tonic_types::StatusExt;
+        closed.get_error_details().retry_info().cloned()
+    };
+    assert!(
+        retry
+            .and_then(|r| r.retry_delay)
+            .is_some_and(|d| d.as_secs() > 60),
+        "{closed:?}"
+    );
+    world.login("bob").await;
+}
