@@ -49,6 +49,24 @@ pub struct OutgoingEvent {
 }
 
 impl OutgoingEvent {
+    /// Bytes the event takes on the wire: payload, subject and headers (with room for NATS's own).
+    pub fn size(&self) -> usize {
+        let optional = |v: &Option<String>| v.as_deref().map_or(0, str::len);
+        self.payload.len()
+            + self.subject.len()
+            + self.event_type.len()
+            + self.resource.len()
+            + self.correlation_id.len()
+            + optional(&self.traceparent)
+            + optional(&self.tracestate)
+            + self
+                .headers
+                .iter()
+                .map(|(k, v)| k.len() + v.len() + 4)
+                .sum::<usize>()
+            + 256
+    }
+
     /// An event for `message`, typed by its protobuf name (`taskmesh.projects.v1.ProjectCreated`,
     /// from the generated type) and published on the subject derived from it
     /// (`taskmesh.projects.v1.project_created`).

@@ -7,6 +7,54 @@ use tokio::sync::Notify;
 
 use crate::event::OutgoingEvent;
 
+/// Largest event, payload and headers together: NATS refuses messages over its `max_payload`
+/// (1 MiB by default), so a larger event is refused when the change is made, never found out by
+/// the relay.
+pub const MAX_EVENT_BYTES: usize = 896 * 1024;
+
+/// Why an event could not be put in the outbox.
+#[derive(Debug, thiserror::Error)]
+pub enum EnqueueError {
+    /// The database failed.
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    /// The event is larger than [`MAX_EVENT_BYTES`].
+    #[error(
+        "the change would publish an event of {size} bytes on {subject}; events are at most {max} bytes"
+    )]
+    TooLarge {
+        /// The event's subject.
+        subject: String,
+        /// Its size with headers.
+        size: usize,
+        /// The limit.
+        max: usize,
+    },
+}
+
+/// For stores that speak `sqlx::Error`: a too large event becomes an encoding error (an internal
+/// error, logged), which only events the service composes itself can reach.
+impl From<EnqueueError> for sqlx::Error {
+    fn from(err: EnqueueError) -> Self {
+        match err {
+            EnqueueError::Database(err) => err,
+            too_large @ EnqueueError::TooLarge { .. } => sqlx::Error::Encode(Box::new(too_large)),
+        }
+    }
+}
+
+impl From<EnqueueError> for tonic::Status {
+    /// A too large event is the request's fault (INVALID_ARGUMENT); a database failure is not.
+    fn from(err: EnqueueError) -> Self {
+        match err {
+            EnqueueError::Database(err) => taskmesh_mesh::status::db_error(err),
+            too_large @ EnqueueError::TooLarge { .. } => {
+                tonic::Status::invalid_argument(too_large.to_string())
+            }
+        }
+    }
+}
+
 /// Writes events into the outbox and wakes the relay after commit.
 #[derive(Debug, Clone, Default)]
 pub struct Outbox {
@@ -19,12 +67,21 @@ impl Outbox {
         Self::default()
     }
 
-    /// Inserts `event` on the connection of the caller's transaction.
+    /// Inserts `event` on the connection of the caller's transaction; refuses one larger than
+    /// [`MAX_EVENT_BYTES`].
     pub async fn enqueue(
         &self,
         conn: &mut PgConnection,
         event: &OutgoingEvent,
-    ) -> Result<(), sqlx::Error> {
+    ) -> Result<(), EnqueueError> {
+        let size = event.size();
+        if size > MAX_EVENT_BYTES {
+            return Err(EnqueueError::TooLarge {
+                subject: event.subject.clone(),
+                size,
+                max: MAX_EVENT_BYTES,
+            });
+        }
         sqlx::query(
             "INSERT INTO mesh_outbox (event_id, subject, event_type, resource, payload, \
              correlation_id, traceparent, tracestate, occurred_at, extra_headers) \

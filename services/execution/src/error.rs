@@ -32,6 +32,9 @@ pub enum Error {
     /// The database refused or failed.
     #[error("database")]
     Database(#[from] sqlx::Error),
+    /// An event of the change could not be put in the outbox (too large, or the database).
+    #[error(transparent)]
+    Event(#[from] taskmesh_events::EnqueueError),
     /// No execution of that name.
     #[error("{0} not found")]
     NotFound(String),
@@ -57,6 +60,7 @@ impl From<Error> for Status {
     fn from(err: Error) -> Self {
         match err {
             Error::Database(err) => status::db_error(err),
+            Error::Event(err) => err.into(),
             Error::NotFound(name) => status::not_found(&name),
             Error::Refused {
                 reason,

@@ -60,6 +60,9 @@ pub enum Error {
     /// The database refused or failed.
     #[error("database")]
     Database(#[from] sqlx::Error),
+    /// An event of the change could not be put in the outbox (too large, or the database).
+    #[error(transparent)]
+    Event(#[from] taskmesh_events::EnqueueError),
     /// No such user or key.
     #[error("{0} not found")]
     NotFound(String),
@@ -92,6 +95,7 @@ impl From<Error> for Status {
     fn from(err: Error) -> Self {
         match err {
             Error::Database(err) => status::db_error(err),
+            Error::Event(err) => err.into(),
             Error::NotFound(resource) => status::not_found(&resource),
             Error::EtagMismatch { resource, current } => status::etag_mismatch(&resource, &current),
             Error::AlreadyRegistered { field } => with_reason(

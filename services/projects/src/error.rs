@@ -53,6 +53,9 @@ pub enum Error {
     /// The database refused or failed.
     #[error("database")]
     Database(#[from] sqlx::Error),
+    /// An event of the change could not be put in the outbox (too large, or the database).
+    #[error(transparent)]
+    Event(#[from] taskmesh_events::EnqueueError),
     /// No such resource (or the caller may not know of it).
     #[error("{0} not found")]
     NotFound(String),
@@ -113,6 +116,7 @@ impl From<Error> for Status {
     fn from(err: Error) -> Self {
         match err {
             Error::Database(err) => status::db_error(err),
+            Error::Event(err) => err.into(),
             Error::NotFound(resource) => status::not_found(&resource),
             Error::EtagMismatch { resource, current } => status::etag_mismatch(&resource, &current),
             Error::DisplayNameTaken { kind } => with_reason(

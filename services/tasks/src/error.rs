@@ -67,6 +67,9 @@ pub enum Error {
     /// The database refused or failed.
     #[error("database")]
     Database(#[from] sqlx::Error),
+    /// An event of the change could not be put in the outbox (too large, or the database).
+    #[error(transparent)]
+    Event(#[from] taskmesh_events::EnqueueError),
     /// A stored event does not decode (the event store is damaged).
     #[error("a stored event does not decode")]
     CorruptEvent(#[source] DecodeError),
@@ -90,6 +93,7 @@ impl From<Error> for Status {
     fn from(err: Error) -> Self {
         match err {
             Error::Database(err) => status::db_error(err),
+            Error::Event(err) => err.into(),
             Error::EtagMismatch { resource, current } => status::etag_mismatch(&resource, &current),
             Error::Refused(refusal) => {
                 let metadata = match &refusal {

@@ -73,7 +73,7 @@ impl PingService for Handler {
         self.outbox
             .enqueue(&mut tx, &event)
             .await
-            .map_err(db_error)?;
+            .map_err(Status::from)?;
         tx.commit().await.map_err(db_error)?;
         self.outbox.wake();
         Ok(Response::new(PingResponse { message, count }))
