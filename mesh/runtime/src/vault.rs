@@ -104,9 +104,10 @@ impl std::fmt::Debug for DatabaseCredentials {
     }
 }
 
-/// A logged-in Vault client scoped to one service's secrets.
+/// A logged-in Vault client scoped to one service's secrets. [`keep_alive`](Self::keep_alive)
+/// renews its token before it expires and logs in again when renewal fails.
 pub struct VaultSession {
-    client: VaultClient,
+    client: tokio::sync::RwLock<VaultClient>,
     /// For the seal-status probe; built once, reused by every readiness check.
     probe: reqwest::Client,
     config: VaultConfig,
@@ -124,20 +125,6 @@ impl VaultSession {
     /// Checks that Vault is up and unsealed, then logs in with the configured method.
     pub async fn login(config: &VaultConfig) -> Result<Self, VaultError> {
         let addr = config.addr.clone();
-        let settings = VaultClientSettingsBuilder::default()
-            .address(&config.addr)
-            .timeout(Some(Duration::from_millis(config.timeout_ms)))
-            .token("")
-            .build()
-            .map_err(|e| VaultError::Other {
-                addr: addr.clone(),
-                reason: e.to_string(),
-            })?;
-        let mut client = VaultClient::new(settings).map_err(|e| VaultError::Other {
-            addr: addr.clone(),
-            reason: e.to_string(),
-        })?;
-
         let probe = reqwest::Client::builder()
             .timeout(Duration::from_millis(config.timeout_ms))
             .build()
@@ -150,76 +137,169 @@ impl VaultSession {
             SealState::Sealed => return Err(not_serving(&addr, "sealed")),
             SealState::Uninitialized => return Err(not_serving(&addr, "uninitialized")),
         }
-
-        match config.auth {
-            VaultAuth::Token => {
-                let token = read_credential(
-                    "vault token",
-                    config.token.as_ref(),
-                    config.token_file.as_deref(),
-                )?;
-                client.set_token(token.expose_secret());
-                vaultrs::token::lookup_self(&client)
-                    .await
-                    .map_err(|e| login_error(&addr, "token", &e))?;
-            }
-            VaultAuth::Approle => {
-                let role_id = match (&config.role_id, &config.role_id_file) {
-                    (Some(id), _) => id.clone(),
-                    (None, Some(file)) => read_file("approle role id", file)?
-                        .expose_secret()
-                        .to_owned(),
-                    (None, None) => {
-                        return Err(VaultError::Login {
-                            addr,
-                            method: "approle",
-                            reason: "no role id configured".to_owned(),
-                        });
-                    }
-                };
-                let secret_id = read_credential(
-                    "approle secret id",
-                    config.secret_id.as_ref(),
-                    config.secret_id_file.as_deref(),
-                )?;
-                let auth = vaultrs::auth::approle::login(
-                    &client,
-                    &config.approle_mount,
-                    &role_id,
-                    secret_id.expose_secret(),
-                )
-                .await
-                .map_err(|e| login_error(&addr, "approle", &e))?;
-                client.set_token(&auth.client_token);
-            }
-        }
+        let client = authenticate(config).await?;
         Ok(Self {
-            client,
+            client: tokio::sync::RwLock::new(client),
             probe,
             config: config.clone(),
         })
     }
 
+    /// Keeps the token alive until `stop` completes: renews it when two thirds of its time to live
+    /// have passed, and logs in again (AppRole, or the token file read anew) when renewal fails or
+    /// the token cannot be renewed for long enough. A token that never expires is left alone.
+    /// Returns an error only when logging in again fails too; the service then stops, and its
+    /// supervisor starts it with a fresh login.
+    pub async fn keep_alive(
+        &self,
+        stop: impl std::future::Future<Output = ()>,
+    ) -> Result<(), VaultError> {
+        tokio::pin!(stop);
+        loop {
+            let ttl = self.token_ttl().await.unwrap_or(Duration::ZERO);
+            let wait = if ttl.is_zero() {
+                // Unknown (lookup failed) or never expiring: look again in a while.
+                Duration::from_secs(60)
+            } else {
+                (ttl * 2 / 3).max(Duration::from_millis(500))
+            };
+            tokio::select! {
+                () = &mut stop => return Ok(()),
+                () = tokio::time::sleep(wait) => {}
+            }
+            if ttl.is_zero() && self.token_valid().await {
+                continue;
+            }
+            self.renew_or_login().await?;
+        }
+    }
+
+    /// The token's remaining time to live; zero for a token that never expires.
+    async fn token_ttl(&self) -> Result<Duration, ClientError> {
+        let client = self.client.read().await;
+        vaultrs::token::lookup_self(&*client)
+            .await
+            .map(|info| Duration::from_secs(info.ttl))
+    }
+
+    /// Whether the token still works (readiness reports it).
+    pub async fn token_valid(&self) -> bool {
+        let client = self.client.read().await;
+        vaultrs::token::lookup_self(&*client).await.is_ok()
+    }
+
+    /// Renews the token; logs in again when that fails or leaves less than a few seconds (a token
+    /// at its maximum time to live cannot be extended).
+    async fn renew_or_login(&self) -> Result<(), VaultError> {
+        let renewed = {
+            let client = self.client.read().await;
+            vaultrs::token::renew_self(&*client, None).await
+        };
+        match renewed {
+            Ok(auth) if auth.lease_duration >= 3 => {
+                tracing::debug!(ttl_secs = auth.lease_duration, "vault token renewed");
+                Ok(())
+            }
+            outcome => {
+                if let Err(err) = &outcome {
+                    tracing::warn!(error = %err, "vault token renewal failed; logging in again");
+                } else {
+                    tracing::info!("vault token at its maximum lifetime; logging in again");
+                }
+                let fresh = authenticate(&self.config).await?;
+                *self.client.write().await = fresh;
+                tracing::info!("logged in to vault again");
+                Ok(())
+            }
+        }
+    }
+}
+
+/// A client logged in with `config`'s method.
+async fn authenticate(config: &VaultConfig) -> Result<VaultClient, VaultError> {
+    let addr = config.addr.clone();
+    let settings = VaultClientSettingsBuilder::default()
+        .address(&config.addr)
+        .timeout(Some(Duration::from_millis(config.timeout_ms)))
+        .token("")
+        .build()
+        .map_err(|e| VaultError::Other {
+            addr: addr.clone(),
+            reason: e.to_string(),
+        })?;
+    let mut client = VaultClient::new(settings).map_err(|e| VaultError::Other {
+        addr: addr.clone(),
+        reason: e.to_string(),
+    })?;
+
+    match config.auth {
+        VaultAuth::Token => {
+            let token = read_credential(
+                "vault token",
+                config.token.as_ref(),
+                config.token_file.as_deref(),
+            )?;
+            client.set_token(token.expose_secret());
+            vaultrs::token::lookup_self(&client)
+                .await
+                .map_err(|e| login_error(&addr, "token", &e))?;
+        }
+        VaultAuth::Approle => {
+            let role_id = match (&config.role_id, &config.role_id_file) {
+                (Some(id), _) => id.clone(),
+                (None, Some(file)) => read_file("approle role id", file)?
+                    .expose_secret()
+                    .to_owned(),
+                (None, None) => {
+                    return Err(VaultError::Login {
+                        addr,
+                        method: "approle",
+                        reason: "no role id configured".to_owned(),
+                    });
+                }
+            };
+            let secret_id = read_credential(
+                "approle secret id",
+                config.secret_id.as_ref(),
+                config.secret_id_file.as_deref(),
+            )?;
+            let auth = vaultrs::auth::approle::login(
+                &client,
+                &config.approle_mount,
+                &role_id,
+                secret_id.expose_secret(),
+            )
+            .await
+            .map_err(|e| login_error(&addr, "approle", &e))?;
+            client.set_token(&auth.client_token);
+        }
+    }
+    Ok(client)
+}
+
+impl VaultSession {
     /// Reads the KV v2 secret at `<secret_path>/<name>`.
     pub async fn read_secret<T: DeserializeOwned>(&self, name: &str) -> Result<T, VaultError> {
         let path = format!("{}/{name}", self.config.secret_path);
         let mount = &self.config.kv_mount;
-        let value: serde_json::Value = vaultrs::kv2::read(&self.client, mount, &path)
-            .await
-            .map_err(|e| match &e {
-                ClientError::APIError { code, .. } if matches!(code, 403 | 404) => {
-                    VaultError::MissingSecret {
-                        mount: mount.clone(),
-                        path: path.clone(),
-                        reason: format!("HTTP {code}"),
+        let client = self.client.read().await;
+        let value: serde_json::Value =
+            vaultrs::kv2::read(&*client, mount, &path)
+                .await
+                .map_err(|e| match &e {
+                    ClientError::APIError { code, .. } if matches!(code, 403 | 404) => {
+                        VaultError::MissingSecret {
+                            mount: mount.clone(),
+                            path: path.clone(),
+                            reason: format!("HTTP {code}"),
+                        }
                     }
-                }
-                ClientError::RestClientError { .. } => transport_error(&self.config.addr, &e),
-                _ => VaultError::Other {
-                    addr: self.config.addr.clone(),
-                    reason: e.to_string(),
-                },
-            })?;
+                    ClientError::RestClientError { .. } => transport_error(&self.config.addr, &e),
+                    _ => VaultError::Other {
+                        addr: self.config.addr.clone(),
+                        reason: e.to_string(),
+                    },
+                })?;
         serde_json::from_value(value).map_err(|e| VaultError::MalformedSecret {
             mount: mount.clone(),
             path,
@@ -233,12 +313,12 @@ impl VaultSession {
         self.read_secret("database").await
     }
 
-    /// True while Vault answers and is unsealed; used by readiness.
+    /// True while Vault answers, is unsealed and takes this session's token; used by readiness.
     pub async fn is_available(&self) -> bool {
         matches!(
             seal_status(&self.probe, &self.config.addr).await,
             Ok(SealState::Unsealed)
-        )
+        ) && self.token_valid().await
     }
 }
 

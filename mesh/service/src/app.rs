@@ -26,7 +26,7 @@ pub struct App<S: Service> {
     background: Vec<Background>,
     pool: PgPool,
     nats: async_nats::Client,
-    // Held so the session (and its renewal) lives as long as the service.
+    // Held so the session lives as long as the service (its renewal runs as a background task).
     _vault: Arc<VaultSession>,
     grace: std::time::Duration,
     service: PhantomData<fn() -> S>,
@@ -65,6 +65,14 @@ impl<S: Service> App<S> {
             consumer_lag: None,
             verify_against_self: false,
         };
+        // The Vault token is renewed (or the service logs in again) for as long as it runs.
+        let session = Arc::clone(&wiring.vault);
+        wiring.spawn("vault token", move |mut stop| async move {
+            session
+                .keep_alive(async move { stop.stopped().await })
+                .await
+                .map_err(Into::into)
+        });
         S::build(&mut wiring)
             .await
             .map_err(|err| KitError::Build(Box::new(err)))?;

@@ -207,6 +207,16 @@ impl TestDatabase {
     /// provisioning does for `make up`; writes `role-id` and `secret-id` into `dir` and returns
     /// their paths.
     pub async fn approle(&self, stack: &Stack, dir: &std::path::Path) -> (PathBuf, PathBuf) {
+        self.approle_with_ttl(stack, dir, None).await
+    }
+
+    /// Like [`approle`](Self::approle), with tokens that live `(ttl, max_ttl)` seconds.
+    pub async fn approle_with_ttl(
+        &self,
+        stack: &Stack,
+        dir: &std::path::Path,
+        ttl: Option<(u64, u64)>,
+    ) -> (PathBuf, PathBuf) {
         let vault = stack.vault();
         let role = self.name.clone();
         let policy = format!(
@@ -218,17 +228,16 @@ impl TestDatabase {
             .expect("policy");
         // Enabling twice fails harmlessly.
         let _ = vaultrs::sys::auth::enable(&vault, "approle", "approle", None).await;
-        vaultrs::auth::approle::role::set(
-            &vault,
-            "approle",
-            &role,
-            Some(
-                &mut vaultrs::api::auth::approle::requests::SetAppRoleRequest::builder()
-                    .token_policies(vec![role.clone()]),
-            ),
-        )
-        .await
-        .expect("approle");
+        let mut request = vaultrs::api::auth::approle::requests::SetAppRoleRequest::builder();
+        request.token_policies(vec![role.clone()]);
+        if let Some((ttl, max)) = ttl {
+            request
+                .token_ttl(format!("{ttl}s"))
+                .token_max_ttl(format!("{max}s"));
+        }
+        vaultrs::auth::approle::role::set(&vault, "approle", &role, Some(&mut request))
+            .await
+            .expect("approle");
         let role_id = vaultrs::auth::approle::role::read_id(&vault, "approle", &role)
             .await
             .expect("role id")
