@@ -2,6 +2,12 @@
 //! waits for each acknowledgement, and marks the rows sent. While NATS is away it retries with
 //! backoff; rows stay pending, so nothing is lost. Several replicas share the work through
 //! `FOR UPDATE SKIP LOCKED`.
+//!
+//! One bad row does not stop the others: when a row fails, the later rows of the same resource wait
+//! behind it (their order holds), the rows of other resources go on. A failure counts against the
+//! row only in a round where other rows were published (so a NATS outage counts against nobody);
+//! after [`SET_ASIDE_AFTER`] such failures the row is set aside (`set_aside_at`), logged and counted
+//! in `outbox_set_aside_total`, and no longer holds up its resource.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,6 +25,8 @@ use crate::streams::StreamSpec;
 
 /// Rows published per transaction.
 const BATCH: i64 = 100;
+/// Failures of one row (in rounds where others were published) before it is set aside.
+pub const SET_ASIDE_AFTER: i32 = 5;
 /// How long to wait for a JetStream acknowledgement.
 const ACK_TIMEOUT: Duration = Duration::from_secs(5);
 /// Poll interval when nobody wakes the relay (events written by another replica).
@@ -37,6 +45,8 @@ pub struct RelayMetrics {
     pub failures: IntCounter,
     /// Rows waiting at the last look.
     pub pending: IntGauge,
+    /// Rows set aside after failing again and again.
+    pub set_aside: IntCounter,
 }
 
 impl RelayMetrics {
@@ -55,10 +65,16 @@ impl RelayMetrics {
             .expect("valid metric definition"),
             pending: IntGauge::new("outbox_pending", "outbox rows not yet published")
                 .expect("valid metric definition"),
+            set_aside: IntCounter::new(
+                "outbox_set_aside_total",
+                "outbox rows set aside after repeated publish failures",
+            )
+            .expect("valid metric definition"),
         };
         metrics.register(Box::new(this.published.clone()));
         metrics.register(Box::new(this.failures.clone()));
         metrics.register(Box::new(this.pending.clone()));
+        metrics.register(Box::new(this.set_aside.clone()));
         this
     }
 }
@@ -105,6 +121,7 @@ impl std::fmt::Debug for OutboxRelay {
 #[derive(sqlx::FromRow)]
 struct Row {
     seq: i64,
+    attempts: i32,
     event_id: Uuid,
     subject: String,
     event_type: String,
@@ -196,13 +213,15 @@ impl OutboxRelay {
         Ok(())
     }
 
-    /// Publishes up to one batch of pending rows; returns how many were published.
+    /// Publishes up to one batch of pending rows; returns how many were published. An error only
+    /// when rows failed and none was published (NATS away: the caller backs off).
     pub async fn publish_batch(&self) -> Result<usize, RelayError> {
         let mut tx = self.pool.begin().await?;
         let rows: Vec<Row> = sqlx::query_as(
-            "SELECT seq, event_id, subject, event_type, resource, payload, correlation_id, \
+            "SELECT seq, attempts, event_id, subject, event_type, resource, payload, correlation_id, \
              traceparent, tracestate, occurred_at, extra_headers FROM mesh_outbox \
-             WHERE published_at IS NULL ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED",
+             WHERE published_at IS NULL AND set_aside_at IS NULL \
+             ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED",
         )
         .bind(BATCH)
         .fetch_all(&mut *tx)
@@ -212,11 +231,15 @@ impl OutboxRelay {
             return Ok(0);
         }
 
-        // Send the whole batch, then collect acknowledgements in order; the first failure stops
-        // the round and everything from it on stays pending.
+        // Send the batch, then collect acknowledgements in order. A failed row holds back the
+        // later rows of its resource; the other resources go on.
+        let mut held: std::collections::HashSet<&str> = std::collections::HashSet::new();
+        let mut failures: Vec<(&Row, RelayError)> = Vec::new();
         let mut acks = Vec::with_capacity(rows.len());
-        let mut failure = None;
         for row in &rows {
+            if held.contains(row.resource.as_str()) {
+                continue;
+            }
             let publish = PublishMessage::build()
                 .payload(row.payload.clone().into())
                 .headers(self.headers_for(row));
@@ -227,20 +250,27 @@ impl OutboxRelay {
             {
                 Ok(ack) => acks.push((row, ack)),
                 Err(err) => {
-                    failure = Some(publish_error(row, &err.to_string()));
-                    break;
+                    held.insert(row.resource.as_str());
+                    failures.push((row, publish_error(row, &err.to_string())));
                 }
             }
         }
         let mut published = Vec::with_capacity(acks.len());
         for (row, ack) in acks {
-            if failure.is_some() {
-                break;
+            if held.contains(row.resource.as_str()) {
+                continue;
             }
-            match tokio::time::timeout(ACK_TIMEOUT, ack.into_future()).await {
-                Ok(Ok(_)) => published.push(row.seq),
-                Ok(Err(err)) => failure = Some(publish_error(row, &err.to_string())),
-                Err(_) => failure = Some(publish_error(row, "acknowledgement timed out")),
+            let outcome = match tokio::time::timeout(ACK_TIMEOUT, ack.into_future()).await {
+                Ok(Ok(_)) => None,
+                Ok(Err(err)) => Some(publish_error(row, &err.to_string())),
+                Err(_) => Some(publish_error(row, "acknowledgement timed out")),
+            };
+            match outcome {
+                None => published.push(row.seq),
+                Some(err) => {
+                    held.insert(row.resource.as_str());
+                    failures.push((row, err));
+                }
             }
         }
 
@@ -253,25 +283,49 @@ impl OutboxRelay {
             .execute(&mut *tx)
             .await?;
         }
-        if let Some(RelayError::Publish {
-            event_id, reason, ..
-        }) = &failure
-        {
+        // A failure while others went through is the row's own: it counts, and enough of them
+        // set the row aside. Without any success (NATS away) nothing counts.
+        let row_specific = !published.is_empty();
+        for (row, err) in &failures {
+            let RelayError::Publish { reason, .. } = err else {
+                continue;
+            };
+            let attempts = row.attempts + i32::from(row_specific);
+            let set_aside = row_specific && attempts >= SET_ASIDE_AFTER;
             sqlx::query(
-                "UPDATE mesh_outbox SET attempts = attempts + 1, last_error = $2 WHERE event_id = $1",
+                "UPDATE mesh_outbox SET attempts = $2, last_error = $3, \
+                 set_aside_at = CASE WHEN $4 THEN now() ELSE set_aside_at END WHERE seq = $1",
             )
-            .bind(event_id)
+            .bind(row.seq)
+            .bind(attempts)
             .bind(reason)
+            .bind(set_aside)
             .execute(&mut *tx)
             .await?;
+            if set_aside {
+                self.metrics.set_aside.inc();
+                tracing::error!(
+                    seq = row.seq,
+                    event_id = %row.event_id,
+                    subject = %row.subject,
+                    attempts,
+                    error = %reason,
+                    "outbox row set aside after repeated publish failures; the rows behind it go on"
+                );
+            }
         }
         tx.commit().await?;
         self.metrics.published.inc_by(published.len() as u64);
         self.metrics
             .pending
             .set((rows.len() - published.len()) as i64);
-        match failure {
-            Some(err) => Err(err),
+        match failures.into_iter().next() {
+            Some((_, err)) if published.is_empty() => Err(err),
+            Some((_, err)) => {
+                self.metrics.failures.inc();
+                tracing::warn!(error = %err, "an outbox row failed; the others were published");
+                Ok(published.len())
+            }
             None => Ok(published.len()),
         }
     }

@@ -46,3 +46,121 @@ async fn an_event_too_large_for_the_broker_is_refused_at_the_change() {
         .expect("count");
     assert_eq!(rows, 1, "only the event that fits is waiting for the relay");
 }
+
+/// A row JetStream keeps refusing (its subject has no stream) does not hold up the rows behind it:
+/// the next 100 events are published at once, and once the bad row has failed while others went
+/// through enough times it is set aside, counted and left for an operator.
+#[tokio::test]
+async fn a_row_that_keeps_failing_is_set_aside_and_the_rest_flows() {
+    use std::time::{Duration, Instant};
+    use taskmesh_events::{OutboxRelay, RelayMetrics, StreamSpec};
+    use taskmesh_testing::NatsServer;
+
+    let stack = Stack::load();
+    let nats = NatsServer::start(&stack).await;
+    let db = TestDatabase::create(&stack, "relay_test").await;
+    let pool = sqlx::PgPool::connect(&format!(
+        "postgres://{}:{}@127.0.0.1:{}/{}",
+        db.name, db.password, stack.pg_port, db.name
+    ))
+    .await
+    .expect("pool");
+    taskmesh_mesh::db::migrate(&pool, &[&taskmesh_events::MIGRATOR])
+        .await
+        .expect("schema");
+    let outbox = Outbox::new();
+    let metrics = taskmesh_mesh::Metrics::new("relay_test");
+    let relay_metrics = RelayMetrics::register(&metrics);
+    let relay = OutboxRelay::new(
+        pool.clone(),
+        async_nats::connect(nats.url()).await.expect("nats"),
+        "relay_test",
+        vec![StreamSpec::for_context(
+            "relaytest",
+            1,
+            Duration::from_secs(60),
+        )],
+        outbox.waker(),
+        relay_metrics.clone(),
+    );
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let running = tokio::spawn(relay.run(stopped));
+
+    let enqueue = |events: Vec<OutgoingEvent>| {
+        let (pool, outbox) = (pool.clone(), outbox.clone());
+        async move {
+            let mut tx = pool.begin().await.expect("tx");
+            for event in &events {
+                outbox.enqueue(&mut tx, event).await.expect("enqueue");
+            }
+            tx.commit().await.expect("commit");
+            outbox.wake();
+        }
+    };
+    let good = |n: usize| {
+        (0..n)
+            .map(|i| {
+                let mut event = OutgoingEvent::from_encoded(
+                    "taskmesh.relaytest.v1.Fine",
+                    &format!("tests/fine-{i}"),
+                    b"fine".to_vec(),
+                );
+                event.subject = "taskmesh.relaytest.v1.fine".to_owned();
+                event
+            })
+            .collect::<Vec<_>>()
+    };
+    // First in line: an event on a subject no stream takes.
+    let mut bad =
+        OutgoingEvent::from_encoded("taskmesh.nowhere.v1.Lost", "tests/bad", b"x".to_vec());
+    bad.subject = "taskmesh.nowhere.v1.lost".to_owned();
+    enqueue(vec![bad]).await;
+    enqueue(good(100)).await;
+
+    let published = || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM mesh_outbox WHERE published_at IS NOT NULL",
+        )
+        .fetch_one(&pool)
+        .await
+        .expect("count")
+    };
+    let started = Instant::now();
+    while published().await < 100 && started.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let took = started.elapsed();
+    assert_eq!(
+        published().await,
+        100,
+        "the 100 events behind the bad row went out"
+    );
+    println!("100 events behind a failing row published in {took:?}");
+    assert!(took < Duration::from_secs(5), "{took:?}");
+
+    // More traffic: each round that publishes others counts against the bad row.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let set_aside: Option<chrono::DateTime<chrono::Utc>> =
+            sqlx::query_scalar("SELECT set_aside_at FROM mesh_outbox WHERE resource = 'tests/bad'")
+                .fetch_one(&pool)
+                .await
+                .expect("bad row");
+        if set_aside.is_some() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the bad row was never set aside");
+        enqueue(good(3)).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(relay_metrics.set_aside.get(), 1);
+    let (attempts, error): (i32, Option<String>) =
+        sqlx::query_as("SELECT attempts, last_error FROM mesh_outbox WHERE resource = 'tests/bad'")
+            .fetch_one(&pool)
+            .await
+            .expect("bad row");
+    assert_eq!(attempts, taskmesh_events::relay::SET_ASIDE_AFTER);
+    assert!(error.is_some_and(|e| !e.is_empty()));
+    let _ = stop.send(true);
+    let _ = running.await;
+}
