@@ -85,3 +85,39 @@ impl MigrationSource<'static> for Combined {
         Box::pin(std::future::ready(Ok(self.0)))
     }
 }
+
+/// Claims `caller`'s `request_id` (AIP-155) for `method` on behalf of `resource`, in the service's
+/// `request_ids` table (`method, caller, request_id, resource`). Returns the resource a previous
+/// call of the same caller with the same id made when the id was used already; the caller then
+/// returns that one. Ids are per caller: another caller's id neither replays nor blocks. A
+/// concurrent call with the same id waits on the row lock until the first one commits.
+pub async fn claim_request_id(
+    conn: &mut sqlx::PgConnection,
+    method: &str,
+    caller: &str,
+    request_id: uuid::Uuid,
+    resource: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    let inserted: Option<(String,)> = sqlx::query_as(
+        "INSERT INTO request_ids (method, caller, request_id, resource) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT DO NOTHING RETURNING resource",
+    )
+    .bind(method)
+    .bind(caller)
+    .bind(request_id)
+    .bind(resource)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if inserted.is_some() {
+        return Ok(None);
+    }
+    sqlx::query_scalar(
+        "SELECT resource FROM request_ids WHERE method = $1 AND caller = $2 AND request_id = $3",
+    )
+    .bind(method)
+    .bind(caller)
+    .bind(request_id)
+    .fetch_one(&mut *conn)
+    .await
+    .map(Some)
+}

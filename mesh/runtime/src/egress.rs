@@ -60,6 +60,35 @@ impl Default for EgressConfig {
     }
 }
 
+impl EgressConfig {
+    /// The allowed networks, parsed; the error names the key.
+    fn networks(&self) -> Result<Vec<IpNet>, ConfigError> {
+        self.allow_networks
+            .iter()
+            .map(|text| {
+                text.parse::<IpNet>()
+                    .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
+                    .map_err(|_| ConfigError::Invalid {
+                        key: "egress.allow_networks".to_owned(),
+                        message: format!("`{text}` is not an address or a network"),
+                    })
+            })
+            .collect()
+    }
+
+    /// Checks the values; the error names the key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.networks()?;
+        if self.max_response_bytes == 0 {
+            return Err(ConfigError::Invalid {
+                key: "egress.max_response_bytes".to_owned(),
+                message: "must be at least 1".to_owned(),
+            });
+        }
+        Ok(())
+    }
+}
+
 /// Response headers worth keeping: they describe the content; the rest (cookies, server details,
 /// authentication challenges) is not stored.
 pub const KEPT_HEADERS: &[&str] = &[
@@ -86,6 +115,19 @@ pub enum EgressError {
     #[error("request failed: {0}")]
     Transport(String),
 }
+
+/// A refusal by the policy inside the client (resolver, redirect rule), found again in the error
+/// chain of the request it stopped.
+#[derive(Debug)]
+struct Refusal(String);
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Refusal {}
 
 /// The decisions of the policy, shared by the client, its resolver and its redirect rule.
 #[derive(Debug)]
@@ -209,7 +251,7 @@ impl reqwest::dns::Resolve for CheckedResolver {
             }
             for address in &addresses {
                 policy.check_ip(address.ip()).map_err(|reason| {
-                    format!("`{host}` resolves to a refused address: {reason}")
+                    Refusal(format!("`{host}` resolves to a refused address: {reason}"))
                 })?;
             }
             let addresses: reqwest::dns::Addrs = Box::new(addresses.into_iter());
@@ -264,40 +306,21 @@ impl std::fmt::Debug for Egress {
 impl Egress {
     /// A client with `config`'s policy, sending `user_agent`.
     pub fn new(config: &EgressConfig, user_agent: &str) -> Result<Self, ConfigError> {
-        let invalid = |key: &str, message: String| ConfigError::Invalid {
-            key: format!("egress.{key}"),
-            message,
-        };
-        let allowed = config
-            .allow_networks
-            .iter()
-            .map(|text| {
-                text.parse::<IpNet>()
-                    .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
-                    .map_err(|_| {
-                        invalid(
-                            "allow_networks",
-                            format!("`{text}` is not an address or a network"),
-                        )
-                    })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        config.validate()?;
+        let allowed = config.networks()?;
         let mut ports = vec![80, 443];
         ports.extend(config.allow_ports.iter().copied().filter(|p| *p != 0));
-        if config.max_response_bytes == 0 {
-            return Err(invalid("max_response_bytes", "must be at least 1".into()));
-        }
         let policy = Arc::new(Policy { ports, allowed });
         let redirects = {
             let policy = Arc::clone(&policy);
             let max = config.max_redirects;
             reqwest::redirect::Policy::custom(move |attempt| {
                 if attempt.previous().len() > max {
-                    return attempt.error(format!("more than {max} redirects"));
+                    return attempt.error(Refusal(format!("more than {max} redirects")));
                 }
                 match policy.check_url(attempt.url()) {
                     Ok(()) => attempt.follow(),
-                    Err(reason) => attempt.error(format!("redirect refused: {reason}")),
+                    Err(reason) => attempt.error(Refusal(format!("redirect refused: {reason}"))),
                 }
             })
         };
@@ -311,7 +334,10 @@ impl Egress {
             .connect_timeout(Duration::from_millis(config.connect_timeout_ms))
             .timeout(Duration::from_millis(config.total_timeout_ms))
             .build()
-            .map_err(|e| invalid("", format!("cannot build the client: {e}")))?;
+            .map_err(|e| ConfigError::Invalid {
+                key: "egress".to_owned(),
+                message: format!("cannot build the client: {e}"),
+            })?;
         Ok(Self {
             client,
             policy,
@@ -384,9 +410,14 @@ impl Egress {
 /// A refusal by the resolver or the redirect rule reads as a refusal, a timeout as a timeout.
 fn classify(err: &reqwest::Error) -> EgressError {
     let chain = crate::status::error_chain(err);
-    if chain.contains("refused address") || chain.contains("redirect refused") {
-        EgressError::Refused(chain)
-    } else if err.is_timeout() {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(cause) = source {
+        if cause.is::<Refusal>() {
+            return EgressError::Refused(chain);
+        }
+        source = cause.source();
+    }
+    if err.is_timeout() {
         EgressError::Timeout("the exchange took too long")
     } else {
         EgressError::Transport(chain)

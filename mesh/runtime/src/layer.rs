@@ -151,6 +151,7 @@ where
         Box::pin(
             async move {
                 let started = Instant::now();
+                let method_rules = rules.method(&method);
                 let result = match guard.check(&method, request.headers()).await {
                     Err(status) => Ok(status.into_http()),
                     Ok(caller) => {
@@ -159,35 +160,37 @@ where
                             None => context,
                         };
                         request.extensions_mut().insert(context);
-                        let checked = match rules.method(&method) {
+                        let checked = match method_rules {
                             Some(method_rules) => {
                                 check_request(&rules, method_rules, request).await
                             }
                             None => Ok(request),
                         };
-                        let request = match checked {
-                            Ok(request) => request,
-                            Err(status) => return Ok(status.into_http()),
-                        };
-                        let call = inner.call(request);
-                        match deadline {
-                            Some(deadline) => {
-                                match tokio::time::timeout_at(deadline.into(), call).await {
-                                    Ok(result) => result,
-                                    Err(_) => Ok(tonic::Status::deadline_exceeded(
-                                        "the deadline passed before the call finished",
-                                    )
-                                    .into_http()),
+                        match checked {
+                            // Refused by its contract: answered, counted and logged like any call.
+                            Err(status) => Ok(status.into_http()),
+                            Ok(request) => {
+                                let call = inner.call(request);
+                                match deadline {
+                                    Some(deadline) => {
+                                        match tokio::time::timeout_at(deadline.into(), call).await {
+                                            Ok(result) => result,
+                                            Err(_) => Ok(tonic::Status::deadline_exceeded(
+                                                "the deadline passed before the call finished",
+                                            )
+                                            .into_http()),
+                                        }
+                                    }
+                                    None => call.await,
                                 }
                             }
-                            None => call.await,
                         }
                     }
                 };
                 let elapsed = started.elapsed();
                 // The label is the RPC when it is one this server has, so that arbitrary paths
                 // cannot grow the metrics without bound.
-                let known = rules.method(&method).is_some()
+                let known = method_rules.is_some()
                     || method.starts_with("/grpc.health.v1.")
                     || method.starts_with("/grpc.reflection.");
                 let label = if known { method.as_str() } else { "unknown" };

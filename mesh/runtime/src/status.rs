@@ -134,37 +134,6 @@ pub fn unavailable(what: &str) -> Status {
     Status::unavailable(format!("{what} is unavailable, retry later"))
 }
 
-/// Collects field violations so that one INVALID_ARGUMENT names every broken field.
-#[derive(Debug, Default)]
-pub struct Violations(Vec<(String, String)>);
-
-impl Violations {
-    /// Keeps the value, or records the violation under `field`.
-    pub fn check<T>(&mut self, field: &str, result: Result<T, String>) -> Option<T> {
-        match result {
-            Ok(value) => Some(value),
-            Err(description) => {
-                self.push(field, &description);
-                None
-            }
-        }
-    }
-
-    /// Records a violation.
-    pub fn push(&mut self, field: &str, description: &str) {
-        self.0.push((field.to_owned(), description.to_owned()));
-    }
-
-    /// INVALID_ARGUMENT listing every violation, if there is any.
-    pub fn finish(self) -> Result<(), Status> {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            Err(invalid_argument(self.0))
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -78,7 +78,7 @@ impl taskmesh_service::Settings for Settings {
                 message: "lease_ms must be at least 300 and poll_ms positive".to_owned(),
             });
         }
-        taskmesh_mesh::egress::Egress::new(&self.egress, "taskmesh-execution")?;
+        self.egress.validate()?;
         self.projects.validate()
     }
 }

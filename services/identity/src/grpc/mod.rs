@@ -192,9 +192,6 @@ impl IdentityService for IdentityHandlers {
 
     async fn refresh(&self, request: Request<RefreshRequest>) -> Result<Response<Session>, Status> {
         let token = request.into_inner().refresh_token;
-        if token.is_empty() {
-            return Err(required("refresh_token"));
-        }
         match self.store.refresh(&token, self.refresh_ttl()).await? {
             Ok((user, next)) => self.session(user, next).await.map(Response::new),
             Err(RefreshRefusal::Reused) => Err(Error::Refused(Refusal::RefreshTokenReused).into()),
@@ -206,9 +203,6 @@ impl IdentityService for IdentityHandlers {
 
     async fn logout(&self, request: Request<LogoutRequest>) -> Result<Response<()>, Status> {
         let token = request.into_inner().refresh_token;
-        if token.is_empty() {
-            return Err(required("refresh_token"));
-        }
         Ok(Response::new(self.store.logout(&token).await?))
     }
 
@@ -283,9 +277,7 @@ impl ApiKeyService for IdentityHandlers {
         let request = request.into_inner();
         let user = Self::own_parent(&context, &request.parent)?;
         Self::session_only(&context)?;
-        let key = request
-            .api_key
-            .ok_or_else(|| invalid_field("api_key", "is required"))?;
+        let key = request.api_key.ok_or_else(|| required("api_key"))?;
         // The contract has checked the display name, that the scope is a defined one and that
         // the expiry lies ahead; anything but WRITE reads as READ, the lesser scope.
         let display_name = domain::display_name(&key.display_name);

@@ -10,7 +10,6 @@ use taskmesh_contracts::projects_v1::{
 };
 use taskmesh_mesh::CallContext;
 use taskmesh_mesh::aip;
-use taskmesh_mesh::status::invalid_field;
 use tonic::{Request, Response, Status};
 
 use super::{name_changes, required, resource_id};
@@ -280,9 +279,6 @@ impl BoardService for BoardsService {
         self.store
             .require(&context, &name.project, Role::Admin)
             .await?;
-        if request.position < 0 {
-            return Err(invalid_field("position", "must not be negative"));
-        }
         self.store
             .move_column(&context, &name, request.position, &request.etag)
             .await

@@ -72,11 +72,8 @@ impl Store {
     }
 }
 
-/// Claims `request_id` of `caller` for `method` on behalf of `resource`. Returns the resource name
-/// a previous call of the same caller with the same id created when the id was already used; the
-/// caller then returns that one (its access was checked like a first call's). Ids are per caller:
-/// another caller's id neither replays nor blocks. A concurrent call with the same id waits on the
-/// row lock until the first one commits.
+/// Claims `request_id` of `caller` for `method` on behalf of `resource`
+/// ([`taskmesh_mesh::db::claim_request_id`]); `None` without an id.
 pub(crate) async fn claim_request_id(
     conn: &mut PgConnection,
     method: &str,
@@ -87,28 +84,7 @@ pub(crate) async fn claim_request_id(
     let Some(request_id) = request_id else {
         return Ok(None);
     };
-    let inserted: Option<(String,)> = sqlx::query_as(
-        "INSERT INTO request_ids (method, caller, request_id, resource) VALUES ($1, $4, $2, $3) \
-         ON CONFLICT DO NOTHING RETURNING resource",
-    )
-    .bind(method)
-    .bind(request_id)
-    .bind(resource)
-    .bind(caller)
-    .fetch_optional(&mut *conn)
-    .await?;
-    if inserted.is_some() {
-        return Ok(None);
-    }
-    let (existing,): (String,) = sqlx::query_as(
-        "SELECT resource FROM request_ids WHERE method = $1 AND request_id = $2 AND caller = $3",
-    )
-    .bind(method)
-    .bind(request_id)
-    .bind(caller)
-    .fetch_one(&mut *conn)
-    .await?;
-    Ok(Some(existing))
+    Ok(taskmesh_mesh::db::claim_request_id(conn, method, caller, request_id, resource).await?)
 }
 
 /// Changes to an organization, project or board; `None` leaves a field as it is.

@@ -327,6 +327,13 @@ async fn admin_port_serves_health_readiness_and_metrics() {
         })
         .await
         .expect_err("not found");
+    // A call its contract refuses is answered, and counted, like any other.
+    let refused = app
+        .projects()
+        .create_project(CreateProjectRequest::default())
+        .await
+        .expect_err("invalid");
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument);
     // Paths no RPC has are counted under `unknown`, never under the path the caller invented.
     let channel = tonic::transport::Channel::from_shared(format!("http://{}", app.addr))
         .expect("uri")
@@ -377,6 +384,10 @@ async fn admin_port_serves_health_readiness_and_metrics() {
         "{text}"
     );
     assert!(text.contains("outbox_published_total"));
+    assert!(
+        text.contains("grpc_server_handled_total{code=\"INVALID_ARGUMENT\",method=\"/taskmesh.projects.v1.ProjectService/CreateProject\""),
+        "{text}"
+    );
     assert!(!text.contains("invented.Service"), "{text}");
     assert!(text.contains("method=\"unknown\""), "{text}");
 }

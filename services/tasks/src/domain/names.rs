@@ -5,7 +5,7 @@ use std::fmt;
 
 use taskmesh_contracts::projects_v1::{Column, Project};
 use taskmesh_contracts::tasks_v1::Task;
-use taskmesh_mesh::names::{NameError, ResourcePattern, valid_user_id};
+use taskmesh_mesh::names::{NameError, ResourcePattern};
 use uuid::Uuid;
 
 /// `projects/{project}`: the project id.
@@ -103,11 +103,6 @@ impl ColumnRef {
     }
 }
 
-/// `users/{user}`.
-pub fn valid_user(text: &str) -> bool {
-    text.strip_prefix("users/").is_some_and(valid_user_id)
-}
-
 #[cfg(test)]
 mod tests {
     use taskmesh_contracts::tasks_v1::Comment;
@@ -136,7 +131,5 @@ mod tests {
         assert!(ColumnRef::parse("task.column", "projects/p1/boards/b", "p1").is_err());
         let column = ColumnRef::parse("c", "projects/p1/boards/b/columns/c", "p1").expect("ok");
         assert_eq!(column.board, "projects/p1/boards/b");
-        assert!(valid_user("users/ada"));
-        assert!(!valid_user("ada"));
     }
 }

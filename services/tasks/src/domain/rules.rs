@@ -118,4 +118,35 @@ mod tests {
             assert!(!accepted(bad), "{bad}");
         }
     }
+
+    /// An assignee is a user's name by the contract's pattern (`users/ada`), or empty.
+    #[test]
+    fn assignees_are_user_names_by_the_contract() {
+        use prost::Message;
+        use taskmesh_contracts::tasks_v1::{CreateTaskRequest, Task};
+        use taskmesh_mesh::validate::RequestRules;
+
+        let rules = RequestRules::new(taskmesh_contracts::FILE_DESCRIPTOR_SET).expect("rules");
+        let method = rules
+            .method("/taskmesh.tasks.v1.TaskService/CreateTask")
+            .expect("CreateTask")
+            .clone();
+        let accepted = |assignee: &str| {
+            let request = CreateTaskRequest {
+                parent: "projects/p".into(),
+                task: Some(Task {
+                    title: "T".into(),
+                    column: "projects/p/boards/b/columns/c".into(),
+                    assignee: assignee.into(),
+                    ..Default::default()
+                }),
+                request_id: String::new(),
+            };
+            rules.check(&method, &request.encode_to_vec()).is_ok()
+        };
+        assert!(accepted("users/ada"));
+        assert!(accepted(""));
+        assert!(!accepted("ada"));
+        assert!(!accepted("users/"));
+    }
 }

@@ -10,13 +10,12 @@ use taskmesh_contracts::tasks_v1::{
 };
 use taskmesh_mesh::CallContext;
 use taskmesh_mesh::aip;
-use taskmesh_mesh::status::{Violations, invalid_field};
 use tonic::Status;
 use uuid::Uuid;
 
 use crate::domain::aggregate::TaskState;
 use crate::domain::events::TaskEvent;
-use crate::domain::names::{ColumnRef, TaskName, valid_user};
+use crate::domain::names::{ColumnRef, TaskName};
 use crate::domain::rules;
 use crate::domain::rules::status_of;
 use crate::error::{Error, Refusal};
@@ -39,14 +38,6 @@ fn refused(refusal: Refusal) -> Status {
     Error::Refused(refusal).into()
 }
 
-fn check_assignee(raw: &str) -> Result<String, String> {
-    if raw.is_empty() || valid_user(raw) {
-        Ok(raw.to_owned())
-    } else {
-        Err("must look like `users/{id}` or be empty".to_owned())
-    }
-}
-
 impl Tasks {
     /// Creates a task in a column of `project`; the caller's write access was checked already.
     pub async fn create_task(
@@ -56,20 +47,9 @@ impl Tasks {
         task: Task,
         request_id: &str,
     ) -> Result<Task, Status> {
-        // The contract has checked every field's own rules; what is left needs the project.
-        let mut violations = Violations::default();
-        let assignee = violations.check("task.assignee", check_assignee(&task.assignee));
-        let column = match ColumnRef::parse("task.column", &task.column, project) {
-            Ok(column) => Some(column),
-            Err(err) => {
-                violations.push("task.column", &err.description());
-                None
-            }
-        };
-        violations.finish()?;
-        let Some(column) = column else {
-            return Err(invalid_field("task.column", "is required"));
-        };
+        // The contract has checked every field's own rules (the assignee's form included); what is
+        // left needs the project: the column must be one of its own.
+        let column = ColumnRef::parse("task.column", &task.column, project)?;
         let request_id = aip::request_id(request_id);
 
         let found = self.projects.column(context, &column.name).await?;
@@ -84,7 +64,7 @@ impl Tasks {
             column: column.name.clone(),
             status: status_of(found.kind) as i32,
             priority: task.priority,
-            assignee: assignee.unwrap_or_default(),
+            assignee: task.assignee,
             labels: rules::labels(task.labels),
             due_time: task.due_time,
             estimate: task.estimate,
@@ -132,18 +112,13 @@ impl Tasks {
     ) -> Result<Task, Status> {
         let name = TaskName::parse("task.name", &task.name)?;
         let paths = aip::update_paths(mask, UPDATABLE)?;
-        let mut violations = Violations::default();
         let mut changes = Task::default();
         for path in &paths {
             match *path {
                 "title" => changes.title = rules::title(&task.title),
                 "description" => changes.description.clone_from(&task.description),
                 "priority" => changes.priority = task.priority,
-                "assignee" => {
-                    changes.assignee = violations
-                        .check("task.assignee", check_assignee(&task.assignee))
-                        .unwrap_or_default();
-                }
+                "assignee" => changes.assignee.clone_from(&task.assignee),
                 "labels" => changes.labels = rules::labels(task.labels.clone()),
                 "due_time" => changes.due_time = task.due_time,
                 "job" => changes.job.clone_from(&task.job),
@@ -151,7 +126,6 @@ impl Tasks {
                 _ => {}
             }
         }
-        violations.finish()?;
         let mask = FieldMask {
             paths: paths.iter().map(|p| (*p).to_owned()).collect(),
         };
@@ -226,9 +200,6 @@ impl Tasks {
         given_etag: &str,
     ) -> Result<Task, Status> {
         let target = ColumnRef::parse("column", column, &name.project)?;
-        if position < 0 {
-            return Err(invalid_field("position", "must not be negative"));
-        }
         let found = self.projects.column(context, &target.name).await?;
         let state = self
             .execute(context, name, given_etag, |state: &TaskState, next| {

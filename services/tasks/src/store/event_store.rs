@@ -6,6 +6,7 @@ use chrono::Utc;
 use sqlx::PgPool;
 use taskmesh_events::{Outbox, OutgoingEvent};
 use taskmesh_mesh::CallContext;
+use taskmesh_mesh::db::claim_request_id;
 use uuid::Uuid;
 
 use crate::domain::aggregate::{TaskState, etag};
@@ -107,26 +108,10 @@ impl EventStore {
         let mut tx = self.pool.begin().await?;
 
         if let Some(RequestKey { method, id }) = append.request {
-            let claimed: Option<(String,)> = sqlx::query_as(
-                "INSERT INTO request_ids (method, caller, request_id, resource) \
-                 VALUES ($1, $4, $2, $3) ON CONFLICT DO NOTHING RETURNING resource",
-            )
-            .bind(method)
-            .bind(id)
-            .bind(append.resource.unwrap_or(&name))
-            .bind(&context.caller)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if claimed.is_none() {
-                let (existing,): (String,) = sqlx::query_as(
-                    "SELECT resource FROM request_ids \
-                     WHERE method = $1 AND request_id = $2 AND caller = $3",
-                )
-                .bind(method)
-                .bind(id)
-                .bind(&context.caller)
-                .fetch_one(&mut *tx)
-                .await?;
+            let resource = append.resource.unwrap_or(&name);
+            if let Some(existing) =
+                claim_request_id(&mut tx, method, &context.caller, id, resource).await?
+            {
                 return Ok(Appended::Replayed(existing));
             }
         }
