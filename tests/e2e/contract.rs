@@ -11,10 +11,9 @@
 
 use std::process::Command;
 
-use serde_json::json;
 use taskmesh_testing::Stack;
 
-use crate::harness::{Platform, Rest, poll};
+use crate::harness::{Platform, Rest};
 
 /// Generated cases per operation and phase.
 const MAX_EXAMPLES: &str = "15";
@@ -52,26 +51,8 @@ fn count(text: &str, label: &str) -> Option<u64> {
 async fn every_operation_holds_its_openapi_contract_under_schemathesis() {
     let stack = Stack::load();
     let platform = Platform::start_with(&stack, &roomy_limits(), ROOMY_RATE_LIMITS).await;
-    let rest = Rest::new(&platform.base);
-    let password = "correct horse battery";
-    let (status, user) = rest
-        .post(
-            "/v1/users:register",
-            json!({"username": "contract", "email": "contract@example.org", "password": password}),
-        )
-        .await;
-    assert_eq!(status, 200, "{user}");
-    let session = poll("the registration saga", || async {
-        let (status, body) = rest
-            .post(
-                "/v1/sessions:login",
-                json!({"email": "contract@example.org", "password": password}),
-            )
-            .await;
-        (status == 200).then_some(body)
-    })
-    .await;
-    let token = session["accessToken"].as_str().expect("token").to_owned();
+    let mut rest = Rest::new(&platform.base);
+    let token = rest.register("contract", "correct horse battery").await;
 
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .ancestors()

@@ -117,19 +117,26 @@ impl ServiceEnv {
     }
 }
 
-/// Starts `name` with `settings` on top of its own database and AppRole; waits until ready.
+/// Starts `name` with `settings`, then the ones of `own` that name it, on top of its own database
+/// and AppRole; waits until ready.
 async fn start_service(
     stack: &Stack,
     nats: &NatsServer,
     dir: &Path,
     name: &'static str,
     settings: &[(&'static str, String)],
+    own: &[(&'static str, &'static str, String)],
 ) -> (ServiceEnv, Process) {
     let mut service = ServiceEnv::new(stack, nats, &format!("e2e_{name}"), dir).await;
     if name == "identity" {
         taskmesh_testing::identity::provision_key(stack, &service.secret_path).await;
     }
     service.env.extend_from_slice(settings);
+    service.env.extend(
+        own.iter()
+            .filter(|(service, _, _)| *service == name)
+            .map(|(_, key, value)| (*key, value.clone())),
+    );
     let process = Process::start(name, &service.env, &[], dir);
     wait_ready(service.admin).await;
     (service, process)
@@ -147,7 +154,7 @@ pub(crate) struct Platform {
     pub(crate) identity_secrets: String,
     /// In stop order: gateway, execution, tasks, projects, identity. Killed when dropped.
     processes: Vec<Process>,
-    _nats: NatsServer,
+    nats: NatsServer,
 }
 
 impl Platform {
@@ -168,6 +175,17 @@ impl Platform {
         settings: &[(&'static str, String)],
         gateway_toml: &str,
     ) -> Self {
+        Self::start_custom(stack, settings, &[], gateway_toml).await
+    }
+
+    /// Like [`start_with`](Self::start_with), with `(service, key, value)` settings for single
+    /// services on top (`("execution", "TASKMESH_DATABASE__PORT", ..)`).
+    pub(crate) async fn start_custom(
+        stack: &Stack,
+        settings: &[(&'static str, String)],
+        own: &[(&'static str, &'static str, String)],
+        gateway_toml: &str,
+    ) -> Self {
         // A private NATS: durable consumers are shared by name, so a `make up` running beside the
         // tests must not take this platform's messages.
         let nats = NatsServer::start(stack).await;
@@ -176,7 +194,7 @@ impl Platform {
         std::fs::create_dir_all(&dir).expect("dir");
 
         let (identity, identity_process) =
-            start_service(stack, &nats, &dir, "identity", settings).await;
+            start_service(stack, &nats, &dir, "identity", settings, own).await;
         let identity_endpoint = format!("http://127.0.0.1:{}", identity.grpc);
         let verify = (
             "TASKMESH_AUTH__IDENTITY_ENDPOINT",
@@ -193,6 +211,7 @@ impl Platform {
             &dir,
             "projects",
             &with(std::slice::from_ref(&verify)),
+            own,
         )
         .await;
         let uses_projects = [
@@ -203,9 +222,9 @@ impl Platform {
             ),
         ];
         let (tasks, tasks_process) =
-            start_service(stack, &nats, &dir, "tasks", &with(&uses_projects)).await;
+            start_service(stack, &nats, &dir, "tasks", &with(&uses_projects), own).await;
         let (execution, execution_process) =
-            start_service(stack, &nats, &dir, "execution", &with(&uses_projects)).await;
+            start_service(stack, &nats, &dir, "execution", &with(&uses_projects), own).await;
 
         let (http, grpc_port, admin) = (free_port(), free_port(), free_port());
         let upstream = |context: &str, port: u16, timeout_ms: u32| {
@@ -242,8 +261,13 @@ impl Platform {
                 identity_process,
             ],
             dir,
-            _nats: nats,
+            nats,
         }
+    }
+
+    /// The platform's (private) NATS server.
+    pub(crate) fn nats_url(&self) -> String {
+        self.nats.url()
     }
 
     /// Stops every process with SIGTERM; each must exit 0.
@@ -320,6 +344,32 @@ impl Rest {
             status,
             serde_json::from_str(&text).unwrap_or(Value::String(text)),
         )
+    }
+
+    /// Registers `username` (`<username>@example.org`), waits for the registration saga, signs in
+    /// and returns the access token.
+    pub(crate) async fn register(&mut self, username: &str, password: &str) -> String {
+        let email = format!("{username}@example.org");
+        let (status, user) = self
+            .post(
+                "/v1/users:register",
+                serde_json::json!({"username": username, "email": email, "password": password}),
+            )
+            .await;
+        assert_eq!(status, 200, "{user}");
+        let session = poll("the registration saga", || async {
+            let (status, body) = self
+                .post(
+                    "/v1/sessions:login",
+                    serde_json::json!({"email": email, "password": password}),
+                )
+                .await;
+            (status == 200).then_some(body)
+        })
+        .await;
+        let token = session["accessToken"].as_str().expect("token").to_owned();
+        self.sign_in(&token);
+        token
     }
 
     pub(crate) async fn get(&self, path: &str) -> (u16, Value) {

@@ -6,6 +6,7 @@
 
 mod contract;
 mod harness;
+mod outage;
 
 use std::process::Command;
 

@@ -3,6 +3,12 @@
 //! `max_deliveries` attempts is copied, with its original headers and the failure reason, to the
 //! `DEAD_LETTERS` stream and terminated, so it no longer holds up anything. Handlers must be
 //! idempotent (JetStream delivers at least once); [`crate::inbox`] helps.
+//!
+//! Only failures of the message itself count towards dead letters. A failure of what the handler
+//! depends on ([`HandleError::Transient`]: the database unreachable, a timeout) says nothing about
+//! the message: the consumer keeps it, tells JetStream it is still working on it, and tries it
+//! again in place with a capped backoff for as long as the outage lasts, pulling nothing else
+//! meanwhile (every other message would fail the same way).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -14,17 +20,49 @@ use futures::StreamExt;
 use rand::Rng;
 use tokio::sync::watch;
 
+pub use taskmesh_mesh::db::is_transient;
+
 use crate::dead_letters;
 use crate::streams::StreamSpec;
 
 /// What a handler wants done with a message it could not handle now.
 #[derive(Debug)]
 pub enum HandleError {
-    /// A failure: retry after the consumer's backoff; after the last attempt, dead-letter it.
+    /// The message cannot be applied (undecodable, refused by domain rules, an unexpected error):
+    /// retry after the consumer's backoff; after the last attempt, dead-letter it.
     Retry(String),
+    /// Something the handler depends on is unavailable (database down, pool exhausted, timeout):
+    /// retried in place with a capped backoff until it works or the consumer stops. Never
+    /// dead-lettered.
+    Transient(String),
     /// Not a failure, only too early (an earlier event is missing): redeliver after this delay.
     /// Never dead-lettered.
     Wait(Duration, String),
+}
+
+impl HandleError {
+    /// Classifies a failure by its cause chain: [`Transient`](Self::Transient) when a
+    /// [`sqlx::Error`] in it says the database could not be reached or asked to try again
+    /// ([`is_transient`]), [`Retry`](Self::Retry) otherwise. The text is the whole chain.
+    pub fn classify(error: &(dyn std::error::Error + 'static)) -> Self {
+        let text = taskmesh_mesh::status::error_chain(error);
+        let mut cause = Some(error);
+        while let Some(current) = cause {
+            if let Some(sql) = current.downcast_ref::<sqlx::Error>()
+                && is_transient(sql)
+            {
+                return Self::Transient(text);
+            }
+            cause = current.source();
+        }
+        Self::Retry(text)
+    }
+}
+
+impl From<sqlx::Error> for HandleError {
+    fn from(error: sqlx::Error) -> Self {
+        Self::classify(&error)
+    }
 }
 
 /// Handles one message; must be idempotent.
@@ -92,6 +130,9 @@ pub struct ConsumerSpec {
     pub max_deliveries: i64,
     /// Delays between attempts.
     pub backoff: Backoff,
+    /// Longest delay between in-place attempts after a [`HandleError::Transient`] failure, so
+    /// consumption resumes within this long after an outage ends. Kept below `ack_wait`.
+    pub transient_max: Duration,
     /// Where consumer lag (messages not yet acknowledged) is reported.
     pub lag: Option<prometheus::IntGauge>,
 }
@@ -106,6 +147,7 @@ impl ConsumerSpec {
             ack_wait: Duration::from_secs(30),
             max_deliveries: 5,
             backoff: Backoff::default(),
+            transient_max: Duration::from_secs(2),
             lag: None,
         }
     }
@@ -188,7 +230,11 @@ async fn consume<H: Handler>(
     loop {
         tokio::select! {
             next = messages.next() => match next {
-                Some(Ok(message)) => settle(&js, spec, handler, &message).await,
+                Some(Ok(message)) => {
+                    if !settle(&js, spec, handler, &message, stop).await {
+                        return Ok(());
+                    }
+                }
                 Some(Err(err)) => return Err(err.into()),
                 None => return Err("message stream ended".into()),
             },
@@ -205,15 +251,51 @@ async fn consume<H: Handler>(
     }
 }
 
+/// Handles `message` and settles it with JetStream; false when the consumer was stopped while
+/// the message waited out an outage (it is handed back for redelivery).
 async fn settle<H: Handler>(
     js: &jetstream::Context,
     spec: &ConsumerSpec,
     handler: &H,
     message: &Message,
-) {
+    stop: &mut watch::Receiver<bool>,
+) -> bool {
     let delivered = message.info().map_or(1, |info| info.delivered);
-    let ack = match handler.handle(message).await {
+    let mut outage_attempts = 0_i64;
+    let outcome = loop {
+        match handler.handle(message).await {
+            Err(HandleError::Transient(reason)) => {
+                outage_attempts += 1;
+                let delay = spec
+                    .backoff
+                    .delay(outage_attempts)
+                    .min(spec.transient_max)
+                    .min(spec.ack_wait / 2);
+                tracing::warn!(consumer = %spec.durable, subject = %message.subject, attempt = outage_attempts, retry_in_ms = delay.as_millis() as u64, %reason, "dependency unavailable; retrying in place");
+                // Still ours: the ack deadline starts again, so JetStream does not hand it to
+                // another replica meanwhile.
+                if let Err(err) = message.ack_with(AckKind::Progress).await {
+                    tracing::debug!(error = %err, "cannot extend the ack deadline");
+                }
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    _ = stop.changed() => {
+                        let _ = message.ack_with(AckKind::Nak(None)).await;
+                        return false;
+                    }
+                }
+            }
+            other => {
+                if outage_attempts > 0 {
+                    tracing::info!(consumer = %spec.durable, attempts = outage_attempts + 1, "dependency back; consuming again");
+                }
+                break other;
+            }
+        }
+    };
+    let ack = match outcome {
         Ok(()) => message.ack().await,
+        Err(HandleError::Transient(_)) => unreachable!("retried in place above"),
         Err(HandleError::Wait(delay, reason)) => {
             tracing::debug!(subject = %message.subject, %reason, "too early; redelivery requested");
             message.ack_with(AckKind::Nak(Some(delay))).await
@@ -241,6 +323,7 @@ async fn settle<H: Handler>(
         // The message will be redelivered after ack_wait; the handler is idempotent.
         tracing::warn!(error = %err, "acknowledgement failed");
     }
+    true
 }
 
 #[cfg(test)]

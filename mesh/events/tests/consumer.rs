@@ -21,6 +21,8 @@ struct Recorder {
     handled: Mutex<Vec<String>>,
     seen_ids: Mutex<HashSet<String>>,
     fail_first: usize,
+    /// Attempts that fail as if the database were down, before the first real one.
+    unavailable_first: usize,
     cured: Mutex<bool>,
 }
 
@@ -36,6 +38,10 @@ impl Handler for Recorder {
                 attempts.push((body.clone(), Instant::now()));
                 attempts.iter().filter(|(b, _)| *b == body).count()
             };
+            if attempt <= self.unavailable_first {
+                let down = sqlx::Error::PoolTimedOut;
+                return Err(HandleError::from(down));
+            }
             let cured = *self.cured.lock().expect("lock");
             if (body == "poison" && !cured) || attempt <= self.fail_first {
                 return Err(HandleError::Retry(format!("cannot handle {body}")));
@@ -227,6 +233,86 @@ async fn a_message_that_keeps_failing_is_dead_lettered_without_holding_up_the_re
         "replayed letters leave"
     );
     let _ = stop.send(true);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outage_is_waited_out_in_place_and_dead_letters_nothing() {
+    let stack = Stack::load();
+    let nats = NatsServer::start(&stack).await;
+    let client = async_nats::connect(nats.url()).await.expect("nats");
+    // Twice as many failed attempts as the consumer allows before dead-lettering.
+    let recorder = Arc::new(Recorder {
+        unavailable_first: 6,
+        ..Recorder::default()
+    });
+    let (stop, stopped) = watch::channel(false);
+    let spec = ConsumerSpec {
+        transient_max: Duration::from_millis(300),
+        ..spec(3)
+    };
+    tokio::spawn(consumer::run(
+        client.clone(),
+        spec,
+        Arc::clone(&recorder),
+        stopped,
+    ));
+    let js = jetstream::new(client);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    publish(&js, "taskmesh.ctest.v1.thing", "during-outage", "id-o1").await;
+    publish(&js, "taskmesh.ctest.v1.thing", "behind-it", "id-o2").await;
+
+    until("both messages once the outage ends", || {
+        recorder.handled.lock().expect("lock").len() == 2
+    })
+    .await;
+    let attempts: Vec<(String, Instant)> = recorder.attempts.lock().expect("lock").clone();
+    let on_first = attempts
+        .iter()
+        .filter(|(b, _)| b == "during-outage")
+        .count();
+    assert_eq!(on_first, 7, "six failed attempts in place, then success");
+    let gaps: Vec<Duration> = attempts
+        .windows(2)
+        .map(|w| w[1].1 - w[0].1)
+        .take(6)
+        .collect();
+    assert!(
+        gaps.iter().all(|gap| *gap <= Duration::from_millis(700)),
+        "the delay is capped by transient_max: {gaps:?}"
+    );
+    assert_eq!(
+        recorder.handled.lock().expect("lock").clone(),
+        vec!["during-outage".to_owned(), "behind-it".to_owned()],
+        "order is kept: nothing else was pulled during the outage"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        dead_letters::list(&js, 10).await.expect("list").is_empty(),
+        "an outage is not the message's fault"
+    );
+    let _ = stop.send(true);
+}
+
+#[test]
+fn database_failures_are_told_apart_from_failures_of_the_message() {
+    use taskmesh_events::consumer::is_transient;
+    assert!(is_transient(&sqlx::Error::PoolTimedOut));
+    assert!(is_transient(&sqlx::Error::Io(std::io::Error::from(
+        std::io::ErrorKind::ConnectionRefused
+    ))));
+    assert!(!is_transient(&sqlx::Error::RowNotFound));
+    assert!(!is_transient(&sqlx::Error::ColumnNotFound("x".into())));
+    #[derive(Debug, thiserror::Error)]
+    #[error("store failed")]
+    struct Wrapped(#[source] sqlx::Error);
+    assert!(matches!(
+        HandleError::classify(&Wrapped(sqlx::Error::PoolClosed)),
+        HandleError::Transient(text) if text.contains("store failed")
+    ));
+    assert!(matches!(
+        HandleError::classify(&Wrapped(sqlx::Error::RowNotFound)),
+        HandleError::Retry(_)
+    ));
 }
 
 #[tokio::test]

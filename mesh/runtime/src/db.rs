@@ -33,6 +33,30 @@ pub enum DatabaseError {
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
 
+/// Whether a database error is about the database rather than the statement: no connection
+/// (I/O, TLS, protocol, pool timed out or closed), the server shutting down or not accepting
+/// connections (SQLSTATE classes 08, 53, 57P, 58), or a conflict worth retrying (serialization
+/// failure 40001, deadlock 40P01, lock not available 55P03).
+pub fn is_transient(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            let code = code.as_ref();
+            code.starts_with("08")
+                || code.starts_with("53")
+                || code.starts_with("57P")
+                || code.starts_with("58")
+                || matches!(code, "40001" | "40P01" | "55P03")
+        }),
+        _ => false,
+    }
+}
+
 /// Connects a pool and checks it with one connection, so a bad password fails at startup.
 pub async fn connect(
     config: &DatabaseConfig,

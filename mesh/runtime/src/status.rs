@@ -98,13 +98,17 @@ pub fn etag_mismatch(resource: &str, current_etag: &str) -> Status {
     )
 }
 
-/// An error and all its causes on one line, `outer: inner: innermost`.
+/// An error and all its causes on one line, `outer: inner: innermost`, each message once (a
+/// transparent wrapper repeats its source's).
 pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
     let mut chain = err.to_string();
     let mut source = err.source();
     while let Some(cause) = source {
-        chain.push_str(": ");
-        chain.push_str(&cause.to_string());
+        let message = cause.to_string();
+        if !chain.ends_with(&message) {
+            chain.push_str(": ");
+            chain.push_str(&message);
+        }
         source = cause.source();
     }
     chain.replace(['\r', '\n'], " ")
@@ -120,12 +124,11 @@ pub fn internal(err: &(dyn std::error::Error + 'static)) -> Status {
 /// cause is logged, never sent. Takes the error by value to serve directly as a `map_err` function.
 #[allow(clippy::needless_pass_by_value)]
 pub fn db_error(err: sqlx::Error) -> Status {
-    match &err {
-        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
-            tracing::error!(error = %err, "database unavailable");
-            unavailable("the database")
-        }
-        _ => internal(&err),
+    if crate::db::is_transient(&err) {
+        tracing::error!(error = %error_chain(&err), "database unavailable");
+        unavailable("the database")
+    } else {
+        internal(&err)
     }
 }
 

@@ -33,17 +33,7 @@ pub enum KitError {
     },
 }
 
-/// `error: cause: cause ...`, each message once (a transparent wrapper repeats its source's).
+/// `error: cause: cause ...` on one line, each message once.
 pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let message = cause.to_string();
-        if !text.ends_with(&message) {
-            text.push_str(": ");
-            text.push_str(&message);
-        }
-        source = cause.source();
-    }
-    text
+    taskmesh_mesh::status::error_chain(error)
 }

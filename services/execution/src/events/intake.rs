@@ -81,7 +81,7 @@ impl Intake {
                 },
             })
             .await
-            .map_err(|e| HandleError::Retry(e.to_string()))?;
+            .map_err(|e| HandleError::classify(&e))?;
         if created {
             tracing::info!(task = %context.task, version = context.version, "execution queued");
         } else if header(message, headers::MSG_ID).contains(":replay:") {
@@ -90,7 +90,7 @@ impl Intake {
                 .store
                 .rerun(task_id, context.version)
                 .await
-                .map_err(|e| HandleError::Retry(e.to_string()))?;
+                .map_err(|e| HandleError::classify(&e))?;
             tracing::info!(task = %context.task, version = context.version, rerun, "dead letter replayed");
         }
         Ok(())

@@ -30,7 +30,7 @@ impl RegistrationSaga {
 
     async fn apply(&self, message: &Message) -> Result<(), HandleError> {
         let context = caused_context(message);
-        let retry = |e: crate::error::Error| HandleError::Retry(taskmesh_service::chain(&e));
+        let retry = |e: crate::error::Error| HandleError::classify(&e);
         let undecodable = |e: prost::DecodeError| HandleError::Retry(format!("undecodable: {e}"));
         if let Some(event) = decode_as::<PersonalOrganizationCreated>(message) {
             let event = event.map_err(undecodable)?;

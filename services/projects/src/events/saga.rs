@@ -47,7 +47,7 @@ impl PersonalOrganizations {
             .store
             .create_personal_organization(&context, &id, &id)
             .await
-            .map_err(|e| HandleError::Retry(taskmesh_service::chain(&e)))?;
+            .map_err(|e| HandleError::classify(&e))?;
         match outcome {
             PersonalOutcome::Created => {
                 tracing::info!(user = %user.name, "personal organization created")

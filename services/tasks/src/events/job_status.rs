@@ -74,7 +74,7 @@ impl JobStatusProjector {
         .bind(time)
         .execute(&self.pool)
         .await
-        .map_err(|e| HandleError::Retry(e.to_string()))?;
+        .map_err(HandleError::from)?;
         Ok(())
     }
 }

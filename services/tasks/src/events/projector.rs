@@ -39,10 +39,9 @@ impl Projector {
                 return Err(HandleError::Retry(err.to_string()));
             }
         };
-        let retry = |e: sqlx::Error| HandleError::Retry(e.to_string());
-        let mut tx = self.pool.begin().await.map_err(retry)?;
-        let applied = read_model::apply(&mut tx, &event).await.map_err(retry)?;
-        tx.commit().await.map_err(retry)?;
+        let mut tx = self.pool.begin().await?;
+        let applied = read_model::apply(&mut tx, &event).await?;
+        tx.commit().await?;
         match applied {
             Applied::Applied | Applied::Duplicate => Ok(()),
             Applied::Gap { have } => Err(HandleError::Wait(
