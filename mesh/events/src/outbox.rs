@@ -116,3 +116,50 @@ impl Outbox {
         Arc::clone(&self.wake)
     }
 }
+
+/// An outbox row the relay set aside after repeated publish failures.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SetAside {
+    /// Its place in the outbox.
+    pub seq: i64,
+    /// The event id (`Nats-Msg-Id`).
+    pub event_id: uuid::Uuid,
+    /// Where it was to be published.
+    pub subject: String,
+    /// Its payload type.
+    pub event_type: String,
+    /// The resource it is about.
+    pub resource: String,
+    /// Publish attempts that failed while others went through.
+    pub attempts: i32,
+    /// The last failure.
+    pub last_error: Option<String>,
+    /// When it was set aside.
+    pub set_aside_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// The rows set aside, oldest first, at most `limit`.
+pub async fn set_aside(pool: &sqlx::PgPool, limit: i64) -> Result<Vec<SetAside>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT seq, event_id, subject, event_type, resource, attempts, last_error, set_aside_at \
+         FROM mesh_outbox WHERE set_aside_at IS NOT NULL AND published_at IS NULL \
+         ORDER BY seq LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// Puts set-aside rows back in line for the relay (with their attempts reset), once the cause is
+/// fixed: the row `seq`, or every one when `None`. Returns how many; the relay of any replica takes
+/// them on its next poll.
+pub async fn retry_set_aside(pool: &sqlx::PgPool, seq: Option<i64>) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE mesh_outbox SET set_aside_at = NULL, attempts = 0 \
+         WHERE set_aside_at IS NOT NULL AND published_at IS NULL AND ($1::BIGINT IS NULL OR seq = $1)",
+    )
+    .bind(seq)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
+}

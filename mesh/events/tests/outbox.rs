@@ -49,7 +49,8 @@ async fn an_event_too_large_for_the_broker_is_refused_at_the_change() {
 
 /// A row JetStream keeps refusing (its subject has no stream) does not hold up the rows behind it:
 /// the next 100 events are published at once, and once the bad row has failed while others went
-/// through enough times it is set aside, counted and left for an operator.
+/// through enough times it is set aside, counted and left for an operator, who lists it, fixes the
+/// cause and puts it back in line.
 #[tokio::test]
 async fn a_row_that_keeps_failing_is_set_aside_and_the_rest_flows() {
     use std::time::{Duration, Instant};
@@ -161,6 +162,52 @@ async fn a_row_that_keeps_failing_is_set_aside_and_the_rest_flows() {
             .expect("bad row");
     assert_eq!(attempts, taskmesh_events::relay::SET_ASIDE_AFTER);
     assert!(error.is_some_and(|e| !e.is_empty()));
+
+    // The operator lists it, fixes the cause (a stream for its subject) and puts it back in line.
+    let listed = taskmesh_events::outbox::set_aside(&pool, 10)
+        .await
+        .expect("list");
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0].subject, "taskmesh.nowhere.v1.lost");
+    assert_eq!(listed[0].event_type, "taskmesh.nowhere.v1.Lost");
+    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.expect("nats"));
+    StreamSpec::for_context("nowhere", 1, Duration::from_secs(60))
+        .ensure(&js)
+        .await
+        .expect("the missing stream");
+    let retried = taskmesh_events::outbox::retry_set_aside(&pool, Some(listed[0].seq))
+        .await
+        .expect("retry");
+    assert_eq!(retried, 1);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let published: Option<chrono::DateTime<chrono::Utc>> =
+            sqlx::query_scalar("SELECT published_at FROM mesh_outbox WHERE resource = 'tests/bad'")
+                .fetch_one(&pool)
+                .await
+                .expect("bad row");
+        if published.is_some() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the retried row was never published"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        taskmesh_events::outbox::set_aside(&pool, 10)
+            .await
+            .expect("list")
+            .is_empty()
+    );
+    assert_eq!(
+        taskmesh_events::outbox::retry_set_aside(&pool, None)
+            .await
+            .expect("retry all"),
+        0,
+        "nothing left to retry"
+    );
     let _ = stop.send(true);
     let _ = running.await;
 }

@@ -1,6 +1,6 @@
 //! The command line every service binary shares: `<service> [--config FILE] [COMMAND]`, where
-//! COMMAND is `serve` (the default), `dead-letters [list | replay SEQ]`, or one of the service's
-//! own. Bad arguments and bad configuration exit with 64 (EX_CONFIG) and a message naming what is
+//! COMMAND is `serve` (the default), `dead-letters [list | replay SEQ]`,
+//! `outbox [set-aside | retry (SEQ | --all)]`, or one of the service's own. Bad arguments and bad configuration exit with 64 (EX_CONFIG) and a message naming what is
 //! wrong, before anything is opened.
 
 use std::future::Future;
@@ -36,8 +36,28 @@ enum KitCommand<C: Subcommand> {
         #[command(subcommand)]
         action: Option<DeadLetterAction>,
     },
+    /// Outbox rows the relay set aside after repeated publish failures.
+    Outbox {
+        #[command(subcommand)]
+        action: Option<OutboxAction>,
+    },
     #[command(flatten)]
     Service(C),
+}
+
+#[derive(Debug, Subcommand)]
+enum OutboxAction {
+    /// Lists them (the default).
+    SetAside,
+    /// Puts rows back in line for the relay once the cause is fixed.
+    Retry {
+        /// The row's `seq`, as listed.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        seq: Option<i64>,
+        /// Every row set aside.
+        #[arg(long)]
+        all: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -74,6 +94,7 @@ pub fn main<S: Service>() -> ExitCode {
             Some(KitCommand::DeadLetters { action }) => {
                 dead_letter_command(S::NAME, &config.mesh.nats.url, action).await
             }
+            Some(KitCommand::Outbox { action }) => outbox_command::<S>(&config, action).await,
             Some(KitCommand::Service(command)) => {
                 match S::command(command, CommandContext { config }).await {
                     Ok(()) => ExitCode::SUCCESS,
@@ -252,6 +273,57 @@ async fn dead_letter_command(
             }
             Err(err) => {
                 eprintln!("{service}: cannot replay dead letter {sequence}: {err}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+async fn outbox_command<S: Service>(config: &Config<S>, action: Option<OutboxAction>) -> ExitCode {
+    use taskmesh_events::outbox;
+    let pool = match taskmesh_events::startup::open_database(&config.mesh, S::MIGRATIONS).await {
+        Ok((_vault, pool)) => pool,
+        Err(err) => {
+            eprintln!("{}: {}", S::NAME, chain(&err));
+            return ExitCode::FAILURE;
+        }
+    };
+    match action.unwrap_or(OutboxAction::SetAside) {
+        OutboxAction::SetAside => match outbox::set_aside(&pool, 1000).await {
+            Ok(rows) => {
+                println!(
+                    "{:>8}  {:<25} {:<40} {:>8}  last error",
+                    "seq", "set aside at", "subject", "attempts"
+                );
+                for row in rows {
+                    println!(
+                        "{:>8}  {:<25} {:<40} {:>8}  {}",
+                        row.seq,
+                        row.set_aside_at
+                            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                        row.subject,
+                        row.attempts,
+                        row.last_error.unwrap_or_default()
+                    );
+                }
+                ExitCode::SUCCESS
+            }
+            Err(err) => {
+                eprintln!("{}: cannot list the outbox: {}", S::NAME, chain(&err));
+                ExitCode::FAILURE
+            }
+        },
+        OutboxAction::Retry { seq, .. } => match outbox::retry_set_aside(&pool, seq).await {
+            Ok(0) => {
+                eprintln!("{}: no set-aside row to retry", S::NAME);
+                ExitCode::FAILURE
+            }
+            Ok(count) => {
+                println!("{count} outbox row(s) back in line for the relay");
+                ExitCode::SUCCESS
+            }
+            Err(err) => {
+                eprintln!("{}: cannot retry: {}", S::NAME, chain(&err));
                 ExitCode::FAILURE
             }
         },
