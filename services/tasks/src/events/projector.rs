@@ -1,6 +1,6 @@
 //! The projector: a durable consumer of the `TASKS` stream that applies each event to the read
-//! model. Redeliveries are skipped by version; an event that arrives before its predecessor is
-//! redelivered a little later.
+//! model. Redeliveries are skipped by version; an event that arrives before its predecessor (or
+//! after the view lost it) repairs the task's view from the event store first.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -39,11 +39,18 @@ impl Projector {
                 return Err(HandleError::Retry(err.to_string()));
             }
         };
+        let classify = |e: crate::error::Error| HandleError::classify(&e);
         let mut tx = self.pool.begin().await?;
-        let applied = read_model::apply(&mut tx, &event).await?;
+        let applied = read_model::apply_or_repair(&mut tx, &event)
+            .await
+            .map_err(classify)?;
         tx.commit().await?;
         match applied {
             Applied::Applied | Applied::Duplicate => Ok(()),
+            Applied::Repaired { from, to } => {
+                tracing::info!(task = ?event.context().map(|c| &c.task), from, to, "read model repaired from the event store");
+                Ok(())
+            }
             Applied::Gap { have } => Err(HandleError::Wait(
                 Duration::from_millis(200),
                 format!("version {} arrived before {}", event.version(), have + 1),

@@ -121,6 +121,14 @@ pub enum Applied {
     Applied,
     /// Already applied before (a redelivery): nothing changed.
     Duplicate,
+    /// Earlier versions were missing from the read model; they were applied from the event store
+    /// before this one.
+    Repaired {
+        /// The first version taken from the event store.
+        from: i64,
+        /// The event's own version.
+        to: i64,
+    },
     /// An earlier version of the task is missing: apply that one first.
     Gap {
         /// The version the read model holds.
@@ -197,6 +205,52 @@ pub async fn apply(conn: &mut PgConnection, event: &TaskEvent) -> Result<Applied
     .execute(&mut *conn)
     .await?;
     Ok(Applied::Applied)
+}
+
+/// [`apply`], and when the read model lacks earlier versions of the task (an event delivered out of
+/// order or lost to the view), those are read from the event store, which holds every committed
+/// version before its event is published, and applied first, in the caller's transaction. `Gap`
+/// only if the event store itself lacks them.
+pub async fn apply_or_repair(conn: &mut PgConnection, event: &TaskEvent) -> Result<Applied, Error> {
+    let have = match apply(conn, event).await? {
+        Applied::Gap { have } => have,
+        done => return Ok(done),
+    };
+    let (Some(context), Some(task_id)) = (
+        event.context(),
+        event.context().and_then(|c| task_id_of(&c.task)),
+    ) else {
+        return Ok(Applied::Gap { have });
+    };
+    let stored: Vec<(String, Vec<u8>)> = sqlx::query_as(
+        "SELECT event_type, payload FROM task_events WHERE task_id = $1 AND version > $2 \
+         AND version <= $3 ORDER BY version",
+    )
+    .bind(task_id)
+    .bind(have)
+    .bind(context.version)
+    .fetch_all(&mut *conn)
+    .await?;
+    for (event_type, payload) in stored {
+        let earlier = TaskEvent::decode(&event_type, &payload).map_err(Error::CorruptEvent)?;
+        if let Applied::Gap { have } = apply(conn, &earlier).await? {
+            return Ok(Applied::Gap { have });
+        }
+    }
+    let now: Option<i64> = sqlx::query_scalar("SELECT version FROM task_view WHERE task_id = $1")
+        .bind(task_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(if now == Some(context.version) {
+        Applied::Repaired {
+            from: have + 1,
+            to: context.version,
+        }
+    } else {
+        Applied::Gap {
+            have: now.unwrap_or(have),
+        }
+    })
 }
 
 fn task_id_of(name: &str) -> Option<Uuid> {

@@ -204,3 +204,50 @@ async fn a_failed_rebuild_command_prints_its_cause() {
         "the cause is missing: {stderr}"
     );
 }
+
+/// A task whose view lost its earlier versions (here: its rows are gone) is repaired from the event
+/// store by the next event of that task, instead of the projector waiting forever for versions
+/// that will not come again.
+#[tokio::test]
+async fn a_version_gap_is_repaired_from_the_event_store() {
+    let world = World::new().await;
+    let task = world.create("gap").await;
+    let mut client = world.client();
+    let update = |description: &str| UpdateTaskRequest {
+        task: Some(Task {
+            name: task.name.clone(),
+            description: description.to_owned(),
+            ..Default::default()
+        }),
+        update_mask: Some(prost_types::FieldMask {
+            paths: vec!["description".into()],
+        }),
+    };
+    client
+        .update_task(as_user(OWNER, update("second")))
+        .await
+        .expect("v2");
+    eventually("the view at version 2", || caught_up(&world)).await;
+
+    let mut db = world.tasks.db.connect(&world.stack).await;
+    for table in ["task_view", "task_activity"] {
+        sqlx::query(&format!("DELETE FROM {table}"))
+            .execute(&mut db)
+            .await
+            .expect("lose the view");
+    }
+    client
+        .update_task(as_user(OWNER, update("third")))
+        .await
+        .expect("v3");
+    eventually("the view repaired up to version 3", || caught_up(&world)).await;
+    let activity: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM task_activity ORDER BY version")
+            .fetch_all(&mut db)
+            .await
+            .expect("activity");
+    assert_eq!(activity, vec![1, 2, 3], "every version is back in the feed");
+    let listed = world.list_all("").await;
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].description, "third");
+}
