@@ -211,19 +211,23 @@ async fn consume<H: Handler>(
         .ensure(&js)
         .await?;
     let stream = js.get_stream(&spec.stream.name).await?;
-    let mut consumer = stream
-        .get_or_create_consumer(
-            &spec.durable,
-            consumer::pull::Config {
-                durable_name: Some(spec.durable.clone()),
-                filter_subject: spec.filter.clone(),
-                ack_policy: consumer::AckPolicy::Explicit,
-                ack_wait: spec.ack_wait,
-                deliver_policy: consumer::DeliverPolicy::All,
-                ..Default::default()
-            },
-        )
+    let config = consumer::pull::Config {
+        durable_name: Some(spec.durable.clone()),
+        filter_subject: spec.filter.clone(),
+        ack_policy: consumer::AckPolicy::Explicit,
+        ack_wait: spec.ack_wait,
+        deliver_policy: consumer::DeliverPolicy::All,
+        ..Default::default()
+    };
+    let mut consumer: consumer::PullConsumer = stream
+        .get_or_create_consumer(&spec.durable, config.clone())
         .await?;
+    // A durable consumer created by an earlier version is brought up to date, keeping its place.
+    let current = consumer.cached_info().config.clone();
+    if current.filter_subject != config.filter_subject || current.ack_wait != config.ack_wait {
+        tracing::info!(consumer = %spec.durable, from = %current.filter_subject, to = %config.filter_subject, "updating the consumer's settings");
+        consumer = stream.update_consumer(config).await?;
+    }
     let mut messages = consumer.messages().await?;
     let mut lag_timer = tokio::time::interval(LAG_INTERVAL);
     tracing::info!(consumer = %spec.durable, "consuming");

@@ -48,6 +48,11 @@ impl Service for Identity {
         wiring.spawn("key reloader", move |stop| {
             reload_keys(vault, reloaded, every, stop)
         });
+        let timeout = Duration::from_secs(settings.registration_timeout_secs);
+        let sweeper = store.clone();
+        wiring.spawn("registration timeout", move |stop| {
+            expire_registrations(sweeper, timeout, stop)
+        });
         let handlers = IdentityHandlers::new(
             store,
             ring,
@@ -91,6 +96,35 @@ async fn reload_keys(
                 }
             }
             Err(err) => tracing::warn!(error = %err, "reading the signing keys failed"),
+        }
+    }
+}
+
+/// The registration saga's timeout: every tenth of `timeout` (between 100 ms and 30 s), pending
+/// registrations older than `timeout` are cancelled (RegistrationCancelled with
+/// `REGISTRATION_TIMED_OUT`; projects removes a personal organization it created late). A failed
+/// sweep is logged and tried again at the next tick.
+async fn expire_registrations(
+    store: Store,
+    timeout: Duration,
+    mut stop: Stop,
+) -> Result<(), taskmesh_service::BoxError> {
+    let every = (timeout / 10).clamp(Duration::from_millis(100), Duration::from_secs(30));
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            () = stop.stopped() => return Ok(()),
+        }
+        let context = taskmesh_mesh::CallContext::background();
+        match store.expire_registrations(&context, timeout).await {
+            Ok(freed) => {
+                for user in freed {
+                    tracing::warn!(%user, timeout_secs = timeout.as_secs(), "registration timed out; cancelled");
+                }
+            }
+            Err(err) => {
+                tracing::warn!(error = %taskmesh_service::chain(&err), "sweeping pending registrations failed")
+            }
         }
     }
 }

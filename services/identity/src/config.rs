@@ -18,6 +18,9 @@ pub struct IdentitySettings {
     pub failed_sign_ins_per_account: usize,
     /// The window of `failed_sign_ins_per_account`, in seconds.
     pub failed_sign_in_window_secs: u64,
+    /// How long a registration may stay pending (waiting for its personal organization) before
+    /// it is cancelled, freeing the username and email, in seconds.
+    pub registration_timeout_secs: u64,
 }
 
 impl Default for IdentitySettings {
@@ -28,6 +31,7 @@ impl Default for IdentitySettings {
             key_reload_ms: 30_000,
             failed_sign_ins_per_account: 10,
             failed_sign_in_window_secs: 900,
+            registration_timeout_secs: 600,
         }
     }
 }
@@ -61,6 +65,12 @@ impl taskmesh_service::Settings for Settings {
                     message: "must be at least 1".to_owned(),
                 });
             }
+        }
+        if !(1..=7 * 24 * 3600).contains(&identity.registration_timeout_secs) {
+            return Err(ConfigError::Invalid {
+                key: "identity.registration_timeout_secs".to_owned(),
+                message: "must be 1 to 604800 (a week)".to_owned(),
+            });
         }
         if identity.key_reload_ms < 10 {
             return Err(ConfigError::Invalid {

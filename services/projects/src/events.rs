@@ -1,6 +1,6 @@
 //! The events side of the projects service. It publishes to `PROJECTS` (through the outbox, from
 //! the store, so that each event commits with its state change) and consumes identity's
-//! `UserRegistered` for the registration saga ([`saga`]).
+//! `UserRegistered` and `RegistrationCancelled` for the registration saga ([`saga`]).
 
 pub mod saga;
 

@@ -35,7 +35,18 @@ impl RegistrationSaga {
         if let Some(event) = decode_as::<PersonalOrganizationCreated>(message) {
             let event = event.map_err(undecodable)?;
             let user = event.user.trim_start_matches("users/");
-            if self.store.activate(&context, user).await.map_err(retry)? {
+            let organization = event.organization.map(|o| o.name).unwrap_or_default();
+            if organization.is_empty() {
+                return Err(HandleError::Retry(format!(
+                    "PersonalOrganizationCreated for {user} without its organization"
+                )));
+            }
+            if self
+                .store
+                .activate(&context, user, &organization)
+                .await
+                .map_err(retry)?
+            {
                 tracing::info!(%user, "registration completed");
             }
         } else if let Some(event) = decode_as::<PersonalOrganizationFailed>(message) {

@@ -15,6 +15,9 @@ use uuid::Uuid;
 use crate::domain::{self, REFRESH_PREFIX};
 use crate::error::Error;
 
+/// The reason of a registration cancelled because the saga did not finish in time.
+pub const REGISTRATION_TIMED_OUT: &str = "REGISTRATION_TIMED_OUT";
+
 /// Database handle plus the outbox.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -36,10 +39,11 @@ pub struct UserRow {
     create_time: DateTime<Utc>,
     update_time: DateTime<Utc>,
     version: i64,
+    personal_organization: Option<String>,
 }
 
-const USER_COLUMNS: &str =
-    "id, email, display_name, password_hash, state, create_time, update_time, version";
+const USER_COLUMNS: &str = "id, email, display_name, password_hash, state, create_time, update_time, version, \
+     personal_organization";
 
 impl UserRow {
     /// The resource.
@@ -53,7 +57,8 @@ impl UserRow {
             create_time: Some(to_timestamp(self.create_time)),
             update_time: Some(to_timestamp(self.update_time)),
             personal_organization: if active {
-                format!("organizations/{}", self.id)
+                self.personal_organization
+                    .unwrap_or_else(|| format!("organizations/{}", self.id))
             } else {
                 String::new()
             },
@@ -344,15 +349,21 @@ impl Store {
     }
 
     /// Completes the saga: a pending user becomes active. `false` when there is no pending user.
-    pub async fn activate(&self, context: &CallContext, id: &str) -> Result<bool, Error> {
+    pub async fn activate(
+        &self,
+        context: &CallContext,
+        id: &str,
+        organization: &str,
+    ) -> Result<bool, Error> {
         let mut tx = self.begin().await?;
         let row: Option<UserRow> = sqlx::query_as(&format!(
-            "UPDATE users SET state = $2, update_time = now(), version = version + 1 \
-             WHERE id = $1 AND state = $3 RETURNING {USER_COLUMNS}"
+            "UPDATE users SET state = $2, update_time = now(), version = version + 1, \
+             personal_organization = $4 WHERE id = $1 AND state = $3 RETURNING {USER_COLUMNS}"
         ))
         .bind(id)
         .bind(user::State::Active as i16)
         .bind(user::State::Pending as i16)
+        .bind(organization)
         .fetch_optional(&mut *tx)
         .await?;
         let Some(row) = row else {
@@ -391,6 +402,34 @@ impl Store {
         self.emit(&mut tx, &event(context, id, &cancelled)).await?;
         self.commit(tx).await?;
         Ok(true)
+    }
+
+    /// The saga's timeout: cancels (as [`cancel_registration`](Self::cancel_registration) does)
+    /// every registration still pending `older_than` after it was made, at most 100 per call.
+    /// Returns the usernames freed.
+    pub async fn expire_registrations(
+        &self,
+        context: &CallContext,
+        older_than: std::time::Duration,
+    ) -> Result<Vec<String>, Error> {
+        let age = Duration::from_std(older_than).unwrap_or(Duration::MAX);
+        let stale: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM users WHERE state = $1 AND create_time < $2 ORDER BY create_time LIMIT 100",
+        )
+        .bind(user::State::Pending as i16)
+        .bind(Utc::now() - age)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut freed = Vec::with_capacity(stale.len());
+        for id in stale {
+            if self
+                .cancel_registration(context, &id, REGISTRATION_TIMED_OUT)
+                .await?
+            {
+                freed.push(id);
+            }
+        }
+        Ok(freed)
     }
 
     /// Stores a new API key; returns it and its secret.

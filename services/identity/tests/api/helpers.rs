@@ -59,6 +59,8 @@ pub(crate) struct World {
     pub(crate) projects_channel: Channel,
     /// Identity's admin port (`/metrics`).
     pub(crate) identity_admin: std::net::SocketAddr,
+    projects_layers: ConfigLayers,
+    pub(crate) projects_db: TestDatabase,
     _nats: NatsServer,
     _stops: Vec<oneshot::Sender<()>>,
 }
@@ -67,57 +69,75 @@ impl World {
     /// Both services; identity re-reads its keys every 100 ms and trusts a fetched JWKS for
     /// 300 ms and a resolved API key for 200 ms, so that tests see rotations and revocations fast.
     pub(crate) async fn new() -> Self {
+        let mut world = Self::without_projects(|l| l).await;
+        world.start_projects().await;
+        world
+    }
+
+    /// Identity alone (with `customize` on top of [`new`](Self::new)'s settings): projects is
+    /// wired but not running until [`start_projects`](Self::start_projects), so registrations
+    /// stay pending meanwhile.
+    pub(crate) async fn without_projects(
+        customize: impl FnOnce(ConfigLayers) -> ConfigLayers,
+    ) -> Self {
         let stack = Stack::load();
         let nats = NatsServer::start(&stack).await;
         let (identity, app) = build_identity(&stack, &nats.url(), |l| {
-            l.set("identity.key_reload_ms", 100)
-                .set("auth.jwks_cache_ms", 300)
-                .set("auth.api_key_cache_ms", 200)
+            customize(
+                l.set("identity.key_reload_ms", 100)
+                    .set("auth.jwks_cache_ms", 300)
+                    .set("auth.api_key_cache_ms", 200),
+            )
         })
         .await;
         let identity_admin = app.admin_addr();
-        let mut stops = Vec::new();
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(app.run(async {
             let _ = stopped.await;
         }));
-        stops.push(stop);
 
         let db = TestDatabase::create(&stack, "identity_test_projects").await;
-        let layers = db
+        let projects_addr = format!("127.0.0.1:{}", taskmesh_testing::free_port());
+        let projects_layers = db
             .app_layers(
                 taskmesh_projects::Config::default_layers(),
                 &stack,
                 &nats.url(),
             )
-            .set("auth.identity_endpoint", identity.endpoint.clone());
-        let config = taskmesh_projects::Config::from_layers(&layers).expect("projects config");
+            .set("auth.identity_endpoint", identity.endpoint.clone())
+            .set("grpc.listen", projects_addr.clone());
+        let identity_channel = Channel::from_shared(identity.endpoint.clone())
+            .expect("uri")
+            .connect()
+            .await
+            .expect("connect");
+        Self {
+            identity_channel,
+            projects_channel: Channel::from_shared(format!("http://{projects_addr}"))
+                .expect("uri")
+                .connect_lazy(),
+            identity_admin,
+            projects_layers,
+            stack,
+            identity,
+            projects_db: db,
+            _nats: nats,
+            _stops: vec![stop],
+        }
+    }
+
+    /// Starts the projects service (the registration saga's other half).
+    pub(crate) async fn start_projects(&mut self) {
+        let config =
+            taskmesh_projects::Config::from_layers(&self.projects_layers).expect("projects config");
         let projects = taskmesh_projects::App::build(config)
             .await
             .expect("projects");
-        let projects_addr = projects.grpc_addr();
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(projects.run(async {
             let _ = stopped.await;
         }));
-        stops.push(stop);
-
-        let connect = |url: String| async move {
-            Channel::from_shared(url)
-                .expect("uri")
-                .connect()
-                .await
-                .expect("connect")
-        };
-        Self {
-            identity_channel: connect(identity.endpoint.clone()).await,
-            projects_channel: connect(format!("http://{projects_addr}")).await,
-            identity_admin,
-            stack,
-            identity,
-            _nats: nats,
-            _stops: stops,
-        }
+        self._stops.push(stop);
     }
 
     pub(crate) fn identity(&self) -> IdentityServiceClient<Channel> {

@@ -1,11 +1,13 @@
-//! The projects side of the registration saga: a durable consumer of identity's UserRegistered
-//! that creates the user's personal organization (see [`crate::store::personal`]).
+//! The projects side of the registration saga: a durable consumer of identity's events that creates
+//! the user's personal organization on UserRegistered and removes it again on
+//! RegistrationCancelled (a registration that timed out after this step ran late); see
+//! [`crate::store::personal`]. Both arrive on one consumer, in the order identity published them.
 
 use std::future::Future;
 use std::pin::Pin;
 
 use async_nats::jetstream::Message;
-use taskmesh_contracts::identity_v1::UserRegistered;
+use taskmesh_contracts::identity_v1::{RegistrationCancelled, UserRegistered};
 use taskmesh_events::consumer::{HandleError, Handler};
 use taskmesh_events::{caused_context, decode_as};
 
@@ -14,9 +16,9 @@ use crate::store::personal::PersonalOutcome;
 
 /// Durable consumer name.
 pub const DURABLE: &str = "projects-registration";
-/// The only subject it reads: where `UserRegistered` is published.
+/// What it reads: identity's events (it acts on UserRegistered and RegistrationCancelled).
 pub fn subject() -> String {
-    taskmesh_events::subject_of::<UserRegistered>()
+    "taskmesh.identity.v1.>".to_owned()
 }
 
 /// Creates personal organizations.
@@ -32,6 +34,26 @@ impl PersonalOrganizations {
     }
 
     async fn apply(&self, message: &Message) -> Result<(), HandleError> {
+        if let Some(event) = decode_as::<RegistrationCancelled>(message) {
+            let event = event.map_err(|e| {
+                HandleError::Retry(format!("undecodable RegistrationCancelled: {e}"))
+            })?;
+            let Some(user) = event.user else {
+                return Ok(());
+            };
+            let id = user.name.trim_start_matches("users/");
+            let mut context = caused_context(message);
+            context.caller = user.name.clone();
+            if let Some(organization) = self
+                .store
+                .remove_personal_organization(&context, id)
+                .await
+                .map_err(|e| HandleError::classify(&e))?
+            {
+                tracing::warn!(user = %user.name, %organization, reason = %event.reason, "registration cancelled; personal organization removed");
+            }
+            return Ok(());
+        }
         let Some(event) = decode_as::<UserRegistered>(message) else {
             return Ok(());
         };
