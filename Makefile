@@ -41,6 +41,7 @@ buf:
 stack-checks: infra
 	@$(LOCAL)/checks/clone-anywhere.sh
 	@$(LOCAL)/checks/supervisor.sh
+	@$(LOCAL)/checks/vault-secrets.sh
 
 nextest:
 	@$(LOCAL)/drop-test-databases.sh

@@ -71,9 +71,16 @@ start_vault() {
   claim_port "$VAULT_PORT"
   # The dev server keeps everything in memory: a new one needs a new root token and provisioning.
   log "starting the OpenBao dev server on $VAULT_ADDR_LOCAL"
-  (umask 077; random_secret > "$SECRETS/vault-root-token")
-  setsid bao server -dev -dev-listen-address="127.0.0.1:$VAULT_PORT" \
-    -dev-root-token-id="$(cat "$SECRETS/vault-root-token")" </dev/null >"$LOGS/openbao.log" 2>&1 &
+  # The root token goes to the server in its environment (readable only by this user), never on
+  # a command line (readable by every user in ps); the dev server prints it, so its log is 0600;
+  # -dev-no-store-token keeps it out of ~/.vault-token.
+  (umask 077
+   random_secret > "$SECRETS/vault-root-token"
+   : > "$LOGS/openbao.log"
+   chmod 600 "$LOGS/openbao.log")
+  BAO_DEV_ROOT_TOKEN_ID="$(cat "$SECRETS/vault-root-token")" \
+    setsid bao server -dev -dev-listen-address="127.0.0.1:$VAULT_PORT" -dev-no-store-token \
+    </dev/null >>"$LOGS/openbao.log" 2>&1 &
   echo $! > "$RUN/openbao.pid"
   wait_for OpenBao 60 vault_ready
 }

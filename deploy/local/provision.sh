@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Gives every service its own database and login role with a fresh random password, stores that
 # password in Vault at secret/taskmesh/<service>/database, and creates a read-only policy and an
-# AppRole per service. The AppRole role id and secret id land in .taskmesh/secrets/<service>/ for
-# `make up`; no password is written anywhere else.
+# AppRole per service. The AppRole role id lands in .taskmesh/secrets/<service>/ for `make up`,
+# which mints a secret id for every start of a service (secret-id.sh); no password is written
+# anywhere else.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -32,11 +33,12 @@ SQL
 path "secret/data/taskmesh/$service/*" { capabilities = ["read"] }
 path "secret/metadata/taskmesh/$service/*" { capabilities = ["read", "list"] }
 HCL
+  # A secret id logs in at most SECRET_ID_USES times within SECRET_ID_TTL: enough for a day of
+  # logins again at the token's maximum lifetime, useless to whoever finds an old one.
   bao write "auth/approle/role/$service" token_policies="$service" token_ttl=1h \
-    token_max_ttl=24h secret_id_ttl=0 >/dev/null
+    token_max_ttl=24h secret_id_ttl="$SECRET_ID_TTL" secret_id_num_uses="$SECRET_ID_USES" >/dev/null
   mkdir -p "$SECRETS/$service"
   (umask 077
-   bao read -field=role_id "auth/approle/role/$service/role-id" > "$SECRETS/$service/role-id"
-   bao write -f -field=secret_id "auth/approle/role/$service/secret-id" > "$SECRETS/$service/secret-id")
+   bao read -field=role_id "auth/approle/role/$service/role-id" > "$SECRETS/$service/role-id")
   log "provisioned $service: database, role, vault secret, policy and approle"
 done

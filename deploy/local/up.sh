@@ -45,7 +45,7 @@ for entry in "${SERVICES[@]}"; do
   service="${entry%%:*}"; port="${entry##*:}"; admin=$((port + 1000))
   # Only the Vault address and where the AppRole credentials are: the database password is read
   # from Vault by the service itself.
-  start_supervised "$service" env \
+  start_supervised "$service" "$(dirname "$0")/secret-id.sh" "$service" env \
     TASKMESH_VAULT__ADDR="$VAULT_ADDR_LOCAL" \
     TASKMESH_VAULT__AUTH=approle \
     TASKMESH_VAULT__ROLE_ID_FILE="$SECRETS/$service/role-id" \

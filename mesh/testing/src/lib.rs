@@ -229,7 +229,11 @@ impl TestDatabase {
         // Enabling twice fails harmlessly.
         let _ = vaultrs::sys::auth::enable(&vault, "approle", "approle", None).await;
         let mut request = vaultrs::api::auth::approle::requests::SetAppRoleRequest::builder();
-        request.token_policies(vec![role.clone()]);
+        // Secret ids expire and allow few logins, as the local stack's do.
+        request
+            .token_policies(vec![role.clone()])
+            .secret_id_ttl("48h")
+            .secret_id_num_uses(10_u64);
         if let Some((ttl, max)) = ttl {
             request
                 .token_ttl(format!("{ttl}s"))
