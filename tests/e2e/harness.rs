@@ -15,11 +15,39 @@ struct Process {
     name: &'static str,
     child: Option<Child>,
     log: PathBuf,
+    envs: Vec<(String, String)>,
+    args: Vec<String>,
+    dir: PathBuf,
+    starts: usize,
 }
 
 impl Process {
     fn start(name: &'static str, envs: &[(&str, String)], args: &[&str], dir: &Path) -> Self {
-        let log = dir.join(format!("{name}.log"));
+        let mut process = Self {
+            name,
+            child: None,
+            log: PathBuf::new(),
+            envs: envs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                .collect(),
+            args: args.iter().map(|a| (*a).to_owned()).collect(),
+            dir: dir.to_owned(),
+            starts: 0,
+        };
+        process.spawn();
+        process
+    }
+
+    /// Starts the process (again), logging to `<name>.log`, then `<name>.2.log`, ...
+    fn spawn(&mut self) {
+        self.starts += 1;
+        let name = self.name;
+        let log = if self.starts == 1 {
+            self.dir.join(format!("{name}.log"))
+        } else {
+            self.dir.join(format!("{name}.{}.log", self.starts))
+        };
         let mut command = Command::new(workspace_binary(name));
         for (key, _) in std::env::vars() {
             if key.starts_with("TASKMESH_") || key.starts_with("VAULT_") {
@@ -27,18 +55,22 @@ impl Process {
             }
         }
         let child = command
-            .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
-            .args(args)
+            .envs(self.envs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .args(&self.args)
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(&log).expect("log"))
             .stderr(Stdio::inherit())
             .spawn()
             .expect("spawn");
-        Self {
-            name,
-            child: Some(child),
-            log,
-        }
+        self.child = Some(child);
+        self.log = log;
+    }
+
+    /// SIGKILL: no drain, nothing flushed.
+    fn kill(&mut self) {
+        let mut child = self.child.take().expect("running");
+        let _ = child.kill();
+        let _ = child.wait();
     }
 
     /// SIGTERM and wait: a graceful stop exits 0.
@@ -154,6 +186,8 @@ pub(crate) struct Platform {
     pub(crate) identity_secrets: String,
     /// In stop order: gateway, execution, tasks, projects, identity. Killed when dropped.
     processes: Vec<Process>,
+    /// Admin ports of the services, by name.
+    admin_ports: Vec<(&'static str, u16)>,
     nats: NatsServer,
 }
 
@@ -260,9 +294,35 @@ impl Platform {
                 projects_process,
                 identity_process,
             ],
+            admin_ports: vec![
+                ("identity", identity.admin),
+                ("projects", projects.admin),
+                ("tasks", tasks.admin),
+                ("execution", execution.admin),
+            ],
             dir,
             nats,
         }
+    }
+
+    /// Kills `service` with SIGKILL, starts it again with the same settings and waits until it
+    /// is ready; returns when it was ready.
+    pub(crate) async fn kill_and_restart(&mut self, service: &str) -> std::time::Instant {
+        let process = self
+            .processes
+            .iter_mut()
+            .find(|p| p.name == service)
+            .expect("a service of the platform");
+        process.kill();
+        process.spawn();
+        let admin = self
+            .admin_ports
+            .iter()
+            .find(|(name, _)| *name == service)
+            .map(|(_, port)| *port)
+            .expect("its admin port");
+        wait_ready(admin).await;
+        std::time::Instant::now()
     }
 
     /// The platform's (private) NATS server.

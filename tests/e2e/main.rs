@@ -7,6 +7,7 @@
 mod contract;
 mod harness;
 mod outage;
+mod restart;
 
 use std::process::Command;
 

@@ -138,13 +138,14 @@ pub struct ConsumerSpec {
 }
 
 impl ConsumerSpec {
-    /// A consumer with 5 attempts, the default backoff and no lag gauge.
+    /// A consumer with 5 attempts, the default backoff, an ack wait of [`ACK_WAIT`] and no lag
+    /// gauge.
     pub fn new(stream: StreamSpec, durable: &str, filter: &str) -> Self {
         Self {
             stream,
             durable: durable.to_owned(),
             filter: filter.to_owned(),
-            ack_wait: Duration::from_secs(30),
+            ack_wait: ACK_WAIT,
             max_deliveries: 5,
             backoff: Backoff::default(),
             transient_max: Duration::from_secs(2),
@@ -167,6 +168,15 @@ pub fn lag_gauges(metrics: &taskmesh_mesh::Metrics) -> prometheus::IntGaugeVec {
     metrics.register(Box::new(gauges.clone()));
     gauges
 }
+
+/// How long JetStream waits for an acknowledgement before handing a message out again. Handlers
+/// are short transactions and a message waiting out an outage is kept alive with progress acks,
+/// so this is mostly how long the messages a killed replica had in hand wait: a restarted
+/// service's read model catches up within it.
+pub const ACK_WAIT: Duration = Duration::from_secs(3);
+
+/// Messages pulled at a time.
+const PULL_BATCH: usize = 25;
 
 /// Longest pause between attempts to (re)subscribe.
 const MAX_RESUBSCRIBE: Duration = Duration::from_secs(5);
@@ -228,7 +238,13 @@ async fn consume<H: Handler>(
         tracing::info!(consumer = %spec.durable, from = %current.filter_subject, to = %config.filter_subject, "updating the consumer's settings");
         consumer = stream.update_consumer(config).await?;
     }
-    let mut messages = consumer.messages().await?;
+    // Small batches: what waits in the client's buffer is still within its ack wait when its
+    // turn comes.
+    let mut messages = consumer
+        .stream()
+        .max_messages_per_batch(PULL_BATCH)
+        .messages()
+        .await?;
     let mut lag_timer = tokio::time::interval(LAG_INTERVAL);
     tracing::info!(consumer = %spec.durable, "consuming");
     loop {
