@@ -12,8 +12,9 @@ use taskmesh_service::{NoCommand, Service, Wiring};
 
 use crate::config::Settings;
 use crate::error::Error;
-use crate::grpc::ExecutionsService;
+use crate::grpc::{ExecutionsService, WatchLimits};
 use crate::store::Store;
+use crate::store::changes::Changes;
 use crate::worker::{self, WorkerConfig};
 
 /// The execution service.
@@ -48,7 +49,15 @@ impl Service for Execution {
             ),
         };
         let egress = taskmesh_mesh::egress::Egress::new(&settings.egress, "taskmesh-execution")?;
-        for worker in worker::workers(&store, &workers, &egress) {
+        // The workers' own connections: a burst of calls cannot keep a worker from renewing its
+        // lease, and busy workers cannot starve the calls. Per worker: its claim or outcome, and
+        // its lease renewal beside a progress update.
+        let worker_pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(u32::try_from(workers.concurrency * 2 + 1).unwrap_or(u32::MAX))
+            .acquire_timeout(wiring.pool().options().get_acquire_timeout())
+            .connect_lazy_with((*wiring.pool().connect_options()).clone());
+        let worker_store = Store::new(worker_pool, wiring.outbox());
+        for worker in worker::workers(&worker_store, &workers, &egress) {
             let name = format!("worker {}", worker.id());
             wiring.spawn(&name, move |stop| async move {
                 worker.run(stop.receiver()).await;
@@ -56,8 +65,20 @@ impl Service for Execution {
             });
         }
         let projects = ProjectsClient::from_config(&settings.projects)?;
+        let changes = Changes::default();
+        let (listening, pool) = (changes.clone(), wiring.pool().clone());
+        wiring.spawn("change listener", move |mut stop| async move {
+            listening
+                .listen(&pool, async move { stop.stopped().await })
+                .await
+                .map_err(Into::into)
+        });
+        let watches = WatchLimits::new(
+            settings.watch.max_streams_per_user,
+            Duration::from_secs(settings.watch.max_stream_secs),
+        );
         wiring.serve(ExecutionServiceServer::new(ExecutionsService::new(
-            store, projects,
+            store, projects, changes, watches,
         )));
         Ok(())
     }

@@ -51,11 +51,31 @@ impl Workers {
     }
 }
 
+/// Limits of WatchExecution streams.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Watch {
+    /// Streams one caller may hold open at once (more: RESOURCE_EXHAUSTED).
+    pub max_streams_per_user: usize,
+    /// How long a stream lasts at most, in seconds; it then ends and the client watches again.
+    pub max_stream_secs: u64,
+}
+
+impl Default for Watch {
+    fn default() -> Self {
+        Self {
+            max_streams_per_user: 16,
+            max_stream_secs: 1800,
+        }
+    }
+}
+
 /// The tables only the execution service reads.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Settings {
     /// Workers.
     pub workers: Workers,
+    /// Watch stream limits.
+    pub watch: Watch,
     /// The projects service, which says who may see and change executions.
     pub projects: ProjectsEndpoint,
     /// Where jobs may send requests (see `taskmesh_mesh::egress`): public addresses on 80/443 by
@@ -76,6 +96,12 @@ impl taskmesh_service::Settings for Settings {
             return Err(ConfigError::Invalid {
                 key: "workers.lease_ms".to_owned(),
                 message: "lease_ms must be at least 300 and poll_ms positive".to_owned(),
+            });
+        }
+        if self.watch.max_streams_per_user == 0 || self.watch.max_stream_secs == 0 {
+            return Err(ConfigError::Invalid {
+                key: "watch.max_streams_per_user".to_owned(),
+                message: "max_streams_per_user and max_stream_secs must be positive".to_owned(),
             });
         }
         self.egress.validate()?;

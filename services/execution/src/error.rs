@@ -51,6 +51,12 @@ pub enum Error {
     /// The projects endpoint is malformed.
     #[error(transparent)]
     Projects(#[from] EndpointError),
+    /// The caller already holds as many watch streams as allowed.
+    #[error("at most {max} watch streams per user are open at once")]
+    TooManyWatches {
+        /// The limit.
+        max: usize,
+    },
     /// The egress settings are unusable.
     #[error(transparent)]
     Egress(#[from] taskmesh_mesh::config::ConfigError),
@@ -71,6 +77,12 @@ impl From<Error> for Status {
                 message,
                 reason.as_str(),
                 HashMap::from([("state".to_owned(), state)]),
+            ),
+            err @ Error::TooManyWatches { .. } => with_reason(
+                Code::ResourceExhausted,
+                err.to_string(),
+                "TOO_MANY_WATCHES",
+                HashMap::new(),
             ),
             other @ (Error::Projects(_) | Error::Egress(_)) => status::internal(&other),
         }

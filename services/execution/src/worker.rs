@@ -42,6 +42,15 @@ pub(crate) fn workers(store: &Store, config: &WorkerConfig, egress: &Egress) -> 
         .collect()
 }
 
+/// Why an attempt stopped before its job ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Halt {
+    /// A user cancelled the execution.
+    Cancelled,
+    /// The lease is another worker's now, or may be: the attempt must not go on beside theirs.
+    LeaseLost,
+}
+
 /// One worker: claims and runs one execution at a time.
 pub(crate) struct Worker {
     store: Store,
@@ -91,20 +100,32 @@ impl Worker {
             .filter(|d| !d.is_zero())
             .unwrap_or(Duration::from_secs(30));
         tracing::info!(execution = %row.name, attempt = row.attempts_made, worker = %self.id, "attempt started");
-        let (cancelled_tx, mut cancelled) = watch::channel(false);
+        let (stopped_tx, mut stopped) = watch::channel(None::<Halt>);
         let heartbeat = {
             let store = self.store.clone();
             let id = self.id.clone();
             let lease = self.lease;
             let execution = row.id;
             tokio::spawn(async move {
+                let mut renewed = tokio::time::Instant::now();
                 loop {
                     tokio::time::sleep(lease / 3).await;
                     match store.heartbeat(execution, &id, lease).await {
-                        Ok(Some(false)) => {}
+                        Ok(Some(false)) => renewed = tokio::time::Instant::now(),
                         // Cancelled, or the lease went to another worker: stop the attempt.
-                        Ok(Some(true)) | Ok(None) => {
-                            let _ = cancelled_tx.send(true);
+                        Ok(Some(true)) => {
+                            let _ = stopped_tx.send(Some(Halt::Cancelled));
+                            return;
+                        }
+                        Ok(None) => {
+                            let _ = stopped_tx.send(Some(Halt::LeaseLost));
+                            return;
+                        }
+                        // Not renewed: once the lease may have run out before the next try,
+                        // another worker may take the execution, so this attempt stops first.
+                        Err(err) if renewed.elapsed() + lease / 3 >= lease => {
+                            tracing::warn!(error = %err, "lease not renewed in time; abandoning the attempt");
+                            let _ = stopped_tx.send(Some(Halt::LeaseLost));
                             return;
                         }
                         Err(err) => tracing::warn!(error = %err, "heartbeat failed"),
@@ -129,7 +150,16 @@ impl Worker {
                 Ok(Err(err)) => self.failed(&row, &job, err.to_string(), err.is_retryable()),
                 Err(_) => self.failed(&row, &job, format!("the attempt took longer than {timeout:?}"), true),
             },
-            _ = cancelled.wait_for(|c| *c) => Outcome::Cancelled,
+            halt = stopped.wait_for(Option::is_some) => {
+                let halt = halt.ok().and_then(|h| *h);
+                if halt == Some(Halt::LeaseLost) {
+                    heartbeat.abort();
+                    // Not ours any more: the lease's next owner (or its expiry) decides.
+                    tracing::warn!(execution = %row.name, worker = %self.id, "attempt abandoned: lease lost");
+                    return;
+                }
+                Outcome::Cancelled
+            }
         };
         heartbeat.abort();
         let cancelled_by_user = matches!(outcome, Outcome::Cancelled);

@@ -1,6 +1,7 @@
 //! The execution database: executions with their lease, and attempts. Every state change commits
 //! with its event in the outbox.
 
+pub mod changes;
 mod queries;
 
 use chrono::{DateTime, Utc};
@@ -362,7 +363,7 @@ impl Store {
         Ok(Some(row))
     }
 
-    /// Renews the lease; `Ok(false)` when this worker lost it, `Ok(true)` with the cancel flag.
+    /// Renews the lease: `Some(cancel requested)`, or `None` when this worker no longer holds it.
     pub async fn heartbeat(
         &self,
         id: Uuid,

@@ -178,6 +178,9 @@ async fn projects(
 pub(crate) struct World {
     pub(crate) nats: NatsServer,
     pub(crate) project: String,
+    pub(crate) stack: Stack,
+    /// The service's database.
+    pub(crate) db: TestDatabase,
     _projects: tokio::sync::oneshot::Sender<()>,
     pub(crate) channel: Channel,
     pub(crate) http: SocketAddr,
@@ -187,6 +190,13 @@ pub(crate) struct World {
 
 impl World {
     pub(crate) async fn new() -> Self {
+        Self::with(|l| l).await
+    }
+
+    /// Like [`new`](Self::new), with `customize` applied to the service's settings last.
+    pub(crate) async fn with(
+        customize: impl FnOnce(taskmesh_mesh::ConfigLayers) -> taskmesh_mesh::ConfigLayers,
+    ) -> Self {
         let stack = Stack::load();
         let nats = NatsServer::start(&stack).await;
         let (projects_addr, project, projects_stop) = projects(&stack, &nats).await;
@@ -202,6 +212,7 @@ impl World {
         // The scripted job servers listen on the loopback address.
         .set("egress.allow_networks", vec!["127.0.0.1/32"])
         .set("shutdown.grace_period_ms", 1000);
+        let layers = customize(layers);
         let app = App::build(Config::from_layers(&layers).expect("config"))
             .await
             .expect("app");
@@ -218,6 +229,8 @@ impl World {
         let (http, calls) = http_server().await;
         Self {
             nats,
+            stack,
+            db,
             project,
             _projects: projects_stop,
             channel,

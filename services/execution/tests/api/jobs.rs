@@ -383,3 +383,108 @@ async fn one_project_cannot_take_every_worker() {
         "the first project's other jobs still wait"
     );
 }
+
+/// A watch hears a change made by another replica (here: straight in the database) through the
+/// database's announcement, at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_hears_changes_made_elsewhere() {
+    let world = World::new().await;
+    let task = world
+        .create_task_with(get(&world, "/slow", 1, 30_000))
+        .await;
+    let running = world
+        .execution_until(&task, |e| e.state() == ExecutionState::Running)
+        .await;
+    let mut stream = world
+        .client()
+        .watch_execution(WatchExecutionRequest {
+            name: running.name.clone(),
+        })
+        .await
+        .expect("watch")
+        .into_inner();
+    let first = stream.next().await.expect("first").expect("execution");
+    assert_eq!(first.state(), ExecutionState::Running);
+
+    let mut db = world.db.connect(&world.stack).await;
+    sqlx::query(
+        "UPDATE executions SET progress_message = 'from another replica', version = version + 1 \
+         WHERE name = $1",
+    )
+    .bind(&running.name)
+    .execute(&mut db)
+    .await
+    .expect("a change elsewhere");
+    let heard = tokio::time::timeout(Duration::from_secs(5), stream.next())
+        .await
+        .expect("heard within 5 s")
+        .expect("an update")
+        .expect("execution");
+    assert_eq!(heard.progress_message, "from another replica");
+}
+
+/// Watch streams are limited per caller (RESOURCE_EXHAUSTED beyond; a closed stream frees its
+/// place) and in lifetime (the stream ends; the client watches again).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_streams_are_limited_per_caller_and_in_lifetime() {
+    let world = World::with(|l| {
+        l.set("watch.max_streams_per_user", 2)
+            .set("watch.max_stream_secs", 2)
+    })
+    .await;
+    let task = world
+        .create_task_with(get(&world, "/slow", 1, 30_000))
+        .await;
+    let running = world
+        .execution_until(&task, |e| e.state() == ExecutionState::Running)
+        .await;
+    let watch = || {
+        let mut client = world.client();
+        let name = running.name.clone();
+        async move {
+            client
+                .watch_execution(WatchExecutionRequest { name })
+                .await
+                .map(tonic::Response::into_inner)
+        }
+    };
+    let first = watch().await.expect("first");
+    let _second = watch().await.expect("second");
+    let refused = watch().await.expect_err("a third is refused");
+    assert_eq!(
+        refused.code(),
+        tonic::Code::ResourceExhausted,
+        "{refused:?}"
+    );
+    assert!(refused.message().contains("at most 2"), "{refused:?}");
+    // Another caller has places of their own.
+    let other = world
+        .stranger()
+        .watch_execution(WatchExecutionRequest {
+            name: running.name.clone(),
+        })
+        .await
+        .expect_err("a stranger may not read it");
+    assert_eq!(other.code(), tonic::Code::PermissionDenied);
+
+    drop(first);
+    let mut third = None;
+    for _ in 0..50 {
+        if let Ok(stream) = watch().await {
+            third = Some(stream);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut third = third.expect("a closed stream frees its place");
+    // The job runs 20 s; the stream ends after its 2 s lifetime all the same.
+    let mut updates = 0;
+    while let Some(update) = tokio::time::timeout(Duration::from_secs(10), third.next())
+        .await
+        .expect("the stream ends within its lifetime")
+    {
+        update.expect("update");
+        updates += 1;
+    }
+    assert!(updates >= 1);
+}
