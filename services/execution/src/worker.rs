@@ -110,7 +110,12 @@ impl Worker {
                 let mut renewed = tokio::time::Instant::now();
                 loop {
                     tokio::time::sleep(lease / 3).await;
-                    match store.heartbeat(execution, &id, lease).await {
+                    // A renewal that cannot finish before the next is due counts as failed.
+                    let renewal =
+                        tokio::time::timeout(lease / 3, store.heartbeat(execution, &id, lease))
+                            .await
+                            .unwrap_or_else(|_| Err(sqlx::Error::PoolTimedOut));
+                    match renewal {
                         Ok(Some(false)) => renewed = tokio::time::Instant::now(),
                         // Cancelled, or the lease went to another worker: stop the attempt.
                         Ok(Some(true)) => {

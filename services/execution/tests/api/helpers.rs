@@ -78,6 +78,23 @@ async fn pause(State(calls): State<Calls>, Path(id): Path<String>) -> &'static s
     "done"
 }
 
+/// Records `/held:end` when dropped: when the response is sent or the client went away.
+struct HeldEnd(Calls);
+
+impl Drop for HeldEnd {
+    fn drop(&mut self) {
+        self.0.record("/held:end".into());
+    }
+}
+
+/// Answers after 6 s, recording when each request ends, answered or abandoned.
+async fn held(State(calls): State<Calls>) -> &'static str {
+    calls.record("/held".into());
+    let _end = HeldEnd(calls);
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    "done"
+}
+
 async fn slow(State(calls): State<Calls>) -> &'static str {
     calls.record("/slow".into());
     tokio::time::sleep(Duration::from_secs(20)).await;
@@ -92,6 +109,7 @@ pub(crate) async fn http_server() -> (SocketAddr, Calls) {
         .route("/flaky/{id}", get(flaky))
         .route("/broken", get(broken))
         .route("/slow", get(slow))
+        .route("/held", get(held))
         .route("/pause/{id}", get(pause))
         .with_state(calls.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

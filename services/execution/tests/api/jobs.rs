@@ -488,3 +488,42 @@ async fn watch_streams_are_limited_per_caller_and_in_lifetime() {
     }
     assert!(updates >= 1);
 }
+
+/// A worker that cannot renew its lease (its database is away) abandons the attempt before the
+/// lease can run out, so the attempt that runs after the lease expired never runs beside it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attempt_whose_lease_cannot_be_renewed_is_abandoned_before_another_starts() {
+    let stack = taskmesh_testing::Stack::load();
+    let proxy = taskmesh_testing::TcpProxy::start(stack.pg_port).await;
+    let world = World::with(|l| l.set("database.port", proxy.port())).await;
+    let task = world
+        .create_task_with(get(&world, "/held", 3, 30_000))
+        .await;
+    for _ in 0..200 {
+        if !world.calls.of("/held").is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(world.calls.of("/held").len(), 1, "the first attempt runs");
+
+    // The database goes away for longer than the lease (1.5 s).
+    proxy.cut();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        world.calls.of("/held:end").len(),
+        1,
+        "the attempt was abandoned while its lease could not be renewed (the job answers after 6 s)"
+    );
+    proxy.restore();
+
+    let done = world.execution_until(&task, is_final).await;
+    assert_eq!(done.state(), ExecutionState::Succeeded, "{done:?}");
+    let starts = world.calls.of("/held");
+    let ends = world.calls.of("/held:end");
+    assert_eq!(starts.len(), 2, "run again once the lease expired");
+    assert!(
+        starts[1] >= ends[0],
+        "the second attempt started after the first was abandoned"
+    );
+}
