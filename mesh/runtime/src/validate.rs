@@ -157,6 +157,51 @@ impl RequestRules {
     }
 }
 
+/// The `buf.validate` rules of messages by full name, for what arrives other than as a request
+/// (events from other services): a consumer checks again what it acts on.
+#[derive(Clone)]
+pub struct MessageRules {
+    pool: DescriptorPool,
+    validator: Arc<Validator>,
+}
+
+impl std::fmt::Debug for MessageRules {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MessageRules").finish_non_exhaustive()
+    }
+}
+
+impl MessageRules {
+    /// The messages of `descriptor_set`.
+    pub fn new(descriptor_set: &[u8]) -> Result<Self, String> {
+        let pool = DescriptorPool::decode(descriptor_set)
+            .map_err(|e| format!("invalid descriptor set: {e}"))?;
+        Ok(Self {
+            pool,
+            validator: Arc::new(Validator::new()),
+        })
+    }
+
+    /// `(field path, what is wrong)` for every rule `message` breaks; empty when it keeps them.
+    pub fn violations<M: prost::Name>(&self, message: &M) -> Result<Vec<(String, String)>, String> {
+        let descriptor = self
+            .pool
+            .get_message_by_name(&M::full_name())
+            .ok_or_else(|| format!("{} is not in the descriptor set", M::full_name()))?;
+        let dynamic = DynamicMessage::decode(descriptor, message.encode_to_vec().as_slice())
+            .map_err(|e| format!("cannot re-decode {}: {e}", M::full_name()))?;
+        match self.validator.validate(&dynamic) {
+            Ok(()) => Ok(Vec::new()),
+            Err(RuleError::Validation(found)) => Ok(found
+                .violations()
+                .iter()
+                .map(|v| (v.field_path(), describe(v)))
+                .collect()),
+            Err(err) => Err(err.to_string()),
+        }
+    }
+}
+
 /// What a violation says; some rules (a required oneof) come without a message.
 fn describe(violation: &prost_protovalidate::Violation) -> String {
     match (violation.message(), violation.rule_id()) {

@@ -35,7 +35,7 @@ impl Service for Execution {
     async fn build(wiring: &mut Wiring<Self>) -> Result<(), Error> {
         let settings = wiring.settings().clone();
         let store = Store::new(wiring.pool().clone(), wiring.outbox());
-        crate::events::consume(wiring, &store);
+        crate::events::consume(wiring, &store)?;
         let workers = WorkerConfig {
             concurrency: settings.workers.concurrency,
             lease: settings.workers.lease(),

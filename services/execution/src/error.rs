@@ -57,6 +57,9 @@ pub enum Error {
         /// The limit.
         max: usize,
     },
+    /// The contracts' descriptors are unusable (a build problem).
+    #[error("contracts: {0}")]
+    Contracts(String),
     /// The egress settings are unusable.
     #[error(transparent)]
     Egress(#[from] taskmesh_mesh::config::ConfigError),
@@ -84,7 +87,9 @@ impl From<Error> for Status {
                 "TOO_MANY_WATCHES",
                 HashMap::new(),
             ),
-            other @ (Error::Projects(_) | Error::Egress(_)) => status::internal(&other),
+            other @ (Error::Projects(_) | Error::Egress(_) | Error::Contracts(_)) => {
+                status::internal(&other)
+            }
         }
     }
 }

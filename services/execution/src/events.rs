@@ -6,11 +6,17 @@ pub mod intake;
 
 use taskmesh_service::Wiring;
 
+use taskmesh_mesh::validate::MessageRules;
+
 use crate::Execution;
+use crate::error::Error;
 use crate::store::Store;
 use intake::{DURABLE, Intake};
 
 /// Declares the consumers of the service.
-pub(crate) fn consume(wiring: &mut Wiring<Execution>, store: &Store) {
-    wiring.consume("tasks", DURABLE, Intake::new(store.clone()));
+pub(crate) fn consume(wiring: &mut Wiring<Execution>, store: &Store) -> Result<(), Error> {
+    let rules =
+        MessageRules::new(taskmesh_contracts::FILE_DESCRIPTOR_SET).map_err(Error::Contracts)?;
+    wiring.consume("tasks", DURABLE, Intake::new(store.clone(), rules));
+    Ok(())
 }

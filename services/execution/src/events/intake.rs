@@ -10,6 +10,7 @@ use taskmesh_contracts::tasks_v1::{EventContext, Job, Task, TaskCreated, TaskUpd
 use taskmesh_events::consumer::{HandleError, Handler};
 use taskmesh_events::{decode_as, header, headers};
 use taskmesh_mesh::names::ResourcePattern;
+use taskmesh_mesh::validate::MessageRules;
 use uuid::Uuid;
 
 use crate::store::{NewExecution, SourceEvent, Store};
@@ -20,12 +21,13 @@ pub use crate::store::INTAKE_DURABLE as DURABLE;
 #[derive(Debug, Clone)]
 pub struct Intake {
     store: Store,
+    rules: MessageRules,
 }
 
 impl Intake {
-    /// Intake writing into `store`.
-    pub fn new(store: Store) -> Self {
-        Self { store }
+    /// Intake writing into `store`, checking each job against the contract's `rules`.
+    pub fn new(store: Store, rules: MessageRules) -> Self {
+        Self { store, rules }
     }
 
     async fn take(&self, message: &Message) -> Result<(), HandleError> {
@@ -53,6 +55,21 @@ impl Intake {
         let Some((context, job)) = decoded else {
             return Ok(());
         };
+        // The tasks service checked the job when it was created; whoever else can publish on
+        // its subject did not, so the rules are checked again before anything runs.
+        let violations = self.rules.violations(&job).map_err(HandleError::Retry)?;
+        if !violations.is_empty() {
+            let listed: Vec<String> = violations
+                .iter()
+                .map(|(field, problem)| format!("job.{field}: {problem}"))
+                .collect();
+            return Err(HandleError::Retry(format!(
+                "the job of {} v{} breaks its contract: {}",
+                context.task,
+                context.version,
+                listed.join("; ")
+            )));
+        }
         let parsed = ResourcePattern::of::<Task>().parse("task", &context.task);
         let Some((project, task_id)) = parsed.ok().and_then(|[project, task]| {
             Uuid::try_parse(task)

@@ -527,3 +527,49 @@ async fn an_attempt_whose_lease_cannot_be_renewed_is_abandoned_before_another_st
         "the second attempt started after the first was abandoned"
     );
 }
+
+/// A job that breaks the contract's rules (here: a loopback `file:` URL and a 100-year backoff),
+/// published on the tasks subject by someone other than the tasks service, is checked again at
+/// intake: nothing runs, and the event is dead-lettered naming the broken rules.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn intake_checks_a_job_against_its_contract_again() {
+    use taskmesh_events::dead_letters;
+    let world = World::new().await;
+    let mut job = get(&world, "/page", 1, 5000);
+    if let Some(Kind::HttpRequest(request)) = job.kind.as_mut() {
+        request.url = "file:///etc/passwd".into();
+    }
+    if let Some(backoff) = job.backoff.as_mut() {
+        backoff.max = Some(prost_types::Duration {
+            seconds: 100 * 365 * 24 * 3600,
+            nanos: 0,
+        });
+    }
+    let task = world.create_task_with(job).await;
+
+    let js = async_nats::jetstream::new(async_nats::connect(world.nats.url()).await.expect("nats"));
+    let mut letters = Vec::new();
+    for _ in 0..150 {
+        letters = dead_letters::list(&js, 10).await.unwrap_or_default();
+        if !letters.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    let reason = &letters[0].reason;
+    assert!(reason.contains("breaks its contract"), "{reason}");
+    assert!(reason.contains("job.http_request.url"), "{reason}");
+    assert!(reason.contains("job.backoff.max"), "{reason}");
+    let listed = world
+        .client()
+        .list_executions(taskmesh_contracts::execution_v1::ListExecutionsRequest {
+            parent: task,
+            ..Default::default()
+        })
+        .await
+        .expect("list")
+        .into_inner();
+    assert!(listed.executions.is_empty(), "nothing runs: {listed:?}");
+    assert!(world.calls.of("/page").is_empty());
+}
