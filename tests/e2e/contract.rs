@@ -13,26 +13,12 @@ use std::process::Command;
 
 use taskmesh_testing::Stack;
 
-use crate::harness::{Platform, Rest};
+use crate::harness::{Platform, ROOMY_RATE_LIMITS, Rest, roomy_limits};
 
 /// Generated cases per operation and phase.
 const MAX_EXAMPLES: &str = "15";
 
 /// Quotas no generated run reaches: a refusal by quota is state, not contract.
-fn roomy_limits() -> Vec<(&'static str, String)> {
-    [
-        "TASKMESH_LIMITS__MAX_PROJECTS_PER_ORGANIZATION",
-        "TASKMESH_LIMITS__MAX_BOARDS_PER_PROJECT",
-        "TASKMESH_LIMITS__MAX_COLUMNS_PER_BOARD",
-        "TASKMESH_LIMITS__MAX_TASKS_PER_BOARD",
-    ]
-    .into_iter()
-    .map(|key| (key, "1000000".to_owned()))
-    .collect()
-}
-
-const ROOMY_RATE_LIMITS: &str = "[rate_limits]\nsign_in_per_minute = 1000000\nsign_in_burst = 100000\nuser_per_second = 1000000\nuser_burst = 1000000\n";
-
 /// The number before `label` in schemathesis' summary (`3981 generated`, `Tested: 63`).
 fn count(text: &str, label: &str) -> Option<u64> {
     text.lines().find_map(|line| {

@@ -10,6 +10,23 @@ use serde_json::Value;
 use taskmesh_testing::identity::workspace_binary;
 use taskmesh_testing::{NatsServer, Stack, TestDatabase, free_port};
 
+/// Settings for every service that lift the per-parent limits (projects, boards, columns, tasks),
+/// for tests that create a lot.
+pub(crate) fn roomy_limits() -> Vec<(&'static str, String)> {
+    [
+        "TASKMESH_LIMITS__MAX_PROJECTS_PER_ORGANIZATION",
+        "TASKMESH_LIMITS__MAX_BOARDS_PER_PROJECT",
+        "TASKMESH_LIMITS__MAX_COLUMNS_PER_BOARD",
+        "TASKMESH_LIMITS__MAX_TASKS_PER_BOARD",
+    ]
+    .into_iter()
+    .map(|key| (key, "1000000".to_owned()))
+    .collect()
+}
+
+/// Gateway settings that lift its rate limits, for tests that call a lot from one address.
+pub(crate) const ROOMY_RATE_LIMITS: &str = "[rate_limits]\nsign_in_per_minute = 1000000\nsign_in_burst = 100000\nuser_per_second = 1000000\nuser_burst = 1000000\n";
+
 /// A service process, killed when dropped.
 struct Process {
     name: &'static str,

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use taskmesh_testing::{Stack, TcpProxy};
 
-use crate::harness::{Platform, Rest, job_target};
+use crate::harness::{Platform, ROOMY_RATE_LIMITS, Rest, job_target};
 use crate::{column, project_with_board};
 
 /// How long the database is away.
@@ -31,7 +31,7 @@ async fn a_database_outage_during_consumption_dead_letters_nothing_and_everythin
             "TASKMESH_DATABASE__PORT",
             proxy.port().to_string(),
         )],
-        "",
+        ROOMY_RATE_LIMITS,
     )
     .await;
     let mut rest = Rest::new(&platform.base);

@@ -5,13 +5,13 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 use taskmesh_testing::Stack;
 
-use crate::harness::{Platform, Rest};
+use crate::harness::{Platform, ROOMY_RATE_LIMITS, Rest, roomy_limits};
 use crate::{column, project_with_board};
 
 /// Concurrent clients creating tasks.
@@ -26,19 +26,25 @@ const CATCH_UP_BOUND: Duration = Duration::from_secs(15);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_read_model_catches_up_quickly_after_a_kill_9_under_load() {
     let stack = Stack::load();
-    let mut platform = Platform::start(&stack).await;
+    // Lifted limits: the gateway would answer 429 to one user creating this fast.
+    let mut platform = Platform::start_with(&stack, &roomy_limits(), ROOMY_RATE_LIMITS).await;
     let mut rest = Rest::new(&platform.base);
     let token = rest.register("loader", "correct horse battery").await;
     let (project, columns) = project_with_board(&rest).await;
     let todo = column(&columns, "COLUMN_KIND_TODO");
 
     let acknowledged = Arc::new(AtomicUsize::new(0));
+    let killed = Arc::new(AtomicBool::new(false));
     let mut clients = Vec::new();
     for client in 0..CLIENTS {
         let mut rest = Rest::new(&platform.base);
         rest.sign_in(&token);
-        let (project, todo, acknowledged) =
-            (project.clone(), todo.clone(), Arc::clone(&acknowledged));
+        let (project, todo, acknowledged, killed) = (
+            project.clone(),
+            todo.clone(),
+            Arc::clone(&acknowledged),
+            Arc::clone(&killed),
+        );
         clients.push(tokio::spawn(async move {
             let mut names = Vec::new();
             for i in 0..PER_CLIENT {
@@ -49,8 +55,12 @@ async fn the_read_model_catches_up_quickly_after_a_kill_9_under_load() {
                     )
                     .await;
                 if status != 200 {
-                    // The service is gone: this client stops (what it sent last may or may not
-                    // have committed, but was not acknowledged).
+                    // Once the service is gone this client stops (what it sent last may or may
+                    // not have committed, but was not acknowledged); before, nothing may fail.
+                    assert!(
+                        killed.load(Ordering::SeqCst),
+                        "refused before the kill: {status} {task}"
+                    );
                     break;
                 }
                 names.push(task["name"].as_str().expect("name").to_owned());
@@ -59,9 +69,16 @@ async fn the_read_model_catches_up_quickly_after_a_kill_9_under_load() {
             names
         }));
     }
+    let deadline = Instant::now() + Duration::from_secs(120);
     while acknowledged.load(Ordering::SeqCst) < KILL_AFTER {
+        assert!(
+            Instant::now() < deadline && !clients.iter().all(|c| c.is_finished()),
+            "the clients stopped after {} creations",
+            acknowledged.load(Ordering::SeqCst)
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+    killed.store(true, Ordering::SeqCst);
     let ready = platform.kill_and_restart("tasks").await;
     let mut expected = HashSet::new();
     for client in clients {
