@@ -423,9 +423,10 @@ impl Rest {
         )
     }
 
-    /// Registers `username` (`<username>@example.org`), waits for the registration saga, signs in
-    /// and returns the access token.
-    pub(crate) async fn register(&mut self, username: &str, password: &str) -> String {
+    /// Registers `username` (`<username>@example.org`), waits for the registration saga (login
+    /// answers REGISTRATION_PENDING meanwhile, nothing else), signs in with the access token and
+    /// returns the session.
+    pub(crate) async fn register(&mut self, username: &str, password: &str) -> Value {
         let email = format!("{username}@example.org");
         let (status, user) = self
             .post(
@@ -441,12 +442,17 @@ impl Rest {
                     serde_json::json!({"email": email, "password": password}),
                 )
                 .await;
+            if status != 200 {
+                assert_eq!(
+                    body["details"][0]["reason"], "REGISTRATION_PENDING",
+                    "{body}"
+                );
+            }
             (status == 200).then_some(body)
         })
         .await;
-        let token = session["accessToken"].as_str().expect("token").to_owned();
-        self.sign_in(&token);
-        token
+        self.sign_in(session["accessToken"].as_str().expect("access token"));
+        session
     }
 
     pub(crate) async fn get(&self, path: &str) -> (u16, Value) {

@@ -32,34 +32,11 @@ async fn sign_up(rest: &mut Rest) -> Credentials {
     assert_eq!(status, 401, "without a token: {refused}");
     assert_eq!(refused["code"], 16);
 
-    let (status, user) = rest
-        .post(
-            "/v1/users:register",
-            json!({"username": "ada", "email": "ada@example.org", "password": PASSWORD}),
-        )
-        .await;
-    assert_eq!(status, 200, "{user}");
-    let session = poll("the registration saga", || async {
-        let (status, body) = rest
-            .post(
-                "/v1/sessions:login",
-                json!({"email": "ada@example.org", "password": PASSWORD}),
-            )
-            .await;
-        if status != 200 {
-            assert_eq!(
-                body["details"][0]["reason"], "REGISTRATION_PENDING",
-                "{body}"
-            );
-        }
-        (status == 200).then_some(body)
-    })
-    .await;
+    let session = rest.register("ada", PASSWORD).await;
     assert_eq!(session["user"]["personalOrganization"], "organizations/ada");
     let text = |value: &Value, field: &str| value[field].as_str().expect(field).to_owned();
     let access_token = text(&session, "accessToken");
     let first_refresh = text(&session, "refreshToken");
-    rest.sign_in(&access_token);
 
     let (status, refreshed) = rest
         .post(

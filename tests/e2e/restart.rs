@@ -29,7 +29,8 @@ async fn the_read_model_catches_up_quickly_after_a_kill_9_under_load() {
     // Lifted limits: the gateway would answer 429 to one user creating this fast.
     let mut platform = Platform::start_with(&stack, &roomy_limits(), ROOMY_RATE_LIMITS).await;
     let mut rest = Rest::new(&platform.base);
-    let token = rest.register("loader", "correct horse battery").await;
+    let session = rest.register("loader", "correct horse battery").await;
+    let token = session["accessToken"].as_str().expect("token").to_owned();
     let (project, columns) = project_with_board(&rest).await;
     let todo = column(&columns, "COLUMN_KIND_TODO");
 

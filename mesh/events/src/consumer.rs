@@ -59,8 +59,9 @@ impl HandleError {
     }
 }
 
-impl From<sqlx::Error> for HandleError {
-    fn from(error: sqlx::Error) -> Self {
+/// Any error, classified by its cause chain ([`HandleError::classify`]), so handlers use `?`.
+impl<E: std::error::Error + 'static> From<E> for HandleError {
+    fn from(error: E) -> Self {
         Self::classify(&error)
     }
 }
@@ -315,7 +316,6 @@ async fn settle<H: Handler>(
     };
     let ack = match outcome {
         Ok(()) => message.ack().await,
-        Err(HandleError::Transient(_)) => unreachable!("retried in place above"),
         Err(HandleError::Wait(delay, reason)) => {
             tracing::debug!(subject = %message.subject, %reason, "too early; redelivery requested");
             message.ack_with(AckKind::Nak(Some(delay))).await
@@ -333,7 +333,8 @@ async fn settle<H: Handler>(
                 }
             }
         }
-        Err(HandleError::Retry(reason)) => {
+        // (A transient failure never gets here: it was retried in place above.)
+        Err(HandleError::Retry(reason) | HandleError::Transient(reason)) => {
             let delay = spec.backoff.delay(delivered);
             tracing::warn!(consumer = %spec.durable, subject = %message.subject, attempt = delivered, retry_in_ms = delay.as_millis() as u64, %reason, "handler failed");
             message.ack_with(AckKind::Nak(Some(delay))).await

@@ -319,12 +319,7 @@ fn database_failures_are_told_apart_from_failures_of_the_message() {
 async fn the_inbox_lets_an_event_take_effect_once_per_consumer() {
     let stack = Stack::load();
     let db = TestDatabase::create(&stack, "events_test").await;
-    let pool = sqlx::PgPool::connect(&format!(
-        "postgres://{}:{}@127.0.0.1:{}/{}",
-        db.name, db.password, stack.pg_port, db.name
-    ))
-    .await
-    .expect("pool");
+    let pool = db.pool(&stack).await;
     let migrations = [&taskmesh_events::MIGRATOR];
     taskmesh_mesh::db::migrate(&pool, &migrations)
         .await

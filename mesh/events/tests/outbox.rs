@@ -8,12 +8,7 @@ use taskmesh_testing::{Stack, TestDatabase};
 async fn an_event_too_large_for_the_broker_is_refused_at_the_change() {
     let stack = Stack::load();
     let db = TestDatabase::create(&stack, "outbox_test").await;
-    let pool = sqlx::PgPool::connect(&format!(
-        "postgres://{}:{}@127.0.0.1:{}/{}",
-        db.name, db.password, stack.pg_port, db.name
-    ))
-    .await
-    .expect("pool");
+    let pool = db.pool(&stack).await;
     taskmesh_mesh::db::migrate(&pool, &[&taskmesh_events::MIGRATOR])
         .await
         .expect("schema");
@@ -60,12 +55,7 @@ async fn a_row_that_keeps_failing_is_set_aside_and_the_rest_flows() {
     let stack = Stack::load();
     let nats = NatsServer::start(&stack).await;
     let db = TestDatabase::create(&stack, "relay_test").await;
-    let pool = sqlx::PgPool::connect(&format!(
-        "postgres://{}:{}@127.0.0.1:{}/{}",
-        db.name, db.password, stack.pg_port, db.name
-    ))
-    .await
-    .expect("pool");
+    let pool = db.pool(&stack).await;
     taskmesh_mesh::db::migrate(&pool, &[&taskmesh_events::MIGRATOR])
         .await
         .expect("schema");

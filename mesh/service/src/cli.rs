@@ -1,7 +1,8 @@
 //! The command line every service binary shares: `<service> [--config FILE] [COMMAND]`, where
 //! COMMAND is `serve` (the default), `dead-letters [list | replay SEQ]`,
-//! `outbox [set-aside | retry (SEQ | --all)]`, or one of the service's own. Bad arguments and bad configuration exit with 64 (EX_CONFIG) and a message naming what is
-//! wrong, before anything is opened.
+//! `outbox [set-aside | retry (SEQ | --all)]`, or one of the service's own. Bad arguments and bad
+//! configuration exit with 64 (EX_CONFIG) and a message naming what is wrong, before anything is
+//! opened; a command that fails exits 1 with its cause.
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -92,18 +93,17 @@ pub fn main<S: Service>() -> ExitCode {
         match cli.command {
             None | Some(KitCommand::Serve) => serve::<S>(config).await,
             Some(KitCommand::DeadLetters { action }) => {
-                dead_letter_command(S::NAME, &config.mesh.nats.url, action).await
+                let done = dead_letter_command(&config.mesh.nats.url, action).await;
+                report(S::NAME, done)
             }
-            Some(KitCommand::Outbox { action }) => outbox_command::<S>(&config, action).await,
-            Some(KitCommand::Service(command)) => {
-                match S::command(command, CommandContext { config }).await {
-                    Ok(()) => ExitCode::SUCCESS,
-                    Err(err) => {
-                        eprintln!("{}: {}", S::NAME, chain(err.as_ref()));
-                        ExitCode::FAILURE
-                    }
-                }
+            Some(KitCommand::Outbox { action }) => {
+                let done = outbox_command(CommandContext { config }, action).await;
+                report(S::NAME, done)
             }
+            Some(KitCommand::Service(command)) => report(
+                S::NAME,
+                S::command(command, CommandContext { config }).await,
+            ),
         }
     })
 }
@@ -229,103 +229,84 @@ async fn serve<S: Service>(config: Config<S>) -> ExitCode {
     }
 }
 
-async fn dead_letter_command(
-    service: &str,
-    nats_url: &str,
-    action: Option<DeadLetterAction>,
-) -> ExitCode {
-    let client = match async_nats::connect(nats_url).await {
-        Ok(client) => client,
+/// A command's exit: 0, or 1 with its cause on stderr.
+fn report(service: &str, done: Result<(), BoxError>) -> ExitCode {
+    match done {
+        Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("{service}: cannot connect to NATS at {nats_url}: {err}");
-            return ExitCode::FAILURE;
+            eprintln!("{service}: {}", chain(err.as_ref()));
+            ExitCode::FAILURE
         }
-    };
-    let js = jetstream::new(client);
-    match action.unwrap_or(DeadLetterAction::List) {
-        DeadLetterAction::List => match dead_letters::list(&js, 1000).await {
-            Ok(letters) => {
-                println!(
-                    "{:>8}  {:<24} {:<40} {:>10}  reason",
-                    "sequence", "consumer", "subject", "deliveries"
-                );
-                for letter in letters {
-                    println!(
-                        "{:>8}  {:<24} {:<40} {:>10}  {}",
-                        letter.sequence,
-                        letter.consumer,
-                        letter.subject,
-                        letter.deliveries,
-                        letter.reason
-                    );
-                }
-                ExitCode::SUCCESS
-            }
-            Err(err) => {
-                eprintln!("{service}: cannot list dead letters: {err}");
-                ExitCode::FAILURE
-            }
-        },
-        DeadLetterAction::Replay { sequence } => match dead_letters::replay(&js, sequence).await {
-            Ok(subject) => {
-                println!("dead letter {sequence} replayed on {subject}");
-                ExitCode::SUCCESS
-            }
-            Err(err) => {
-                eprintln!("{service}: cannot replay dead letter {sequence}: {err}");
-                ExitCode::FAILURE
-            }
-        },
     }
 }
 
-async fn outbox_command<S: Service>(config: &Config<S>, action: Option<OutboxAction>) -> ExitCode {
-    use taskmesh_events::outbox;
-    let pool = match taskmesh_events::startup::open_database(&config.mesh, S::MIGRATIONS).await {
-        Ok((_vault, pool)) => pool,
-        Err(err) => {
-            eprintln!("{}: {}", S::NAME, chain(&err));
-            return ExitCode::FAILURE;
-        }
-    };
-    match action.unwrap_or(OutboxAction::SetAside) {
-        OutboxAction::SetAside => match outbox::set_aside(&pool, 1000).await {
-            Ok(rows) => {
+async fn dead_letter_command(
+    nats_url: &str,
+    action: Option<DeadLetterAction>,
+) -> Result<(), BoxError> {
+    let client = async_nats::connect(nats_url)
+        .await
+        .map_err(|e| format!("cannot connect to NATS at {nats_url}: {e}"))?;
+    let js = jetstream::new(client);
+    match action.unwrap_or(DeadLetterAction::List) {
+        DeadLetterAction::List => {
+            let letters = dead_letters::list(&js, 1000)
+                .await
+                .map_err(|e| format!("cannot list dead letters: {e}"))?;
+            println!(
+                "{:>8}  {:<24} {:<40} {:>10}  reason",
+                "sequence", "consumer", "subject", "deliveries"
+            );
+            for letter in letters {
                 println!(
-                    "{:>8}  {:<25} {:<40} {:>8}  last error",
-                    "seq", "set aside at", "subject", "attempts"
+                    "{:>8}  {:<24} {:<40} {:>10}  {}",
+                    letter.sequence,
+                    letter.consumer,
+                    letter.subject,
+                    letter.deliveries,
+                    letter.reason
                 );
-                for row in rows {
-                    println!(
-                        "{:>8}  {:<25} {:<40} {:>8}  {}",
-                        row.seq,
-                        row.set_aside_at
-                            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                        row.subject,
-                        row.attempts,
-                        row.last_error.unwrap_or_default()
-                    );
-                }
-                ExitCode::SUCCESS
             }
-            Err(err) => {
-                eprintln!("{}: cannot list the outbox: {}", S::NAME, chain(&err));
-                ExitCode::FAILURE
+        }
+        DeadLetterAction::Replay { sequence } => {
+            let subject = dead_letters::replay(&js, sequence)
+                .await
+                .map_err(|e| format!("cannot replay dead letter {sequence}: {e}"))?;
+            println!("dead letter {sequence} replayed on {subject}");
+        }
+    }
+    Ok(())
+}
+
+async fn outbox_command<S: Service>(
+    context: CommandContext<S>,
+    action: Option<OutboxAction>,
+) -> Result<(), BoxError> {
+    use taskmesh_events::outbox;
+    let pool = context.database().await?;
+    match action.unwrap_or(OutboxAction::SetAside) {
+        OutboxAction::SetAside => {
+            let rows = outbox::set_aside(&pool, 1000).await?;
+            println!(
+                "{:>8}  {:<25} {:<40} {:>8}  last error",
+                "seq", "set aside at", "subject", "attempts"
+            );
+            for row in rows {
+                println!(
+                    "{:>8}  {:<25} {:<40} {:>8}  {}",
+                    row.seq,
+                    row.set_aside_at
+                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    row.subject,
+                    row.attempts,
+                    row.last_error.unwrap_or_default()
+                );
             }
-        },
-        OutboxAction::Retry { seq, .. } => match outbox::retry_set_aside(&pool, seq).await {
-            Ok(0) => {
-                eprintln!("{}: no set-aside row to retry", S::NAME);
-                ExitCode::FAILURE
-            }
-            Ok(count) => {
-                println!("{count} outbox row(s) back in line for the relay");
-                ExitCode::SUCCESS
-            }
-            Err(err) => {
-                eprintln!("{}: cannot retry: {}", S::NAME, chain(&err));
-                ExitCode::FAILURE
-            }
+        }
+        OutboxAction::Retry { seq, .. } => match outbox::retry_set_aside(&pool, seq).await? {
+            0 => return Err("no set-aside row to retry".into()),
+            count => println!("{count} outbox row(s) back in line for the relay"),
         },
     }
+    Ok(())
 }

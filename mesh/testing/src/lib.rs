@@ -192,13 +192,23 @@ impl TestDatabase {
 
     /// A connection to this database as its own role.
     pub async fn connect(&self, stack: &Stack) -> PgConnection {
-        let url = format!(
-            "postgres://{}:{}@127.0.0.1:{}/{}",
-            self.name, self.password, stack.pg_port, self.name
-        );
-        PgConnection::connect(&url)
+        PgConnection::connect(&self.url(stack))
             .await
             .expect("connect to the test database")
+    }
+
+    /// A pool on this database as its own role.
+    pub async fn pool(&self, stack: &Stack) -> sqlx::PgPool {
+        sqlx::PgPool::connect(&self.url(stack))
+            .await
+            .expect("a pool on the test database")
+    }
+
+    fn url(&self, stack: &Stack) -> String {
+        format!(
+            "postgres://{}:{}@127.0.0.1:{}/{}",
+            self.name, self.password, stack.pg_port, self.name
+        )
     }
 }
 

@@ -149,24 +149,24 @@ impl Worker {
             }
         };
         let run = jobs::run(&self.egress, &job, progress);
+        // `None`: the lease is lost, and with it the say over this execution.
         let outcome = tokio::select! {
-            result = tokio::time::timeout(timeout, run) => match result {
+            result = tokio::time::timeout(timeout, run) => Some(match result {
                 Ok(Ok(result)) => Outcome::Succeeded(result),
                 Ok(Err(err)) => self.failed(&row, &job, err.to_string(), err.is_retryable()),
                 Err(_) => self.failed(&row, &job, format!("the attempt took longer than {timeout:?}"), true),
+            }),
+            halt = stopped.wait_for(Option::is_some) => match halt.ok().and_then(|h| *h) {
+                Some(Halt::LeaseLost) => None,
+                _ => Some(Outcome::Cancelled),
             },
-            halt = stopped.wait_for(Option::is_some) => {
-                let halt = halt.ok().and_then(|h| *h);
-                if halt == Some(Halt::LeaseLost) {
-                    heartbeat.abort();
-                    // Not ours any more: the lease's next owner (or its expiry) decides.
-                    tracing::warn!(execution = %row.name, worker = %self.id, "attempt abandoned: lease lost");
-                    return;
-                }
-                Outcome::Cancelled
-            }
         };
         heartbeat.abort();
+        let Some(outcome) = outcome else {
+            // The lease's next owner (or its expiry) decides what happens to the execution.
+            tracing::warn!(execution = %row.name, worker = %self.id, "attempt abandoned: lease lost");
+            return;
+        };
         let cancelled_by_user = matches!(outcome, Outcome::Cancelled);
         if let Err(err) = self.store.finish(row.id, &self.id, outcome).await {
             tracing::error!(error = %err, execution = %row.name, "cannot record the attempt; the lease will expire and it runs again");

@@ -24,10 +24,8 @@ pub enum Reason {
     OrganizationNotEmpty,
     /// The change would leave a project without an owner.
     LastOwner,
-    /// A personal organization could not be made: one with the user's id exists.
+    /// A personal organization could not be made: the user's id and every fallback id are taken.
     OrganizationExists,
-    /// A personal organization could not be made: its display name is taken.
-    OrganizationNameTaken,
 }
 
 impl Reason {
@@ -42,7 +40,6 @@ impl Reason {
             Self::OrganizationNotEmpty => "ORGANIZATION_NOT_EMPTY",
             Self::LastOwner => "LAST_OWNER",
             Self::OrganizationExists => "ORGANIZATION_EXISTS",
-            Self::OrganizationNameTaken => "ORGANIZATION_NAME_TAKEN",
         }
     }
 }

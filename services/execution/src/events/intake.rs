@@ -97,17 +97,12 @@ impl Intake {
                     payload: message.payload.to_vec(),
                 },
             })
-            .await
-            .map_err(|e| HandleError::classify(&e))?;
+            .await?;
         if created {
             tracing::info!(task = %context.task, version = context.version, "execution queued");
         } else if header(message, headers::MSG_ID).contains(":replay:") {
             // A dead letter replayed: run the failed execution again, once.
-            let rerun = self
-                .store
-                .rerun(task_id, context.version)
-                .await
-                .map_err(|e| HandleError::classify(&e))?;
+            let rerun = self.store.rerun(task_id, context.version).await?;
             tracing::info!(task = %context.task, version = context.version, rerun, "dead letter replayed");
         }
         Ok(())

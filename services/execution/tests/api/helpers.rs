@@ -290,6 +290,21 @@ impl World {
             .await;
     }
 
+    /// The dead letters, once there are any (up to 15 s; empty if none came).
+    pub(crate) async fn dead_letters(&self) -> Vec<taskmesh_events::dead_letters::DeadLetter> {
+        let js = jetstream::new(async_nats::connect(self.nats.url()).await.expect("nats"));
+        for _ in 0..150 {
+            let letters = taskmesh_events::dead_letters::list(&js, 10)
+                .await
+                .unwrap_or_default();
+            if !letters.is_empty() {
+                return letters;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Vec::new()
+    }
+
     /// Waits for the task's execution to exist, then for `done` to hold (up to 30 s).
     pub(crate) async fn execution_until(
         &self,

@@ -239,15 +239,7 @@ async fn a_job_that_fails_for_good_is_dead_lettered_and_a_replay_runs_it_again_o
     let failed = world.execution_until(&task, is_final).await;
     assert_eq!(failed.state(), ExecutionState::Failed, "{failed:?}");
 
-    let js = async_nats::jetstream::new(async_nats::connect(world.nats.url()).await.expect("nats"));
-    let mut letters = Vec::new();
-    for _ in 0..100 {
-        letters = dead_letters::list(&js, 10).await.unwrap_or_default();
-        if !letters.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let letters = world.dead_letters().await;
     assert_eq!(letters.len(), 1, "{letters:?}");
     let letter = &letters[0];
     assert_eq!(letter.consumer, "execution-jobs");
@@ -259,6 +251,7 @@ async fn a_job_that_fails_for_good_is_dead_lettered_and_a_replay_runs_it_again_o
         letter.reason
     );
 
+    let js = async_nats::jetstream::new(async_nats::connect(world.nats.url()).await.expect("nats"));
     dead_letters::replay(&js, letter.sequence)
         .await
         .expect("replay");
@@ -533,7 +526,6 @@ async fn an_attempt_whose_lease_cannot_be_renewed_is_abandoned_before_another_st
 /// intake: nothing runs, and the event is dead-lettered naming the broken rules.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn intake_checks_a_job_against_its_contract_again() {
-    use taskmesh_events::dead_letters;
     let world = World::new().await;
     let mut job = get(&world, "/page", 1, 5000);
     if let Some(Kind::HttpRequest(request)) = job.kind.as_mut() {
@@ -547,15 +539,7 @@ async fn intake_checks_a_job_against_its_contract_again() {
     }
     let task = world.create_task_with(job).await;
 
-    let js = async_nats::jetstream::new(async_nats::connect(world.nats.url()).await.expect("nats"));
-    let mut letters = Vec::new();
-    for _ in 0..150 {
-        letters = dead_letters::list(&js, 10).await.unwrap_or_default();
-        if !letters.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let letters = world.dead_letters().await;
     assert_eq!(letters.len(), 1, "{letters:?}");
     let reason = &letters[0].reason;
     assert!(reason.contains("breaks its contract"), "{reason}");

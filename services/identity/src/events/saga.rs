@@ -30,7 +30,6 @@ impl RegistrationSaga {
 
     async fn apply(&self, message: &Message) -> Result<(), HandleError> {
         let context = caused_context(message);
-        let retry = |e: crate::error::Error| HandleError::classify(&e);
         let undecodable = |e: prost::DecodeError| HandleError::Retry(format!("undecodable: {e}"));
         if let Some(event) = decode_as::<PersonalOrganizationCreated>(message) {
             let event = event.map_err(undecodable)?;
@@ -41,12 +40,7 @@ impl RegistrationSaga {
                     "PersonalOrganizationCreated for {user} without its organization"
                 )));
             }
-            if self
-                .store
-                .activate(&context, user, &organization)
-                .await
-                .map_err(retry)?
-            {
+            if self.store.activate(&context, user, &organization).await? {
                 tracing::info!(%user, "registration completed");
             }
         } else if let Some(event) = decode_as::<PersonalOrganizationFailed>(message) {
@@ -55,8 +49,7 @@ impl RegistrationSaga {
             if self
                 .store
                 .cancel_registration(&context, user, &event.reason)
-                .await
-                .map_err(retry)?
+                .await?
             {
                 tracing::warn!(%user, reason = %event.reason, "registration rolled back");
             }

@@ -47,8 +47,7 @@ impl PersonalOrganizations {
             if let Some(organization) = self
                 .store
                 .remove_personal_organization(&context, id)
-                .await
-                .map_err(|e| HandleError::classify(&e))?
+                .await?
             {
                 tracing::warn!(user = %user.name, %organization, reason = %event.reason, "registration cancelled; personal organization removed");
             }
@@ -68,8 +67,7 @@ impl PersonalOrganizations {
         let outcome = self
             .store
             .create_personal_organization(&context, &id, &id)
-            .await
-            .map_err(|e| HandleError::classify(&e))?;
+            .await?;
         match outcome {
             PersonalOutcome::Created => {
                 tracing::info!(user = %user.name, "personal organization created")

@@ -64,12 +64,12 @@ impl Store {
             } else {
                 (format!("{user}-{n}"), format!("{display_name}-{n}"))
             };
-            if n > 1 {
-                sqlx::query("SELECT pg_advisory_xact_lock(hashtext('organizations:' || $1))")
-                    .bind(&id)
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            // The same lock as CreateOrganization's for this id (taken again for `user`: the
+            // lock is re-entrant).
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtext('organizations:' || $1))")
+                .bind(&id)
+                .execute(&mut *tx)
+                .await?;
             let taken: bool = sqlx::query_scalar(
                 "SELECT EXISTS (SELECT 1 FROM organizations WHERE id = $1 \
                  OR (lower(display_name) = lower($2) AND delete_time IS NULL))",

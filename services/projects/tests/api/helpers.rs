@@ -115,3 +115,14 @@ pub(crate) async fn start(
         handle: Some(handle),
     }
 }
+
+/// The service binary with no `TASKMESH_*` or `VAULT_*` variable of the test run.
+pub(crate) fn service_binary() -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_projects"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("TASKMESH_") || key.starts_with("VAULT_") {
+            command.env_remove(key);
+        }
+    }
+    command
+}

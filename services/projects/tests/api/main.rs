@@ -3,6 +3,7 @@
 //! `make test` (or `make up`).
 
 mod boards;
+mod commands;
 mod events;
 mod helpers;
 mod members;

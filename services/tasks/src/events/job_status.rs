@@ -73,8 +73,7 @@ impl JobStatusProjector {
         .bind(status.encode_to_vec())
         .bind(time)
         .execute(&self.pool)
-        .await
-        .map_err(HandleError::from)?;
+        .await?;
         Ok(())
     }
 }

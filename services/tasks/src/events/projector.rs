@@ -39,11 +39,8 @@ impl Projector {
                 return Err(HandleError::Retry(err.to_string()));
             }
         };
-        let classify = |e: crate::error::Error| HandleError::classify(&e);
         let mut tx = self.pool.begin().await?;
-        let applied = read_model::apply_or_repair(&mut tx, &event)
-            .await
-            .map_err(classify)?;
+        let applied = read_model::apply_or_repair(&mut tx, &event).await?;
         tx.commit().await?;
         match applied {
             Applied::Applied | Applied::Duplicate => Ok(()),

@@ -216,10 +216,11 @@ pub async fn apply_or_repair(conn: &mut PgConnection, event: &TaskEvent) -> Resu
         Applied::Gap { have } => have,
         done => return Ok(done),
     };
-    let (Some(context), Some(task_id)) = (
-        event.context(),
-        event.context().and_then(|c| task_id_of(&c.task)),
-    ) else {
+    // `apply` reports a gap only for an event with a context and a task id.
+    let Some((context, task_id)) = event
+        .context()
+        .and_then(|c| task_id_of(&c.task).map(|id| (c, id)))
+    else {
         return Ok(Applied::Gap { have });
     };
     let stored: Vec<(String, Vec<u8>)> = sqlx::query_as(
@@ -231,25 +232,21 @@ pub async fn apply_or_repair(conn: &mut PgConnection, event: &TaskEvent) -> Resu
     .bind(context.version)
     .fetch_all(&mut *conn)
     .await?;
+    let mut reached = have;
     for (event_type, payload) in stored {
         let earlier = TaskEvent::decode(&event_type, &payload).map_err(Error::CorruptEvent)?;
         if let Applied::Gap { have } = apply(conn, &earlier).await? {
             return Ok(Applied::Gap { have });
         }
+        reached = earlier.version();
     }
-    let now: Option<i64> = sqlx::query_scalar("SELECT version FROM task_view WHERE task_id = $1")
-        .bind(task_id)
-        .fetch_optional(&mut *conn)
-        .await?;
-    Ok(if now == Some(context.version) {
+    Ok(if reached == context.version {
         Applied::Repaired {
             from: have + 1,
             to: context.version,
         }
     } else {
-        Applied::Gap {
-            have: now.unwrap_or(have),
-        }
+        Applied::Gap { have: reached }
     })
 }
 
