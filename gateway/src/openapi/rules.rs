@@ -330,6 +330,7 @@ pub(super) fn apply(field: &FieldDescriptor, schema: &mut Value) {
             merge(schema, keywords);
         }
     }
+    forbid_nul(schema);
     if !notes.is_empty() {
         let text = format!("Must be {}.", notes.join(" and "));
         let description = match schema.get("description").and_then(Value::as_str) {
@@ -337,6 +338,33 @@ pub(super) fn apply(field: &FieldDescriptor, schema: &mut Value) {
             None => text,
         };
         schema["description"] = Value::String(description);
+    }
+}
+
+/// What every string of every request must match (`taskmesh_mesh::validate` refuses U+0000
+/// anywhere: PostgreSQL text cannot hold it), for strings whose schema says nothing stricter.
+const NO_NUL: &str = "^[^\\u0000]*$";
+
+/// Gives each string schema in `schema` (its items, values, keys and alternatives too) that has no
+/// pattern, format or fixed values of its own the [`NO_NUL`] pattern.
+fn forbid_nul(schema: &mut Value) {
+    let Value::Object(object) = schema else {
+        return;
+    };
+    for nested in ["items", "additionalProperties", "propertyNames"] {
+        if let Some(inner) = object.get_mut(nested) {
+            forbid_nul(inner);
+        }
+    }
+    if let Some(Value::Array(alternatives)) = object.get_mut("anyOf") {
+        alternatives.iter_mut().for_each(forbid_nul);
+    }
+    let string = object.get("type").and_then(Value::as_str) == Some("string");
+    let stricter = ["pattern", "format", "enum", "const"]
+        .iter()
+        .any(|k| object.contains_key(*k));
+    if string && !stricter {
+        object.insert("pattern".into(), json!(NO_NUL));
     }
 }
 
@@ -452,6 +480,36 @@ mod tests {
         );
         assert_eq!(id["anyOf"][0], json!({"const": ""}), "optional: {id}");
         assert!(id["anyOf"][1]["pattern"].is_string());
+    }
+
+    #[test]
+    fn strings_without_a_stricter_rule_refuse_nul() {
+        let re = |schema: &Value| {
+            regex::Regex::new(schema["pattern"].as_str().expect("pattern")).expect("re")
+        };
+        let email = applied(
+            "taskmesh.identity.v1.LoginRequest",
+            "email",
+            json!({"type": "string"}),
+        );
+        assert!(re(&email).is_match("ada@example.org"));
+        assert!(!re(&email).is_match("ada\u{0}@example.org"));
+        let labels = applied(
+            "taskmesh.tasks.v1.Task",
+            "labels",
+            json!({"type": "array", "items": {"type": "string"}}),
+        );
+        assert_ne!(
+            labels["items"]["pattern"], NO_NUL,
+            "its own pattern is stricter"
+        );
+        let comment = applied(
+            "taskmesh.tasks.v1.Comment",
+            "text",
+            json!({"type": "string"}),
+        );
+        let text = re(&comment);
+        assert!(text.is_match("fine") && !text.is_match("  ") && !text.is_match("a\u{0}b"));
     }
 
     #[test]

@@ -11,7 +11,9 @@ use std::sync::Arc;
 
 use prost::Message as _;
 use prost_protovalidate::{Error as RuleError, Validator};
-use prost_reflect::{DescriptorPool, DynamicMessage, FieldDescriptor, Kind, MessageDescriptor};
+use prost_reflect::{
+    DescriptorPool, DynamicMessage, FieldDescriptor, Kind, MapKey, MessageDescriptor, Value,
+};
 use tonic::Status;
 
 use crate::status;
@@ -108,6 +110,7 @@ impl RequestRules {
                 .behaviors
                 .required_fields(&request, "", false, &mut violations),
         }
+        nul_characters(&request, "", &mut violations);
         match self.validator.validate(&request) {
             Ok(()) => {}
             Err(RuleError::Validation(found)) => {
@@ -168,6 +171,44 @@ impl MessageRules {
                 .map(|v| (v.field_path(), describe(v)))
                 .collect()),
             Err(err) => Err(err.to_string()),
+        }
+    }
+}
+
+/// Every string of `message`, at any depth, that holds U+0000: no PostgreSQL text can store it, so
+/// no request field may carry it, whatever its own rules say.
+fn nul_characters(message: &DynamicMessage, prefix: &str, out: &mut Vec<(String, String)>) {
+    const PROBLEM: &str = "must not contain NUL characters";
+    let check = |value: &Value, at: String, out: &mut Vec<(String, String)>| match value {
+        Value::String(text) if text.contains('\0') => out.push((at, PROBLEM.to_owned())),
+        Value::Message(inner) => nul_characters(inner, &at, out),
+        _ => {}
+    };
+    for (field, value) in message.fields() {
+        let path = if prefix.is_empty() {
+            field.name().to_owned()
+        } else {
+            format!("{prefix}.{}", field.name())
+        };
+        match value {
+            Value::List(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    check(item, format!("{path}[{i}]"), out);
+                }
+            }
+            Value::Map(entries) => {
+                for (key, item) in entries {
+                    let key = match key {
+                        MapKey::String(key) => key.clone(),
+                        other => format!("{other:?}"),
+                    };
+                    if key.contains('\0') {
+                        out.push((path.clone(), PROBLEM.to_owned()));
+                    }
+                    check(item, format!("{path}[{key:?}]"), out);
+                }
+            }
+            value => check(value, path, out),
         }
     }
 }
@@ -378,6 +419,33 @@ mod tests {
             let status = check(method, &request).expect_err(bad);
             assert_eq!(fields(&status), ["project.display_name"], "{bad:?}");
         }
+    }
+
+    /// Schemathesis found it: a NUL in a login email reached PostgreSQL and came back INTERNAL.
+    #[test]
+    fn nul_characters_are_refused_in_any_string_whatever_its_rules() {
+        use taskmesh_contracts::identity_v1::LoginRequest;
+        let login = LoginRequest {
+            email: "ada\u{0}@example.org".into(),
+            password: "correct horse battery".into(),
+        };
+        let status = check("/taskmesh.identity.v1.IdentityService/Login", &login)
+            .expect_err("a NUL in the email");
+        assert_eq!(fields(&status), ["email"]);
+        let project = CreateProjectRequest {
+            project: Some(Project {
+                display_name: "Fine".into(),
+                description: "hidden\u{0}text".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let status = check(
+            "/taskmesh.projects.v1.ProjectService/CreateProject",
+            &project,
+        )
+        .expect_err("a NUL in a nested field");
+        assert_eq!(fields(&status), ["project.description"]);
     }
 
     #[test]
