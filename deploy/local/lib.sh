@@ -31,6 +31,7 @@ BUF_VERSION="1.75.0"
 SWAGGER_UI_VERSION="5.35.0"
 PROTOBUF_ES_VERSION="2.17.0"
 CONNECT_VERSION="2.3.0"
+BCRYPT_VERSION="4.3.0"
 
 # Services in start order: name and gRPC port (admin HTTP is the gRPC port + 1000).
 SERVICES=(
@@ -38,6 +39,15 @@ SERVICES=(
   "projects:50052"
   "tasks:50053"
   "execution:50054"
+)
+
+# The durable consumers each service runs, as STREAM:durable: the broker lets a service create, read
+# and acknowledge these and no others (nats-auth.sh). A consumer missing here cannot start.
+declare -A NATS_CONSUMERS=(
+  [identity]="PROJECTS:identity-registration"
+  [projects]="IDENTITY:projects-registration"
+  [tasks]="TASKS:tasks-read-model EXECUTION:tasks-job-status"
+  [execution]="TASKS:execution-jobs"
 )
 
 export PATH="$VENV/bin:$NODE_DIR/node_modules/.bin:$HOME/.cargo/bin:$PATH"

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Gives every service its own database and login role with a fresh random password, stores that
-# password in Vault at secret/taskmesh/<service>/database, and creates a read-only policy and an
-# AppRole per service. The AppRole role id lands in .taskmesh/secrets/<service>/ for `make up`,
-# which mints a secret id for every start of a service (secret-id.sh); no password is written
-# anywhere else.
+# password in Vault at secret/taskmesh/<service>/database and the service's NATS login (infra.sh)
+# at secret/taskmesh/<service>/nats, and creates a read-only policy and an AppRole per service. The
+# AppRole role id lands in .taskmesh/secrets/<service>/ for `make up`, which mints a secret id for
+# every start of a service (secret-id.sh); no database password is written anywhere else.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -29,6 +29,9 @@ SELECT format('CREATE DATABASE %I OWNER %I', '$service', '$service')
 SQL
   printf '%s' "$password" | bao kv put -mount=secret "taskmesh/$service/database" \
     username="$service" database="$service" password=- >/dev/null
+  # Its NATS login (the broker knows only the hash, see infra.sh).
+  tr -d '\n' < "$SECRETS/nats/$service" | bao kv put -mount=secret "taskmesh/$service/nats" \
+    username="$service" password=- >/dev/null
   bao policy write "$service" - >/dev/null <<HCL
 path "secret/data/taskmesh/$service/*" { capabilities = ["read"] }
 path "secret/metadata/taskmesh/$service/*" { capabilities = ["read", "list"] }

@@ -136,8 +136,17 @@ struct ServiceEnv {
 }
 
 impl ServiceEnv {
-    async fn new(stack: &Stack, nats: &NatsServer, prefix: &str, dir: &Path) -> Self {
+    async fn new(stack: &Stack, nats: &NatsServer, name: &str, prefix: &str, dir: &Path) -> Self {
         let db = TestDatabase::create(stack, prefix).await;
+        // Its NATS login, where provisioning puts it for `make up`.
+        vaultrs::kv2::set(
+            &stack.vault(),
+            "secret",
+            &format!("{}/nats", db.secret_path),
+            &serde_json::json!({ "username": name, "password": nats.password(name) }),
+        )
+        .await
+        .expect("write the NATS login to vault");
         let (role_id, secret_id) = db.approle(stack, &dir.join(prefix)).await;
         let (grpc, admin) = (free_port(), free_port());
         let env = vec![
@@ -176,7 +185,7 @@ async fn start_service(
     settings: &[(&'static str, String)],
     own: &[(&'static str, &'static str, String)],
 ) -> (ServiceEnv, Process) {
-    let mut service = ServiceEnv::new(stack, nats, &format!("e2e_{name}"), dir).await;
+    let mut service = ServiceEnv::new(stack, nats, name, &format!("e2e_{name}"), dir).await;
     if name == "identity" {
         taskmesh_testing::identity::provision_key(stack, &service.secret_path).await;
     }
@@ -238,8 +247,9 @@ impl Platform {
         gateway_toml: &str,
     ) -> Self {
         // A private NATS: durable consumers are shared by name, so a `make up` running beside the
-        // tests must not take this platform's messages.
-        let nats = NatsServer::start(stack).await;
+        // tests must not take this platform's messages. Its clients log in as on the local stack,
+        // each service as its own user with its own permissions.
+        let nats = NatsServer::start_with_users(stack).await;
         let dir =
             std::env::temp_dir().join(format!("taskmesh-e2e-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).expect("dir");
@@ -342,9 +352,14 @@ impl Platform {
         std::time::Instant::now()
     }
 
-    /// The platform's (private) NATS server.
+    /// The platform's (private) NATS server, with the operator's login.
     pub(crate) fn nats_url(&self) -> String {
-        self.nats.url()
+        self.nats.url_as("operator")
+    }
+
+    /// The platform's NATS server, to log in as anyone.
+    pub(crate) fn nats(&self) -> &NatsServer {
+        &self.nats
     }
 
     /// Stops every process with SIGTERM; each must exit 0.

@@ -4,6 +4,7 @@
 //! client generated from the contracts, a job streamed as
 //! NDJSON and SSE, and finally a scan of every process log for credentials.
 
+mod broker;
 mod contract;
 mod harness;
 mod outage;

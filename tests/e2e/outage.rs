@@ -80,7 +80,7 @@ async fn a_database_outage_during_consumption_dead_letters_nothing_and_everythin
     );
 
     let js = async_nats::jetstream::new(
-        async_nats::connect(platform.nats_url())
+        taskmesh_events::nats::connect_once(&platform.nats_url(), "operator", None)
             .await
             .expect("nats"),
     );

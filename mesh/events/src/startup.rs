@@ -1,6 +1,6 @@
 //! What every service opens at start-up, in this order: a Vault session (nothing starts without
 //! secrets), the PostgreSQL pool with the credentials read from it, the outbox and inbox migrations
-//! with the service's own, then the NATS client. The readiness it returns watches all three.
+//! with the service's own, then the NATS client logged in as the service. The readiness it returns watches all three.
 
 use std::sync::Arc;
 
@@ -9,7 +9,7 @@ use sqlx::migrate::Migrator;
 use taskmesh_mesh::config::MeshConfig;
 use taskmesh_mesh::db::{self, DatabaseError};
 use taskmesh_mesh::vault::VaultError;
-use taskmesh_mesh::{Readiness, VaultSession};
+use taskmesh_mesh::{NatsCredentials, Readiness, VaultSession};
 
 /// Why a backing system could not be opened. Each is one line without secrets.
 #[derive(Debug, thiserror::Error)]
@@ -54,14 +54,34 @@ pub async fn open_database(
     Ok((vault, pool))
 }
 
-/// [`open_database`], then the NATS client and the readiness checks of all three.
+/// The service's NATS login from Vault (`<secret_path>/nats`), unless the configured URL carries
+/// one (an operator's override) or there is none (a broker without users).
+pub async fn nats_login(
+    mesh: &MeshConfig,
+    vault: &VaultSession,
+) -> Result<Option<NatsCredentials>, StartupError> {
+    if crate::nats::url_has_login(&mesh.nats.url) {
+        return Ok(None);
+    }
+    let login = vault.nats_credentials().await?;
+    match &login {
+        Some(login) => tracing::info!(user = %login.username, "NATS login read from vault"),
+        None => tracing::info!("no NATS login in vault; connecting without a user"),
+    }
+    Ok(login)
+}
+
+/// [`open_database`], then the NATS client (logged in as the service's user) and the readiness
+/// checks of all three.
 pub async fn open(
     mesh: &MeshConfig,
     service: &str,
     migrator: &Migrator,
 ) -> Result<Backing, StartupError> {
     let (vault, pool) = open_database(mesh, migrator).await?;
-    let nats = crate::nats::connect(&mesh.nats.url, service).await?;
+    let login = nats_login(mesh, &vault).await?;
+    let nats = crate::nats::connect(&mesh.nats.url, service, login.as_ref()).await?;
+    drop(login);
     let readiness = Readiness::default();
     readiness.add_database(&pool);
     crate::nats::add_readiness(&readiness, &nats);

@@ -104,6 +104,24 @@ impl std::fmt::Debug for DatabaseCredentials {
     }
 }
 
+/// The NATS login a service reads from `<secret_path>/nats`.
+#[derive(Clone, Deserialize)]
+pub struct NatsCredentials {
+    /// The service's NATS user.
+    pub username: String,
+    /// Its password; never logged.
+    pub password: SecretString,
+}
+
+impl std::fmt::Debug for NatsCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NatsCredentials")
+            .field("username", &self.username)
+            .field("password", &"[redacted]")
+            .finish()
+    }
+}
+
 /// A logged-in Vault client scoped to one service's secrets. [`keep_alive`](Self::keep_alive)
 /// renews its token before it expires and logs in again when renewal fails.
 pub struct VaultSession {
@@ -311,6 +329,16 @@ impl VaultSession {
     /// Reads the database login at `<secret_path>/database`.
     pub async fn database_credentials(&self) -> Result<DatabaseCredentials, VaultError> {
         self.read_secret("database").await
+    }
+
+    /// Reads the NATS login at `<secret_path>/nats`; `None` when there is no such secret (a broker
+    /// that takes clients without users, as in single-service tests).
+    pub async fn nats_credentials(&self) -> Result<Option<NatsCredentials>, VaultError> {
+        match self.read_secret("nats").await {
+            Ok(credentials) => Ok(Some(credentials)),
+            Err(VaultError::MissingSecret { reason, .. }) if reason == "HTTP 404" => Ok(None),
+            Err(err) => Err(err),
+        }
     }
 
     /// True while Vault answers, is unsealed and takes this session's token; used by readiness.

@@ -93,7 +93,7 @@ pub fn main<S: Service>() -> ExitCode {
         match cli.command {
             None | Some(KitCommand::Serve) => serve::<S>(config).await,
             Some(KitCommand::DeadLetters { action }) => {
-                let done = dead_letter_command(&config.mesh.nats.url, action).await;
+                let done = dead_letter_command(CommandContext { config }, action).await;
                 report(S::NAME, done)
             }
             Some(KitCommand::Outbox { action }) => {
@@ -240,14 +240,11 @@ fn report(service: &str, done: Result<(), BoxError>) -> ExitCode {
     }
 }
 
-async fn dead_letter_command(
-    nats_url: &str,
+async fn dead_letter_command<S: Service>(
+    context: CommandContext<S>,
     action: Option<DeadLetterAction>,
 ) -> Result<(), BoxError> {
-    let client = async_nats::connect(nats_url)
-        .await
-        .map_err(|e| format!("cannot connect to NATS at {nats_url}: {e}"))?;
-    let js = jetstream::new(client);
+    let js = jetstream::new(context.nats().await?);
     match action.unwrap_or(DeadLetterAction::List) {
         DeadLetterAction::List => {
             let letters = dead_letters::list(&js, 1000)
@@ -269,9 +266,13 @@ async fn dead_letter_command(
             }
         }
         DeadLetterAction::Replay { sequence } => {
-            let subject = dead_letters::replay(&js, sequence)
-                .await
-                .map_err(|e| format!("cannot replay dead letter {sequence}: {e}"))?;
+            let subject = dead_letters::replay(&js, sequence).await.map_err(|e| {
+                format!(
+                    "cannot replay dead letter {sequence}: {e} (a service may publish only its \
+                     own events: replay as the operator, with the operator's login in \
+                     TASKMESH_NATS__URL, see docs/events.md)"
+                )
+            })?;
             println!("dead letter {sequence} replayed on {subject}");
         }
     }

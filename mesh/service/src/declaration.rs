@@ -213,6 +213,22 @@ impl<S: Service> CommandContext<S> {
             taskmesh_events::startup::open_database(&self.config.mesh, S::MIGRATIONS).await?;
         Ok(pool)
     }
+
+    /// Connects to NATS as the service does (its own login from Vault), or with the login the
+    /// configured URL carries (an operator's); fails at once when NATS cannot be reached.
+    pub async fn nats(&self) -> Result<async_nats::Client, BoxError> {
+        let mesh = &self.config.mesh;
+        let login = if taskmesh_events::nats::url_has_login(&mesh.nats.url) {
+            None
+        } else {
+            let vault = taskmesh_mesh::VaultSession::login(&mesh.vault).await?;
+            taskmesh_events::startup::nats_login(mesh, &vault).await?
+        };
+        let client = taskmesh_events::nats::connect_once(&mesh.nats.url, S::NAME, login.as_ref())
+            .await
+            .map_err(|e| format!("cannot connect to NATS at {}: {e}", mesh.nats.url))?;
+        Ok(client)
+    }
 }
 
 /// Everything a service reads at startup, validated.

@@ -22,7 +22,7 @@ pub struct Stack {
     pub pg_port: u16,
     /// Password of the `taskmesh_admin` superuser.
     pub pg_admin_password: String,
-    /// NATS client URL.
+    /// NATS client URL, with the operator's login.
     pub nats_url: String,
     /// OpenBao address.
     pub vault_addr: String,
@@ -62,10 +62,17 @@ impl Stack {
                 .trim()
                 .to_owned()
         };
+        // The stack's NATS takes only its users: tests log in as the operator.
+        let nats_login = std::fs::read_to_string(home.join("secrets/nats/operator"))
+            .map(|password| format!("operator:{}@", password.trim()))
+            .unwrap_or_default();
         Self {
             pg_port: env_port("TASKMESH_PG_PORT", 55432),
             pg_admin_password: read("pg-admin-password"),
-            nats_url: format!("nats://127.0.0.1:{}", env_port("TASKMESH_NATS_PORT", 54222)),
+            nats_url: format!(
+                "nats://{nats_login}127.0.0.1:{}",
+                env_port("TASKMESH_NATS_PORT", 54222)
+            ),
             vault_addr: format!(
                 "http://127.0.0.1:{}",
                 env_port("TASKMESH_VAULT_PORT", 58200)
@@ -309,6 +316,16 @@ pub fn free_port() -> u16 {
         .expect("a free port")
 }
 
+/// The workspace around the current directory (where `buf.yaml` and `Cargo.toml` are), found at
+/// run time like [`stack_home`].
+pub fn workspace_root() -> PathBuf {
+    let cwd = std::env::current_dir().expect("the current directory");
+    cwd.ancestors()
+        .find(|dir| dir.join("buf.yaml").is_file() && dir.join("Cargo.toml").is_file())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| panic!("no taskmesh workspace around {}", cwd.display()))
+}
+
 /// A private `nats-server` with JetStream for one test: its own port and store directory, so
 /// streams and durable consumers are not shared with other tests. It can be stopped and started
 /// again on the same port and store (an outage).
@@ -317,26 +334,78 @@ pub struct NatsServer {
     binary: PathBuf,
     port: u16,
     dir: PathBuf,
+    /// The authorization file when clients must log in ([`start_with_users`](Self::start_with_users)).
+    auth: Option<PathBuf>,
     child: Option<std::process::Child>,
 }
 
 impl NatsServer {
     /// Starts a server from the stack's venv on a free port and waits until it accepts clients.
     pub async fn start(stack: &Stack) -> Self {
-        let mut server = Self {
-            binary: stack.bin("nats-server"),
-            port: free_port(),
-            dir: std::env::temp_dir()
-                .join(format!("taskmesh-nats-{}", uuid::Uuid::new_v4().simple())),
-            child: None,
-        };
+        let mut server = Self::new(stack);
         server.resume().await;
         server
     }
 
-    /// `nats://127.0.0.1:<port>`.
+    /// Like [`start`](Self::start), but clients must log in, as on the local stack: one user per
+    /// service with the permissions `deploy/local/nats-auth.sh` gives it, and `operator`. The
+    /// passwords are random; [`password`](Self::password) and [`url_as`](Self::url_as) tell them.
+    pub async fn start_with_users(stack: &Stack) -> Self {
+        let mut server = Self::new(stack);
+        let passwords = server.dir.join("passwords");
+        std::fs::create_dir_all(&passwords).expect("the passwords directory");
+        for user in ["identity", "projects", "tasks", "execution", "operator"] {
+            let password = uuid::Uuid::new_v4().simple().to_string();
+            std::fs::write(passwords.join(user), password).expect("write a NATS password");
+        }
+        let auth = server.dir.join("auth.conf");
+        let root = workspace_root();
+        let rendered = std::process::Command::new("bash")
+            .arg(root.join("deploy/local/nats-auth.sh"))
+            .arg(&auth)
+            .arg(&passwords)
+            .env("TASKMESH_VENV", stack.home.join("venv"))
+            .output()
+            .expect("run nats-auth.sh");
+        assert!(
+            rendered.status.success(),
+            "nats-auth.sh failed: {}",
+            String::from_utf8_lossy(&rendered.stderr)
+        );
+        server.auth = Some(auth);
+        server.resume().await;
+        server
+    }
+
+    fn new(stack: &Stack) -> Self {
+        Self {
+            binary: stack.bin("nats-server"),
+            port: free_port(),
+            dir: std::env::temp_dir()
+                .join(format!("taskmesh-nats-{}", uuid::Uuid::new_v4().simple())),
+            auth: None,
+            child: None,
+        }
+    }
+
+    /// `nats://127.0.0.1:<port>`, without a login.
     pub fn url(&self) -> String {
         format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// The password of `user` on a server started [`with users`](Self::start_with_users).
+    pub fn password(&self, user: &str) -> String {
+        std::fs::read_to_string(self.dir.join("passwords").join(user))
+            .unwrap_or_else(|e| panic!("no NATS password for {user} ({e})"))
+    }
+
+    /// `nats://<user>:<password>@127.0.0.1:<port>`.
+    pub fn url_as(&self, user: &str) -> String {
+        format!(
+            "nats://{user}:{}@127.0.0.1:{}",
+            self.password(user),
+            self.port
+        )
     }
 
     /// Kills the server (SIGKILL): an outage.
@@ -350,7 +419,11 @@ impl NatsServer {
     /// Starts the server again on the same port and store.
     pub async fn resume(&mut self) {
         self.stop();
-        let child = std::process::Command::new(&self.binary)
+        let mut command = std::process::Command::new(&self.binary);
+        if let Some(auth) = &self.auth {
+            command.arg("-c").arg(auth);
+        }
+        let child = command
             .args([
                 "-a",
                 "127.0.0.1",
@@ -361,7 +434,7 @@ impl NatsServer {
             ])
             .arg(&self.dir)
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+            .stderr(log_file(&self.dir.join("nats.log")))
             .spawn()
             .expect("start nats-server");
         self.child = Some(child);
@@ -376,6 +449,16 @@ impl NatsServer {
         }
         panic!("nats-server did not start on port {}", self.port);
     }
+}
+
+/// `path` opened for appending (a server's log), or nowhere when it cannot be.
+fn log_file(path: &std::path::Path) -> std::process::Stdio {
+    std::fs::create_dir_all(path.parent().unwrap_or(path)).ok();
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_or_else(|_| std::process::Stdio::null(), Into::into)
 }
 
 impl Drop for NatsServer {

@@ -19,7 +19,9 @@ async fn events_about(
     resource: &str,
     since: time::OffsetDateTime,
 ) -> Vec<jetstream::Message> {
-    let client = async_nats::connect(nats_url).await.expect("nats");
+    let client = taskmesh_events::nats::connect_once(nats_url, "tests", None)
+        .await
+        .expect("nats");
     let js = jetstream::new(client);
     let Ok(stream) = js.get_stream("PROJECTS").await else {
         return Vec::new();
