@@ -41,6 +41,9 @@ SERVICES=(
   "execution:50054"
 )
 
+# The services that share the key sealing secrets inside jobs: tasks seals, execution opens.
+JOB_SECRET_SERVICES=(tasks execution)
+
 # The durable consumers each service runs, as STREAM:durable: the broker lets a service create, read
 # and acknowledge these and no others (nats-auth.sh). A consumer missing here cannot start.
 declare -A NATS_CONSUMERS=(

@@ -45,3 +45,15 @@ HCL
    bao read -field=role_id "auth/approle/role/$service/role-id" > "$SECRETS/$service/role-id")
   log "provisioned $service: database, role, vault secret, policy and approle"
 done
+
+# The key that seals secrets inside jobs, shared by the services that seal and open them. It is
+# kept beside the other stack secrets, so what was sealed still opens after Vault (in memory)
+# starts again.
+key_file="$SECRETS/job-secrets-key"
+[ -s "$key_file" ] || (umask 077; printf 'local-%s:%s\n' "$(date +%Y%m%d)" "$(openssl rand -base64 32)" > "$key_file")
+key_id="$(cut -d: -f1 "$key_file")"
+for service in "${JOB_SECRET_SERVICES[@]}"; do
+  cut -d: -f2- "$key_file" | tr -d '\n' | bao kv put -mount=secret "taskmesh/$service/job-secrets" \
+    key_id="$key_id" key=- >/dev/null
+done
+log "provisioned the job sealing key ($key_id) for ${JOB_SECRET_SERVICES[*]}"

@@ -133,10 +133,19 @@ struct ServiceEnv {
     admin: u16,
     /// Where its secrets are in Vault.
     secret_path: String,
+    /// Its database.
+    db: TestDatabase,
 }
 
 impl ServiceEnv {
-    async fn new(stack: &Stack, nats: &NatsServer, name: &str, prefix: &str, dir: &Path) -> Self {
+    async fn new(
+        stack: &Stack,
+        nats: &NatsServer,
+        name: &str,
+        prefix: &str,
+        dir: &Path,
+        sealing_key: &str,
+    ) -> Self {
         let db = TestDatabase::create(stack, prefix).await;
         // Its NATS login, where provisioning puts it for `make up`.
         vaultrs::kv2::set(
@@ -147,6 +156,8 @@ impl ServiceEnv {
         )
         .await
         .expect("write the NATS login to vault");
+        // One sealing key for the platform: tasks seals jobs' secrets, execution opens them.
+        db.store_sealing_key(stack, sealing_key).await;
         let (role_id, secret_id) = db.approle(stack, &dir.join(prefix)).await;
         let (grpc, admin) = (free_port(), free_port());
         let env = vec![
@@ -170,7 +181,8 @@ impl ServiceEnv {
             env,
             grpc,
             admin,
-            secret_path: db.secret_path,
+            secret_path: db.secret_path.clone(),
+            db,
         }
     }
 }
@@ -180,12 +192,14 @@ impl ServiceEnv {
 async fn start_service(
     stack: &Stack,
     nats: &NatsServer,
+    sealing_key: &str,
     dir: &Path,
     name: &'static str,
     settings: &[(&'static str, String)],
     own: &[(&'static str, &'static str, String)],
 ) -> (ServiceEnv, Process) {
-    let mut service = ServiceEnv::new(stack, nats, name, &format!("e2e_{name}"), dir).await;
+    let mut service =
+        ServiceEnv::new(stack, nats, name, &format!("e2e_{name}"), dir, sealing_key).await;
     if name == "identity" {
         taskmesh_testing::identity::provision_key(stack, &service.secret_path).await;
     }
@@ -214,6 +228,8 @@ pub(crate) struct Platform {
     processes: Vec<Process>,
     /// Admin ports of the services, by name.
     admin_ports: Vec<(&'static str, u16)>,
+    /// The services' databases, by name.
+    databases: Vec<(&'static str, TestDatabase)>,
     nats: NatsServer,
 }
 
@@ -253,9 +269,10 @@ impl Platform {
         let dir =
             std::env::temp_dir().join(format!("taskmesh-e2e-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).expect("dir");
+        let key = taskmesh_testing::random_sealing_key();
 
         let (identity, identity_process) =
-            start_service(stack, &nats, &dir, "identity", settings, own).await;
+            start_service(stack, &nats, &key, &dir, "identity", settings, own).await;
         let identity_endpoint = format!("http://127.0.0.1:{}", identity.grpc);
         let verify = (
             "TASKMESH_AUTH__IDENTITY_ENDPOINT",
@@ -269,6 +286,7 @@ impl Platform {
         let (projects, projects_process) = start_service(
             stack,
             &nats,
+            &key,
             &dir,
             "projects",
             &with(std::slice::from_ref(&verify)),
@@ -282,10 +300,26 @@ impl Platform {
                 format!("http://127.0.0.1:{}", projects.grpc),
             ),
         ];
-        let (tasks, tasks_process) =
-            start_service(stack, &nats, &dir, "tasks", &with(&uses_projects), own).await;
-        let (execution, execution_process) =
-            start_service(stack, &nats, &dir, "execution", &with(&uses_projects), own).await;
+        let (tasks, tasks_process) = start_service(
+            stack,
+            &nats,
+            &key,
+            &dir,
+            "tasks",
+            &with(&uses_projects),
+            own,
+        )
+        .await;
+        let (execution, execution_process) = start_service(
+            stack,
+            &nats,
+            &key,
+            &dir,
+            "execution",
+            &with(&uses_projects),
+            own,
+        )
+        .await;
 
         let (http, grpc_port, admin) = (free_port(), free_port(), free_port());
         let upstream = |context: &str, port: u16, timeout_ms: u32| {
@@ -327,6 +361,12 @@ impl Platform {
                 ("tasks", tasks.admin),
                 ("execution", execution.admin),
             ],
+            databases: vec![
+                ("identity", identity.db),
+                ("projects", projects.db),
+                ("tasks", tasks.db),
+                ("execution", execution.db),
+            ],
             dir,
             nats,
         }
@@ -355,6 +395,11 @@ impl Platform {
     /// The platform's (private) NATS server, with the operator's login.
     pub(crate) fn nats_url(&self) -> String {
         self.nats.url_as("operator")
+    }
+
+    /// The services' databases, by name.
+    pub(crate) fn databases(&self) -> &[(&'static str, TestDatabase)] {
+        &self.databases
     }
 
     /// The platform's NATS server, to log in as anyone.
@@ -477,6 +522,10 @@ impl Rest {
     pub(crate) async fn post(&self, path: &str, body: Value) -> (u16, Value) {
         self.call(reqwest::Method::POST, path, Some(body)).await
     }
+
+    pub(crate) async fn patch(&self, path: &str, body: Value) -> (u16, Value) {
+        self.call(reqwest::Method::PATCH, path, Some(body)).await
+    }
 }
 
 /// Asks `check` every 100 ms, up to 10 s, until it returns something.
@@ -492,6 +541,46 @@ where
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("{what} did not happen within 10 s");
+}
+
+/// A job target that answers 200 to everything and keeps each request's head (request line and
+/// headers, lower case names as sent) in the order they came.
+pub(crate) async fn recording_target() -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let recorded = std::sync::Arc::clone(&seen);
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let recorded = std::sync::Arc::clone(&recorded);
+            tokio::spawn(async move {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                let mut head = Vec::new();
+                let mut buffer = [0_u8; 4096];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 65_536 {
+                    match socket.read(&mut buffer).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => head.extend_from_slice(&buffer[..n]),
+                    }
+                }
+                recorded
+                    .lock()
+                    .expect("lock")
+                    .push(String::from_utf8_lossy(&head).into_owned());
+                let _ = socket
+                    .write_all(
+                        b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
+                    )
+                    .await;
+            });
+        }
+    });
+    (addr, seen)
 }
 
 /// An HTTP server for jobs to crawl.

@@ -9,6 +9,7 @@ mod contract;
 mod harness;
 mod outage;
 mod restart;
+mod secrets;
 
 use std::process::Command;
 

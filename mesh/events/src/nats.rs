@@ -87,6 +87,20 @@ pub async fn connect_once(
         .await
 }
 
+/// True while the client is connected.
+pub fn is_connected(client: &async_nats::Client) -> bool {
+    client.connection_state() == State::Connected
+}
+
+/// Adds a `nats` check to a service's readiness: ready only while connected.
+pub fn add_readiness(readiness: &taskmesh_mesh::Readiness, client: &async_nats::Client) {
+    let client = client.clone();
+    readiness.add("nats", move || {
+        let connected = is_connected(&client);
+        Box::pin(async move { connected })
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use secrecy::ExposeSecret;
@@ -104,18 +118,4 @@ mod tests {
         assert_eq!(url, "nats://127.0.0.1:4222");
         assert!(login.is_none());
     }
-}
-
-/// True while the client is connected.
-pub fn is_connected(client: &async_nats::Client) -> bool {
-    client.connection_state() == State::Connected
-}
-
-/// Adds a `nats` check to a service's readiness: ready only while connected.
-pub fn add_readiness(readiness: &taskmesh_mesh::Readiness, client: &async_nats::Client) {
-    let client = client.clone();
-    readiness.add("nats", move || {
-        let connected = is_connected(&client);
-        Box::pin(async move { connected })
-    });
 }

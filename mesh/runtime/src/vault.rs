@@ -331,6 +331,11 @@ impl VaultSession {
         self.read_secret("database").await
     }
 
+    /// Reads the keys that seal secrets inside jobs, at `<secret_path>/job-secrets`.
+    pub async fn sealing_keys(&self) -> Result<crate::sealed::SealingKeys, VaultError> {
+        self.read_secret("job-secrets").await
+    }
+
     /// Reads the NATS login at `<secret_path>/nats`; `None` when there is no such secret (a broker
     /// that takes clients without users, as in single-service tests).
     pub async fn nats_credentials(&self) -> Result<Option<NatsCredentials>, VaultError> {

@@ -111,6 +111,22 @@ impl Stack {
     }
 }
 
+/// A fresh key for sealing jobs' secrets, `id:base64` of 32 random bytes.
+pub fn random_sealing_key() -> String {
+    use base64::Engine;
+    let bytes: Vec<u8> = uuid::Uuid::new_v4()
+        .as_bytes()
+        .iter()
+        .chain(uuid::Uuid::new_v4().as_bytes())
+        .copied()
+        .collect();
+    format!(
+        "test-{}:{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8],
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    )
+}
+
 /// A database, its login role and the Vault secret holding that login.
 #[derive(Clone, Debug)]
 pub struct TestDatabase {
@@ -143,7 +159,22 @@ impl TestDatabase {
             password,
         };
         db.store_in_vault(stack).await;
+        db.store_sealing_key(stack, &random_sealing_key()).await;
         db
+    }
+
+    /// Stores `key` (`id:base64`) as the keys that seal jobs' secrets (`<path>/job-secrets`);
+    /// services that share sealed values must share it.
+    pub async fn store_sealing_key(&self, stack: &Stack, key: &str) {
+        let (id, key) = key.split_once(':').expect("id:base64");
+        vaultrs::kv2::set(
+            &stack.vault(),
+            "secret",
+            &format!("{}/job-secrets", self.secret_path),
+            &serde_json::json!({ "key_id": id, "key": key }),
+        )
+        .await
+        .expect("write the sealing key to vault");
     }
 
     /// Writes the login to Vault at `<secret_path>/database`.
@@ -209,6 +240,35 @@ impl TestDatabase {
         sqlx::PgPool::connect(&self.url(stack))
             .await
             .expect("a pool on the test database")
+    }
+
+    /// The tables of this database with a row holding `needle`, as text or as bytes (a bytea
+    /// column such as an event's payload): a scan for data that must not be stored.
+    pub async fn tables_containing(&self, stack: &Stack, needle: &str) -> Vec<String> {
+        let mut connection = self.connect(stack).await;
+        let tables: Vec<String> = sqlx::query_scalar(
+            "SELECT quote_ident(table_name) FROM information_schema.tables \
+             WHERE table_schema = 'public' AND table_type = 'BASE TABLE'",
+        )
+        .fetch_all(&mut connection)
+        .await
+        .expect("list the tables");
+        let mut holding = Vec::new();
+        for table in tables {
+            // A row as text shows bytea as hex: look for the needle both ways.
+            let found: bool = sqlx::query_scalar(&format!(
+                "SELECT EXISTS (SELECT 1 FROM {table} t WHERE strpos(t::text, $1) > 0 \
+                 OR strpos(t::text, encode(convert_to($1, 'UTF8'), 'hex')) > 0)"
+            ))
+            .bind(needle)
+            .fetch_one(&mut connection)
+            .await
+            .expect("scan a table");
+            if found {
+                holding.push(table);
+            }
+        }
+        holding
     }
 
     fn url(&self, stack: &Stack) -> String {

@@ -8,6 +8,7 @@ use std::time::Duration;
 use sqlx::migrate::Migrator;
 use taskmesh_clients::projects::ProjectsClient;
 use taskmesh_contracts::execution_v1::execution_service_server::ExecutionServiceServer;
+use taskmesh_mesh::sealed::Sealer;
 use taskmesh_service::{NoCommand, Service, Wiring};
 
 use crate::config::Settings;
@@ -35,7 +36,9 @@ impl Service for Execution {
     async fn build(wiring: &mut Wiring<Self>) -> Result<(), Error> {
         let settings = wiring.settings().clone();
         let store = Store::new(wiring.pool().clone(), wiring.outbox());
-        crate::events::consume(wiring, &store)?;
+        let keys = wiring.vault().sealing_keys().await?;
+        let sealer = Sealer::new(&keys).map_err(|e| Error::Sealing(e.to_string()))?;
+        crate::events::consume(wiring, &store, &sealer)?;
         let workers = WorkerConfig {
             concurrency: settings.workers.concurrency,
             lease: settings.workers.lease(),
@@ -57,7 +60,7 @@ impl Service for Execution {
             .acquire_timeout(wiring.pool().options().get_acquire_timeout())
             .connect_lazy_with((*wiring.pool().connect_options()).clone());
         let worker_store = Store::new(worker_pool, wiring.outbox());
-        for worker in worker::workers(&worker_store, &workers, &egress) {
+        for worker in worker::workers(&worker_store, &workers, &egress, &sealer) {
             let name = format!("worker {}", worker.id());
             wiring.spawn(&name, move |stop| async move {
                 worker.run(stop.receiver()).await;

@@ -63,6 +63,15 @@ pub enum Error {
     /// The egress settings are unusable.
     #[error(transparent)]
     Egress(#[from] taskmesh_mesh::config::ConfigError),
+    /// The keys that open jobs' secrets could not be read or are malformed.
+    #[error("job sealing keys: {0}")]
+    Sealing(String),
+}
+
+impl From<taskmesh_mesh::vault::VaultError> for Error {
+    fn from(err: taskmesh_mesh::vault::VaultError) -> Self {
+        Self::Sealing(err.to_string())
+    }
 }
 
 impl From<Error> for Status {
@@ -87,9 +96,10 @@ impl From<Error> for Status {
                 "TOO_MANY_WATCHES",
                 HashMap::new(),
             ),
-            other @ (Error::Projects(_) | Error::Egress(_) | Error::Contracts(_)) => {
-                status::internal(&other)
-            }
+            other @ (Error::Projects(_)
+            | Error::Egress(_)
+            | Error::Contracts(_)
+            | Error::Sealing(_)) => status::internal(&other),
         }
     }
 }

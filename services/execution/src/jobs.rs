@@ -10,6 +10,7 @@ use taskmesh_contracts::execution_v1::{
 };
 use taskmesh_contracts::tasks_v1::{HttpRequest, Job, WebCrawl, job::Kind};
 use taskmesh_mesh::egress::{Egress, EgressError, EgressRequest};
+use taskmesh_mesh::sealed::{Sealer, redact_headers};
 
 /// Bytes of an HTTP response body kept in the result.
 const MAX_BODY: usize = 64 * 1024;
@@ -50,6 +51,44 @@ impl JobError {
     pub fn is_retryable(&self) -> bool {
         !matches!(self, Self::Refused(_) | Self::Invalid(_))
     }
+}
+
+fn secret_headers(job: &mut Job) -> Option<&mut HashMap<String, String>> {
+    match job.kind.as_mut()? {
+        Kind::HttpRequest(request) => Some(&mut request.headers),
+        Kind::WebCrawl(_) => None,
+    }
+}
+
+/// `job` of task `task` with its sealed secrets opened, to run it; a secret that does not open
+/// (another key, another task, altered) fails the execution without a retry.
+pub fn opened(sealer: &Sealer, task: &str, job: &Job) -> Result<Job, JobError> {
+    let mut job = job.clone();
+    if let Some(headers) = secret_headers(&mut job) {
+        sealer
+            .open_headers(task, headers)
+            .map_err(|(header, err)| {
+                JobError::Invalid(format!("the sealed value of header `{header}`: {err}"))
+            })?;
+    }
+    Ok(job)
+}
+
+/// `job` of task `task` with every secret header sealed (values sealed for this task already are
+/// kept): what is stored, whoever published the job.
+pub fn sealed(sealer: &Sealer, task: &str, mut job: Job) -> Job {
+    if let Some(headers) = secret_headers(&mut job) {
+        sealer.seal_headers(task, headers, None);
+    }
+    job
+}
+
+/// `job` as a reader sees it: its secret headers redacted.
+pub fn redacted(mut job: Job) -> Job {
+    if let Some(headers) = secret_headers(&mut job) {
+        redact_headers(headers);
+    }
+    job
 }
 
 /// Runs one attempt; `progress(percent, message)` reports how far it got.

@@ -9,6 +9,7 @@ use taskmesh_contracts::tasks_v1::Job;
 use tokio::sync::watch;
 
 use taskmesh_mesh::egress::Egress;
+use taskmesh_mesh::sealed::Sealer;
 
 use crate::jobs;
 use crate::store::{Outcome, Row, Store};
@@ -29,11 +30,18 @@ pub struct WorkerConfig {
 }
 
 /// `concurrency` workers sharing one egress client; each runs until its stop signal turns true.
-pub(crate) fn workers(store: &Store, config: &WorkerConfig, egress: &Egress) -> Vec<Worker> {
+/// Each opens the sealed secrets of a job with `sealer` just before its attempt.
+pub(crate) fn workers(
+    store: &Store,
+    config: &WorkerConfig,
+    egress: &Egress,
+    sealer: &Sealer,
+) -> Vec<Worker> {
     (0..config.concurrency)
         .map(|n| Worker {
             store: store.clone(),
             egress: egress.clone(),
+            sealer: sealer.clone(),
             id: format!("{}/{n}", config.id),
             lease: config.lease,
             poll: config.poll,
@@ -55,6 +63,7 @@ enum Halt {
 pub(crate) struct Worker {
     store: Store,
     egress: Egress,
+    sealer: Sealer,
     id: String,
     lease: Duration,
     poll: Duration,
@@ -148,7 +157,11 @@ impl Worker {
                 }
             }
         };
-        let run = jobs::run(&self.egress, &job, progress);
+        // The job's secrets are opened here only, for this attempt, and never stored opened.
+        let run = async {
+            let opened = jobs::opened(&self.sealer, &row.task, &job)?;
+            jobs::run(&self.egress, &opened, progress).await
+        };
         // `None`: the lease is lost, and with it the say over this execution.
         let outcome = tokio::select! {
             result = tokio::time::timeout(timeout, run) => Some(match result {

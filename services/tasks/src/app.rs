@@ -5,6 +5,7 @@
 use sqlx::migrate::Migrator;
 use taskmesh_contracts::tasks_v1::task_admin_service_server::TaskAdminServiceServer;
 use taskmesh_contracts::tasks_v1::task_service_server::TaskServiceServer;
+use taskmesh_mesh::sealed::Sealer;
 use taskmesh_service::{BoxError, CommandContext, Service, Wiring};
 
 use crate::config::Settings;
@@ -41,11 +42,14 @@ impl Service for Tasks {
         let settings = wiring.settings().clone();
         let projects = ProjectsClient::from_config(&settings.projects)?;
         let pool = wiring.pool().clone();
+        let keys = wiring.vault().sealing_keys().await?;
+        let sealer = Sealer::new(&keys).map_err(|e| Error::Sealing(e.to_string()))?;
         crate::events::consume(wiring);
         let tasks = TaskCommands::new(
             EventStore::new(pool.clone(), wiring.outbox()),
             projects,
             settings.limits,
+            sealer,
         );
         let operators = wiring.config().mesh.auth.operators.clone();
         wiring

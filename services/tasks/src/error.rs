@@ -87,6 +87,15 @@ pub enum Error {
     /// The projects endpoint is malformed.
     #[error(transparent)]
     Projects(#[from] EndpointError),
+    /// The keys that seal jobs' secrets could not be read or are malformed.
+    #[error("job sealing keys: {0}")]
+    Sealing(String),
+}
+
+impl From<taskmesh_mesh::vault::VaultError> for Error {
+    fn from(err: taskmesh_mesh::vault::VaultError) -> Self {
+        Self::Sealing(err.to_string())
+    }
 }
 
 impl From<Error> for Status {
@@ -110,7 +119,9 @@ impl From<Error> for Status {
                     metadata,
                 )
             }
-            other @ (Error::CorruptEvent(_) | Error::Projects(_)) => status::internal(&other),
+            other @ (Error::CorruptEvent(_) | Error::Projects(_) | Error::Sealing(_)) => {
+                status::internal(&other)
+            }
         }
     }
 }

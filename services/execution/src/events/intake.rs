@@ -10,6 +10,7 @@ use taskmesh_contracts::tasks_v1::{EventContext, Job, Task, TaskCreated, TaskUpd
 use taskmesh_events::consumer::{HandleError, Handler};
 use taskmesh_events::{decode_as, header, headers};
 use taskmesh_mesh::names::ResourcePattern;
+use taskmesh_mesh::sealed::Sealer;
 use taskmesh_mesh::validate::MessageRules;
 use uuid::Uuid;
 
@@ -22,12 +23,18 @@ pub use crate::store::INTAKE_DURABLE as DURABLE;
 pub struct Intake {
     store: Store,
     rules: MessageRules,
+    sealer: Sealer,
 }
 
 impl Intake {
-    /// Intake writing into `store`, checking each job against the contract's `rules`.
-    pub fn new(store: Store, rules: MessageRules) -> Self {
-        Self { store, rules }
+    /// Intake writing into `store`, checking each job against the contract's `rules` with its
+    /// secrets opened by `sealer` (and kept sealed in the store).
+    pub fn new(store: Store, rules: MessageRules, sealer: Sealer) -> Self {
+        Self {
+            store,
+            rules,
+            sealer,
+        }
     }
 
     async fn take(&self, message: &Message) -> Result<(), HandleError> {
@@ -56,8 +63,15 @@ impl Intake {
             return Ok(());
         };
         // The tasks service checked the job when it was created; whoever else can publish on
-        // its subject did not, so the rules are checked again before anything runs.
-        let violations = self.rules.violations(&job).map_err(HandleError::Retry)?;
+        // its subject did not, so the rules are checked again before anything runs, on the
+        // values as sent (secrets opened: one that does not open was not sealed for this task).
+        let opened = crate::jobs::opened(&self.sealer, &context.task, &job).map_err(|e| {
+            HandleError::Retry(format!(
+                "the job of {} v{}: {e}",
+                context.task, context.version
+            ))
+        })?;
+        let violations = self.rules.violations(&opened).map_err(HandleError::Retry)?;
         if !violations.is_empty() {
             let listed: Vec<String> = violations
                 .iter()
@@ -88,7 +102,8 @@ impl Intake {
                 task_id,
                 project,
                 task_version: context.version,
-                job,
+                // Stored sealed even when it came with a secret in the clear.
+                job: crate::jobs::sealed(&self.sealer, &context.task, job),
                 correlation_id: header(message, headers::CORRELATION_ID),
                 source: SourceEvent {
                     subject: message.subject.to_string(),

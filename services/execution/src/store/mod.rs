@@ -80,7 +80,8 @@ impl Row {
         Execution {
             name: self.name.clone(),
             task: self.task.clone(),
-            job: Some(self.job()),
+            // Readers never see a job's secrets, not even sealed.
+            job: Some(crate::jobs::redacted(self.job())),
             state: i32::from(self.state),
             progress_percent: self.progress_percent,
             progress_message: self.progress_message.clone(),

@@ -5,3 +5,4 @@ pub mod aggregate;
 pub mod events;
 pub mod names;
 pub mod rules;
+pub mod secrets;

@@ -18,6 +18,7 @@ use crate::domain::events::TaskEvent;
 use crate::domain::names::{ColumnRef, TaskName};
 use crate::domain::rules;
 use crate::domain::rules::status_of;
+use crate::domain::secrets;
 use crate::error::{Error, Refusal};
 use crate::grpc::service::{Access, Tasks, live};
 use crate::store::event_store::{Append, Appended, RequestKey};
@@ -57,6 +58,8 @@ impl Tasks {
             project: project.to_owned(),
             task: Uuid::now_v7(),
         };
+        let mut job = task.job;
+        secrets::seal_job(&self.sealer, &name.to_string(), &mut job, None);
         let event = TaskEvent::Created(Box::new(TaskCreated {
             context: Some(Self::next_context(context, &name, 0)),
             title: rules::title(&task.title),
@@ -69,7 +72,7 @@ impl Tasks {
             due_time: task.due_time,
             estimate: task.estimate,
             position: task.position.max(0),
-            job: task.job.clone(),
+            job,
         }));
         let state = TaskState::replay(std::slice::from_ref(&event)).unwrap_or_default();
         let append = Append {
@@ -132,9 +135,14 @@ impl Tasks {
         let state = self
             .execute(context, &name, &task.etag, |state: &TaskState, next| {
                 live(state)?;
+                let mut changes = changes.clone();
+                if mask.paths.iter().any(|p| p == "job") {
+                    let previous = state.task.job.as_ref();
+                    secrets::seal_job(&self.sealer, &next.task, &mut changes.job, previous);
+                }
                 let event = TaskEvent::Updated(Box::new(TaskUpdated {
                     context: Some(next),
-                    changes: Some(changes.clone()),
+                    changes: Some(changes),
                     update_mask: Some(mask.clone()),
                 }));
                 Ok((event, None))

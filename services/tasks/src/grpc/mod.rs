@@ -19,10 +19,16 @@ use taskmesh_mesh::aip;
 use tonic::{Request, Response, Status};
 
 use crate::domain::names::{ChildName, TaskName, parse_project};
+use crate::domain::secrets;
 use crate::grpc::service::{Access, Tasks};
 use crate::store::read_model::{self, TaskQuery};
 
 use taskmesh_mesh::status::required;
+
+/// A task as the caller sees it: the secrets of its job redacted.
+fn shown(task: Task) -> Response<Task> {
+    Response::new(secrets::shown(task))
+}
 
 /// Handles `taskmesh.tasks.v1.TaskService`.
 #[derive(Debug, Clone)]
@@ -54,16 +60,13 @@ impl TaskService for TasksService {
         self.tasks
             .create_task(&context, &project, task, &request.request_id)
             .await
-            .map(Response::new)
+            .map(shown)
     }
 
     async fn get_task(&self, request: Request<GetTaskRequest>) -> Result<Response<Task>, Status> {
         let context = CallContext::of(&request);
         let name = TaskName::parse("name", &request.get_ref().name)?;
-        self.tasks
-            .get_task(&context, &name)
-            .await
-            .map(Response::new)
+        self.tasks.get_task(&context, &name).await.map(shown)
     }
 
     async fn list_tasks(
@@ -100,7 +103,7 @@ impl TaskService for TasksService {
             read_model::list_tasks(self.tasks.events.pool(), query).await?;
         crate::events::job_status::merge(self.tasks.events.pool(), &mut tasks).await?;
         Ok(Response::new(ListTasksResponse {
-            tasks,
+            tasks: tasks.into_iter().map(secrets::shown).collect(),
             next_page_token,
         }))
     }
@@ -119,7 +122,7 @@ impl TaskService for TasksService {
         self.tasks
             .update_task(&context, task, request.update_mask.as_ref())
             .await
-            .map(Response::new)
+            .map(shown)
     }
 
     async fn delete_task(
@@ -131,7 +134,7 @@ impl TaskService for TasksService {
         self.tasks
             .delete(&context, &name, &request.get_ref().etag)
             .await
-            .map(Response::new)
+            .map(shown)
     }
 
     async fn undelete_task(
@@ -143,7 +146,7 @@ impl TaskService for TasksService {
         self.tasks
             .undelete(&context, &name, &request.get_ref().etag)
             .await
-            .map(Response::new)
+            .map(shown)
     }
 
     async fn move_task(&self, request: Request<MoveTaskRequest>) -> Result<Response<Task>, Status> {
@@ -162,7 +165,7 @@ impl TaskService for TasksService {
                 &request.etag,
             )
             .await
-            .map(Response::new)
+            .map(shown)
     }
 
     async fn complete_task(
@@ -174,7 +177,7 @@ impl TaskService for TasksService {
         self.tasks
             .complete_task(&context, &name, &request.get_ref().etag)
             .await
-            .map(Response::new)
+            .map(shown)
     }
 
     async fn reopen_task(
@@ -186,7 +189,7 @@ impl TaskService for TasksService {
         self.tasks
             .reopen_task(&context, &name, &request.get_ref().etag)
             .await
-            .map(Response::new)
+            .map(shown)
     }
 
     async fn add_comment(

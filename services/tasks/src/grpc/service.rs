@@ -5,6 +5,7 @@
 use taskmesh_contracts::projects_v1::Role;
 use taskmesh_contracts::tasks_v1::{EventContext, Task};
 use taskmesh_mesh::CallContext;
+use taskmesh_mesh::sealed::Sealer;
 use taskmesh_mesh::status::{etag_mismatch, not_found};
 use tonic::Status;
 
@@ -27,15 +28,24 @@ pub struct Tasks {
     pub(crate) events: EventStore,
     pub(crate) projects: ProjectsClient,
     pub(crate) limits: Limits,
+    /// Seals the secrets of jobs as they are set.
+    pub(crate) sealer: Sealer,
 }
 
 impl Tasks {
-    /// The service over its event store and the projects client.
-    pub fn new(events: EventStore, projects: ProjectsClient, limits: Limits) -> Self {
+    /// The service over its event store and the projects client, sealing jobs' secrets with
+    /// `sealer`.
+    pub fn new(
+        events: EventStore,
+        projects: ProjectsClient,
+        limits: Limits,
+        sealer: Sealer,
+    ) -> Self {
         Self {
             events,
             projects,
             limits,
+            sealer,
         }
     }
 

@@ -185,3 +185,118 @@ async fn tasks_show_the_latest_execution_state_of_their_job() {
         Some(JobState::Succeeded as i32)
     );
 }
+
+#[tokio::test]
+async fn a_jobs_secret_headers_are_sealed_at_rest_and_redacted_for_readers() {
+    use taskmesh_contracts::tasks_v1::{HttpRequest, Job, job::Kind};
+    let world = World::new().await;
+    let secret = format!("Bearer tm-{}", uuid::Uuid::new_v4().simple());
+    let job = |headers: &[(&str, &str)]| Job {
+        kind: Some(Kind::HttpRequest(HttpRequest {
+            url: "http://127.0.0.1:9/hook".into(),
+            headers: headers
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            ..Default::default()
+        })),
+        ..Default::default()
+    };
+    let headers_of = |task: &Task| match task.job.as_ref().and_then(|j| j.kind.clone()) {
+        Some(Kind::HttpRequest(request)) => request.headers,
+        other => panic!("not an HTTP request job: {other:?}"),
+    };
+    let created = world
+        .client()
+        .create_task(as_user(
+            OWNER,
+            create_in(
+                &world,
+                Task {
+                    title: "Hook".into(),
+                    column: world.column(ColumnKind::Todo),
+                    job: Some(job(&[
+                        ("Authorization", secret.as_str()),
+                        ("X-Api-Key", "tm-key-123"),
+                        ("Content-Type", "application/vnd.taskmesh+json"),
+                    ])),
+                    ..Default::default()
+                },
+                "",
+            ),
+        ))
+        .await
+        .expect("create")
+        .into_inner();
+
+    // Readers see the names and the harmless values, never a secret, sealed or not.
+    let shown = headers_of(&created);
+    assert_eq!(shown["Authorization"], "[redacted]");
+    assert_eq!(shown["X-Api-Key"], "[redacted]");
+    assert_eq!(shown["Content-Type"], "application/vnd.taskmesh+json");
+    let fetched = world
+        .client()
+        .get_task(as_user(
+            OWNER,
+            GetTaskRequest {
+                name: created.name.clone(),
+            },
+        ))
+        .await
+        .expect("get")
+        .into_inner();
+    assert_eq!(headers_of(&fetched), shown);
+    let mut listed = Vec::new();
+    for _ in 0..100 {
+        listed = world.list_all("").await;
+        if !listed.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(headers_of(listed.first().expect("listed")), shown);
+
+    // A client sends back what it read, changing something else: the secret stays as it was.
+    world
+        .client()
+        .update_task(as_user(
+            OWNER,
+            UpdateTaskRequest {
+                task: Some(Task {
+                    name: created.name.clone(),
+                    job: Some(job(&[
+                        ("Authorization", "[redacted]"),
+                        ("X-Api-Key", "tm-key-456"),
+                    ])),
+                    ..Default::default()
+                }),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: vec!["job".into()],
+                }),
+            },
+        ))
+        .await
+        .expect("update");
+
+    // At rest (events, event store, read model, outbox) only sealed values, no secret in the clear.
+    let db = &world.tasks.db;
+    for clear in [secret.as_str(), "tm-key-123", "tm-key-456", "[redacted]"] {
+        assert_eq!(
+            db.tables_containing(&world.stack, clear).await,
+            Vec::<String>::new(),
+            "`{clear}` is stored"
+        );
+    }
+    let harmless = db
+        .tables_containing(&world.stack, "application/vnd.taskmesh+json")
+        .await;
+    assert!(
+        harmless.contains(&"task_events".to_owned()),
+        "the scan finds what is stored: {harmless:?}"
+    );
+    let sealed = db.tables_containing(&world.stack, "tmsealed:v1:").await;
+    assert!(
+        sealed.contains(&"task_events".to_owned()) && sealed.contains(&"task_view".to_owned()),
+        "sealed values are stored: {sealed:?}"
+    );
+}
