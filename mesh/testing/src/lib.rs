@@ -530,11 +530,13 @@ impl Drop for NatsServer {
 
 /// A TCP forwarder from a free local port to `127.0.0.1:<target>` that can be cut (every open
 /// connection dropped, new ones closed as soon as they are accepted) and restored: an outage of
-/// what is behind it (PostgreSQL, say) for one test only, while other tests keep using it.
+/// what is behind it (PostgreSQL, say) for one test only, while other tests keep using it. It
+/// counts the bytes sent towards the target (what a client asks of a database).
 #[derive(Debug)]
 pub struct TcpProxy {
     port: u16,
     cut: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
+    sent: std::sync::Arc<std::sync::atomic::AtomicU64>,
     accept: tokio::task::JoinHandle<()>,
 }
 
@@ -547,6 +549,8 @@ impl TcpProxy {
         let port = listener.local_addr().expect("proxy address").port();
         let cut = std::sync::Arc::new(tokio::sync::watch::Sender::new(false));
         let cuts = std::sync::Arc::clone(&cut);
+        let sent = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counted = std::sync::Arc::clone(&sent);
         let accept = tokio::spawn(async move {
             while let Ok((mut client, _)) = listener.accept().await {
                 if *cuts.borrow() {
@@ -554,20 +558,50 @@ impl TcpProxy {
                     continue;
                 }
                 let mut cut = cuts.subscribe();
+                let sent = std::sync::Arc::clone(&counted);
                 tokio::spawn(async move {
-                    let Ok(mut upstream) =
-                        tokio::net::TcpStream::connect(("127.0.0.1", target)).await
+                    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                    let Ok(upstream) = tokio::net::TcpStream::connect(("127.0.0.1", target)).await
                     else {
                         return;
                     };
+                    let (mut from_client, mut to_client) = client.split();
+                    let (mut from_upstream, mut to_upstream) = upstream.into_split();
+                    // Towards the target byte by byte counted; back as it comes.
+                    let up = async {
+                        let mut buffer = vec![0_u8; 16 * 1024];
+                        loop {
+                            match from_client.read(&mut buffer).await {
+                                Ok(0) | Err(_) => break,
+                                Ok(n) => {
+                                    sent.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+                                    if to_upstream.write_all(&buffer[..n]).await.is_err() {
+                                        break;
+                                    }
+                                }
+                            }
+                        }
+                        let _ = to_upstream.shutdown().await;
+                    };
+                    let down = tokio::io::copy(&mut from_upstream, &mut to_client);
                     tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut client, &mut upstream) => {}
+                        _ = async { tokio::join!(up, down) } => {}
                         _ = cut.wait_for(|cut| *cut) => {}
                     }
                 });
             }
         });
-        Self { port, cut, accept }
+        Self {
+            port,
+            cut,
+            sent,
+            accept,
+        }
+    }
+
+    /// Bytes sent towards the target so far, over every connection.
+    pub fn bytes_to_target(&self) -> u64 {
+        self.sent.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The port to connect to instead of the target's.
