@@ -10,11 +10,31 @@ cd "$ROOT"
 "$(dirname "$0")/install.sh"
 "$(dirname "$0")/infra.sh"
 
-log "building the services"
-cargo build --workspace --bins
+# RELEASE=1: optimized builds (for measurements and demos). BENCH=1: limits sized for a load
+# tool rather than for the open internet (the gateway's per-user and sign-in rates, tasks per board).
+profile=debug
+build=(cargo build --workspace --bins)
+if [ "${RELEASE:-0}" = 1 ]; then
+  profile=release
+  build+=(--release)
+fi
+# The settings BENCH=1 gives process $1, one per line.
+bench_settings() {
+  [ "${BENCH:-0}" = 1 ] || return 0
+  case "$1" in
+    gateway) printf '%s\n' TASKMESH_RATE_LIMITS__USER_PER_SECOND=1000000 \
+      TASKMESH_RATE_LIMITS__USER_BURST=1000000 TASKMESH_RATE_LIMITS__SIGN_IN_PER_MINUTE=1000000 \
+      TASKMESH_RATE_LIMITS__SIGN_IN_BURST=100000 ;;
+    tasks) printf '%s\n' TASKMESH_LIMITS__MAX_TASKS_PER_BOARD=10000000 ;;
+  esac
+}
+[ "${BENCH:-0}" = 1 ] && log "BENCH=1: rate limits and the tasks-per-board quota lifted for load tests"
+BIN="$CARGO_TARGET_DIR/$profile"
+log "building the services ($profile)"
+"${build[@]}"
 # Access tokens are signed with a key provisioning keeps in Vault; the first one is created here
 # (the identity service itself may only read it).
-"$CARGO_TARGET_DIR/debug/identity-keys" ensure --vault-addr "$VAULT_ADDR_LOCAL" \
+"$BIN/identity-keys" ensure --vault-addr "$VAULT_ADDR_LOCAL" \
   --token-file "$SECRETS/vault-root-token" --path taskmesh/identity/signing-keys
 
 # Every process runs under its own supervisor (supervise.sh), which restarts it when it dies; the
@@ -43,6 +63,7 @@ start_supervised() {
 
 for entry in "${SERVICES[@]}"; do
   service="${entry%%:*}"; port="${entry##*:}"; admin=$((port + 1000))
+  mapfile -t bench_env < <(bench_settings "$service")
   # Only the Vault address and where the AppRole credentials are: the database password is read
   # from Vault by the service itself.
   start_supervised "$service" "$(dirname "$0")/secret-id.sh" "$service" env \
@@ -54,13 +75,15 @@ for entry in "${SERVICES[@]}"; do
     TASKMESH_NATS__URL="nats://127.0.0.1:$NATS_PORT" \
     TASKMESH_GRPC__LISTEN="127.0.0.1:$port" \
     TASKMESH_ADMIN__LISTEN="127.0.0.1:$admin" \
-    "$CARGO_TARGET_DIR/debug/$service"
+    ${bench_env[@]+"${bench_env[@]}"} \
+    "$BIN/$service"
   wait_for "$service" 120 curl -sf "http://127.0.0.1:$admin/readyz"
 done
 
 # The gateway: REST/JSON and grpc-web on 8080, native gRPC on 9090, admin on 10090.
+mapfile -t bench_env < <(bench_settings gateway)
 start_supervised gateway env TASKMESH_SWAGGER_UI_DIR="$NODE_DIR/node_modules/swagger-ui-dist" \
-  "$CARGO_TARGET_DIR/debug/gateway"
+  ${bench_env[@]+"${bench_env[@]}"} "$BIN/gateway"
 wait_for gateway 120 curl -sf "http://127.0.0.1:10090/readyz"
 
 cat <<EOF2

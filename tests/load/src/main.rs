@@ -1,0 +1,264 @@
+//! `taskmesh-load`: drives the platform `make up` runs (best `make up RELEASE=1 BENCH=1`) and
+//! reports each call's throughput and latency next to floors measured in the same run.
+//!
+//! ```sh
+//! cargo run --release -p taskmesh-load -- --concurrency 32 --duration 10
+//! cargo run --release -p taskmesh-load -- --scenario create-task --transport direct --concurrency 16
+//! ```
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use serde::Serialize;
+use taskmesh_testing::Stack;
+
+use taskmesh_load::engine::{self, Load, Measured};
+use taskmesh_load::floors;
+use taskmesh_load::platform::{Call, Endpoints, Platform, Transport};
+
+/// What to drive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+enum Scenario {
+    /// `GetProject`: token check, membership, read.
+    GetProject,
+    /// `GetTask` of one of the seeded tasks.
+    GetTask,
+    /// `ListTasks`, a page of 50 with a label filter.
+    ListTasks,
+    /// `CreateTask` on one board.
+    CreateTask,
+    /// `UpdateTask` of a title.
+    UpdateTask,
+    /// `MoveTask` between two columns.
+    MoveTask,
+    /// A board's day: 60 % `GetTask`, 20 % `ListTasks`, 10 % `UpdateTask`, 10 % `CreateTask`.
+    Mixed,
+}
+
+impl Scenario {
+    fn call(self, n: u64) -> Call {
+        let i = usize::try_from(n).unwrap_or(0);
+        match self {
+            Self::GetProject => Call::GetProject,
+            Self::GetTask => Call::GetTask(i),
+            Self::ListTasks => Call::ListTasks,
+            Self::CreateTask => Call::CreateTask,
+            Self::UpdateTask => Call::UpdateTask(i),
+            Self::MoveTask => Call::MoveTask(i),
+            Self::Mixed => match n % 10 {
+                0..=5 => Call::GetTask(i),
+                6 | 7 => Call::ListTasks,
+                8 => Call::UpdateTask(i),
+                _ => Call::CreateTask,
+            },
+        }
+    }
+
+    /// Writes are measured against the `INSERT` floor, reads against the `SELECT` floor.
+    fn writes(self) -> bool {
+        matches!(self, Self::CreateTask | Self::UpdateTask | Self::MoveTask)
+    }
+}
+
+#[derive(Debug, Parser)]
+#[command(name = "taskmesh-load", about = "Load for the platform `make up` runs, against floors measured in the same run")]
+struct Args {
+    /// Scenarios to run (all when none is given).
+    #[arg(long, value_enum)]
+    scenario: Vec<Scenario>,
+    /// Ways in (all when none is given).
+    #[arg(long, value_enum)]
+    transport: Vec<Transport>,
+    /// Calls in flight at once.
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+    /// Seconds each scenario is measured (unless --requests).
+    #[arg(long, default_value_t = 5.0)]
+    duration: f64,
+    /// Measured calls per scenario instead of a duration.
+    #[arg(long)]
+    requests: Option<u64>,
+    /// Seconds of unmeasured calls before each measurement.
+    #[arg(long, default_value_t = 1.0)]
+    warmup: f64,
+    /// Tasks seeded on the board before the run.
+    #[arg(long, default_value_t = 200)]
+    seed: usize,
+    /// Skip the floors.
+    #[arg(long)]
+    no_floors: bool,
+    /// Also write the results as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+/// One row of the report.
+#[derive(Debug, Serialize)]
+struct Row {
+    scenario: String,
+    transport: String,
+    ok: u64,
+    errors: u64,
+    first_error: Option<String>,
+    seconds: f64,
+    throughput: f64,
+    p50_ms: f64,
+    p90_ms: f64,
+    p99_ms: f64,
+    max_ms: f64,
+    /// Throughput over the floor's (SELECT for reads, INSERT for writes).
+    floor_ratio: Option<f64>,
+    /// Throughput over the bare tonic call's.
+    echo_ratio: Option<f64>,
+}
+
+impl Row {
+    fn new(scenario: &str, transport: &str, measured: &Measured) -> Self {
+        Self {
+            scenario: scenario.to_owned(),
+            transport: transport.to_owned(),
+            ok: measured.ok,
+            errors: measured.errors,
+            first_error: measured.first_error.clone(),
+            seconds: measured.elapsed.as_secs_f64(),
+            throughput: measured.throughput(),
+            p50_ms: measured.quantile_ms(0.5),
+            p90_ms: measured.quantile_ms(0.9),
+            p99_ms: measured.quantile_ms(0.99),
+            max_ms: measured.max_ms(),
+            floor_ratio: None,
+            echo_ratio: None,
+        }
+    }
+}
+
+fn name<T: Serialize>(value: T) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+fn print_table(rows: &[Row]) {
+    println!(
+        "| {:<12} | {:<9} | {:>7} | {:>6} | {:>9} | {:>7} | {:>7} | {:>7} | {:>8} | {:>8} | {:>7} |",
+        "scenario", "transport", "calls", "errors", "req/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "vs floor", "vs echo"
+    );
+    println!("|{}|", ["---"; 11].join("|"));
+    let ratio = |r: Option<f64>| r.map_or_else(|| "-".to_owned(), |r| format!("{r:.2}x"));
+    for row in rows {
+        println!(
+            "| {:<12} | {:<9} | {:>7} | {:>6} | {:>9.0} | {:>7.3} | {:>7.3} | {:>7.3} | {:>8.3} | {:>8} | {:>7} |",
+            row.scenario,
+            row.transport,
+            row.ok,
+            row.errors,
+            row.throughput,
+            row.p50_ms,
+            row.p90_ms,
+            row.p99_ms,
+            row.max_ms,
+            ratio(row.floor_ratio),
+            ratio(row.echo_ratio),
+        );
+    }
+    for row in rows.iter().filter(|r| r.errors > 0) {
+        eprintln!(
+            "{} over {}: {} errors, the first: {}",
+            row.scenario,
+            row.transport,
+            row.errors,
+            row.first_error.as_deref().unwrap_or("?")
+        );
+    }
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let load = Load {
+        concurrency: args.concurrency.max(1),
+        requests: args.requests,
+        duration: Duration::from_secs_f64(args.duration),
+        warmup: Duration::from_secs_f64(args.warmup),
+    };
+    let scenarios = if args.scenario.is_empty() {
+        vec![
+            Scenario::GetProject,
+            Scenario::GetTask,
+            Scenario::ListTasks,
+            Scenario::CreateTask,
+            Scenario::UpdateTask,
+            Scenario::MoveTask,
+            Scenario::Mixed,
+        ]
+    } else {
+        args.scenario.clone()
+    };
+    let transports = if args.transport.is_empty() {
+        vec![
+            Transport::Direct,
+            Transport::Gateway,
+            Transport::Rest,
+            Transport::GrpcWeb,
+        ]
+    } else {
+        args.transport.clone()
+    };
+
+    let mut rows = Vec::new();
+    let (mut echo, mut select, mut insert) = (None, None, None);
+    if !args.no_floors {
+        let stack = Stack::load();
+        eprintln!("floors at {} calls in flight", load.concurrency);
+        let measured = floors::echo(load).await?;
+        echo = Some(measured.throughput());
+        rows.push(Row::new("floor", "tonic-echo", &measured));
+        let measured = floors::select(&stack, load).await?;
+        select = Some(measured.throughput());
+        rows.push(Row::new("floor", "pg-select", &measured));
+        let measured = floors::insert(&stack, load).await?;
+        insert = Some(measured.throughput());
+        rows.push(Row::new("floor", "pg-insert", &measured));
+        let measured = floors::publish(&stack, load).await?;
+        rows.push(Row::new("floor", "js-publish", &measured));
+    }
+
+    eprintln!("preparing a user, a project and {} tasks", args.seed.max(1));
+    let platform = Platform::prepare(&Endpoints::default(), args.seed.max(1)).await?;
+    for scenario in &scenarios {
+        for transport in &transports {
+            let (scenario, transport) = (*scenario, *transport);
+            eprintln!("{} over {}", name(scenario), name(transport));
+            let platform = platform.clone();
+            let measured = engine::run(load, move |n| {
+                let platform = platform.clone();
+                async move { platform.call(transport, &scenario.call(n), n).await }
+            })
+            .await;
+            let mut row = Row::new(&name(scenario), &name(transport), &measured);
+            let floor = if scenario.writes() { insert } else { select };
+            row.floor_ratio = floor.map(|f| row.throughput / f);
+            row.echo_ratio = echo.map(|e| row.throughput / e);
+            rows.push(row);
+        }
+    }
+    print_table(&rows);
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_vec_pretty(&rows)?)?;
+        eprintln!("results written to {}", path.display());
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run(Args::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("taskmesh-load: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
