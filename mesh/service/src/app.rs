@@ -63,6 +63,7 @@ impl<S: Service> App<S> {
             service_names: Vec::new(),
             background: Vec::new(),
             consumer_lag: None,
+            consumer_age: None,
             verify_against_self: false,
         };
         // The Vault token is renewed (or the service logs in again) for as long as it runs.

@@ -73,6 +73,7 @@ pub struct Wiring<S: Service> {
     pub(crate) service_names: Vec<&'static str>,
     pub(crate) background: Vec<Background>,
     pub(crate) consumer_lag: Option<prometheus::IntGaugeVec>,
+    pub(crate) consumer_age: Option<prometheus::HistogramVec>,
     pub(crate) verify_against_self: bool,
 }
 
@@ -152,6 +153,10 @@ impl<S: Service> Wiring<S> {
             .consumer_lag
             .get_or_insert_with(|| consumer::lag_gauges(&self.metrics));
         spec.lag = Some(gauges.with_label_values(&[spec.durable.as_str()]));
+        let ages = self
+            .consumer_age
+            .get_or_insert_with(|| consumer::age_histograms(&self.metrics));
+        spec.age = Some(ages.with_label_values(&[spec.durable.as_str()]));
         let client = self.nats.clone();
         let handler = Arc::new(handler);
         let name = format!("consumer {}", spec.durable);

@@ -86,8 +86,11 @@ where
     let deadline = start + load.duration;
     let workers: Vec<_> = (0..load.concurrency)
         .map(|_| {
-            let (call, counter, measured) =
-                (Arc::clone(&call), Arc::clone(&counter), Arc::clone(&measured));
+            let (call, counter, measured) = (
+                Arc::clone(&call),
+                Arc::clone(&counter),
+                Arc::clone(&measured),
+            );
             tokio::spawn(async move {
                 let mut latencies = histogram();
                 let (mut errors, mut first_error) = (0_u64, None);
@@ -129,6 +132,65 @@ where
         total.errors += errors;
         if total.first_error.is_none() {
             total.first_error = first_error;
+        }
+    }
+    total.elapsed = start.elapsed();
+    total.ok = total.latencies.len();
+    total
+}
+
+/// Starts `call(n)` at `rate` calls per second for `duration` (open loop: a slow answer does not
+/// slow the next start), with at most `in_flight` unanswered; a start that finds them all taken
+/// waits, so the achieved rate says whether the platform kept up.
+pub async fn run_at_rate<F, Fut>(
+    rate: f64,
+    duration: Duration,
+    in_flight: usize,
+    call: F,
+) -> Measured
+where
+    F: Fn(u64) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), String>> + Send + 'static,
+{
+    let call = Arc::new(call);
+    let slots = Arc::new(tokio::sync::Semaphore::new(in_flight.max(1)));
+    let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / rate.max(1.0)));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let start = Instant::now();
+    let mut calls = Vec::new();
+    let mut n = 0_u64;
+    while start.elapsed() < duration {
+        ticker.tick().await;
+        let slot = Arc::clone(&slots)
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed");
+        let call = Arc::clone(&call);
+        calls.push(tokio::spawn(async move {
+            let began = Instant::now();
+            let outcome = call(n).await;
+            drop(slot);
+            outcome.map(|()| began.elapsed())
+        }));
+        n += 1;
+    }
+    let mut total = Measured {
+        ok: 0,
+        errors: 0,
+        first_error: None,
+        elapsed: Duration::ZERO,
+        latencies: histogram(),
+    };
+    for call in calls {
+        match call.await.expect("a call panicked") {
+            Ok(took) => {
+                let micros = u64::try_from(took.as_micros().max(1)).unwrap_or(u64::MAX);
+                let _ = total.latencies.record(micros);
+            }
+            Err(err) => {
+                total.errors += 1;
+                total.first_error.get_or_insert(err);
+            }
         }
     }
     total.elapsed = start.elapsed();

@@ -3,4 +3,5 @@
 
 pub mod engine;
 pub mod floors;
+pub mod lag;
 pub mod platform;

@@ -16,6 +16,7 @@ use taskmesh_testing::Stack;
 
 use taskmesh_load::engine::{self, Load, Measured};
 use taskmesh_load::floors;
+use taskmesh_load::lag::{self, Watched};
 use taskmesh_load::platform::{Call, Endpoints, Platform, Transport};
 
 /// What to drive.
@@ -64,7 +65,10 @@ impl Scenario {
 }
 
 #[derive(Debug, Parser)]
-#[command(name = "taskmesh-load", about = "Load for the platform `make up` runs, against floors measured in the same run")]
+#[command(
+    name = "taskmesh-load",
+    about = "Load for the platform `make up` runs, against floors measured in the same run"
+)]
 struct Args {
     /// Scenarios to run (all when none is given).
     #[arg(long, value_enum)]
@@ -90,6 +94,13 @@ struct Args {
     /// Skip the floors.
     #[arg(long)]
     no_floors: bool,
+    /// Also measure event lag: creates at --lag-rate per second for --duration seconds, and the
+    /// age of their events when the tasks read model and the execution intake handled them.
+    #[arg(long)]
+    lag: bool,
+    /// Creates per second of the event-lag run.
+    #[arg(long, default_value_t = 1000.0)]
+    lag_rate: f64,
     /// Also write the results as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -145,7 +156,17 @@ fn name<T: Serialize>(value: T) -> String {
 fn print_table(rows: &[Row]) {
     println!(
         "| {:<12} | {:<9} | {:>7} | {:>6} | {:>9} | {:>7} | {:>7} | {:>7} | {:>8} | {:>8} | {:>7} |",
-        "scenario", "transport", "calls", "errors", "req/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "vs floor", "vs echo"
+        "scenario",
+        "transport",
+        "calls",
+        "errors",
+        "req/s",
+        "p50 ms",
+        "p90 ms",
+        "p99 ms",
+        "max ms",
+        "vs floor",
+        "vs echo"
     );
     println!("|{}|", ["---"; 11].join("|"));
     let ratio = |r: Option<f64>| r.map_or_else(|| "-".to_owned(), |r| format!("{r:.2}x"));
@@ -174,6 +195,76 @@ fn print_table(rows: &[Row]) {
             row.first_error.as_deref().unwrap_or("?")
         );
     }
+}
+
+/// The event lag of one consumer in a run.
+#[derive(Debug, Serialize)]
+struct Lag {
+    consumer: String,
+    events: u64,
+    p50_ms: Option<f64>,
+    p99_ms: Option<f64>,
+}
+
+async fn event_lag(platform: &Platform, args: &Args, load: Load) -> anyhow::Result<Vec<Lag>> {
+    let watched = [
+        Watched {
+            metrics: "http://127.0.0.1:51053/metrics".to_owned(),
+            consumer: "tasks-read-model".to_owned(),
+        },
+        Watched {
+            metrics: "http://127.0.0.1:51054/metrics".to_owned(),
+            consumer: "execution-jobs".to_owned(),
+        },
+    ];
+    let http = reqwest::Client::new();
+    let mut before = Vec::new();
+    for w in &watched {
+        before.push(lag::read(&http, w).await?);
+    }
+    eprintln!(
+        "event lag: creates at {}/s for {:?}",
+        args.lag_rate, load.duration
+    );
+    let writer = platform.clone();
+    let measured = engine::run_at_rate(args.lag_rate, load.duration, 256, move |n| {
+        let platform = writer.clone();
+        async move { platform.call(Transport::Direct, &Call::CreateTask, n).await }
+    })
+    .await;
+    // The last events are handled within moments.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    println!(
+        "\nevent lag: {} creates in {:.1} s ({:.0}/s achieved of {}/s asked, {} errors; create p50 {:.3} ms, p99 {:.3} ms)",
+        measured.ok,
+        measured.elapsed.as_secs_f64(),
+        measured.throughput(),
+        args.lag_rate,
+        measured.errors,
+        measured.quantile_ms(0.5),
+        measured.quantile_ms(0.99),
+    );
+    println!("| consumer | events | p50 ms (at most) | p99 ms (at most) |\n|---|---|---|---|");
+    let mut lags = Vec::new();
+    for (w, before) in watched.iter().zip(&before) {
+        let after = lag::read(&http, w).await?;
+        let row = Lag {
+            consumer: w.consumer.clone(),
+            events: lag::handled(before, &after),
+            p50_ms: lag::quantile_ms(before, &after, 0.5),
+            p99_ms: lag::quantile_ms(before, &after, 0.99),
+        };
+        let shown = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v}"));
+        println!(
+            "| {} | {} | {} | {} |",
+            row.consumer,
+            row.events,
+            shown(row.p50_ms),
+            shown(row.p99_ms)
+        );
+        lags.push(row);
+    }
+    Ok(lags)
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
@@ -245,8 +336,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
         }
     }
     print_table(&rows);
+    let lags = if args.lag {
+        event_lag(&platform, &args, load).await?
+    } else {
+        Vec::new()
+    };
     if let Some(path) = &args.json {
-        std::fs::write(path, serde_json::to_vec_pretty(&rows)?)?;
+        let report = serde_json::json!({"calls": rows, "event_lag": lags});
+        std::fs::write(path, serde_json::to_vec_pretty(&report)?)?;
         eprintln!("results written to {}", path.display());
     }
     Ok(())

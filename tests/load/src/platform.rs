@@ -194,7 +194,9 @@ impl Platform {
         let mut request = tonic::Request::new(message);
         request.metadata_mut().insert(
             "authorization",
-            format!("Bearer {}", self.token).parse().expect("ascii token"),
+            format!("Bearer {}", self.token)
+                .parse()
+                .expect("ascii token"),
         );
         request
     }
@@ -466,5 +468,8 @@ async fn post(
         .with_context(|| format!("cannot reach {url}; is `make up` running?"))?;
     let status = response.status().as_u16();
     let text = response.text().await?;
-    Ok((status, serde_json::from_str(&text).unwrap_or(Value::String(text))))
+    Ok((
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    ))
 }

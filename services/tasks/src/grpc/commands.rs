@@ -81,6 +81,7 @@ impl Tasks {
             events: vec![event],
             board: column.board.clone(),
             deleted: false,
+            before: None,
             quota: Some(self.quota(&column.board)),
             request: request_id.map(|id| RequestKey {
                 method: "CreateTask",

@@ -128,12 +128,14 @@ impl Tasks {
             }
             let next = Self::next_context(context, name, state.version);
             let (event, quota) = decide(&state, next)?;
+            let before = (state.board(), state.is_deleted());
             state.apply(&event);
             let append = Append {
                 task: name,
                 expected: state.version - 1,
                 board: state.board(),
                 deleted: state.is_deleted(),
+                before: Some(before),
                 events: vec![event],
                 quota,
                 request: keyed.map(|(key, _)| key),

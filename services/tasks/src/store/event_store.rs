@@ -21,7 +21,7 @@ pub struct EventStore {
     outbox: Outbox,
 }
 
-/// A quota to check under the board's lock before appending.
+/// A quota to check when a task lands on a board (created, undeleted, moved there).
 #[derive(Debug, Clone)]
 pub struct BoardQuota {
     /// `projects/{p}/boards/{b}`.
@@ -43,6 +43,8 @@ pub struct Append<'a> {
     pub board: String,
     /// Whether the task is deleted after the events.
     pub deleted: bool,
+    /// The task's board and whether it was deleted before the events (`None` for a new task).
+    pub before: Option<(String, bool)>,
     /// Check this quota first.
     pub quota: Option<BoardQuota>,
     /// The request's idempotency key, if it has one.
@@ -116,28 +118,6 @@ impl EventStore {
             }
         }
 
-        if let Some(quota) = &append.quota {
-            sqlx::query("SELECT pg_advisory_xact_lock(hashtext('tasks:board:' || $1))")
-                .bind(&quota.board)
-                .execute(&mut *tx)
-                .await?;
-            let live: i64 = sqlx::query_scalar(
-                "SELECT count(*) FROM task_heads WHERE board = $1 AND NOT deleted AND task_id <> $2",
-            )
-            .bind(&quota.board)
-            .bind(append.task.task)
-            .fetch_one(&mut *tx)
-            .await
-            ?;
-            if live >= quota.limit {
-                return Err(Error::Refused(Refusal::TaskQuotaExceeded {
-                    board: quota.board.clone(),
-                    live,
-                    limit: quota.limit,
-                }));
-            }
-        }
-
         let last = append.expected + i64::try_from(append.events.len()).unwrap_or(0);
         if append.expected == 0 {
             sqlx::query(
@@ -199,6 +179,8 @@ impl EventStore {
             .map_err(|e| self.conflict(e, &name, append.expected))?;
             self.outbox.enqueue(&mut tx, &outgoing).await?;
         }
+        // Last before the commit: the board's counter row stays locked for as short as can be.
+        count_live_tasks(&mut tx, &append).await?;
         tx.commit().await?;
         self.outbox.wake();
         Ok(Appended::Stored)
@@ -215,4 +197,55 @@ impl EventStore {
         }
         Error::Database(err)
     }
+}
+
+/// Keeps `board_live_tasks` right for `append`: a task that leaves a board (deleted, moved away)
+/// takes one off it; one that lands on a board (created, undeleted, moved there) adds one, refused
+/// with TASK_QUOTA_EXCEEDED when the board holds its quota already. One row per board, bumped in
+/// place: the cost does not grow with the board.
+async fn count_live_tasks(tx: &mut sqlx::PgConnection, append: &Append<'_>) -> Result<(), Error> {
+    let was_on = append
+        .before
+        .as_ref()
+        .filter(|(_, deleted)| !deleted)
+        .map(|(board, _)| board.as_str());
+    let now_on = (!append.deleted).then_some(append.board.as_str());
+    if was_on == now_on {
+        return Ok(());
+    }
+    if let Some(board) = was_on {
+        sqlx::query("UPDATE board_live_tasks SET live = live - 1 WHERE board = $1 AND live > 0")
+            .bind(board)
+            .execute(&mut *tx)
+            .await?;
+    }
+    let Some(board) = now_on else {
+        return Ok(());
+    };
+    let limit = append
+        .quota
+        .as_ref()
+        .filter(|quota| quota.board == board)
+        .map_or(i64::MAX, |quota| quota.limit);
+    let counted: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO board_live_tasks (board, live) VALUES ($1, 1) \
+         ON CONFLICT (board) DO UPDATE SET live = board_live_tasks.live + 1 \
+         WHERE board_live_tasks.live < $2 RETURNING live",
+    )
+    .bind(board)
+    .bind(limit)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if counted.is_some() {
+        return Ok(());
+    }
+    let live: i64 = sqlx::query_scalar("SELECT live FROM board_live_tasks WHERE board = $1")
+        .bind(board)
+        .fetch_one(&mut *tx)
+        .await?;
+    Err(Error::Refused(Refusal::TaskQuotaExceeded {
+        board: board.to_owned(),
+        live,
+        limit,
+    }))
 }

@@ -476,29 +476,88 @@ async fn tasks_move_complete_reopen_delete_and_undelete() {
     .await;
 }
 
-#[tokio::test]
+/// The board quota counts live tasks: a delete frees a place, an undelete takes one (and is
+/// refused on a full board), and creates racing for the last places get exactly the places left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_board_refuses_more_tasks_with_a_quota_reason() {
     let world = World::with(|l| l.set("limits.max_tasks_per_board", 2)).await;
-    world.create("One").await;
-    world.create("Two").await;
-    let err = world
-        .client()
-        .create_task(as_user(
-            OWNER,
-            create_in(
-                &world,
-                Task {
-                    title: "Three".into(),
-                    column: world.column(ColumnKind::Todo),
-                    ..Default::default()
-                },
-                "",
-            ),
-        ))
-        .await
-        .expect_err("quota");
+    let create = |title: &'static str| {
+        let mut client = world.client();
+        let request = create_in(
+            &world,
+            Task {
+                title: title.into(),
+                column: world.column(ColumnKind::Todo),
+                ..Default::default()
+            },
+            "",
+        );
+        async move { client.create_task(as_user(OWNER, request)).await }
+    };
+    let one = world.create("One").await;
+    let two = world.create("Two").await;
+    let err = create("Three").await.expect_err("quota");
     assert_eq!(err.code(), Code::FailedPrecondition);
     assert_eq!(reason(&err), "TASK_QUOTA_EXCEEDED");
+
+    let delete = |name: String| {
+        let mut client = world.client();
+        async move {
+            client
+                .delete_task(as_user(
+                    OWNER,
+                    DeleteTaskRequest {
+                        name,
+                        etag: String::new(),
+                    },
+                ))
+                .await
+        }
+    };
+    delete(one.name.clone()).await.expect("delete");
+    let three = create("Three")
+        .await
+        .expect("a delete frees a place")
+        .into_inner();
+    let undelete = world
+        .client()
+        .undelete_task(as_user(
+            OWNER,
+            UndeleteTaskRequest {
+                name: one.name.clone(),
+                etag: String::new(),
+            },
+        ))
+        .await
+        .expect_err("the board is full again");
+    assert_eq!(reason(&undelete), "TASK_QUOTA_EXCEEDED");
+    delete(three.name).await.expect("delete");
+    world
+        .client()
+        .undelete_task(as_user(
+            OWNER,
+            UndeleteTaskRequest {
+                name: one.name.clone(),
+                etag: String::new(),
+            },
+        ))
+        .await
+        .expect("an undelete takes the freed place");
+
+    // Two places freed, eight creates at once: exactly two land.
+    delete(one.name).await.expect("delete");
+    delete(two.name).await.expect("delete");
+    let raced =
+        futures::future::join_all(["a", "b", "c", "d", "e", "f", "g", "h"].map(&create)).await;
+    let landed = raced.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(landed, 2, "{raced:?}");
+    assert!(
+        raced
+            .iter()
+            .filter_map(|r| r.as_ref().err())
+            .all(|e| reason(e) == "TASK_QUOTA_EXCEEDED"),
+        "{raced:?}"
+    );
 }
 
 #[tokio::test]
@@ -535,6 +594,22 @@ async fn the_service_answers_reflection_health_and_readiness() {
             .expect("text");
         text.contains(r#"taskmesh_consumer_pending{consumer="tasks-read-model""#)
             && text.contains(r#"taskmesh_consumer_pending{consumer="tasks-job-status""#)
+    })
+    .await;
+    // Each handled event's age (from its change to its handling) is recorded per consumer.
+    world.create("Aged").await;
+    eventually("the event's age recorded", || async {
+        let text = reqwest::get(&metrics_url)
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text");
+        text.lines().any(|line| {
+            line.starts_with(
+                r#"taskmesh_consumer_event_age_seconds_count{consumer="tasks-read-model""#,
+            ) && !line.ends_with(" 0")
+        })
     })
     .await;
 }
