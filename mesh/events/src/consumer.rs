@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, AckKind, Message, consumer};
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use rand::Rng;
 use tokio::sync::watch;
 
@@ -66,6 +66,9 @@ impl<E: std::error::Error + 'static> From<E> for HandleError {
     }
 }
 
+/// What handling a message (or a batch) comes to.
+pub type Handling<'a> = Pin<Box<dyn Future<Output = Result<(), HandleError>> + Send + 'a>>;
+
 /// Handles one message; must be idempotent.
 pub trait Handler: Send + Sync + 'static {
     /// Applies `message`. `Ok` acknowledges it.
@@ -73,6 +76,15 @@ pub trait Handler: Send + Sync + 'static {
         &'a self,
         message: &'a Message,
     ) -> Pin<Box<dyn Future<Output = Result<(), HandleError>> + Send + 'a>>;
+
+    /// Applies several messages that arrived together, in order, as one unit (one transaction):
+    /// `Ok` acknowledges them all; on `Err` nothing of them may have taken effect, and each is
+    /// handled again on its own with [`handle`](Self::handle) and settled as usual. `None` (the
+    /// default): this handler takes one message at a time.
+    fn handle_batch<'a>(&'a self, messages: &'a [Message]) -> Option<Handling<'a>> {
+        let _ = messages;
+        None
+    }
 }
 
 /// Exponential backoff with jitter between attempts.
@@ -286,8 +298,28 @@ async fn consume<H: Handler>(
         tokio::select! {
             next = messages.next() => match next {
                 Some(Ok(message)) => {
-                    if !settle(&js, spec, handler, &message, stop).await {
-                        return Ok(());
+                    // What else is already here goes with it, for a handler that takes batches.
+                    let mut batch = vec![message];
+                    while batch.len() < PULL_BATCH {
+                        match messages.next().now_or_never() {
+                            Some(Some(Ok(message))) => batch.push(message),
+                            Some(Some(Err(err))) => return Err(err.into()),
+                            Some(None) | None => break,
+                        }
+                    }
+                    if batch.len() > 1
+                        && let Some(applied) = handler.handle_batch(&batch)
+                        && applied.await.is_ok()
+                    {
+                        for message in &batch {
+                            acknowledge(spec, message).await;
+                        }
+                        continue;
+                    }
+                    for message in &batch {
+                        if !settle(&js, spec, handler, message, stop).await {
+                            return Ok(());
+                        }
                     }
                 }
                 Some(Err(err)) => return Err(err.into()),
@@ -303,6 +335,16 @@ async fn consume<H: Handler>(
             }
             _ = stop.changed() => return Ok(()),
         }
+    }
+}
+
+/// Acknowledges a handled `message` and records its event's age.
+async fn acknowledge(spec: &ConsumerSpec, message: &Message) {
+    if let Some((age, histogram)) = event_age(message).zip(spec.age.as_ref()) {
+        histogram.observe(age.as_secs_f64());
+    }
+    if let Err(err) = message.ack().await {
+        tracing::warn!(consumer = %spec.durable, error = %err, "acknowledgement failed; the message will come again");
     }
 }
 
@@ -350,10 +392,8 @@ async fn settle<H: Handler>(
     };
     let ack = match outcome {
         Ok(()) => {
-            if let Some((age, histogram)) = event_age(message).zip(spec.age.as_ref()) {
-                histogram.observe(age.as_secs_f64());
-            }
-            message.ack().await
+            acknowledge(spec, message).await;
+            return true;
         }
         Err(HandleError::Wait(delay, reason)) => {
             tracing::debug!(subject = %message.subject, %reason, "too early; redelivery requested");

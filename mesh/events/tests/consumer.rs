@@ -336,3 +336,90 @@ async fn the_inbox_lets_an_event_take_effect_once_per_consumer() {
             .expect("other consumer")
     );
 }
+
+/// Takes batches: a batch holding `poison` is refused whole (and its messages come one by one).
+#[derive(Default)]
+struct Batcher {
+    single: Recorder,
+    batches: Mutex<Vec<Vec<String>>>,
+}
+
+impl Handler for Batcher {
+    fn handle<'a>(
+        &'a self,
+        message: &'a Message,
+    ) -> Pin<Box<dyn Future<Output = Result<(), HandleError>> + Send + 'a>> {
+        self.single.handle(message)
+    }
+
+    fn handle_batch<'a>(&'a self, messages: &'a [Message]) -> Option<consumer::Handling<'a>> {
+        Some(Box::pin(async move {
+            let bodies: Vec<String> = messages
+                .iter()
+                .map(|m| String::from_utf8_lossy(&m.payload).into_owned())
+                .collect();
+            if bodies.iter().any(|b| b == "poison") {
+                return Err(HandleError::Retry("a poisoned batch".to_owned()));
+            }
+            self.batches.lock().expect("lock").push(bodies.clone());
+            self.single.handled.lock().expect("lock").extend(bodies);
+            Ok(())
+        }))
+    }
+}
+
+/// Messages that are there together go to a batching handler together, in order, each exactly
+/// once; a batch the handler refuses is handled one message at a time, so only the bad one is
+/// dead-lettered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_waiting_together_are_handled_as_a_batch_and_a_refused_batch_one_by_one() {
+    let stack = Stack::load();
+    let nats = NatsServer::start(&stack).await;
+    let client = async_nats::connect(nats.url()).await.expect("nats");
+    let js = jetstream::new(client.clone());
+    spec(2).stream.ensure(&js).await.expect("stream");
+    for n in 0..60 {
+        let body = if n == 30 {
+            "poison".to_owned()
+        } else {
+            format!("m{n}")
+        };
+        publish(&js, "taskmesh.ctest.v1.thing", &body, &format!("id-{n}")).await;
+    }
+    let batcher = Arc::new(Batcher::default());
+    let (stop, stopped) = watch::channel(false);
+    tokio::spawn(consumer::run(
+        client.clone(),
+        spec(2),
+        Arc::clone(&batcher),
+        stopped,
+    ));
+    until("every good message handled", || {
+        batcher.single.handled.lock().expect("lock").len() == 59
+    })
+    .await;
+    let handled = batcher.single.handled.lock().expect("lock").clone();
+    let expected: Vec<String> = (0..60)
+        .filter(|n| *n != 30)
+        .map(|n| format!("m{n}"))
+        .collect();
+    assert_eq!(handled, expected, "each once, in order");
+    let batches = batcher.batches.lock().expect("lock").clone();
+    assert!(
+        batches.iter().any(|b| b.len() > 1),
+        "no batch of more than one: {batches:?}"
+    );
+    let letters = {
+        let mut letters = Vec::new();
+        for _ in 0..100 {
+            letters = dead_letters::list(&js, 10).await.expect("dead letters");
+            if !letters.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        letters
+    };
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    let _ = stop.send(true);
+}

@@ -70,7 +70,7 @@ impl Scenario {
     about = "Load for the platform `make up` runs, against floors measured in the same run"
 )]
 struct Args {
-    /// Scenarios to run (all when none is given).
+    /// Scenarios to run (all when none is given, none when only --lag is).
     #[arg(long, value_enum)]
     scenario: Vec<Scenario>,
     /// Ways in (all when none is given).
@@ -274,7 +274,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
         duration: Duration::from_secs_f64(args.duration),
         warmup: Duration::from_secs_f64(args.warmup),
     };
-    let scenarios = if args.scenario.is_empty() {
+    // `--lag` alone measures only the event lag.
+    let scenarios = if args.scenario.is_empty() && args.lag {
+        Vec::new()
+    } else if args.scenario.is_empty() {
         vec![
             Scenario::GetProject,
             Scenario::GetTask,

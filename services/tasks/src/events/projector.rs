@@ -1,6 +1,7 @@
 //! The projector: a durable consumer of the `TASKS` stream that applies each event to the read
 //! model. Redeliveries are skipped by version; an event that arrives before its predecessor (or
-//! after the view lost it) repairs the task's view from the event store first.
+//! after the view lost it) repairs the task's view from the event store first. Events that arrive
+//! together are applied in one transaction.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -8,7 +9,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::Message;
 use sqlx::PgPool;
-use taskmesh_events::consumer::{HandleError, Handler};
+use taskmesh_events::consumer::{self, HandleError, Handler};
 use taskmesh_events::{header, headers};
 
 use crate::domain::events::TaskEvent;
@@ -56,11 +57,41 @@ impl Projector {
     }
 }
 
+impl Projector {
+    /// Applies the events of `messages` in order in one transaction (one commit for the lot):
+    /// anything out of the ordinary (an undecodable event, a gap) rolls it all back, and the
+    /// consumer hands the messages to [`project`](Self::project) one by one.
+    async fn project_all(&self, messages: &[Message]) -> Result<(), HandleError> {
+        let mut tx = self.pool.begin().await?;
+        for message in messages {
+            let event_type = header(message, headers::EVENT_TYPE);
+            let event = TaskEvent::decode(&event_type, &message.payload)
+                .map_err(|e| HandleError::Retry(e.to_string()))?;
+            match read_model::apply_or_repair(&mut tx, &event).await? {
+                Applied::Applied | Applied::Duplicate | Applied::Repaired { .. } => {}
+                Applied::Gap { have } => {
+                    return Err(HandleError::Retry(format!(
+                        "version {} arrived before {}",
+                        event.version(),
+                        have + 1
+                    )));
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
 impl Handler for Projector {
     fn handle<'a>(
         &'a self,
         message: &'a Message,
     ) -> Pin<Box<dyn Future<Output = Result<(), HandleError>> + Send + 'a>> {
         Box::pin(self.project(message))
+    }
+
+    fn handle_batch<'a>(&'a self, messages: &'a [Message]) -> Option<consumer::Handling<'a>> {
+        Some(Box::pin(self.project_all(messages)))
     }
 }
