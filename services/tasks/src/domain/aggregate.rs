@@ -24,7 +24,42 @@ pub struct TaskState {
     pub version: i64,
 }
 
+/// A task's state as stored beside its head after every append, so loading a task reads one row
+/// instead of folding its whole history (a task collects events for as long as it lives).
+#[derive(Clone, PartialEq, prost::Message)]
+struct Snapshot {
+    #[prost(message, optional, tag = "1")]
+    task: Option<Task>,
+    #[prost(message, repeated, tag = "2")]
+    comments: Vec<Comment>,
+    #[prost(message, repeated, tag = "3")]
+    work_logs: Vec<WorkLog>,
+    #[prost(int64, tag = "4")]
+    version: i64,
+}
+
 impl TaskState {
+    /// The state as stored beside the task's head.
+    pub fn snapshot(&self) -> Vec<u8> {
+        prost::Message::encode_to_vec(&Snapshot {
+            task: Some(self.task.clone()),
+            comments: self.comments.clone(),
+            work_logs: self.work_logs.clone(),
+            version: self.version,
+        })
+    }
+
+    /// The state a [`snapshot`](Self::snapshot) holds.
+    pub fn from_snapshot(bytes: &[u8]) -> Result<Self, prost::DecodeError> {
+        let snapshot: Snapshot = prost::Message::decode(bytes)?;
+        Ok(Self {
+            task: snapshot.task.unwrap_or_default(),
+            comments: snapshot.comments,
+            work_logs: snapshot.work_logs,
+            version: snapshot.version,
+        })
+    }
+
     /// Folds `events` in order; `None` when there is none.
     pub fn replay<'a>(events: impl IntoIterator<Item = &'a TaskEvent>) -> Option<Self> {
         let mut state: Option<Self> = None;

@@ -82,6 +82,7 @@ impl Tasks {
             board: column.board.clone(),
             deleted: false,
             before: None,
+            snapshot: state.snapshot(),
             quota: Some(self.quota(&column.board)),
             request: request_id.map(|id| RequestKey {
                 method: "CreateTask",

@@ -136,6 +136,7 @@ impl Tasks {
                 board: state.board(),
                 deleted: state.is_deleted(),
                 before: Some(before),
+                snapshot: state.snapshot(),
                 events: vec![event],
                 quota,
                 request: keyed.map(|(key, _)| key),

@@ -10,7 +10,7 @@ use taskmesh_mesh::db::claim_request_id;
 use uuid::Uuid;
 
 use crate::domain::aggregate::{TaskState, etag};
-use crate::domain::events::TaskEvent;
+use crate::domain::events::{DecodeError, TaskEvent};
 use crate::domain::names::TaskName;
 use crate::error::{Error, Refusal};
 
@@ -45,6 +45,8 @@ pub struct Append<'a> {
     pub deleted: bool,
     /// The task's board and whether it was deleted before the events (`None` for a new task).
     pub before: Option<(String, bool)>,
+    /// The task's state after the events ([`TaskState::snapshot`]), stored with the head.
+    pub snapshot: Vec<u8>,
     /// Check this quota first.
     pub quota: Option<BoardQuota>,
     /// The request's idempotency key, if it has one.
@@ -86,18 +88,44 @@ impl EventStore {
 
     /// Rebuilds a task from its events; `None` when it has none.
     pub async fn load(&self, task: Uuid) -> Result<Option<TaskState>, Error> {
-        let rows: Vec<(String, Vec<u8>)> = sqlx::query_as(
-            "SELECT event_type, payload FROM task_events WHERE task_id = $1 ORDER BY version",
+        let head: Option<(Option<Vec<u8>>, i64, i64)> = sqlx::query_as(
+            "SELECT snapshot, snapshot_version, version FROM task_heads WHERE task_id = $1",
         )
         .bind(task)
-        .fetch_all(&self.pool)
+        .fetch_optional(&self.pool)
         .await?;
-        let mut events = Vec::with_capacity(rows.len());
-        for (event_type, payload) in rows {
-            let event = TaskEvent::decode(&event_type, &payload).map_err(Error::CorruptEvent)?;
-            events.push(event);
+        let Some((snapshot, snapshot_version, version)) = head else {
+            return Ok(None);
+        };
+        let mut state = match snapshot {
+            Some(bytes) if snapshot_version > 0 => {
+                Some(TaskState::from_snapshot(&bytes).map_err(|e| {
+                    Error::CorruptEvent(DecodeError {
+                        event_type: "snapshot".to_owned(),
+                        reason: e.to_string(),
+                    })
+                })?)
+            }
+            _ => None,
+        };
+        let from = state.as_ref().map_or(0, |s| s.version);
+        if from < version {
+            // Events after the snapshot (none, unless the head is older than snapshots).
+            let rows: Vec<(String, Vec<u8>)> = sqlx::query_as(
+                "SELECT event_type, payload FROM task_events WHERE task_id = $1 AND version > $2 \
+                 ORDER BY version",
+            )
+            .bind(task)
+            .bind(from)
+            .fetch_all(&self.pool)
+            .await?;
+            for (event_type, payload) in rows {
+                let event =
+                    TaskEvent::decode(&event_type, &payload).map_err(Error::CorruptEvent)?;
+                state.get_or_insert_with(TaskState::default).apply(&event);
+            }
         }
-        Ok(TaskState::replay(&events))
+        Ok(state)
     }
 
     /// Appends the events of one command in one transaction with their outbox rows.
@@ -121,27 +149,29 @@ impl EventStore {
         let last = append.expected + i64::try_from(append.events.len()).unwrap_or(0);
         if append.expected == 0 {
             sqlx::query(
-                "INSERT INTO task_heads (task_id, project_id, board, version, deleted) \
-                 VALUES ($1, $2, $3, $4, $5)",
+                "INSERT INTO task_heads (task_id, project_id, board, version, deleted, snapshot, \
+                 snapshot_version) VALUES ($1, $2, $3, $4, $5, $6, $4)",
             )
             .bind(append.task.task)
             .bind(&append.task.project)
             .bind(&append.board)
             .bind(last)
             .bind(append.deleted)
+            .bind(&append.snapshot)
             .execute(&mut *tx)
             .await
             .map_err(|e| self.conflict(e, &name, 0))?;
         } else {
             let updated = sqlx::query(
-                "UPDATE task_heads SET version = $2, board = $3, deleted = $4 \
-                 WHERE task_id = $1 AND version = $5",
+                "UPDATE task_heads SET version = $2, board = $3, deleted = $4, snapshot = $6, \
+                 snapshot_version = $2 WHERE task_id = $1 AND version = $5",
             )
             .bind(append.task.task)
             .bind(last)
             .bind(&append.board)
             .bind(append.deleted)
             .bind(append.expected)
+            .bind(&append.snapshot)
             .execute(&mut *tx)
             .await?;
             if updated.rows_affected() == 0 {

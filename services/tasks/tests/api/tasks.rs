@@ -671,3 +671,68 @@ async fn oversized_and_unbounded_jobs_are_refused_at_create() {
     );
     assert!(world.list_all("").await.is_empty(), "nothing was stored");
 }
+
+/// A task is loaded from the snapshot kept with its head (one row, however long its history),
+/// which is the same state its events fold to; a head from before snapshots is folded from its
+/// events.
+#[tokio::test]
+async fn a_task_loads_from_its_snapshot_which_matches_its_events() {
+    let world = World::new().await;
+    let task = world.create("Snapshot").await;
+    let mut client = world.client();
+    let update = |title: String| UpdateTaskRequest {
+        task: Some(Task {
+            name: task.name.clone(),
+            title,
+            ..Default::default()
+        }),
+        update_mask: Some(prost_types::FieldMask {
+            paths: vec!["title".into()],
+        }),
+    };
+    for n in 0..40 {
+        client
+            .update_task(as_user(OWNER, update(format!("title {n}"))))
+            .await
+            .expect("update");
+    }
+    let get = || {
+        let mut client = world.client();
+        let name = task.name.clone();
+        async move {
+            client
+                .get_task(as_user(OWNER, GetTaskRequest { name }))
+                .await
+                .expect("get")
+                .into_inner()
+        }
+    };
+    let from_snapshot = get().await;
+    assert_eq!(from_snapshot.title, "title 39");
+    assert_eq!(from_snapshot.etag, "v41");
+
+    let id = uuid::Uuid::parse_str(task.name.rsplit('/').next().expect("id")).expect("uuid");
+    let mut db = world.tasks.db.connect(&world.stack).await;
+    sqlx::query("UPDATE task_heads SET snapshot = NULL, snapshot_version = 0 WHERE task_id = $1")
+        .bind(id)
+        .execute(&mut db)
+        .await
+        .expect("forget the snapshot");
+    assert_eq!(get().await, from_snapshot, "folded from the events");
+
+    client
+        .update_task(as_user(OWNER, update("after".into())))
+        .await
+        .expect("update");
+    sqlx::query("DELETE FROM task_events WHERE task_id = $1")
+        .bind(id)
+        .execute(&mut db)
+        .await
+        .expect("drop the history");
+    let loaded = get().await;
+    assert_eq!(
+        (loaded.title.as_str(), loaded.etag.as_str()),
+        ("after", "v42"),
+        "read from the snapshot alone"
+    );
+}
