@@ -13,10 +13,12 @@ pub fn email_key(email: &str) -> String {
     email.trim().to_lowercase()
 }
 
-/// A display name as stored: surrounding spaces trimmed (its length and characters are the
+/// A display name as stored: surrounding ASCII spaces trimmed, as the contract's not-blank rule
+/// counts them (its length and characters are the
 /// contract's rules).
 pub fn display_name(raw: &str) -> String {
-    raw.trim().to_owned()
+    raw.trim_matches(|c: char| c.is_ascii_whitespace())
+        .to_owned()
 }
 
 /// A random secret `<prefix><43 base64url characters>` (256 bits).

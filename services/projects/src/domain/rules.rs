@@ -49,10 +49,12 @@ impl Limits {
     }
 }
 
-/// A display name as stored: surrounding spaces trimmed. Its length, characters and presence are
+/// A display name as stored: surrounding ASCII spaces trimmed, as the contract's not-blank rule
+/// counts them. Its length, characters and presence are
 /// the contract's rules (`buf.validate` on `display_name`), checked before a handler runs.
 pub fn display_name(raw: &str) -> String {
-    raw.trim().to_owned()
+    raw.trim_matches(|c: char| c.is_ascii_whitespace())
+        .to_owned()
 }
 
 /// A column kind given on input; the contract has made it a defined, specified kind.

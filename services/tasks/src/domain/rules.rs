@@ -18,16 +18,19 @@ impl Default for Limits {
     }
 }
 
-/// A title as stored: surrounding spaces trimmed. Its length, characters and presence are the
+/// A title as stored: surrounding ASCII spaces trimmed, as the contract's not-blank rule counts
+/// them. Its length, characters and presence are the
 /// contract's rules (`buf.validate` on `Task.title`), checked before a handler runs; so are those of
 /// descriptions, comments, notes, labels, durations, estimates and jobs.
 pub fn title(raw: &str) -> String {
-    raw.trim().to_owned()
+    raw.trim_matches(|c: char| c.is_ascii_whitespace())
+        .to_owned()
 }
 
-/// A comment's text as stored: surrounding spaces trimmed.
+/// A comment's text as stored: surrounding ASCII spaces trimmed.
 pub fn comment(raw: &str) -> String {
-    raw.trim().to_owned()
+    raw.trim_matches(|c: char| c.is_ascii_whitespace())
+        .to_owned()
 }
 
 /// Labels as stored: sorted, duplicates removed (each label's form and their count are the
