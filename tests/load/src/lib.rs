@@ -5,3 +5,4 @@ pub mod engine;
 pub mod floors;
 pub mod lag;
 pub mod platform;
+pub mod rss;

@@ -18,6 +18,7 @@ use taskmesh_load::engine::{self, Load, Measured};
 use taskmesh_load::floors;
 use taskmesh_load::lag::{self, Watched};
 use taskmesh_load::platform::{Call, Endpoints, Platform, Transport};
+use taskmesh_load::rss;
 
 /// What to drive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
@@ -319,6 +320,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         rows.push(Row::new("floor", "js-publish", &measured));
     }
 
+    let pids = rss::pids(&taskmesh_testing::stack_home().join("run"));
+    let idle = rss::now(&pids);
+    let sampler = rss::Sampler::start(pids);
     eprintln!("preparing a user, a project and {} tasks", args.seed.max(1));
     let platform = Platform::prepare(&Endpoints::default(), args.seed.max(1)).await?;
     for scenario in &scenarios {
@@ -344,8 +348,27 @@ async fn run(args: Args) -> anyhow::Result<()> {
     } else {
         Vec::new()
     };
+    let peaks = sampler.peaks();
+    let memory: Vec<serde_json::Value> = rss::PROCESSES
+        .iter()
+        .filter_map(|name| {
+            let (idle, peak) = (idle.get(*name)?, peaks.get(*name)?);
+            Some(serde_json::json!({"process": name, "idle_mib": *idle as f64 / 1024.0, "peak_mib": *peak as f64 / 1024.0}))
+        })
+        .collect();
+    if !memory.is_empty() {
+        println!("\n| process | idle RSS MiB | peak RSS under load MiB |\n|---|---|---|");
+        for row in &memory {
+            println!(
+                "| {} | {:.1} | {:.1} |",
+                row["process"].as_str().unwrap_or_default(),
+                row["idle_mib"].as_f64().unwrap_or_default(),
+                row["peak_mib"].as_f64().unwrap_or_default()
+            );
+        }
+    }
     if let Some(path) = &args.json {
-        let report = serde_json::json!({"calls": rows, "event_lag": lags});
+        let report = serde_json::json!({"calls": rows, "event_lag": lags, "memory": memory});
         std::fs::write(path, serde_json::to_vec_pretty(&report)?)?;
         eprintln!("results written to {}", path.display());
     }
