@@ -11,6 +11,7 @@ use taskmesh_mesh::validate::{behavior, has_behavior};
 
 use crate::routes::RouteTable;
 
+mod ranges;
 mod rules;
 
 /// The variable names of every `google.api.resource` pattern in `pool`, by its collection ids:

@@ -10,13 +10,15 @@ mod harness;
 mod outage;
 mod restart;
 mod secrets;
+mod targets;
 
 use std::process::Command;
 
 use serde_json::{Value, json};
 use taskmesh_testing::Stack;
 
-use harness::{Platform, Rest, job_target, poll};
+use harness::{Platform, Rest, poll};
+use targets::job_target;
 
 const PASSWORD: &str = "correct horse battery";
 

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use taskmesh_testing::{Stack, TcpProxy};
 
-use crate::harness::{Platform, ROOMY_RATE_LIMITS, Rest, job_target};
+use crate::harness::{Platform, ROOMY_RATE_LIMITS, Rest};
+use crate::targets::job_target;
 use crate::{column, project_with_board};
 
 /// How long the database is away.

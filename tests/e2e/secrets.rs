@@ -7,7 +7,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use taskmesh_testing::Stack;
 
-use crate::harness::{Platform, Rest, poll, recording_target};
+use crate::harness::{Platform, Rest, poll};
+use crate::targets::recording_target;
 use crate::{column, project_with_board};
 
 /// Waits until the target has seen a request for `path`; returns its head.

@@ -57,8 +57,8 @@ pub async fn connect(
     name: &str,
     credentials: Option<&NatsCredentials>,
 ) -> Result<async_nats::Client, async_nats::ConnectError> {
-    let (url, in_url) = split_login(url);
-    options(name, in_url.as_ref().or(credentials))
+    let (url, options) = logged_in(url, name, credentials);
+    options
         .retry_on_initial_connect()
         .max_reconnects(None)
         .event_callback(|event| async move {
@@ -81,10 +81,20 @@ pub async fn connect_once(
     name: &str,
     credentials: Option<&NatsCredentials>,
 ) -> Result<async_nats::Client, async_nats::ConnectError> {
+    let (url, options) = logged_in(url, name, credentials);
+    options.connect(url.as_str()).await
+}
+
+/// `url` without its login, and the options of `name` logged in with that login or else
+/// `credentials`.
+fn logged_in(
+    url: &str,
+    name: &str,
+    credentials: Option<&NatsCredentials>,
+) -> (String, async_nats::ConnectOptions) {
     let (url, in_url) = split_login(url);
-    options(name, in_url.as_ref().or(credentials))
-        .connect(url.as_str())
-        .await
+    let options = options(name, in_url.as_ref().or(credentials));
+    (url, options)
 }
 
 /// True while the client is connected.

@@ -208,11 +208,12 @@ impl Sealer {
                 continue;
             }
             let context = header_owner(owner, name);
-            let kept = previous
-                .and_then(|p| p.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)))
-                .map(|(_, v)| v)
-                .filter(|v| is_sealed(v));
-            if let Some(kept) = kept.filter(|_| value == REDACTED) {
+            if value == REDACTED
+                && let Some(kept) = previous
+                    .and_then(|p| p.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)))
+                    .map(|(_, v)| v)
+                    .filter(|v| is_sealed(v))
+            {
                 value.clone_from(kept);
                 continue;
             }

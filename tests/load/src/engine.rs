@@ -37,6 +37,16 @@ pub struct Measured {
 }
 
 impl Measured {
+    fn empty() -> Self {
+        Self {
+            ok: 0,
+            errors: 0,
+            first_error: None,
+            elapsed: Duration::ZERO,
+            latencies: histogram(),
+        }
+    }
+
     /// Successful calls per second.
     pub fn throughput(&self) -> f64 {
         self.ok as f64 / self.elapsed.as_secs_f64().max(1e-9)
@@ -55,6 +65,12 @@ impl Measured {
 
 fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds")
+}
+
+/// Records one call's latency (at least 1 µs; beyond the histogram's range it saturates).
+fn record(latencies: &mut Histogram<u64>, took: Duration) {
+    let micros = u64::try_from(took.as_micros().max(1)).unwrap_or(u64::MAX);
+    latencies.saturating_record(micros);
 }
 
 /// Runs `call(n)` (n counts calls from 0, warm-up included) under `load`.
@@ -105,10 +121,7 @@ where
                     let n = counter.fetch_add(1, Ordering::Relaxed);
                     let began = Instant::now();
                     match call(n).await {
-                        Ok(()) => {
-                            let micros = began.elapsed().as_micros().max(1);
-                            let _ = latencies.record(u64::try_from(micros).unwrap_or(u64::MAX));
-                        }
+                        Ok(()) => record(&mut latencies, began.elapsed()),
                         Err(err) => {
                             errors += 1;
                             first_error.get_or_insert(err);
@@ -119,13 +132,7 @@ where
             })
         })
         .collect();
-    let mut total = Measured {
-        ok: 0,
-        errors: 0,
-        first_error: None,
-        elapsed: Duration::ZERO,
-        latencies: histogram(),
-    };
+    let mut total = Measured::empty();
     for worker in workers {
         let (latencies, errors, first_error) = worker.await.expect("a load worker panicked");
         total.latencies.add(&latencies).expect("same bounds");
@@ -174,19 +181,10 @@ where
         }));
         n += 1;
     }
-    let mut total = Measured {
-        ok: 0,
-        errors: 0,
-        first_error: None,
-        elapsed: Duration::ZERO,
-        latencies: histogram(),
-    };
+    let mut total = Measured::empty();
     for call in calls {
         match call.await.expect("a call panicked") {
-            Ok(took) => {
-                let micros = u64::try_from(took.as_micros().max(1)).unwrap_or(u64::MAX);
-                let _ = total.latencies.record(micros);
-            }
+            Ok(took) => record(&mut total.latencies, took),
             Err(err) => {
                 total.errors += 1;
                 total.first_error.get_or_insert(err);

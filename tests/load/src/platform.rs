@@ -99,16 +99,14 @@ impl Platform {
         let user = format!("load{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
         let email = format!("{user}@example.org");
         let password = "load test password";
-        let (status, body) = post(
+        created(
             &http,
             &format!("{base}/v1/users:register"),
             None,
             json!({"username": user, "email": email, "password": password}),
         )
-        .await?;
-        if status != 200 {
-            bail!("registering {user} answered {status}: {body}");
-        }
+        .await
+        .with_context(|| format!("registering {user}"))?;
         let mut token = None;
         for _ in 0..100 {
             let (status, body) = post(
@@ -125,27 +123,23 @@ impl Platform {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let token = token.context("the registration never completed")?;
-        let (status, project) = post(
+        let project = created(
             &http,
             &format!("{base}/v1/projects"),
             Some(&token),
             json!({"displayName": "Load"}),
         )
-        .await?;
-        if status != 200 {
-            bail!("creating the project answered {status}: {project}");
-        }
+        .await
+        .context("creating the project")?;
         let project = project["name"].as_str().context("project name")?.to_owned();
-        let (status, board) = post(
+        let board = created(
             &http,
             &format!("{base}/v1/{project}/boards"),
             Some(&token),
             json!({"displayName": "Load"}),
         )
-        .await?;
-        if status != 200 {
-            bail!("creating the board answered {status}: {board}");
-        }
+        .await
+        .context("creating the board")?;
         let board = board["name"].as_str().context("board name")?.to_owned();
 
         let direct = (
@@ -450,6 +444,20 @@ fn grpc_web_status(mut body: Bytes) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// `post`, which must answer 200: its body.
+async fn created(
+    http: &reqwest::Client,
+    url: &str,
+    token: Option<&str>,
+    body: Value,
+) -> anyhow::Result<Value> {
+    let (status, body) = post(http, url, token, body).await?;
+    if status != 200 {
+        bail!("answered {status}: {body}");
+    }
+    Ok(body)
 }
 
 async fn post(

@@ -5,3 +5,4 @@
 mod crash;
 mod helpers;
 mod jobs;
+mod watch;

@@ -268,6 +268,15 @@ impl World {
 }
 
 /// Polls `check` until it returns true (up to 30 s).
+/// A CreateTask request for `task` in the world's project.
+pub(crate) fn create_in(world: &World, task: Task, request_id: &str) -> CreateTaskRequest {
+    CreateTaskRequest {
+        parent: world.project.clone(),
+        task: Some(task),
+        request_id: request_id.into(),
+    }
+}
+
 pub(crate) async fn eventually<F, Fut>(what: &str, mut check: F)
 where
     F: FnMut() -> Fut,

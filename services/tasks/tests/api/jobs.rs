@@ -1,17 +1,9 @@
 //! Jobs on tasks: validation, and the latest execution state reported back.
 
 use taskmesh_contracts::projects_v1::ColumnKind;
-use taskmesh_contracts::tasks_v1::{CreateTaskRequest, GetTaskRequest, Task, UpdateTaskRequest};
+use taskmesh_contracts::tasks_v1::{GetTaskRequest, Task, UpdateTaskRequest};
 
-use crate::helpers::{OWNER, World, as_user, eventually, violations};
-
-fn create_in(world: &World, task: Task, request_id: &str) -> CreateTaskRequest {
-    CreateTaskRequest {
-        parent: world.project.clone(),
-        task: Some(task),
-        request_id: request_id.into(),
-    }
-}
+use crate::helpers::{OWNER, World, as_user, create_in, eventually, violations};
 
 #[tokio::test]
 async fn a_task_carries_a_validated_job() {

@@ -3,6 +3,7 @@
 
 mod bola;
 mod children;
+mod heads;
 mod helpers;
 mod jobs;
 mod nats_outage;
