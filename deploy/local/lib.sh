@@ -53,6 +53,13 @@ declare -A NATS_CONSUMERS=(
   [execution]="TASKS:execution-jobs"
 )
 
+# The subjects each service listens to on core NATS, without a consumer: the projects service's
+# events forget remembered member roles (taskmesh_clients::Memberships).
+declare -A NATS_LISTENS=(
+  [tasks]="taskmesh.projects.v1.>"
+  [execution]="taskmesh.projects.v1.>"
+)
+
 export PATH="$VENV/bin:$NODE_DIR/node_modules/.bin:$HOME/.cargo/bin:$PATH"
 # Same rule as the Makefile: one target dir per clone (see the comment there).
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/taskmesh/target/$(printf '%s' "$ROOT" | md5sum | cut -c1-12)}"

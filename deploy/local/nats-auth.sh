@@ -2,7 +2,8 @@
 # Writes the NATS authorization block of the mesh: one user per service whose password file is in
 # PASSWORD_DIR (its name is the service's), allowed to publish only its own events and dead letters,
 # to create, read and acknowledge only its own durable consumers on the streams it reads
-# (NATS_CONSUMERS in lib.sh) and to receive replies only on its own inbox prefix; plus `operator`
+# (NATS_CONSUMERS in lib.sh), to listen to the subjects NATS_LISTENS gives it and to receive
+# replies only on its own inbox prefix; plus `operator`
 # (file `operator`), who may do anything (dead-letter replays, inspection, tests). The file holds
 # bcrypt hashes, never a password. Used by the local stack (infra.sh) and the end-to-end tests.
 #
@@ -15,7 +16,7 @@ out="$1"; dir="$2"
 rules=()
 for entry in "${SERVICES[@]}"; do
   service="${entry%%:*}"
-  rules+=("$service=${NATS_CONSUMERS[$service]:-}")
+  rules+=("$service=${NATS_CONSUMERS[$service]:-}=${NATS_LISTENS[$service]:-}")
 done
 
 (umask 077
@@ -31,7 +32,7 @@ def hashed(name):
         password = f.read().strip()
     return bcrypt.hashpw(password, bcrypt.gensalt(rounds=10)).decode()
 
-def service_user(service, consumers):
+def service_user(service, consumers, listens):
     stream = service.upper()
     publish = [
         f"taskmesh.{service}.v1.>",
@@ -62,15 +63,15 @@ def service_user(service, consumers):
         "password": hashed(service),
         "permissions": {
             "publish": {"allow": sorted(set(publish))},
-            "subscribe": {"allow": [f"_INBOX_{service}.>"]},
+            "subscribe": {"allow": [f"_INBOX_{service}.>"] + listens},
         },
     }
 
 users = []
 for rule in rules:
-    service, _, consumers = rule.partition("=")
+    service, consumers, listens = rule.split("=")
     if os.path.exists(os.path.join(pwdir, service)):
-        users.append(service_user(service, consumers.split()))
+        users.append(service_user(service, consumers.split(), listens.split()))
 if os.path.exists(os.path.join(pwdir, "operator")):
     users.append({"user": "operator", "password": hashed("operator")})
 

@@ -4,7 +4,9 @@
 //! correlation id, trace context and deadline.
 
 pub mod identity;
+pub mod project_cache;
 pub mod projects;
 
 pub use identity::IdentityClient;
+pub use project_cache::ProjectCache;
 pub use projects::{Access, EndpointError, ProjectsClient, ProjectsEndpoint};

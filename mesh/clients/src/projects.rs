@@ -16,13 +16,20 @@ use taskmesh_mesh::status::{unavailable, with_reason};
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Request, Status};
 
+use crate::project_cache::ProjectCache;
+
 /// Where the projects service is (the `projects` table of a service's configuration).
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ProjectsEndpoint {
     /// gRPC endpoint, `http://127.0.0.1:50052`.
     pub endpoint: String,
     /// Longest wait for one call, in milliseconds.
     pub timeout_ms: u64,
+    /// How long a member's role or a column is remembered at most, in milliseconds
+    /// ([`ProjectCache`]); the projects service's events forget it sooner when it changes. 0 asks
+    /// on every call.
+    pub cache_ms: u64,
 }
 
 impl Default for ProjectsEndpoint {
@@ -30,6 +37,7 @@ impl Default for ProjectsEndpoint {
         Self {
             endpoint: "http://127.0.0.1:50052".to_owned(),
             timeout_ms: 2_000,
+            cache_ms: 30_000,
         }
     }
 }
@@ -38,6 +46,11 @@ impl ProjectsEndpoint {
     /// The timeout as a duration.
     pub fn timeout(&self) -> Duration {
         Duration::from_millis(self.timeout_ms)
+    }
+
+    /// The cache's time to live; `None` when it is off.
+    pub fn cache_ttl(&self) -> Option<Duration> {
+        (self.cache_ms > 0).then(|| Duration::from_millis(self.cache_ms))
     }
 
     /// Checks the endpoint; the error names the key.
@@ -67,6 +80,7 @@ pub enum Access {
 pub struct ProjectsClient {
     channel: Channel,
     timeout: Duration,
+    cache: Option<ProjectCache>,
 }
 
 /// The endpoint could not be parsed.
@@ -86,7 +100,18 @@ impl ProjectsClient {
             .map_err(|e| EndpointError(e.to_string()))?
             .connect_timeout(Duration::from_secs(2))
             .connect_lazy();
-        Ok(Self { channel, timeout })
+        Ok(Self {
+            channel,
+            timeout,
+            cache: None,
+        })
+    }
+
+    /// Answers role and column questions from `cache` when it can (the caller runs its
+    /// [`watch`](ProjectCache::watch)).
+    pub fn with_cache(mut self, cache: ProjectCache) -> Self {
+        self.cache = Some(cache);
+        self
     }
 
     fn request<T>(&self, context: &CallContext, message: T) -> Request<T> {
@@ -138,6 +163,25 @@ impl ProjectsClient {
     /// The caller's role in `projects/{project}`, or `None` when not a member (or no such project).
     pub async fn role(&self, context: &CallContext, project: &str) -> Result<Option<Role>, Status> {
         let user = context.caller.trim_start_matches("users/");
+        let Some(cache) = &self.cache else {
+            return self.fetch_role(context, project, user).await;
+        };
+        match cache.role(project, user) {
+            Ok(role) => Ok(role),
+            Err(ticket) => {
+                let role = self.fetch_role(context, project, user).await?;
+                cache.remember_role(ticket, project, user, role);
+                Ok(role)
+            }
+        }
+    }
+
+    async fn fetch_role(
+        &self,
+        context: &CallContext,
+        project: &str,
+        user: &str,
+    ) -> Result<Option<Role>, Status> {
         let request = self.request(
             context,
             GetMemberRequest {
@@ -164,6 +208,24 @@ impl ProjectsClient {
 
     /// The column, or FAILED_PRECONDITION `COLUMN_NOT_FOUND` when the board has no such column.
     pub async fn column(&self, context: &CallContext, column: &str) -> Result<Column, Status> {
+        let project = column
+            .strip_prefix("projects/")
+            .and_then(|rest| rest.split('/').next())
+            .unwrap_or_default();
+        let Some(cache) = self.cache.as_ref().filter(|_| !project.is_empty()) else {
+            return self.fetch_column(context, column).await;
+        };
+        match cache.column(project, column) {
+            Ok(found) => Ok(found),
+            Err(ticket) => {
+                let found = self.fetch_column(context, column).await?;
+                cache.remember_column(ticket, project, &found);
+                Ok(found)
+            }
+        }
+    }
+
+    async fn fetch_column(&self, context: &CallContext, column: &str) -> Result<Column, Status> {
         let request = self.request(
             context,
             GetColumnRequest {

@@ -11,6 +11,7 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
+use taskmesh_clients::{EndpointError, ProjectCache, ProjectsClient, ProjectsEndpoint};
 use taskmesh_events::consumer::{self, ConsumerSpec, Handler};
 use taskmesh_events::{Outbox, StreamSpec};
 use taskmesh_mesh::config::ConfigError;
@@ -183,6 +184,25 @@ impl<S: Service> Wiring<S> {
                 Box::pin(task(stop)) as BoxFuture<'static, Result<(), BoxError>>
             }));
         self
+    }
+
+    /// A client of the projects service at `endpoint` whose role and column answers are
+    /// remembered ([`ProjectCache`], when its time to live is not 0) and forgotten as the projects service's
+    /// events arrive; the listening runs as a background task of the service.
+    pub fn projects_client(
+        &mut self,
+        endpoint: &ProjectsEndpoint,
+    ) -> Result<ProjectsClient, EndpointError> {
+        let client = ProjectsClient::from_config(endpoint)?;
+        let Some(ttl) = endpoint.cache_ttl() else {
+            return Ok(client);
+        };
+        let cache = ProjectCache::new(self.nats().clone(), ttl);
+        let watching = cache.clone();
+        self.spawn("membership events", move |stop| async move {
+            watching.watch(stop.receiver()).await.map_err(Into::into)
+        });
+        Ok(client.with_cache(cache))
     }
 
     /// Verifies callers against this very process at the address it binds (the identity service

@@ -6,7 +6,6 @@
 use std::time::Duration;
 
 use sqlx::migrate::Migrator;
-use taskmesh_clients::projects::ProjectsClient;
 use taskmesh_contracts::execution_v1::execution_service_server::ExecutionServiceServer;
 use taskmesh_mesh::sealed::Sealer;
 use taskmesh_service::{NoCommand, Service, Wiring};
@@ -67,7 +66,7 @@ impl Service for Execution {
                 Ok(())
             });
         }
-        let projects = ProjectsClient::from_config(&settings.projects)?;
+        let projects = wiring.projects_client(&settings.projects)?;
         let changes = Changes::default();
         let (listening, pool) = (changes.clone(), wiring.pool().clone());
         wiring.spawn("change listener", move |mut stop| async move {

@@ -14,7 +14,6 @@ use crate::grpc::service::Tasks as TaskCommands;
 use crate::grpc::{TaskAdmin, TasksService};
 use crate::store::event_store::EventStore;
 use crate::store::read_model;
-use taskmesh_clients::projects::ProjectsClient;
 
 /// The tasks service.
 #[derive(Debug)]
@@ -40,7 +39,7 @@ impl Service for Tasks {
 
     async fn build(wiring: &mut Wiring<Self>) -> Result<(), Error> {
         let settings = wiring.settings().clone();
-        let projects = ProjectsClient::from_config(&settings.projects)?;
+        let projects = wiring.projects_client(&settings.projects)?;
         let pool = wiring.pool().clone();
         let keys = wiring.vault().sealing_keys().await?;
         let sealer = Sealer::new(&keys).map_err(|e| Error::Sealing(e.to_string()))?;

@@ -70,10 +70,7 @@ impl ProjectService for ProjectsService {
         let context = CallContext::of(&request);
         let name = ProjectName::parse("name", &request.get_ref().name)?;
         self.store
-            .require(&context, &name.project, Role::Viewer)
-            .await?;
-        self.store
-            .get_project(&name)
+            .get_project_as(&context, &name, Role::Viewer)
             .await
             .map(Response::new)
             .map_err(Into::into)

@@ -24,18 +24,7 @@ impl Store {
                 .bind(user)
                 .fetch_optional(self.pool())
                 .await?;
-        match role.and_then(|r| Role::try_from(i32::from(r)).ok()) {
-            Some(role) if role as i32 >= least as i32 => Ok(role),
-            Some(_) => Err(Error::PermissionDenied(format!(
-                "{} needs the {} role in projects/{project}",
-                context.caller,
-                least.as_str_name()
-            ))),
-            None => Err(Error::PermissionDenied(format!(
-                "{} is not a member of projects/{project}",
-                context.caller
-            ))),
-        }
+        at_least(context, project, role, least)
     }
 
     /// PERMISSION_DENIED unless the caller owns the organization (or there is no such one).
@@ -59,5 +48,27 @@ impl Store {
                 context.caller
             )))
         }
+    }
+}
+
+/// The role (as stored) when it is at least `least`; PERMISSION_DENIED when it is below, or the
+/// caller is no member (`None`).
+pub(crate) fn at_least(
+    context: &CallContext,
+    project: &str,
+    role: Option<i16>,
+    least: Role,
+) -> Result<Role, Error> {
+    match role.and_then(|r| Role::try_from(i32::from(r)).ok()) {
+        Some(role) if role as i32 >= least as i32 => Ok(role),
+        Some(_) => Err(Error::PermissionDenied(format!(
+            "{} needs the {} role in projects/{project}",
+            context.caller,
+            least.as_str_name()
+        ))),
+        None => Err(Error::PermissionDenied(format!(
+            "{} is not a member of projects/{project}",
+            context.caller
+        ))),
     }
 }

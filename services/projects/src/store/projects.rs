@@ -68,6 +68,19 @@ pub const ORDER_FIELDS: &[OrderField] = &[
     },
 ];
 
+/// A project with the role of the user who reads it; no row for a non-member.
+const GET_AS_MEMBER: &str = "SELECT m.role, p.uid, p.id, p.organization_id, p.display_name, \
+     p.description, p.creator, p.create_time, p.update_time, p.delete_time, p.version \
+     FROM members m JOIN projects p ON p.id = m.project_id \
+     WHERE m.project_id = $1 AND m.user_id = $2";
+
+#[derive(sqlx::FromRow)]
+struct MemberRow {
+    role: i16,
+    #[sqlx(flatten)]
+    project: Row,
+}
+
 #[derive(sqlx::FromRow)]
 struct Row {
     uid: Uuid,
@@ -280,6 +293,27 @@ impl Store {
         load(&mut conn, &name.project, Read::Plain)
             .await?
             .map(Row::into_proto)
+            .ok_or_else(|| not_found(&name.to_string()))
+    }
+
+    /// Gets a project, soft-deleted or not, when the caller's role in it is at least `least`
+    /// (PERMISSION_DENIED otherwise, and for a project that does not exist): the role and the
+    /// project in one query.
+    pub async fn get_project_as(
+        &self,
+        context: &CallContext,
+        name: &ProjectName,
+        least: Role,
+    ) -> Result<Project, Error> {
+        let found: Option<MemberRow> = sqlx::query_as(GET_AS_MEMBER)
+            .bind(&name.project)
+            .bind(context.caller.trim_start_matches("users/"))
+            .fetch_optional(self.pool())
+            .await?;
+        let role = found.as_ref().map(|row| row.role);
+        super::access::at_least(context, &name.project, role, least)?;
+        found
+            .map(|row| row.project.into_proto())
             .ok_or_else(|| not_found(&name.to_string()))
     }
 

@@ -10,6 +10,7 @@ use taskmesh_contracts::tasks_v1::{
 };
 use taskmesh_mesh::CallContext;
 use taskmesh_mesh::aip;
+use taskmesh_mesh::status::not_found;
 use tonic::Status;
 use uuid::Uuid;
 
@@ -102,9 +103,14 @@ impl Tasks {
     /// Reads a task from its events: always the latest write.
     pub async fn get_task(&self, context: &CallContext, name: &TaskName) -> Result<Task, Status> {
         self.authorize(context, &name.project, Access::Read).await?;
-        let mut task = [self.load(name).await?.task];
-        crate::events::job_status::merge(self.events.pool(), &mut task).await?;
-        let [task] = task;
+        let (state, job_status) = self
+            .events
+            .load_with_job_status(name.task)
+            .await?
+            .filter(|(state, _)| state.task.name == name.to_string())
+            .ok_or_else(|| not_found(&name.to_string()))?;
+        let mut task = state.task;
+        task.job_status = job_status;
         Ok(task)
     }
 

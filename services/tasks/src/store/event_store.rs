@@ -3,7 +3,9 @@
 //! ABORTED and the current etag. Every appended event is put in the outbox in the same transaction.
 
 use chrono::Utc;
+use prost::Message;
 use sqlx::PgPool;
+use taskmesh_contracts::tasks_v1::JobStatus;
 use taskmesh_events::{Outbox, OutgoingEvent};
 use taskmesh_mesh::CallContext;
 use taskmesh_mesh::db::claim_request_id;
@@ -88,17 +90,53 @@ impl EventStore {
 
     /// Rebuilds a task from its events; `None` when it has none.
     pub async fn load(&self, task: Uuid) -> Result<Option<TaskState>, Error> {
-        let head: Option<(Option<Vec<u8>>, i64, i64)> = sqlx::query_as(
+        let head: Option<Head> = sqlx::query_as(
             "SELECT snapshot, snapshot_version, version FROM task_heads WHERE task_id = $1",
         )
         .bind(task)
         .fetch_optional(&self.pool)
         .await?;
-        let Some((snapshot, snapshot_version, version)) = head else {
+        match head {
+            Some(head) => self.rebuild(task, head).await,
+            None => Ok(None),
+        }
+    }
+
+    /// Rebuilds a task and reads the status of its job as execution last reported it, in one
+    /// query when the snapshot is current (as it is for every task written since snapshots).
+    pub async fn load_with_job_status(
+        &self,
+        task: Uuid,
+    ) -> Result<Option<(TaskState, Option<JobStatus>)>, Error> {
+        type Row = (Option<Vec<u8>>, i64, i64, Option<Vec<u8>>);
+        let row: Option<Row> = sqlx::query_as(
+            "SELECT h.snapshot, h.snapshot_version, h.version, s.status \
+             FROM task_heads h LEFT JOIN task_job_status s ON s.task_id = h.task_id \
+             WHERE h.task_id = $1",
+        )
+        .bind(task)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some((snapshot, snapshot_version, version, status)) = row else {
             return Ok(None);
         };
-        let mut state = match snapshot {
-            Some(bytes) if snapshot_version > 0 => {
+        let head = Head {
+            snapshot,
+            snapshot_version,
+            version,
+        };
+        let Some(state) = self.rebuild(task, head).await? else {
+            return Ok(None);
+        };
+        // A status that does not decode is left out, as the lists do.
+        let status = status.and_then(|bytes| JobStatus::decode(bytes.as_slice()).ok());
+        Ok(Some((state, status)))
+    }
+
+    /// The state at `head`: its snapshot, then any events after it.
+    async fn rebuild(&self, task: Uuid, head: Head) -> Result<Option<TaskState>, Error> {
+        let mut state = match head.snapshot {
+            Some(bytes) if head.snapshot_version > 0 => {
                 Some(TaskState::from_snapshot(&bytes).map_err(|e| {
                     Error::CorruptEvent(DecodeError {
                         event_type: "snapshot".to_owned(),
@@ -109,7 +147,7 @@ impl EventStore {
             _ => None,
         };
         let from = state.as_ref().map_or(0, |s| s.version);
-        if from < version {
+        if from < head.version {
             // Events after the snapshot (none, unless the head is older than snapshots).
             let rows: Vec<(String, Vec<u8>)> = sqlx::query_as(
                 "SELECT event_type, payload FROM task_events WHERE task_id = $1 AND version > $2 \
@@ -278,4 +316,12 @@ async fn count_live_tasks(tx: &mut sqlx::PgConnection, append: &Append<'_>) -> R
         live,
         limit,
     }))
+}
+
+/// A task's head row: its snapshot (with the version it is of) and its current version.
+#[derive(sqlx::FromRow)]
+struct Head {
+    snapshot: Option<Vec<u8>>,
+    snapshot_version: i64,
+    version: i64,
 }

@@ -37,11 +37,18 @@ pub(crate) struct Running {
     stop: Option<oneshot::Sender<()>>,
 }
 
-impl Drop for Running {
-    fn drop(&mut self) {
+impl Running {
+    /// Asks the app to drain and stop.
+    pub(crate) fn stop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 
@@ -114,7 +121,7 @@ async fn channel(addr: SocketAddr) -> Channel {
 pub(crate) struct World {
     pub(crate) stack: Stack,
     pub(crate) nats: NatsServer,
-    pub(crate) _projects: Running,
+    pub(crate) projects: Running,
     pub(crate) tasks: Running,
     pub(crate) projects_channel: Channel,
     pub(crate) tasks_channel: Channel,
@@ -181,7 +188,7 @@ impl World {
         Self {
             stack,
             nats,
-            _projects: projects,
+            projects,
             tasks,
             projects_channel,
             tasks_channel,

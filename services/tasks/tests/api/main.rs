@@ -8,5 +8,6 @@ mod helpers;
 mod jobs;
 mod nats_outage;
 mod paging;
+mod project_cache;
 mod rebuild;
 mod tasks;
