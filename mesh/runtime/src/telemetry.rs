@@ -7,6 +7,7 @@ use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
@@ -32,10 +33,14 @@ pub enum TelemetryError {
     AlreadyInstalled,
 }
 
-/// Flushes and stops trace export when dropped.
+/// Log lines that may wait for the writer thread before a logging call waits for it in turn.
+const LOG_LINES_BUFFERED: usize = 8 * 1024;
+
+/// Flushes and stops trace export, and writes out buffered log lines, when dropped.
 #[derive(Debug)]
 pub struct TelemetryGuard {
     provider: Option<SdkTracerProvider>,
+    _log_writer: WorkerGuard,
 }
 
 impl Drop for TelemetryGuard {
@@ -54,14 +59,22 @@ pub fn init(service: &str, config: &TelemetryConfig) -> Result<TelemetryGuard, T
         EnvFilter::try_new(&config.log_level).map_err(|e| TelemetryError::Filter(e.to_string()))?;
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
 
+    // Lines are written by a thread of their own, so a request never waits on a pipe or terminal
+    // (every call logs one line); when the buffer is full a caller waits rather than drop a line.
+    let (writer, log_writer) = NonBlockingBuilder::default()
+        .buffered_lines_limit(LOG_LINES_BUFFERED)
+        .lossy(false)
+        .thread_name("log-writer")
+        .finish(std::io::stdout());
     let fmt_layer = match config.log_format {
         LogFormat::Json => tracing_subscriber::fmt::layer()
+            .with_writer(writer)
             .json()
             .with_current_span(true)
             .with_span_list(false)
             .flatten_event(true)
             .boxed(),
-        LogFormat::Text => tracing_subscriber::fmt::layer().boxed(),
+        LogFormat::Text => tracing_subscriber::fmt::layer().with_writer(writer).boxed(),
     };
 
     let (otel_layer, provider) = match &config.otlp_endpoint {
@@ -98,5 +111,8 @@ pub fn init(service: &str, config: &TelemetryConfig) -> Result<TelemetryGuard, T
         .with(otel_layer)
         .try_init()
         .map_err(|_| TelemetryError::AlreadyInstalled)?;
-    Ok(TelemetryGuard { provider })
+    Ok(TelemetryGuard {
+        provider,
+        _log_writer: log_writer,
+    })
 }
