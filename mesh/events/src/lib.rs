@@ -21,6 +21,6 @@ pub mod streams;
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 pub use event::{OutgoingEvent, caused_context, decode_as, header, headers, subject_of};
-pub use outbox::{EnqueueError, MAX_EVENT_BYTES, Outbox};
+pub use outbox::{EnqueueError, MAX_EVENT_BYTES, Outbox, OutboxRows};
 pub use relay::{OutboxRelay, RelayMetrics};
 pub use streams::StreamSpec;

@@ -2,8 +2,13 @@
 
 use std::sync::Arc;
 
-use sqlx::PgConnection;
+use chrono::{DateTime, Utc};
+use sqlx::postgres::PgArguments;
+use sqlx::query::Query;
+use sqlx::types::Json;
+use sqlx::{PgConnection, Postgres};
 use tokio::sync::Notify;
+use uuid::Uuid;
 
 use crate::event::OutgoingEvent;
 
@@ -74,14 +79,7 @@ impl Outbox {
         conn: &mut PgConnection,
         event: &OutgoingEvent,
     ) -> Result<(), EnqueueError> {
-        let size = event.size();
-        if size > MAX_EVENT_BYTES {
-            return Err(EnqueueError::TooLarge {
-                subject: event.subject.clone(),
-                size,
-                max: MAX_EVENT_BYTES,
-            });
-        }
+        check_size(event)?;
         sqlx::query(
             "INSERT INTO mesh_outbox (event_id, subject, event_type, resource, payload, \
              correlation_id, traceparent, tracestate, occurred_at, extra_headers) \
@@ -104,6 +102,27 @@ impl Outbox {
         .execute(conn)
         .await?;
         Ok(())
+    }
+
+    /// The outbox rows of `events` for a statement that writes them together with the change they
+    /// describe ([`OutboxRows`]); refuses an event larger than [`MAX_EVENT_BYTES`].
+    pub fn rows(&self, events: &[OutgoingEvent]) -> Result<OutboxRows, EnqueueError> {
+        events.iter().try_for_each(check_size)?;
+        Ok(OutboxRows {
+            ids: events.iter().map(|e| e.id).collect(),
+            subjects: events.iter().map(|e| e.subject.clone()).collect(),
+            event_types: events.iter().map(|e| e.event_type.clone()).collect(),
+            resources: events.iter().map(|e| e.resource.clone()).collect(),
+            payloads: events.iter().map(|e| e.payload.clone()).collect(),
+            correlation_ids: events.iter().map(|e| e.correlation_id.clone()).collect(),
+            traceparents: events.iter().map(|e| e.traceparent.clone()).collect(),
+            tracestates: events.iter().map(|e| e.tracestate.clone()).collect(),
+            times: events.iter().map(|e| e.time).collect(),
+            headers: events
+                .iter()
+                .map(|e| (!e.headers.is_empty()).then(|| Json(e.headers.clone())))
+                .collect(),
+        })
     }
 
     /// Tells the relay that new events committed; call after the transaction commits.
@@ -162,4 +181,83 @@ pub async fn retry_set_aside(pool: &sqlx::PgPool, seq: Option<i64>) -> Result<u6
     .execute(pool)
     .await?;
     Ok(done.rows_affected())
+}
+
+fn check_size(event: &OutgoingEvent) -> Result<(), EnqueueError> {
+    let size = event.size();
+    if size > MAX_EVENT_BYTES {
+        return Err(EnqueueError::TooLarge {
+            subject: event.subject.clone(),
+            size,
+            max: MAX_EVENT_BYTES,
+        });
+    }
+    Ok(())
+}
+
+/// Events as outbox rows in column arrays, for one statement that inserts them together with the
+/// state change they describe: a store that writes its change with data-modifying `WITH` queries
+/// adds [`insert_sql`](Self::insert_sql) as one more and [`bind`](Self::bind)s the arrays, and the
+/// change with its events costs one round trip to the database and no explicit transaction.
+#[derive(Debug)]
+pub struct OutboxRows {
+    ids: Vec<Uuid>,
+    subjects: Vec<String>,
+    event_types: Vec<String>,
+    resources: Vec<String>,
+    payloads: Vec<Vec<u8>>,
+    correlation_ids: Vec<String>,
+    traceparents: Vec<Option<String>>,
+    tracestates: Vec<Option<String>>,
+    times: Vec<DateTime<Utc>>,
+    headers: Vec<Option<Json<Headers>>>,
+}
+
+/// More headers of an event, stored as JSON pairs.
+type Headers = Vec<(String, String)>;
+
+impl OutboxRows {
+    /// Parameters [`bind`](Self::bind) adds.
+    pub const PARAMETERS: usize = 10;
+
+    /// `INSERT INTO mesh_outbox ... SELECT ... FROM unnest(...)` over parameters `$first` to
+    /// `$first + 9`; the caller may append a `WHERE` (to insert only when its change happened).
+    pub fn insert_sql(first: usize) -> String {
+        let p = |n: usize| first + n;
+        format!(
+            "INSERT INTO mesh_outbox (event_id, subject, event_type, resource, payload, \
+             correlation_id, traceparent, tracestate, occurred_at, extra_headers) \
+             SELECT * FROM unnest(${}::uuid[], ${}::text[], ${}::text[], ${}::text[], \
+             ${}::bytea[], ${}::text[], ${}::text[], ${}::text[], ${}::timestamptz[], \
+             ${}::jsonb[])",
+            p(0),
+            p(1),
+            p(2),
+            p(3),
+            p(4),
+            p(5),
+            p(6),
+            p(7),
+            p(8),
+            p(9)
+        )
+    }
+
+    /// Binds the arrays, in the order of [`insert_sql`](Self::insert_sql).
+    pub fn bind<'q>(
+        self,
+        query: Query<'q, Postgres, PgArguments>,
+    ) -> Query<'q, Postgres, PgArguments> {
+        query
+            .bind(self.ids)
+            .bind(self.subjects)
+            .bind(self.event_types)
+            .bind(self.resources)
+            .bind(self.payloads)
+            .bind(self.correlation_ids)
+            .bind(self.traceparents)
+            .bind(self.tracestates)
+            .bind(self.times)
+            .bind(self.headers)
+    }
 }

@@ -2,11 +2,15 @@
 //! `task_heads` and relies on the unique (task, version) key, so a concurrent writer loses with
 //! ABORTED and the current etag. Every appended event is put in the outbox in the same transaction.
 
-use chrono::Utc;
+use std::sync::LazyLock;
+
+use chrono::{DateTime, Utc};
 use prost::Message;
-use sqlx::PgPool;
+use sqlx::postgres::{PgArguments, PgRow};
+use sqlx::query::Query;
+use sqlx::{PgPool, Postgres, Row as _};
 use taskmesh_contracts::tasks_v1::JobStatus;
-use taskmesh_events::{Outbox, OutgoingEvent};
+use taskmesh_events::{Outbox, OutboxRows, OutgoingEvent};
 use taskmesh_mesh::CallContext;
 use taskmesh_mesh::db::claim_request_id;
 use uuid::Uuid;
@@ -166,156 +170,225 @@ impl EventStore {
         Ok(state)
     }
 
-    /// Appends the events of one command in one transaction with their outbox rows.
+    /// Appends the events of one command with their outbox rows and the board counts, in one
+    /// statement ([`APPEND_NEW`] or [`APPEND_NEXT`]): one round trip, atomic without a transaction
+    /// around it. A request id needs a transaction, to claim it with the append.
     pub async fn append(
         &self,
         context: &CallContext,
         append: Append<'_>,
     ) -> Result<Appended, Error> {
         let name = append.task.to_string();
-        let mut tx = self.pool.begin().await?;
-
-        if let Some(RequestKey { method, id }) = append.request {
-            let resource = append.resource.unwrap_or(&name);
-            if let Some(existing) =
-                claim_request_id(&mut tx, method, &context.caller, id, resource).await?
-            {
-                return Ok(Appended::Replayed(existing));
+        let statement = self.statement(context, &append, &name)?;
+        let stored = match append.request {
+            None => stored(statement.fetch_one(&self.pool).await),
+            Some(RequestKey { method, id }) => {
+                let mut tx = self.pool.begin().await?;
+                let resource = append.resource.unwrap_or(&name);
+                if let Some(existing) =
+                    claim_request_id(&mut tx, method, &context.caller, id, resource).await?
+                {
+                    return Ok(Appended::Replayed(existing));
+                }
+                let stored = stored(statement.fetch_one(&mut *tx).await);
+                // The claim stands only with the resource it names.
+                if matches!(stored, Ok(1)) {
+                    tx.commit().await?;
+                }
+                stored
             }
+        };
+        let stored = match stored {
+            Ok(stored) => stored,
+            Err(err) => return Err(self.refusal(err, &append, &name).await),
+        };
+        if stored == 0 {
+            // The head moved on since the command was decided.
+            let current: i64 =
+                sqlx::query_scalar("SELECT version FROM task_heads WHERE task_id = $1")
+                    .bind(append.task.task)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .unwrap_or(0);
+            return Err(Error::EtagMismatch {
+                resource: name,
+                current: etag(current),
+            });
         }
-
-        let last = append.expected + i64::try_from(append.events.len()).unwrap_or(0);
-        if append.expected == 0 {
-            sqlx::query(
-                "INSERT INTO task_heads (task_id, project_id, board, version, deleted, snapshot, \
-                 snapshot_version) VALUES ($1, $2, $3, $4, $5, $6, $4)",
-            )
-            .bind(append.task.task)
-            .bind(&append.task.project)
-            .bind(&append.board)
-            .bind(last)
-            .bind(append.deleted)
-            .bind(&append.snapshot)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| self.conflict(e, &name, 0))?;
-        } else {
-            let updated = sqlx::query(
-                "UPDATE task_heads SET version = $2, board = $3, deleted = $4, snapshot = $6, \
-                 snapshot_version = $2 WHERE task_id = $1 AND version = $5",
-            )
-            .bind(append.task.task)
-            .bind(last)
-            .bind(&append.board)
-            .bind(append.deleted)
-            .bind(append.expected)
-            .bind(&append.snapshot)
-            .execute(&mut *tx)
-            .await?;
-            if updated.rows_affected() == 0 {
-                let current: i64 =
-                    sqlx::query_scalar("SELECT version FROM task_heads WHERE task_id = $1")
-                        .bind(append.task.task)
-                        .fetch_optional(&mut *tx)
-                        .await?
-                        .unwrap_or(0);
-                return Err(Error::EtagMismatch {
-                    resource: name,
-                    current: etag(current),
-                });
-            }
-        }
-
-        for event in &append.events {
-            let full_name = event.full_name();
-            let payload = event.encode();
-            let mut outgoing = OutgoingEvent::from_encoded(&full_name, &name, payload.clone())
-                .caused_by(&context.correlation_id, &context.traceparent);
-            outgoing.time = Utc::now();
-            sqlx::query(
-                "INSERT INTO task_events (task_id, version, event_id, event_type, payload, occurred_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(append.task.task)
-            .bind(event.version())
-            .bind(outgoing.id)
-            .bind(&full_name)
-            .bind(&payload)
-            .bind(outgoing.time)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| self.conflict(e, &name, append.expected))?;
-            self.outbox.enqueue(&mut tx, &outgoing).await?;
-        }
-        // Last before the commit: the board's counter row stays locked for as short as can be.
-        count_live_tasks(&mut tx, &append).await?;
-        tx.commit().await?;
         self.outbox.wake();
         Ok(Appended::Stored)
     }
 
-    fn conflict(&self, err: sqlx::Error, name: &str, expected: i64) -> Error {
-        if let sqlx::Error::Database(db) = &err
-            && db.code().as_deref() == Some("23505")
-        {
-            return Error::EtagMismatch {
-                resource: name.to_owned(),
-                current: etag(expected + 1),
-            };
+    /// The append statement of `append`, bound.
+    fn statement<'q>(
+        &self,
+        context: &CallContext,
+        append: &Append<'_>,
+        name: &str,
+    ) -> Result<Query<'q, Postgres, PgArguments>, Error> {
+        let now = Utc::now();
+        let mut outgoing = Vec::with_capacity(append.events.len());
+        let (mut versions, mut types, mut payloads) = (Vec::new(), Vec::new(), Vec::new());
+        for event in &append.events {
+            let full_name = event.full_name();
+            let payload = event.encode();
+            let mut out = OutgoingEvent::from_encoded(&full_name, name, payload.clone())
+                .caused_by(&context.correlation_id, &context.traceparent);
+            out.time = now;
+            versions.push(event.version());
+            types.push(full_name);
+            payloads.push(payload);
+            outgoing.push(out);
         }
-        Error::Database(err)
+        let ids: Vec<Uuid> = outgoing.iter().map(|e| e.id).collect();
+        let times: Vec<DateTime<Utc>> = outgoing.iter().map(|e| e.time).collect();
+        let rows = self.outbox.rows(&outgoing)?;
+        let moves = BoardMove::of(append);
+        let last = append.expected + i64::try_from(append.events.len()).unwrap_or(0);
+        let query = if append.expected == 0 {
+            sqlx::query(&APPEND_NEW)
+                .bind(append.task.task)
+                .bind(append.task.project.clone())
+        } else {
+            sqlx::query(&APPEND_NEXT)
+                .bind(append.task.task)
+                .bind(append.expected)
+        };
+        let query = query
+            .bind(append.board.clone())
+            .bind(last)
+            .bind(append.deleted)
+            .bind(append.snapshot.clone())
+            .bind(versions)
+            .bind(ids)
+            .bind(types)
+            .bind(payloads)
+            .bind(times)
+            .bind(moves.leave)
+            .bind(moves.land)
+            .bind(moves.limit);
+        Ok(rows.bind(query))
+    }
+
+    /// What a failed append statement means: TASK_QUOTA_EXCEEDED when the board is full, ABORTED
+    /// when a concurrent writer stored the same version first, else the database's failure.
+    async fn refusal(&self, err: sqlx::Error, append: &Append<'_>, name: &str) -> Error {
+        let Some(db) = err.as_database_error() else {
+            return Error::Database(err);
+        };
+        match (db.code().as_deref(), db.constraint()) {
+            (Some("23514"), Some(WITHIN_QUOTA)) => {
+                let moves = BoardMove::of(append);
+                let board = moves.land.unwrap_or_default();
+                let live = sqlx::query_scalar("SELECT live FROM board_live_tasks WHERE board = $1")
+                    .bind(&board)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .ok()
+                    .flatten()
+                    .unwrap_or(moves.limit);
+                Error::Refused(Refusal::TaskQuotaExceeded {
+                    board,
+                    live,
+                    limit: moves.limit,
+                })
+            }
+            (Some("23505"), _) => Error::EtagMismatch {
+                resource: name.to_owned(),
+                current: etag(append.expected + 1),
+            },
+            _ => Error::Database(err),
+        }
     }
 }
 
-/// Keeps `board_live_tasks` right for `append`: a task that leaves a board (deleted, moved away)
-/// takes one off it; one that lands on a board (created, undeleted, moved there) adds one, refused
-/// with TASK_QUOTA_EXCEEDED when the board holds its quota already. One row per board, bumped in
-/// place: the cost does not grow with the board.
-async fn count_live_tasks(tx: &mut sqlx::PgConnection, append: &Append<'_>) -> Result<(), Error> {
-    let was_on = append
-        .before
-        .as_ref()
-        .filter(|(_, deleted)| !deleted)
-        .map(|(board, _)| board.as_str());
-    let now_on = (!append.deleted).then_some(append.board.as_str());
-    if was_on == now_on {
-        return Ok(());
+/// How many heads the append statement wrote (1, or 0 when the head had moved on).
+fn stored(row: Result<PgRow, sqlx::Error>) -> Result<i64, sqlx::Error> {
+    row.and_then(|row| row.try_get(0))
+}
+
+/// The constraint that refuses a task over its board's quota (migration 0006).
+const WITHIN_QUOTA: &str = "board_live_tasks_within_quota";
+
+/// How an append changes the board counts: a task that leaves a board (deleted, moved away) takes
+/// one off it; one that lands on a board (created, undeleted, moved there) adds one, refused by
+/// [`WITHIN_QUOTA`] when the board holds its quota already. One row per board, bumped in place:
+/// the cost does not grow with the board.
+struct BoardMove {
+    leave: Option<String>,
+    land: Option<String>,
+    /// The quota of the board landed on (no limit without one).
+    limit: i64,
+}
+
+impl BoardMove {
+    fn of(append: &Append<'_>) -> Self {
+        let was_on = append
+            .before
+            .as_ref()
+            .filter(|(_, deleted)| !deleted)
+            .map(|(board, _)| board.as_str());
+        let now_on = (!append.deleted).then_some(append.board.as_str());
+        if was_on == now_on {
+            return Self {
+                leave: None,
+                land: None,
+                limit: i64::MAX,
+            };
+        }
+        let limit = append
+            .quota
+            .as_ref()
+            .filter(|quota| Some(quota.board.as_str()) == now_on)
+            .map_or(i64::MAX, |quota| quota.limit);
+        Self {
+            leave: was_on.map(str::to_owned),
+            land: now_on.map(str::to_owned),
+            limit,
+        }
     }
-    if let Some(board) = was_on {
-        sqlx::query("UPDATE board_live_tasks SET live = live - 1 WHERE board = $1 AND live > 0")
-            .bind(board)
-            .execute(&mut *tx)
-            .await?;
-    }
-    let Some(board) = now_on else {
-        return Ok(());
-    };
-    let limit = append
-        .quota
-        .as_ref()
-        .filter(|quota| quota.board == board)
-        .map_or(i64::MAX, |quota| quota.limit);
-    let counted: Option<i64> = sqlx::query_scalar(
-        "INSERT INTO board_live_tasks (board, live) VALUES ($1, 1) \
-         ON CONFLICT (board) DO UPDATE SET live = board_live_tasks.live + 1 \
-         WHERE board_live_tasks.live < $2 RETURNING live",
+}
+
+/// The head of a new task: parameters 1-6 are task id, project, board, version, deleted,
+/// snapshot.
+static APPEND_NEW: LazyLock<String> = LazyLock::new(|| {
+    append_sql(
+        "INSERT INTO task_heads (task_id, project_id, board, version, deleted, snapshot, \
+         snapshot_version) VALUES ($1, $2, $3, $4, $5, $6, $4) RETURNING task_id",
     )
-    .bind(board)
-    .bind(limit)
-    .fetch_optional(&mut *tx)
-    .await?;
-    if counted.is_some() {
-        return Ok(());
-    }
-    let live: i64 = sqlx::query_scalar("SELECT live FROM board_live_tasks WHERE board = $1")
-        .bind(board)
-        .fetch_one(&mut *tx)
-        .await?;
-    Err(Error::Refused(Refusal::TaskQuotaExceeded {
-        board: board.to_owned(),
-        live,
-        limit,
-    }))
+});
+
+/// The head of an existing task, moved on only from the version the command was decided on:
+/// parameters 1-6 are task id, that version, board, version, deleted, snapshot.
+static APPEND_NEXT: LazyLock<String> = LazyLock::new(|| {
+    append_sql(
+        "UPDATE task_heads SET version = $4, board = $3, deleted = $5, snapshot = $6, \
+         snapshot_version = $4 WHERE task_id = $1 AND version = $2 RETURNING task_id",
+    )
+});
+
+/// One statement for the whole append, each part written only when the head was: the events
+/// (7-11: versions, ids, types, payloads, times), the board counts (12: board left, 13: board
+/// landed on, 14: its quota) and the outbox rows (15-24). Answers 1 when stored, 0 when the head
+/// had moved on.
+fn append_sql(head: &str) -> String {
+    format!(
+        "WITH head AS ({head}), \
+         events AS (INSERT INTO task_events (task_id, version, event_id, event_type, payload, \
+           occurred_at) \
+           SELECT head.task_id, e.* FROM head, \
+           unnest($7::bigint[], $8::uuid[], $9::text[], $10::bytea[], $11::timestamptz[]) AS e), \
+         leave AS (UPDATE board_live_tasks SET live = live - 1, quota = {max} \
+           WHERE board = $12 AND live > 0 AND EXISTS (SELECT 1 FROM head)), \
+         land AS (INSERT INTO board_live_tasks (board, live, quota) \
+           SELECT $13, 1, $14 FROM head WHERE $13::text IS NOT NULL \
+           ON CONFLICT (board) DO UPDATE \
+           SET live = board_live_tasks.live + 1, quota = EXCLUDED.quota), \
+         outbox AS ({outbox} WHERE EXISTS (SELECT 1 FROM head)) \
+         SELECT count(*) FROM head",
+        max = i64::MAX,
+        outbox = OutboxRows::insert_sql(15),
+    )
 }
 
 /// A task's head row: its snapshot (with the version it is of) and its current version.
