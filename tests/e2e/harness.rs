@@ -228,6 +228,8 @@ pub(crate) struct Platform {
     processes: Vec<Process>,
     /// Admin ports of the services, by name.
     admin_ports: Vec<(&'static str, u16)>,
+    /// gRPC ports of the services, by name.
+    grpc_ports: Vec<(&'static str, u16)>,
     /// The services' databases, by name.
     databases: Vec<(&'static str, TestDatabase)>,
     nats: NatsServer,
@@ -355,6 +357,12 @@ impl Platform {
                 projects_process,
                 identity_process,
             ],
+            grpc_ports: vec![
+                ("identity", identity.grpc),
+                ("projects", projects.grpc),
+                ("tasks", tasks.grpc),
+                ("execution", execution.grpc),
+            ],
             admin_ports: vec![
                 ("identity", identity.admin),
                 ("projects", projects.admin),
@@ -390,6 +398,17 @@ impl Platform {
             .expect("its admin port");
         wait_ready(admin).await;
         std::time::Instant::now()
+    }
+
+    /// The gRPC endpoint of `service`, `http://127.0.0.1:{port}`.
+    pub(crate) fn grpc_endpoint(&self, service: &str) -> String {
+        let port = self
+            .grpc_ports
+            .iter()
+            .find(|(name, _)| *name == service)
+            .map(|(_, port)| *port)
+            .expect("a service of the platform");
+        format!("http://127.0.0.1:{port}")
     }
 
     /// The platform's (private) NATS server, with the operator's login.

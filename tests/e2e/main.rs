@@ -7,6 +7,7 @@
 mod broker;
 mod contract;
 mod harness;
+mod load;
 mod outage;
 mod restart;
 mod secrets;

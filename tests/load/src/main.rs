@@ -17,53 +17,8 @@ use taskmesh_testing::Stack;
 use taskmesh_load::engine::{self, Load, Measured};
 use taskmesh_load::floors;
 use taskmesh_load::lag::{self, Watched};
-use taskmesh_load::platform::{Call, Endpoints, Platform, Transport};
+use taskmesh_load::platform::{Call, Endpoints, Platform, Scenario, Transport};
 use taskmesh_load::rss;
-
-/// What to drive.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
-#[serde(rename_all = "kebab-case")]
-enum Scenario {
-    /// `GetProject`: token check, membership, read.
-    GetProject,
-    /// `GetTask` of one of the seeded tasks.
-    GetTask,
-    /// `ListTasks`, a page of 50 with a label filter.
-    ListTasks,
-    /// `CreateTask` on one board.
-    CreateTask,
-    /// `UpdateTask` of a title.
-    UpdateTask,
-    /// `MoveTask` between two columns.
-    MoveTask,
-    /// A board's day: 60 % `GetTask`, 20 % `ListTasks`, 10 % `UpdateTask`, 10 % `CreateTask`.
-    Mixed,
-}
-
-impl Scenario {
-    fn call(self, n: u64) -> Call {
-        let i = usize::try_from(n).unwrap_or(0);
-        match self {
-            Self::GetProject => Call::GetProject,
-            Self::GetTask => Call::GetTask(i),
-            Self::ListTasks => Call::ListTasks,
-            Self::CreateTask => Call::CreateTask,
-            Self::UpdateTask => Call::UpdateTask(i),
-            Self::MoveTask => Call::MoveTask(i),
-            Self::Mixed => match n % 10 {
-                0..=5 => Call::GetTask(i),
-                6 | 7 => Call::ListTasks,
-                8 => Call::UpdateTask(i),
-                _ => Call::CreateTask,
-            },
-        }
-    }
-
-    /// Writes are measured against the `INSERT` floor, reads against the `SELECT` floor.
-    fn writes(self) -> bool {
-        matches!(self, Self::CreateTask | Self::UpdateTask | Self::MoveTask)
-    }
-}
 
 #[derive(Debug, Parser)]
 #[command(
@@ -105,6 +60,18 @@ struct Args {
     /// Also write the results as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// The projects service's gRPC endpoint.
+    #[arg(long, default_value = "http://127.0.0.1:50052")]
+    projects: String,
+    /// The tasks service's gRPC endpoint.
+    #[arg(long, default_value = "http://127.0.0.1:50053")]
+    tasks: String,
+    /// The gateway's native gRPC endpoint.
+    #[arg(long, default_value = "http://127.0.0.1:9090")]
+    gateway_grpc: String,
+    /// The gateway's REST and grpc-web base URL.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    gateway_http: String,
 }
 
 /// One row of the report.
@@ -279,25 +246,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let scenarios = if args.scenario.is_empty() && args.lag {
         Vec::new()
     } else if args.scenario.is_empty() {
-        vec![
-            Scenario::GetProject,
-            Scenario::GetTask,
-            Scenario::ListTasks,
-            Scenario::CreateTask,
-            Scenario::UpdateTask,
-            Scenario::MoveTask,
-            Scenario::Mixed,
-        ]
+        Scenario::ALL.to_vec()
     } else {
         args.scenario.clone()
     };
     let transports = if args.transport.is_empty() {
-        vec![
-            Transport::Direct,
-            Transport::Gateway,
-            Transport::Rest,
-            Transport::GrpcWeb,
-        ]
+        Transport::ALL.to_vec()
     } else {
         args.transport.clone()
     };
@@ -324,7 +278,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let idle = rss::now(&pids);
     let sampler = rss::Sampler::start(pids);
     eprintln!("preparing a user, a project and {} tasks", args.seed.max(1));
-    let platform = Platform::prepare(&Endpoints::default(), args.seed.max(1)).await?;
+    let endpoints = Endpoints {
+        projects: args.projects.clone(),
+        tasks: args.tasks.clone(),
+        gateway_grpc: args.gateway_grpc.clone(),
+        gateway_http: args.gateway_http.clone(),
+    };
+    let platform = Platform::prepare(&endpoints, args.seed.max(1)).await?;
     for scenario in &scenarios {
         for transport in &transports {
             let (scenario, transport) = (*scenario, *transport);

@@ -33,17 +33,6 @@ pub struct Endpoints {
     pub gateway_http: String,
 }
 
-impl Default for Endpoints {
-    fn default() -> Self {
-        Self {
-            projects: "http://127.0.0.1:50052".to_owned(),
-            tasks: "http://127.0.0.1:50053".to_owned(),
-            gateway_grpc: "http://127.0.0.1:9090".to_owned(),
-            gateway_http: "http://127.0.0.1:8080".to_owned(),
-        }
-    }
-}
-
 /// A way into the platform.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -56,6 +45,67 @@ pub enum Transport {
     Rest,
     /// grpc-web (binary) through the gateway.
     GrpcWeb,
+}
+
+/// What to drive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Scenario {
+    /// `GetProject`: token check, membership, read.
+    GetProject,
+    /// `GetTask` of one of the seeded tasks.
+    GetTask,
+    /// `ListTasks`, a page of 50 with a label filter.
+    ListTasks,
+    /// `CreateTask` on one board.
+    CreateTask,
+    /// `UpdateTask` of a title.
+    UpdateTask,
+    /// `MoveTask` between two columns.
+    MoveTask,
+    /// A board's day: 60 % `GetTask`, 20 % `ListTasks`, 10 % `UpdateTask`, 10 % `CreateTask`.
+    Mixed,
+}
+
+impl Scenario {
+    /// Every scenario, in the order a run takes them.
+    pub const ALL: [Self; 7] = [
+        Self::GetProject,
+        Self::GetTask,
+        Self::ListTasks,
+        Self::CreateTask,
+        Self::UpdateTask,
+        Self::MoveTask,
+        Self::Mixed,
+    ];
+
+    pub fn call(self, n: u64) -> Call {
+        let i = usize::try_from(n).unwrap_or(0);
+        match self {
+            Self::GetProject => Call::GetProject,
+            Self::GetTask => Call::GetTask(i),
+            Self::ListTasks => Call::ListTasks,
+            Self::CreateTask => Call::CreateTask,
+            Self::UpdateTask => Call::UpdateTask(i),
+            Self::MoveTask => Call::MoveTask(i),
+            Self::Mixed => match n % 10 {
+                0..=5 => Call::GetTask(i),
+                6 | 7 => Call::ListTasks,
+                8 => Call::UpdateTask(i),
+                _ => Call::CreateTask,
+            },
+        }
+    }
+
+    /// Writes are measured against the `INSERT` floor, reads against the `SELECT` floor.
+    pub fn writes(self) -> bool {
+        matches!(self, Self::CreateTask | Self::UpdateTask | Self::MoveTask)
+    }
+}
+
+impl Transport {
+    /// Every way in.
+    pub const ALL: [Self; 4] = [Self::Direct, Self::Gateway, Self::Rest, Self::GrpcWeb];
 }
 
 /// One call of a scenario.
