@@ -57,6 +57,40 @@ pub async fn read(http: &reqwest::Client, watched: &Watched) -> anyhow::Result<B
     Ok(parse(&body, &watched.consumer))
 }
 
+/// Events handled so far (the `+Inf` bucket).
+fn total(buckets: &Buckets) -> u64 {
+    buckets.get(&u64::MAX).copied().unwrap_or_default()
+}
+
+/// Waits until the consumers of `watched` have handled nothing new for `quiet` (the events of
+/// earlier writes are through), at most `limit`; says whether they settled.
+pub async fn settle(
+    http: &reqwest::Client,
+    watched: &[Watched],
+    quiet: std::time::Duration,
+    limit: std::time::Duration,
+) -> anyhow::Result<bool> {
+    let start = std::time::Instant::now();
+    let mut last = Vec::new();
+    let mut still_since = std::time::Instant::now();
+    loop {
+        let mut now = Vec::with_capacity(watched.len());
+        for w in watched {
+            now.push(total(&read(http, w).await?));
+        }
+        if now != last {
+            last = now;
+            still_since = std::time::Instant::now();
+        } else if still_since.elapsed() >= quiet {
+            return Ok(true);
+        }
+        if start.elapsed() >= limit {
+            return Ok(false);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 /// What happened between `before` and `after`: the events handled, and the upper bound of the
 /// bucket holding quantile `q` of them, in milliseconds (`None` when nothing was handled).
 pub fn quantile_ms(before: &Buckets, after: &Buckets, q: f64) -> Option<f64> {

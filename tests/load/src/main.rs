@@ -72,6 +72,16 @@ struct Args {
     /// The gateway's REST and grpc-web base URL.
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     gateway_http: String,
+    /// The tasks service's admin (metrics) base URL.
+    #[arg(long, default_value = "http://127.0.0.1:51053")]
+    tasks_admin: String,
+    /// The execution service's admin (metrics) base URL.
+    #[arg(long, default_value = "http://127.0.0.1:51054")]
+    execution_admin: String,
+    /// Before each measurement, wait until the consumers behind task writes handled nothing new
+    /// for this many seconds (0: do not wait).
+    #[arg(long, default_value_t = 1.0)]
+    settle: f64,
 }
 
 /// One row of the report.
@@ -174,17 +184,41 @@ struct Lag {
     p99_ms: Option<f64>,
 }
 
-async fn event_lag(platform: &Platform, args: &Args, load: Load) -> anyhow::Result<Vec<Lag>> {
-    let watched = [
+/// The consumers behind every task write: the tasks read model and the execution intake.
+fn watched(args: &Args) -> [Watched; 2] {
+    [
         Watched {
-            metrics: "http://127.0.0.1:51053/metrics".to_owned(),
+            metrics: format!("{}/metrics", args.tasks_admin),
             consumer: "tasks-read-model".to_owned(),
         },
         Watched {
-            metrics: "http://127.0.0.1:51054/metrics".to_owned(),
+            metrics: format!("{}/metrics", args.execution_admin),
             consumer: "execution-jobs".to_owned(),
         },
-    ];
+    ]
+}
+
+/// Waits until the events of earlier writes are handled, so that a measurement does not pay for
+/// the work of the one before it (seeding a board of 100 000 tasks leaves minutes of it).
+async fn settle(args: &Args) {
+    if args.settle <= 0.0 {
+        return;
+    }
+    let quiet = Duration::from_secs_f64(args.settle);
+    match lag::settle(&reqwest::Client::new(), &watched(args), quiet, SETTLE_LIMIT).await {
+        Ok(true) => {}
+        Ok(false) => {
+            eprintln!("the consumers did not settle within {SETTLE_LIMIT:?}; measuring anyway")
+        }
+        Err(err) => eprintln!("cannot tell whether the consumers settled: {err:#}"),
+    }
+}
+
+/// Longest wait for the consumers to settle.
+const SETTLE_LIMIT: Duration = Duration::from_secs(600);
+
+async fn event_lag(platform: &Platform, args: &Args, load: Load) -> anyhow::Result<Vec<Lag>> {
+    let watched = watched(args);
     let http = reqwest::Client::new();
     let mut before = Vec::new();
     for w in &watched {
@@ -288,6 +322,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     for scenario in &scenarios {
         for transport in &transports {
             let (scenario, transport) = (*scenario, *transport);
+            settle(&args).await;
             eprintln!("{} over {}", name(scenario), name(transport));
             let platform = platform.clone();
             let measured = engine::run(load, move |n| {
@@ -304,6 +339,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     print_table(&rows);
     let lags = if args.lag {
+        settle(&args).await;
         event_lag(&platform, &args, load).await?
     } else {
         Vec::new()

@@ -1,6 +1,7 @@
 //! The platform under load, as `make up` runs it: a user signed up through the gateway, a project
 //! with a board of seeded tasks, and the calls of every scenario over the four ways in.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -128,7 +129,7 @@ pub struct Platform {
     /// The board's columns, in order.
     pub columns: Vec<String>,
     /// The seeded tasks' resource names.
-    pub tasks: Vec<String>,
+    pub tasks: Arc<[String]>,
     http: reqwest::Client,
     base: String,
     direct: (ProjectServiceClient<Channel>, TaskServiceClient<Channel>),
@@ -209,7 +210,7 @@ impl Platform {
             token,
             project,
             columns: Vec::new(),
-            tasks: Vec::new(),
+            tasks: Arc::from(Vec::new()),
             http,
             base,
             direct,
@@ -243,7 +244,7 @@ impl Platform {
             .buffer_unordered(SEED_CONCURRENCY)
             .try_collect()
             .await?;
-        platform.tasks = seeded;
+        platform.tasks = seeded.into();
         Ok(platform)
     }
 
