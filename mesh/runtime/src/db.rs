@@ -4,9 +4,9 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use secrecy::ExposeSecret;
-use sqlx::PgPool;
 use sqlx::migrate::{Migration, MigrationSource, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{Connection as _, PgPool};
 
 use crate::config::DatabaseConfig;
 use crate::vault::DatabaseCredentials;
@@ -57,6 +57,28 @@ pub fn is_transient(error: &sqlx::Error) -> bool {
     }
 }
 
+/// A connection that waited in the pool longer than this is checked before it is handed out.
+const CHECK_IDLE_AFTER: Duration = Duration::from_secs(1);
+
+/// Pool settings of every taskmesh pool. sqlx checks every connection with a round trip before
+/// it hands it out, which doubled the round trips of a busy service (one query per call); here
+/// only a connection that sat idle for [`CHECK_IDLE_AFTER`] is checked (one the database may
+/// have dropped meanwhile, after a restart say), and one found broken is replaced, not returned.
+pub fn pool_options(max_connections: u32, acquire_timeout: Duration) -> PgPoolOptions {
+    PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(acquire_timeout)
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= CHECK_IDLE_AFTER {
+                    conn.ping().await?;
+                }
+                Ok(true)
+            })
+        })
+}
+
 /// Connects a pool and checks it with one connection, so a bad password fails at startup.
 pub async fn connect(
     config: &DatabaseConfig,
@@ -73,18 +95,19 @@ pub async fn connect(
         .password(credentials.password.expose_secret())
         .database(&database)
         .application_name("taskmesh");
-    PgPoolOptions::new()
-        .max_connections(config.max_connections)
-        .acquire_timeout(Duration::from_millis(config.acquire_timeout_ms))
-        .connect_with(options)
-        .await
-        .map_err(|e| DatabaseError::Connect {
-            host: config.host.clone(),
-            port: config.port,
-            database,
-            user: credentials.username.clone(),
-            reason: e.to_string().replace('\n', " "),
-        })
+    pool_options(
+        config.max_connections,
+        Duration::from_millis(config.acquire_timeout_ms),
+    )
+    .connect_with(options)
+    .await
+    .map_err(|e| DatabaseError::Connect {
+        host: config.host.clone(),
+        port: config.port,
+        database,
+        user: credentials.username.clone(),
+        reason: e.to_string().replace('\n', " "),
+    })
 }
 
 /// Runs the migrations of every migrator in `migrators` as one ordered list (by version), so the

@@ -54,10 +54,11 @@ impl Service for Execution {
         // The workers' own connections: a burst of calls cannot keep a worker from renewing its
         // lease, and busy workers cannot starve the calls. Per worker: its claim or outcome, and
         // its lease renewal beside a progress update.
-        let worker_pool = sqlx::postgres::PgPoolOptions::new()
-            .max_connections(u32::try_from(workers.concurrency * 2 + 1).unwrap_or(u32::MAX))
-            .acquire_timeout(wiring.pool().options().get_acquire_timeout())
-            .connect_lazy_with((*wiring.pool().connect_options()).clone());
+        let worker_pool = taskmesh_mesh::db::pool_options(
+            u32::try_from(workers.concurrency * 2 + 1).unwrap_or(u32::MAX),
+            wiring.pool().options().get_acquire_timeout(),
+        )
+        .connect_lazy_with((*wiring.pool().connect_options()).clone());
         let worker_store = Store::new(worker_pool, wiring.outbox());
         for worker in worker::workers(&worker_store, &workers, &egress, &sealer) {
             let name = format!("worker {}", worker.id());
