@@ -39,17 +39,19 @@ SERVICES=(
   "projects:50052"
   "tasks:50053"
   "execution:50054"
+  "scheduler:50055"
 )
 
-# The services that share the key sealing secrets inside jobs: tasks seals, execution opens.
-JOB_SECRET_SERVICES=(tasks execution)
+# The services that share the key sealing secrets inside jobs: tasks seals, execution opens, the
+# scheduler seals its task templates' jobs (tasks opens them for each task it creates).
+JOB_SECRET_SERVICES=(tasks execution scheduler)
 
 # The durable consumers each service runs, as STREAM:durable: the broker lets a service create, read
 # and acknowledge these and no others (nats-auth.sh). A consumer missing here cannot start.
 declare -A NATS_CONSUMERS=(
   [identity]="PROJECTS:identity-registration"
   [projects]="IDENTITY:projects-registration"
-  [tasks]="TASKS:tasks-read-model EXECUTION:tasks-job-status"
+  [tasks]="TASKS:tasks-read-model EXECUTION:tasks-job-status SCHEDULER:tasks-schedules"
   [execution]="TASKS:execution-jobs"
 )
 
@@ -58,6 +60,7 @@ declare -A NATS_CONSUMERS=(
 declare -A NATS_LISTENS=(
   [tasks]="taskmesh.projects.v1.>"
   [execution]="taskmesh.projects.v1.>"
+  [scheduler]="taskmesh.projects.v1.>"
 )
 
 export PATH="$VENV/bin:$NODE_DIR/node_modules/.bin:$HOME/.cargo/bin:$PATH"

@@ -224,7 +224,7 @@ pub(crate) struct Platform {
     pub(crate) grpc_port: u16,
     /// Vault path of identity's secrets (the signing keys are under it).
     pub(crate) identity_secrets: String,
-    /// In stop order: gateway, execution, tasks, projects, identity. Killed when dropped.
+    /// In stop order: gateway, scheduler, execution, tasks, projects, identity. Killed when dropped.
     processes: Vec<Process>,
     /// Admin ports of the services, by name.
     admin_ports: Vec<(&'static str, u16)>,
@@ -323,6 +323,17 @@ impl Platform {
         )
         .await;
 
+        let (scheduler, scheduler_process) = start_service(
+            stack,
+            &nats,
+            &key,
+            &dir,
+            "scheduler",
+            &with(&uses_projects),
+            own,
+        )
+        .await;
+
         let (http, grpc_port, admin) = (free_port(), free_port(), free_port());
         let upstream = |context: &str, port: u16, timeout_ms: u32| {
             format!(
@@ -334,11 +345,12 @@ impl Platform {
             &config,
             format!(
                 "http_listen = \"127.0.0.1:{http}\"\ngrpc_listen = \"127.0.0.1:{grpc_port}\"\nadmin_listen = \"127.0.0.1:{admin}\"\n\n\
-                 [auth]\nidentity_endpoint = \"{identity_endpoint}\"\n\n{gateway_toml}\n{}{}{}{}",
+                 [auth]\nidentity_endpoint = \"{identity_endpoint}\"\n\n{gateway_toml}\n{}{}{}{}{}",
                 upstream("identity", identity.grpc, 10_000),
                 upstream("projects", projects.grpc, 10_000),
                 upstream("tasks", tasks.grpc, 10_000),
                 upstream("execution", execution.grpc, 60_000),
+                upstream("scheduler", scheduler.grpc, 10_000),
             ),
         )
         .expect("gateway config");
@@ -352,6 +364,7 @@ impl Platform {
             identity_secrets: identity.secret_path,
             processes: vec![
                 gateway,
+                scheduler_process,
                 execution_process,
                 tasks_process,
                 projects_process,
@@ -362,18 +375,21 @@ impl Platform {
                 ("projects", projects.grpc),
                 ("tasks", tasks.grpc),
                 ("execution", execution.grpc),
+                ("scheduler", scheduler.grpc),
             ],
             admin_ports: vec![
                 ("identity", identity.admin),
                 ("projects", projects.admin),
                 ("tasks", tasks.admin),
                 ("execution", execution.admin),
+                ("scheduler", scheduler.admin),
             ],
             databases: vec![
                 ("identity", identity.db),
                 ("projects", projects.db),
                 ("tasks", tasks.db),
                 ("execution", execution.db),
+                ("scheduler", scheduler.db),
             ],
             dir,
             nats,
@@ -540,6 +556,10 @@ impl Rest {
 
     pub(crate) async fn post(&self, path: &str, body: Value) -> (u16, Value) {
         self.call(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    pub(crate) async fn delete(&self, path: &str) -> (u16, Value) {
+        self.call(reqwest::Method::DELETE, path, None).await
     }
 
     pub(crate) async fn patch(&self, path: &str, body: Value) -> (u16, Value) {

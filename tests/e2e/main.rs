@@ -10,6 +10,7 @@ mod harness;
 mod load;
 mod outage;
 mod restart;
+mod schedules;
 mod secrets;
 mod targets;
 

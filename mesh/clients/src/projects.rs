@@ -276,6 +276,22 @@ impl ProjectsClient {
     }
 }
 
+/// The status of a task in a column of `kind` (a `ColumnKind` number): the column's kind decides
+/// it, for the tasks service and for the scheduler's task templates alike.
+pub fn task_status(kind: i32) -> taskmesh_contracts::tasks_v1::Status {
+    use taskmesh_contracts::projects_v1::ColumnKind;
+    use taskmesh_contracts::tasks_v1::Status as TaskStatus;
+
+    match ColumnKind::try_from(kind) {
+        Ok(ColumnKind::Backlog) => TaskStatus::Backlog,
+        Ok(ColumnKind::Todo) => TaskStatus::Todo,
+        Ok(ColumnKind::Doing) => TaskStatus::Doing,
+        Ok(ColumnKind::Done) => TaskStatus::Done,
+        Ok(ColumnKind::Custom) => TaskStatus::Custom,
+        _ => TaskStatus::Unspecified,
+    }
+}
+
 fn upstream(status: &Status) -> Status {
     tracing::warn!(code = ?status.code(), message = status.message(), "projects call failed");
     match status.code() {

@@ -33,7 +33,14 @@ impl NatsServer {
         let mut server = Self::new(stack);
         let passwords = server.dir.join("passwords");
         std::fs::create_dir_all(&passwords).expect("the passwords directory");
-        for user in ["identity", "projects", "tasks", "execution", "operator"] {
+        for user in [
+            "identity",
+            "projects",
+            "tasks",
+            "execution",
+            "scheduler",
+            "operator",
+        ] {
             let password = uuid::Uuid::new_v4().simple().to_string();
             std::fs::write(passwords.join(user), password).expect("write a NATS password");
         }

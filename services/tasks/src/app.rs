@@ -43,13 +43,13 @@ impl Service for Tasks {
         let pool = wiring.pool().clone();
         let keys = wiring.vault().sealing_keys().await?;
         let sealer = Sealer::new(&keys).map_err(|e| Error::Sealing(e.to_string()))?;
-        crate::events::consume(wiring);
         let tasks = TaskCommands::new(
             EventStore::new(pool.clone(), wiring.outbox()),
             projects,
             settings.limits,
             sealer,
         );
+        crate::events::consume(wiring, &tasks);
         let operators = wiring.config().mesh.auth.operators.clone();
         wiring
             .serve(TaskServiceServer::new(TasksService::new(tasks)))

@@ -143,6 +143,7 @@ pub fn apply_to_task(task: &mut Task, event: &TaskEvent) {
                 job: e.job.clone(),
                 // Filled from the execution service's events at read time.
                 job_status: None,
+                origin: e.origin.clone(),
             };
         }
         TaskEvent::Updated(e) => {

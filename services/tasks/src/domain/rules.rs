@@ -41,20 +41,9 @@ pub fn labels(mut labels: Vec<String>) -> Vec<String> {
     labels
 }
 
-/// A task's status in a column of `kind`.
-pub fn status_of(kind: i32) -> taskmesh_contracts::tasks_v1::Status {
-    use taskmesh_contracts::projects_v1::ColumnKind;
-    use taskmesh_contracts::tasks_v1::Status as TaskStatus;
-
-    match ColumnKind::try_from(kind) {
-        Ok(ColumnKind::Backlog) => TaskStatus::Backlog,
-        Ok(ColumnKind::Todo) => TaskStatus::Todo,
-        Ok(ColumnKind::Doing) => TaskStatus::Doing,
-        Ok(ColumnKind::Done) => TaskStatus::Done,
-        Ok(ColumnKind::Custom) => TaskStatus::Custom,
-        _ => TaskStatus::Unspecified,
-    }
-}
+/// A task's status in a column of `kind` (shared with the scheduler, which resolves its templates'
+/// columns).
+pub use taskmesh_clients::projects::task_status as status_of;
 
 #[cfg(test)]
 mod tests {

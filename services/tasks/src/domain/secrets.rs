@@ -7,7 +7,8 @@ use std::collections::HashMap;
 use taskmesh_contracts::tasks_v1::{Job, Task, job::Kind};
 use taskmesh_mesh::sealed::{Sealer, redact_headers};
 
-fn headers(job: &mut Option<Job>) -> Option<&mut HashMap<String, String>> {
+/// The headers of `job` when it is an HTTP request.
+pub fn headers(job: &mut Option<Job>) -> Option<&mut HashMap<String, String>> {
     match job.as_mut()?.kind.as_mut()? {
         Kind::HttpRequest(request) => Some(&mut request.headers),
         Kind::WebCrawl(_) => None,

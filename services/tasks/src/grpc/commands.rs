@@ -4,9 +4,10 @@
 
 use prost_types::FieldMask;
 use taskmesh_contracts::projects_v1::ColumnKind;
+use taskmesh_contracts::scheduler_v1::{self, ScheduleTriggered};
 use taskmesh_contracts::tasks_v1::{
-    Status as TaskStatus, Task, TaskCompleted, TaskCreated, TaskDeleted, TaskMoved, TaskReopened,
-    TaskUndeleted, TaskUpdated,
+    Status as TaskStatus, Task, TaskCompleted, TaskCreated, TaskDeleted, TaskMoved, TaskOrigin,
+    TaskReopened, TaskUndeleted, TaskUpdated,
 };
 use taskmesh_mesh::CallContext;
 use taskmesh_mesh::aip;
@@ -52,17 +53,18 @@ impl Tasks {
         // The contract has checked every field's own rules (the assignee's form included); what is
         // left needs the project: the column must be one of its own.
         let column = ColumnRef::parse("task.column", &task.column, project)?;
-        let request_id = aip::request_id(request_id);
-
+        let request = aip::request_id(request_id).map(|id| RequestKey {
+            method: "CreateTask",
+            id,
+        });
         let found = self.projects.column(context, &column.name).await?;
+        let mut job = task.job.clone();
         let name = TaskName {
             project: project.to_owned(),
             task: Uuid::now_v7(),
         };
-        let mut job = task.job;
         secrets::seal_job(&self.sealer, &name.to_string(), &mut job, None);
-        let event = TaskEvent::Created(Box::new(TaskCreated {
-            context: Some(Self::next_context(context, &name, 0)),
+        let created = TaskCreated {
             title: rules::title(&task.title),
             description: task.description,
             column: column.name.clone(),
@@ -74,7 +76,96 @@ impl Tasks {
             estimate: task.estimate,
             position: task.position.max(0),
             job,
-        }));
+            ..Default::default()
+        };
+        self.append_created(context, name, &column, created, request)
+            .await
+    }
+
+    /// Creates the task an occurrence of a schedule asks for (its template), acting for the
+    /// schedule's owner. The occurrence id is the request id (claimed under its own method, so no
+    /// id a client sends can take its place): a redelivered firing returns the task it created.
+    /// The template's job secrets, sealed for the schedule, are sealed again for the task.
+    /// `None` when the firing carries no template.
+    pub async fn create_scheduled(
+        &self,
+        context: &CallContext,
+        firing: &ScheduleTriggered,
+    ) -> Result<Option<Task>, Status> {
+        let Some(scheduler_v1::action::Kind::CreateTask(template)) =
+            firing.action.as_ref().and_then(|a| a.kind.clone())
+        else {
+            return Ok(None);
+        };
+        let project = firing
+            .schedule
+            .strip_prefix("projects/")
+            .and_then(|rest| rest.split('/').next())
+            .unwrap_or_default();
+        let column = ColumnRef::parse("template.column", &template.column, project)?;
+        let id = Uuid::parse_str(&firing.occurrence_id)
+            .map_err(|_| Status::invalid_argument("occurrence_id is not a UUID"))?;
+        let name = TaskName {
+            project: project.to_owned(),
+            task: Uuid::now_v7(),
+        };
+        let mut job = template.job;
+        if let Some(headers) = secrets::headers(&mut job) {
+            self.sealer
+                .open_headers(&firing.schedule, headers)
+                .map_err(|(header, _)| {
+                    Status::failed_precondition(format!(
+                        "the template's sealed header {header} does not open"
+                    ))
+                })?;
+        }
+        secrets::seal_job(&self.sealer, &name.to_string(), &mut job, None);
+        let due_time = match (&firing.occurrence_time, &template.due_after) {
+            (Some(at), Some(after)) => Some(prost_types::Timestamp {
+                seconds: at.seconds + after.seconds,
+                nanos: at.nanos,
+            }),
+            _ => None,
+        };
+        let created = TaskCreated {
+            title: rules::title(&template.title),
+            description: template.description,
+            column: column.name.clone(),
+            status: firing.status,
+            priority: template.priority,
+            assignee: template.assignee,
+            labels: rules::labels(template.labels),
+            due_time,
+            estimate: template.estimate,
+            position: 0,
+            job,
+            origin: Some(TaskOrigin {
+                schedule: firing.schedule.clone(),
+                occurrence_time: firing.occurrence_time,
+                occurrence_id: firing.occurrence_id.clone(),
+            }),
+            ..Default::default()
+        };
+        let request = Some(RequestKey {
+            method: "ScheduleTriggered",
+            id,
+        });
+        self.append_created(context, name, &column, created, request)
+            .await
+            .map(Some)
+    }
+
+    /// Appends `created` as the first event of task `name` (its context filled in here).
+    async fn append_created(
+        &self,
+        context: &CallContext,
+        name: TaskName,
+        column: &ColumnRef,
+        mut created: TaskCreated,
+        request: Option<RequestKey>,
+    ) -> Result<Task, Status> {
+        created.context = Some(Self::next_context(context, &name, 0));
+        let event = TaskEvent::Created(Box::new(created));
         let state = TaskState::replay(std::slice::from_ref(&event)).unwrap_or_default();
         let append = Append {
             task: &name,
@@ -85,10 +176,7 @@ impl Tasks {
             before: None,
             snapshot: state.snapshot(),
             quota: Some(self.quota(&column.board)),
-            request: request_id.map(|id| RequestKey {
-                method: "CreateTask",
-                id,
-            }),
+            request,
             resource: None,
         };
         match self.events.append(context, append).await? {
