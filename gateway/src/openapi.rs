@@ -367,7 +367,30 @@ fn message_schema(message: &MessageDescriptor, pending: &mut Vec<MessageDescript
         schema["required"] = Value::Array(required);
     }
     let oneofs = rules::oneofs(message);
-    if !oneofs.is_empty() {
+    // A message that is nothing but one required oneof (a trigger, an action) is one of its
+    // fields: said as alternatives of one property each, a form generators can draw values from
+    // (they give up on `required` alternatives over shared properties, and on property counts).
+    let only_a_required_oneof = oneofs.len() == 1
+        && oneofs[0].get("oneOf").is_some()
+        && message
+            .fields()
+            .all(|f| f.containing_oneof().is_some_and(|o| !o.is_synthetic()));
+    if only_a_required_oneof {
+        let alternatives: Vec<Value> = schema["properties"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(name, property)| {
+                json!({
+                    "type": "object",
+                    "properties": {name: property},
+                    "required": [name],
+                    "additionalProperties": false,
+                })
+            })
+            .collect();
+        schema = json!({"type": "object", "oneOf": alternatives});
+    } else if !oneofs.is_empty() {
         schema["allOf"] = Value::Array(oneofs);
     }
     if let Some(comment) = comment_of(file, message.path()) {
@@ -427,6 +450,31 @@ mod tests {
                 .as_str()
                 .is_some_and(|d| !d.is_empty())
         );
+    }
+
+    #[test]
+    fn required_oneofs_say_exactly_one_of_their_fields() {
+        let pool = DescriptorPool::decode(taskmesh_contracts::FILE_DESCRIPTOR_SET).expect("pool");
+        let routes = RouteTable::from_pool(&pool).expect("routes");
+        let doc = document(&routes, "taskmesh");
+        let schemas = &doc["components"]["schemas"];
+        // Nothing but the oneof: one of the objects of exactly one of its fields.
+        let trigger = &schemas["taskmesh.scheduler.v1.Trigger"];
+        let alternatives = trigger["oneOf"].as_array().expect("alternatives");
+        assert_eq!(alternatives.len(), 4, "{trigger}");
+        for alternative in alternatives {
+            assert_eq!(alternative["required"].as_array().map(Vec::len), Some(1));
+            assert_eq!(alternative["additionalProperties"], false);
+        }
+        assert!(trigger["allOf"].is_null(), "{trigger}");
+        // The oneof beside other fields: one of its members, whatever else is there.
+        let job = &schemas["taskmesh.tasks.v1.Job"];
+        assert_eq!(
+            job["allOf"][0]["oneOf"],
+            json!([{"required": ["webCrawl"]}, {"required": ["httpRequest"]}]),
+            "{job}"
+        );
+        assert!(job["maxProperties"].is_null());
     }
 
     #[test]

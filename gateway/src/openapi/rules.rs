@@ -158,38 +158,40 @@ fn bound_seconds(bounds: &DynamicMessage, rule: &str) -> Option<u64> {
 }
 
 /// The proto-JSON form (`1.5s`) of the durations `DurationRules` admit, as a pattern, for the
-/// bounds the contracts use: a lower bound of `gt` or `gte` zero (or none) and an upper bound of
-/// `lte` or `lt` whole seconds (or none). `None` for other bounds (the note in the description
-/// states them).
+/// bounds the contracts use: a lower bound of `gt` zero, or `gte` whole seconds (or none), and an
+/// upper bound of `lte` or `lt` whole seconds (or none). `None` for other bounds (the note in the
+/// description states them).
 fn duration_pattern(bounds: &DynamicMessage) -> Option<String> {
     const FRACTION: &str = "(?:\\.[0-9]{1,9})?";
-    let above_zero = match (bound_seconds(bounds, "gt"), bound_seconds(bounds, "gte")) {
-        (Some(0), None) => true,
-        (None, Some(0)) | (None, None) => false,
+    /// Largest whole seconds written without a bound (11 digits, as `Duration` allows).
+    const UNBOUNDED: u64 = 99_999_999_999;
+    // The lowest whole second admitted with any fraction, and how zero itself is written.
+    let (low, zero) = match (bound_seconds(bounds, "gt"), bound_seconds(bounds, "gte")) {
+        // Zero excluded: only the fractions above it.
+        (Some(0), None) => (1, Some("0\\.[0-9]{0,8}[1-9]".to_owned())),
+        (None, Some(0) | None) => (1, Some(format!("0{FRACTION}"))),
+        (None, Some(low)) => (low, None),
         _ => return None,
     };
-    // Zero itself, or only the fractions above it.
-    let zero = if above_zero {
-        "0\\.[0-9]{0,8}[1-9]".to_owned()
-    } else {
-        format!("0{FRACTION}")
-    };
-    let body = match (bound_seconds(bounds, "lte"), bound_seconds(bounds, "lt")) {
-        (None, None) => format!("{zero}|[1-9][0-9]{{0,10}}{FRACTION}"),
-        (Some(max), None) if max >= 1 => {
-            let mut alternatives = vec![zero];
-            if max >= 2 {
-                alternatives.push(format!("(?:{}){FRACTION}", integer_range(1, max - 1)));
+    let mut alternatives: Vec<String> = zero.into_iter().collect();
+    match (bound_seconds(bounds, "lte"), bound_seconds(bounds, "lt")) {
+        // Any whole seconds from 1: written compactly.
+        (None, None) if low == 1 => alternatives.push(format!("[1-9][0-9]{{0,10}}{FRACTION}")),
+        (None, None) => {
+            alternatives.push(format!("(?:{}){FRACTION}", integer_range(low, UNBOUNDED)));
+        }
+        (Some(max), None) if max >= low => {
+            if max > low {
+                alternatives.push(format!("(?:{}){FRACTION}", integer_range(low, max - 1)));
             }
             alternatives.push(format!("{max}(?:\\.0{{1,9}})?"));
-            alternatives.join("|")
         }
-        (None, Some(max)) if max >= 2 => {
-            format!("{zero}|(?:{}){FRACTION}", integer_range(1, max - 1))
+        (None, Some(max)) if max > low => {
+            alternatives.push(format!("(?:{}){FRACTION}", integer_range(low, max - 1)));
         }
         _ => return None,
-    };
-    Some(format!("^(?:{body})s$"))
+    }
+    Some(format!("^(?:{})s$", alternatives.join("|")))
 }
 
 /// Adds `field`'s rules to its `schema` (the schema `field_schema` made for it).
@@ -488,6 +490,19 @@ mod tests {
         );
         let re = regex::Regex::new(estimate["pattern"].as_str().expect("pattern")).expect("re");
         assert!(re.is_match("0s") && re.is_match("86400s") && !re.is_match("-5s"));
+        // A lower bound above zero: a schedule's interval is 1 s to 366 days.
+        let every = applied(
+            "taskmesh.scheduler.v1.Interval",
+            "every",
+            json!({"type": "string"}),
+        );
+        let re = regex::Regex::new(every["pattern"].as_str().expect("pattern")).expect("re");
+        for ok in ["1s", "1.5s", "3600s", "31622399.9s", "31622400s"] {
+            assert!(re.is_match(ok), "{ok}");
+        }
+        for bad in ["0s", "0.5s", "0.999s", "31622400.5s", "31622401s", "1m"] {
+            assert!(!re.is_match(bad), "{bad}");
+        }
     }
 
     #[test]

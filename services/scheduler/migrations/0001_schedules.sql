@@ -9,7 +9,9 @@ CREATE TABLE schedules (
     trigger BYTEA NOT NULL,
     -- Encoded taskmesh.scheduler.v1.Action.
     action BYTEA NOT NULL,
-    -- For a task template: taskmesh.tasks.v1.Status of its column when last known.
+    -- For a task template: its column, and the taskmesh.tasks.v1.Status the column's kind gives
+    -- (kept current from the projects service's events).
+    template_column TEXT NOT NULL DEFAULT '',
     task_status SMALLINT NOT NULL DEFAULT 0,
     misfire_policy SMALLINT NOT NULL,
     catch_up_window_ms BIGINT NOT NULL,
@@ -28,6 +30,7 @@ CREATE TABLE schedules (
 
 CREATE INDEX schedules_due ON schedules (next_fire_time) WHERE state = 1;
 CREATE INDEX schedules_of_project ON schedules (project, create_time, name);
+CREATE INDEX schedules_of_column ON schedules (template_column) WHERE template_column <> '';
 
 CREATE TABLE request_ids (
     method TEXT NOT NULL,

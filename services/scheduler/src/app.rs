@@ -1,5 +1,5 @@
 //! The scheduler as the service kit sees it: its name, port, settings and migrations, and what it
-//! wires: the schedules gRPC service and the firer.
+//! wires: the schedules gRPC service, the firer, and the consumer of the projects service's events.
 
 use std::sync::Arc;
 
@@ -35,6 +35,7 @@ impl Service for Scheduler {
         let store = Store::new(wiring.pool().clone(), wiring.outbox());
         let keys = wiring.vault().sealing_keys().await?;
         let sealer = Sealer::new(&keys).map_err(|e| Error::Sealing(e.to_string()))?;
+        crate::events::consume(wiring, &store);
         let wake = Arc::new(Notify::new());
         let firer = Firer::new(
             store.clone(),

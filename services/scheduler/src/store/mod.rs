@@ -2,6 +2,7 @@
 //! live here; claiming and firing due schedules is [`firing`].
 
 pub mod firing;
+pub mod projects;
 
 use chrono::{DateTime, Utc};
 use prost::Message;
@@ -15,7 +16,7 @@ use uuid::Uuid;
 use crate::domain::secrets;
 use crate::error::{Error, Reason};
 
-const COLUMNS: &str = "name, project, display_name, trigger, action, task_status, misfire_policy, \
+const COLUMNS: &str = "name, project, display_name, trigger, action, template_column, task_status, misfire_policy, \
                        catch_up_window_ms, state, next_fire_time, last_fire_time, fire_count, \
                        owner, pause_reason, create_time, update_time, version";
 
@@ -32,6 +33,8 @@ pub struct Row {
     pub trigger: Vec<u8>,
     /// Encoded `Action` (a template job's secret headers sealed).
     pub action: Vec<u8>,
+    /// A task template's column, or empty.
+    pub template_column: String,
     /// `taskmesh.tasks.v1.Status` of a template's column.
     pub task_status: i16,
     /// `MisfirePolicy` number.
@@ -206,8 +209,9 @@ impl Store {
         }
         let row: Row = sqlx::query_as(&format!(
             "INSERT INTO schedules (name, project, display_name, trigger, action, task_status, \
-             misfire_policy, catch_up_window_ms, state, next_fire_time, owner, create_time, \
-             update_time) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, now(), now()) \
+             misfire_policy, catch_up_window_ms, state, next_fire_time, owner, template_column, \
+             create_time, update_time) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, now(), now()) \
              RETURNING {COLUMNS}"
         ))
         .bind(&new.name)
@@ -221,6 +225,7 @@ impl Store {
         .bind(state_number(State::Active))
         .bind(new.next_fire_time)
         .bind(&new.owner)
+        .bind(template_column(&new.action))
         .fetch_one(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -261,15 +266,23 @@ impl Store {
             (State::Completed, true) => State::Active,
             (state, _) => state,
         };
-        let (action, status) = match changes.action {
-            Some((action, status)) => (action.encode_to_vec(), status_number(status)),
-            None => (current.action.clone(), current.task_status),
+        let (action, column, status) = match changes.action {
+            Some((action, status)) => (
+                action.encode_to_vec(),
+                template_column(&action),
+                status_number(status),
+            ),
+            None => (
+                current.action.clone(),
+                current.template_column.clone(),
+                current.task_status,
+            ),
         };
         let row: Row = sqlx::query_as(&format!(
             "UPDATE schedules SET display_name = $2, trigger = $3, action = $4, task_status = $5, \
              misfire_policy = $6, catch_up_window_ms = $7, next_fire_time = $8, state = $9, \
-             owner = $10, update_time = now(), version = version + 1 WHERE name = $1 \
-             RETURNING {COLUMNS}"
+             owner = $10, template_column = $11, update_time = now(), version = version + 1 \
+             WHERE name = $1 RETURNING {COLUMNS}"
         ))
         .bind(name)
         .bind(changes.display_name.unwrap_or(current.display_name))
@@ -289,6 +302,7 @@ impl Store {
         .bind(next)
         .bind(state_number(state))
         .bind(owner)
+        .bind(column)
         .fetch_one(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -386,6 +400,16 @@ fn check_etag(row: &Row, etag: &str) -> Result<(), Error> {
             name: row.name.clone(),
             current: row.etag(),
         })
+    }
+}
+
+/// The column of a task template, or empty for other actions.
+fn template_column(action: &Action) -> String {
+    match &action.kind {
+        Some(taskmesh_contracts::scheduler_v1::action::Kind::CreateTask(template)) => {
+            template.column.clone()
+        }
+        _ => String::new(),
     }
 }
 

@@ -387,3 +387,152 @@ async fn a_task_template_keeps_its_column_s_status_and_seals_its_job_s_secrets()
         "the secret is stored sealed"
     );
 }
+
+async fn until_state(world: &World, name: &str, state: State) -> Schedule {
+    for _ in 0..100 {
+        let schedule = world
+            .client()
+            .get_schedule(GetScheduleRequest {
+                name: name.to_owned(),
+            })
+            .await
+            .expect("get")
+            .into_inner();
+        if schedule.state() == state {
+            return schedule;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("{name} never reached {state:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schedules_pause_when_their_owner_leaves_or_their_column_goes() {
+    use taskmesh_contracts::projects_v1::board_service_client::BoardServiceClient;
+    use taskmesh_contracts::projects_v1::member_service_client::MemberServiceClient;
+    use taskmesh_contracts::projects_v1::{
+        Column, ColumnKind as Kind, CreateMemberRequest, DeleteColumnRequest, DeleteMemberRequest,
+        Member, Role, UpdateColumnRequest,
+    };
+    use taskmesh_testing::DefaultCaller;
+
+    let world = World::new().await;
+    let projects =
+        tonic::transport::Channel::from_shared(format!("http://{}", world.projects_addr))
+            .expect("uri")
+            .connect()
+            .await
+            .expect("connect");
+    let mut members =
+        MemberServiceClient::with_interceptor(projects.clone(), DefaultCaller("owner"));
+    members
+        .create_member(CreateMemberRequest {
+            parent: world.project.clone(),
+            member: Some(Member {
+                user: "users/bob".into(),
+                role: Role::Member as i32,
+                ..Default::default()
+            }),
+        })
+        .await
+        .expect("add bob");
+    let bobs = world
+        .client_as("bob")
+        .create_schedule(taskmesh_contracts::scheduler_v1::CreateScheduleRequest {
+            parent: world.project.clone(),
+            schedule: Some(Schedule {
+                display_name: "bob's".into(),
+                trigger: Some(cron("0 9 * * *", "UTC")),
+                action: Some(notify()),
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        })
+        .await
+        .expect("bob creates")
+        .into_inner();
+    assert_eq!(bobs.owner, "users/bob");
+    let column = world.column(ColumnKind::Doing);
+    let template = world
+        .create(
+            cron("0 9 * * *", "UTC"),
+            Action {
+                kind: Some(action::Kind::CreateTask(TaskTemplate {
+                    column: column.clone(),
+                    title: "Stand-up".into(),
+                    ..Default::default()
+                })),
+            },
+            |s| s,
+        )
+        .await;
+    let owners = world.notify_schedule(cron("0 9 * * *", "UTC")).await;
+
+    // Bob leaves: his schedule stops acting for him; the others go on.
+    members
+        .delete_member(DeleteMemberRequest {
+            name: format!("{}/members/bob", world.project),
+            etag: String::new(),
+        })
+        .await
+        .expect("remove bob");
+    let paused = until_state(&world, &bobs.name, State::Paused).await;
+    assert_eq!(
+        paused.pause_reason,
+        "its owner is no longer a member of the project"
+    );
+    assert_eq!(paused.next_fire_time, None);
+
+    // The template's column becomes a Done column: its tasks will be done ones.
+    let mut boards = BoardServiceClient::with_interceptor(projects, DefaultCaller("owner"));
+    boards
+        .update_column(UpdateColumnRequest {
+            column: Some(Column {
+                name: column.clone(),
+                kind: Kind::Done as i32,
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["kind".into()],
+            }),
+        })
+        .await
+        .expect("column kind");
+    let mut db = world.db.connect(&world.stack).await;
+    let mut status = 0;
+    for _ in 0..100 {
+        status = sqlx::query_scalar::<_, i16>("SELECT task_status FROM schedules WHERE name = $1")
+            .bind(&template.name)
+            .fetch_one(&mut db)
+            .await
+            .expect("status");
+        if i32::from(status) == TaskStatus::Done as i32 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(i32::from(status), TaskStatus::Done as i32);
+
+    // The column goes: the template has nowhere to put its tasks.
+    boards
+        .delete_column(DeleteColumnRequest {
+            name: column,
+            etag: String::new(),
+        })
+        .await
+        .expect("delete column");
+    let paused = until_state(&world, &template.name, State::Paused).await;
+    assert_eq!(
+        paused.pause_reason,
+        "the column of its task template was deleted"
+    );
+    let untouched = world
+        .client()
+        .get_schedule(GetScheduleRequest {
+            name: owners.name.clone(),
+        })
+        .await
+        .expect("get")
+        .into_inner();
+    assert_eq!(untouched.state(), State::Active);
+}
