@@ -45,7 +45,7 @@ pub struct ProjectChanges {
     store: Store,
 }
 
-fn undecodable(e: prost::DecodeError) -> HandleError {
+fn undecodable(e: &prost::DecodeError) -> HandleError {
     HandleError::Retry(format!("undecodable: {e}"))
 }
 
@@ -64,14 +64,20 @@ impl ProjectChanges {
 
     async fn apply(&self, message: &Message) -> Result<(), HandleError> {
         let affected = if let Some(event) = decode_as::<MemberRemoved>(message) {
-            let member = event.map_err(undecodable)?.member.unwrap_or_default();
+            let member = event
+                .map_err(|e| undecodable(&e))?
+                .member
+                .unwrap_or_default();
             Affected::OwnedBy {
                 project: project_of(&member.name).to_owned(),
                 owner: member.user,
                 reason: "its owner is no longer a member of the project".to_owned(),
             }
         } else if let Some(event) = decode_as::<MemberRoleChanged>(message) {
-            let member = event.map_err(undecodable)?.member.unwrap_or_default();
+            let member = event
+                .map_err(|e| undecodable(&e))?
+                .member
+                .unwrap_or_default();
             if member.role() != Role::Viewer {
                 return Ok(());
             }
@@ -81,25 +87,37 @@ impl ProjectChanges {
                 reason: "its owner may only read the project now".to_owned(),
             }
         } else if let Some(event) = decode_as::<ProjectDeleted>(message) {
-            let project = event.map_err(undecodable)?.project.unwrap_or_default();
+            let project = event
+                .map_err(|e| undecodable(&e))?
+                .project
+                .unwrap_or_default();
             Affected::Project {
                 project: project_of(&project.name).to_owned(),
                 reason: "the project was deleted".to_owned(),
             }
         } else if let Some(event) = decode_as::<BoardDeleted>(message) {
-            let board = event.map_err(undecodable)?.board.unwrap_or_default();
+            let board = event
+                .map_err(|e| undecodable(&e))?
+                .board
+                .unwrap_or_default();
             Affected::ColumnsUnder {
                 prefix: format!("{}/columns/", board.name),
                 reason: "the board of its task template was deleted".to_owned(),
             }
         } else if let Some(event) = decode_as::<ColumnDeleted>(message) {
-            let column = event.map_err(undecodable)?.column.unwrap_or_default();
+            let column = event
+                .map_err(|e| undecodable(&e))?
+                .column
+                .unwrap_or_default();
             Affected::Column {
                 column: column.name,
                 reason: "the column of its task template was deleted".to_owned(),
             }
         } else if let Some(event) = decode_as::<ColumnUpdated>(message) {
-            let column = event.map_err(undecodable)?.column.unwrap_or_default();
+            let column = event
+                .map_err(|e| undecodable(&e))?
+                .column
+                .unwrap_or_default();
             Affected::ColumnKind {
                 status: task_status(column.kind) as i32,
                 column: column.name,
