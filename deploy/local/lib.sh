@@ -53,7 +53,7 @@ declare -A NATS_CONSUMERS=(
   [projects]="IDENTITY:projects-registration"
   [tasks]="TASKS:tasks-read-model EXECUTION:tasks-job-status SCHEDULER:tasks-schedules"
   [execution]="TASKS:execution-jobs"
-  [scheduler]="PROJECTS:scheduler-projects"
+  [scheduler]="PROJECTS:scheduler-projects TASKS:scheduler-due-times"
 )
 
 # The subjects each service listens to on core NATS, without a consumer: the projects service's

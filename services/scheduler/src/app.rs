@@ -1,9 +1,11 @@
 //! The scheduler as the service kit sees it: its name, port, settings and migrations, and what it
-//! wires: the schedules gRPC service, the firer, and the consumer of the projects service's events.
+//! wires: the schedules and reminders gRPC services, the firer, and the consumers of the projects
+//! and tasks services' events.
 
 use std::sync::Arc;
 
 use sqlx::migrate::Migrator;
+use taskmesh_contracts::scheduler_v1::reminder_service_server::ReminderServiceServer;
 use taskmesh_contracts::scheduler_v1::schedule_service_server::ScheduleServiceServer;
 use taskmesh_mesh::sealed::Sealer;
 use taskmesh_service::{NoCommand, Service, Wiring};
@@ -13,6 +15,7 @@ use crate::config::Settings;
 use crate::error::Error;
 use crate::firer::{Firer, FirerMetrics};
 use crate::grpc::SchedulesService;
+use crate::grpc::reminders::RemindersService;
 use crate::store::Store;
 
 /// The scheduler service.
@@ -48,9 +51,14 @@ impl Service for Scheduler {
             Ok(())
         });
         let projects = wiring.projects_client(&settings.projects)?;
-        wiring.serve(ScheduleServiceServer::new(SchedulesService::new(
-            store, projects, sealer, wake,
-        )));
+        wiring
+            .serve(ReminderServiceServer::new(RemindersService::new(
+                store.clone(),
+                projects.clone(),
+            )))
+            .serve(ScheduleServiceServer::new(SchedulesService::new(
+                store, projects, sealer, wake,
+            )));
         Ok(())
     }
 }

@@ -56,6 +56,12 @@ pub enum Error {
         /// For the caller.
         message: String,
     },
+    /// The caller has as many reminders on the task as allowed.
+    #[error("at most {max} reminders per task and user")]
+    TooManyReminders {
+        /// The limit.
+        max: i64,
+    },
     /// The projects endpoint is malformed.
     #[error(transparent)]
     Projects(#[from] EndpointError),
@@ -82,6 +88,12 @@ impl From<Error> for Status {
                 Code::FailedPrecondition,
                 message,
                 reason.as_str(),
+                HashMap::new(),
+            ),
+            err @ Error::TooManyReminders { .. } => with_reason(
+                Code::ResourceExhausted,
+                err.to_string(),
+                "TOO_MANY_REMINDERS",
                 HashMap::new(),
             ),
             other @ (Error::Projects(_) | Error::Sealing(_)) => status::internal(&other),

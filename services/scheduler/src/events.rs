@@ -1,6 +1,7 @@
-//! The events side of the scheduler. It publishes `ScheduleTriggered` on `SCHEDULER` (through the
-//! outbox, from the firer) and consumes the projects service's events so that a schedule never
-//! acts beyond what its owner may do ([`ProjectChanges`]):
+//! The events side of the scheduler. It publishes `ScheduleTriggered`, `ReminderDue` and
+//! `TaskOverdue` on `SCHEDULER` (through the outbox, from the firer), learns the tasks' due times
+//! from the tasks service's events ([`due_times`]), and consumes the projects service's events so
+//! that a schedule never acts beyond what its owner may do ([`projects`]):
 //!
 //! - its owner removed from the project, or made a viewer: paused;
 //! - the project deleted, or the board or column of its task template deleted: paused;
@@ -9,40 +10,31 @@
 //! A paused schedule keeps its reason in `pause_reason`; resuming it checks the resumer's access
 //! again and makes the resumer its owner. Each change is idempotent, so a redelivery is harmless.
 
-use std::future::Future;
-use std::pin::Pin;
+pub mod due_times;
+pub mod projects;
 
-use async_nats::jetstream::Message;
-use taskmesh_clients::projects::task_status;
-use taskmesh_contracts::projects_v1::{
-    BoardDeleted, ColumnDeleted, ColumnUpdated, MemberRemoved, MemberRoleChanged, ProjectDeleted,
-    Role,
-};
-use taskmesh_events::consumer::{ConsumerSpec, HandleError, Handler};
-use taskmesh_events::decode_as;
+use taskmesh_events::consumer::{ConsumerSpec, HandleError};
 use taskmesh_service::Wiring;
 
 use crate::Scheduler;
 use crate::store::Store;
-use crate::store::projects::Affected;
-
-/// Durable consumer name.
-pub const DURABLE: &str = "scheduler-projects";
+use due_times::DueTimes;
+use projects::ProjectChanges;
 
 /// Declares the consumers of the service.
 pub(crate) fn consume(wiring: &mut Wiring<Scheduler>, store: &Store) {
-    let spec = ConsumerSpec::new(
+    let projects = ConsumerSpec::new(
         wiring.stream_of("projects"),
-        DURABLE,
+        projects::DURABLE,
         "taskmesh.projects.v1.>",
     );
-    wiring.consume_with(spec, ProjectChanges::new(store.clone()));
-}
-
-/// Keeps schedules within what their owners and templates may still do.
-#[derive(Debug, Clone)]
-pub struct ProjectChanges {
-    store: Store,
+    wiring.consume_with(projects, ProjectChanges::new(store.clone()));
+    let tasks = ConsumerSpec::new(
+        wiring.stream_of("tasks"),
+        due_times::DURABLE,
+        "taskmesh.tasks.v1.>",
+    );
+    wiring.consume_with(tasks, DueTimes::new(store.clone()));
 }
 
 fn undecodable(e: &prost::DecodeError) -> HandleError {
@@ -54,90 +46,4 @@ fn project_of(name: &str) -> &str {
     name.strip_prefix("projects/")
         .and_then(|rest| rest.split('/').next())
         .unwrap_or_default()
-}
-
-impl ProjectChanges {
-    /// A consumer changing schedules through `store`.
-    pub fn new(store: Store) -> Self {
-        Self { store }
-    }
-
-    async fn apply(&self, message: &Message) -> Result<(), HandleError> {
-        let affected = if let Some(event) = decode_as::<MemberRemoved>(message) {
-            let member = event
-                .map_err(|e| undecodable(&e))?
-                .member
-                .unwrap_or_default();
-            Affected::OwnedBy {
-                project: project_of(&member.name).to_owned(),
-                owner: member.user,
-                reason: "its owner is no longer a member of the project".to_owned(),
-            }
-        } else if let Some(event) = decode_as::<MemberRoleChanged>(message) {
-            let member = event
-                .map_err(|e| undecodable(&e))?
-                .member
-                .unwrap_or_default();
-            if member.role() != Role::Viewer {
-                return Ok(());
-            }
-            Affected::OwnedBy {
-                project: project_of(&member.name).to_owned(),
-                owner: member.user,
-                reason: "its owner may only read the project now".to_owned(),
-            }
-        } else if let Some(event) = decode_as::<ProjectDeleted>(message) {
-            let project = event
-                .map_err(|e| undecodable(&e))?
-                .project
-                .unwrap_or_default();
-            Affected::Project {
-                project: project_of(&project.name).to_owned(),
-                reason: "the project was deleted".to_owned(),
-            }
-        } else if let Some(event) = decode_as::<BoardDeleted>(message) {
-            let board = event
-                .map_err(|e| undecodable(&e))?
-                .board
-                .unwrap_or_default();
-            Affected::ColumnsUnder {
-                prefix: format!("{}/columns/", board.name),
-                reason: "the board of its task template was deleted".to_owned(),
-            }
-        } else if let Some(event) = decode_as::<ColumnDeleted>(message) {
-            let column = event
-                .map_err(|e| undecodable(&e))?
-                .column
-                .unwrap_or_default();
-            Affected::Column {
-                column: column.name,
-                reason: "the column of its task template was deleted".to_owned(),
-            }
-        } else if let Some(event) = decode_as::<ColumnUpdated>(message) {
-            let column = event
-                .map_err(|e| undecodable(&e))?
-                .column
-                .unwrap_or_default();
-            Affected::ColumnKind {
-                status: task_status(column.kind) as i32,
-                column: column.name,
-            }
-        } else {
-            return Ok(());
-        };
-        let changed = self.store.apply_project_change(&affected).await?;
-        if changed > 0 {
-            tracing::info!(?affected, changed, "schedules changed by a projects event");
-        }
-        Ok(())
-    }
-}
-
-impl Handler for ProjectChanges {
-    fn handle<'a>(
-        &'a self,
-        message: &'a Message,
-    ) -> Pin<Box<dyn Future<Output = Result<(), HandleError>> + Send + 'a>> {
-        Box::pin(self.apply(message))
-    }
 }

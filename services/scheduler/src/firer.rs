@@ -1,4 +1,4 @@
-//! The firer: the background loop that fires due schedules. It claims a batch, fires it, and
+//! The firer: the background loop that fires due schedules and alarms (reminders, overdue checks). It claims a batch, fires it, and
 //! sleeps until the earliest next fire time (at most `firing.poll_ms`, so that schedules made on
 //! other replicas are seen), or until this process creates or resumes a schedule.
 
@@ -78,20 +78,9 @@ impl Firer {
             if *stop.borrow() {
                 return;
             }
-            let started = std::time::Instant::now();
-            let wait = match self.store.fire_due(&self.settings, Utc::now()).await {
-                Ok(round) => {
-                    self.metrics.round.observe(started.elapsed().as_secs_f64());
-                    self.metrics.fired.inc_by(round.fired as u64);
-                    self.metrics
-                        .skipped
-                        .inc_by(u64::try_from(round.skipped).unwrap_or(0));
-                    if round.claimed == self.settings.batch as usize {
-                        // More are due right now.
-                        continue;
-                    }
-                    self.until_next(poll).await
-                }
+            let wait = match self.round().await {
+                Ok(true) => continue,
+                Ok(false) => self.until_next(poll).await,
                 Err(err) => {
                     tracing::warn!(error = %taskmesh_mesh::status::error_chain(&err), "firing round failed; retrying");
                     poll
@@ -105,13 +94,38 @@ impl Firer {
         }
     }
 
-    /// How long to sleep: until the earliest next fire time, at most `poll`.
+    /// Fires the schedules and the alarms that are due; true when more may be due right now (a
+    /// whole batch was taken).
+    async fn round(&self) -> Result<bool, crate::Error> {
+        let started = std::time::Instant::now();
+        let round = self.store.fire_due(&self.settings, Utc::now()).await?;
+        let alarms = self
+            .store
+            .fire_alarms(self.settings.batch, Utc::now())
+            .await?;
+        self.metrics.round.observe(started.elapsed().as_secs_f64());
+        self.metrics.fired.inc_by((round.fired + alarms) as u64);
+        self.metrics
+            .skipped
+            .inc_by(u64::try_from(round.skipped).unwrap_or(0));
+        let full = self.settings.batch as usize;
+        Ok(round.claimed == full || alarms == full)
+    }
+
+    /// How long to sleep: until the earliest next fire time of a schedule or an alarm, at most
+    /// `poll`.
     async fn until_next(&self, poll: Duration) -> Duration {
-        match self.store.next_due().await {
-            Ok(Some(next)) => (next - Utc::now())
+        let (schedule, alarm) = (self.store.next_due().await, self.store.next_alarm().await);
+        let next = [schedule, alarm]
+            .into_iter()
+            .filter_map(Result::ok)
+            .flatten()
+            .min();
+        match next {
+            Some(next) => (next - Utc::now())
                 .to_std()
                 .map_or(Duration::ZERO, |left| left.min(poll)),
-            Ok(None) | Err(_) => poll,
+            None => poll,
         }
     }
 }

@@ -3,6 +3,8 @@
 //! template's column must belong to the schedule's project and exist; its kind gives the status
 //! of the tasks the schedule creates.
 
+pub mod reminders;
+
 use std::sync::Arc;
 
 use chrono::Utc;

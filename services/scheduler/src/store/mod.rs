@@ -1,8 +1,10 @@
 //! The scheduler database: schedules with their next occurrence. Reads and the standard methods
 //! live here; claiming and firing due schedules is [`firing`].
 
+pub mod alarms;
 pub mod firing;
 pub mod projects;
+pub mod reminders;
 
 use chrono::{DateTime, Utc};
 use prost::Message;

@@ -3,4 +3,5 @@
 
 mod firing;
 mod helpers;
+mod reminders;
 mod schedules;
