@@ -97,6 +97,19 @@ async fn pool(stack: &Stack, connections: usize) -> anyhow::Result<sqlx::PgPool>
     Ok(pool)
 }
 
+/// A pool of one connection on the floors' database, with the `outbox` table of the scheduler's
+/// fire-lag floor.
+pub async fn outbox_pool(stack: &Stack) -> anyhow::Result<sqlx::PgPool> {
+    let pool = pool(stack, 1).await?;
+    sqlx::raw_sql(
+        "CREATE TABLE IF NOT EXISTS outbox (id UUID PRIMARY KEY, payload TEXT NOT NULL);
+         TRUNCATE outbox;",
+    )
+    .execute(&pool)
+    .await?;
+    Ok(pool)
+}
+
 /// A primary-key `SELECT` of one row.
 pub async fn select(stack: &Stack, load: Load) -> anyhow::Result<Measured> {
     let pool = Arc::new(pool(stack, load.concurrency).await?);

@@ -72,6 +72,22 @@ struct Args {
     /// The gateway's REST and grpc-web base URL.
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     gateway_http: String,
+    /// Also measure the scheduler's fire lag: --schedules active schedules, --fires-per-minute of
+    /// them firing, observed for --fire-lag-secs, next to an outbox floor at the same rate.
+    #[arg(long)]
+    fire_lag: bool,
+    /// Active schedules of the fire-lag run.
+    #[arg(long, default_value_t = 10_000)]
+    schedules: usize,
+    /// Firings per minute of the fire-lag run.
+    #[arg(long, default_value_t = 1000)]
+    fires_per_minute: usize,
+    /// Seconds the fire-lag run observes firings.
+    #[arg(long, default_value_t = 120.0)]
+    fire_lag_secs: f64,
+    /// The scheduler's gRPC endpoint.
+    #[arg(long, default_value = "http://127.0.0.1:50055")]
+    scheduler: String,
     /// The tasks service's admin (metrics) base URL.
     #[arg(long, default_value = "http://127.0.0.1:51053")]
     tasks_admin: String,
@@ -276,8 +292,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         duration: Duration::from_secs_f64(args.duration),
         warmup: Duration::from_secs_f64(args.warmup),
     };
-    // `--lag` alone measures only the event lag.
-    let scenarios = if args.scenario.is_empty() && args.lag {
+    // `--lag` or `--fire-lag` alone measures only that.
+    let scenarios = if args.scenario.is_empty() && (args.lag || args.fire_lag) {
         Vec::new()
     } else if args.scenario.is_empty() {
         Scenario::ALL.to_vec()
@@ -344,6 +360,43 @@ async fn run(args: Args) -> anyhow::Result<()> {
     } else {
         Vec::new()
     };
+    let fire_lag = if args.fire_lag {
+        let options = taskmesh_load::fire_lag::Options {
+            schedules: args.schedules.max(1),
+            per_minute: args.fires_per_minute.max(1),
+            duration: Duration::from_secs_f64(args.fire_lag_secs),
+        };
+        let measured =
+            taskmesh_load::fire_lag::measure(&platform, &args.scheduler, &Stack::load(), options)
+                .await?;
+        println!(
+            "\nfire lag: {} active schedules, {} firing per minute\n\
+             | what | samples | p50 ms | p90 ms | p99 ms | max ms |\n|---|---|---|---|---|---|",
+            measured.schedules, measured.per_minute
+        );
+        for (what, q) in [
+            ("occurrence -> ScheduleTriggered delivered", &measured.lag),
+            (
+                "floor: INSERT+COMMIT, publish+ack, delivered",
+                &measured.floor,
+            ),
+        ] {
+            println!(
+                "| {what} | {} | {:.2} | {:.2} | {:.2} | {:.2} |",
+                q.count, q.p50_ms, q.p90_ms, q.p99_ms, q.max_ms
+            );
+        }
+        if measured.floor.p50_ms > 0.0 {
+            println!(
+                "fire lag vs floor: p50 {:.1}x, p99 {:.1}x",
+                measured.lag.p50_ms / measured.floor.p50_ms,
+                measured.lag.p99_ms / measured.floor.p99_ms.max(f64::MIN_POSITIVE)
+            );
+        }
+        Some(measured)
+    } else {
+        None
+    };
     let peaks = sampler.peaks();
     let memory: Vec<serde_json::Value> = rss::PROCESSES
         .iter()
@@ -364,7 +417,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         }
     }
     if let Some(path) = &args.json {
-        let report = serde_json::json!({"calls": rows, "event_lag": lags, "memory": memory});
+        let report = serde_json::json!({"calls": rows, "event_lag": lags, "fire_lag": fire_lag, "memory": memory});
         std::fs::write(path, serde_json::to_vec_pretty(&report)?)?;
         eprintln!("results written to {}", path.display());
     }

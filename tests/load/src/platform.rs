@@ -144,6 +144,11 @@ async fn channel(url: &str) -> anyhow::Result<Channel> {
 }
 
 impl Platform {
+    /// The `authorization` value of the signed-up user.
+    pub fn bearer(&self) -> String {
+        format!("Bearer {}", self.token)
+    }
+
     /// Signs up a fresh user through the gateway, creates a project with a board and `seed` tasks
     /// (half of them labelled `load`).
     pub async fn prepare(endpoints: &Endpoints, seed: usize) -> anyhow::Result<Self> {
