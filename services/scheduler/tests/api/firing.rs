@@ -1,17 +1,20 @@
 //! Firing: what fires matches :preview and an expectation written here; misfire policies after
 //! the scheduler was down; deletion stops a schedule; two replicas and a `kill -9` still fire
-//! every occurrence exactly once.
+//! every occurrence exactly once, and the tasks service creates exactly one task for each.
 
 use std::collections::{HashMap, HashSet};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
+use taskmesh_contracts::projects_v1::ColumnKind;
 use taskmesh_contracts::scheduler_v1::{
-    Cron, DeleteScheduleRequest, GetScheduleRequest, Interval, MisfirePolicy,
-    PreviewScheduleRequest, Recurrence, State, Trigger, trigger,
+    Action, Cron, DeleteScheduleRequest, GetScheduleRequest, Interval, MisfirePolicy,
+    PreviewScheduleRequest, Recurrence, State, TaskTemplate, Trigger, action, trigger,
 };
-use taskmesh_testing::free_port;
+use taskmesh_contracts::tasks_v1::ListTasksRequest;
+use taskmesh_contracts::tasks_v1::task_service_client::TaskServiceClient;
+use taskmesh_testing::{DefaultCaller, free_port};
 
 use crate::helpers::{World, occurrences, secs, ts, whole_seconds_from_now};
 
@@ -320,14 +323,24 @@ async fn every_occurrence_fires_exactly_once_across_replicas_and_a_kill_9() {
     std::fs::create_dir_all(&dir).expect("dir");
     let token_file = dir.join("token");
     std::fs::write(&token_file, &world.stack.vault_root_token).expect("token file");
+    // Each firing creates a task: the tasks created are counted too.
+    let tasks = world.start_tasks().await;
     let start = whole_seconds_from_now(4);
+    let template = Action {
+        kind: Some(action::Kind::CreateTask(TaskTemplate {
+            column: world.column(ColumnKind::Todo),
+            title: "Every second".into(),
+            ..Default::default()
+        })),
+    };
     let mut names = Vec::new();
     for _ in 0..SCHEDULES {
         let schedule = world
-            .notify_schedule(every_second(
-                start,
-                Some(start + TimeDelta::seconds(EACH as i64 - 1)),
-            ))
+            .create(
+                every_second(start, Some(start + TimeDelta::seconds(EACH as i64 - 1))),
+                template.clone(),
+                |s| s,
+            )
             .await;
         names.push(schedule.name);
     }
@@ -384,6 +397,42 @@ async fn every_occurrence_fires_exactly_once_across_replicas_and_a_kill_9() {
         .await
         .expect("counts");
     assert_eq!(counts, vec![EACH as i64; SCHEDULES]);
+
+    // One task per occurrence, each linked to its own.
+    let mut client = TaskServiceClient::with_interceptor(tasks, DefaultCaller("owner"));
+    let mut created = Vec::new();
+    for _ in 0..150 {
+        created = client
+            .list_tasks(ListTasksRequest {
+                parent: world.project.clone(),
+                page_size: 1000,
+                ..Default::default()
+            })
+            .await
+            .expect("list tasks")
+            .into_inner()
+            .tasks;
+        if created.len() >= SCHEDULES * EACH {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let occurrences: HashSet<(String, i64)> = created
+        .iter()
+        .filter_map(|t| t.origin.as_ref())
+        .map(|o| {
+            (
+                o.schedule.clone(),
+                o.occurrence_time.map_or(0, |t| t.seconds),
+            )
+        })
+        .collect();
+    assert_eq!(created.len(), SCHEDULES * EACH, "one task per occurrence");
+    assert_eq!(
+        occurrences.len(),
+        SCHEDULES * EACH,
+        "each for its own occurrence"
+    );
     let _ = Command::new("kill")
         .args(["-TERM", &b.id().to_string()])
         .status();

@@ -116,6 +116,8 @@ pub(crate) struct World {
     pub(crate) project: String,
     pub(crate) columns: HashMap<ColumnKind, String>,
     customize: fn(ConfigLayers) -> ConfigLayers,
+    /// A tasks service, when a test started one.
+    tasks: Option<(Running, TestDatabase)>,
 }
 
 /// Fast firing for tests: a short poll, and a misfire threshold that a busy test machine does not
@@ -162,6 +164,7 @@ impl World {
             project: String::new(),
             columns: HashMap::new(),
             customize,
+            tasks: None,
         };
         world.fixture_project().await;
         world
@@ -225,6 +228,30 @@ impl World {
             .into_iter()
             .filter_map(|c| ColumnKind::try_from(c.kind).ok().map(|k| (k, c.name)))
             .collect();
+    }
+
+    /// Starts a tasks service on this world's NATS and projects, which turns the firings of task
+    /// templates into tasks; returns a channel to it.
+    pub(crate) async fn start_tasks(&mut self) -> Channel {
+        let db = TestDatabase::create(&self.stack, "scheduler_test_tasks").await;
+        let layers = taskmesh_testing::with_identity(db.app_layers(
+            taskmesh_tasks::Config::default_layers(),
+            &self.stack,
+            &self.nats.url(),
+        ))
+        .set(
+            "projects.endpoint",
+            format!("http://{}", self.projects_addr),
+        );
+        let app = taskmesh_tasks::App::build(
+            taskmesh_tasks::Config::from_layers(&layers).expect("tasks config"),
+        )
+        .await
+        .expect("tasks app");
+        let running = run(app).await;
+        let channel = channel(running.addr).await;
+        self.tasks = Some((running, db));
+        channel
     }
 
     /// A client calling as the project's owner.
