@@ -353,7 +353,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
             rows.push(row);
         }
     }
-    print_table(&rows);
+    if !rows.is_empty() {
+        print_table(&rows);
+    }
     let lags = if args.lag {
         settle(&args).await;
         event_lag(&platform, &args, load).await?

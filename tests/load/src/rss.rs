@@ -7,7 +7,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// The processes of the platform.
-pub const PROCESSES: &[&str] = &["identity", "projects", "tasks", "execution", "gateway"];
+pub const PROCESSES: &[&str] = &[
+    "identity",
+    "projects",
+    "tasks",
+    "execution",
+    "scheduler",
+    "gateway",
+];
 
 /// A process's resident set in KiB now (`VmRSS` of `/proc/<pid>/status`).
 pub fn rss_kib(pid: u32) -> Option<u64> {

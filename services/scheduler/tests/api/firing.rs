@@ -439,3 +439,50 @@ async fn every_occurrence_fires_exactly_once_across_replicas_and_a_kill_9() {
     let _ = b.wait();
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_schedule_fires_nothing_until_it_is_resumed() {
+    use taskmesh_contracts::scheduler_v1::{PauseScheduleRequest, ResumeScheduleRequest};
+
+    let world = World::with(|layers| layers.set("firing.misfire_threshold_ms", THRESHOLD_MS)).await;
+    let schedule = world
+        .notify_schedule(every_second(whole_seconds_from_now(0), None))
+        .await;
+    world
+        .fired(&schedule.name, 1, Duration::from_secs(10))
+        .await;
+    world
+        .client()
+        .pause_schedule(PauseScheduleRequest {
+            name: schedule.name.clone(),
+            etag: String::new(),
+        })
+        .await
+        .expect("pause");
+    let at_pause = occurrences(&world.triggered().await, &schedule.name).len();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(
+        occurrences(&world.triggered().await, &schedule.name).len(),
+        at_pause,
+        "nothing while paused"
+    );
+    world
+        .client()
+        .resume_schedule(ResumeScheduleRequest {
+            name: schedule.name.clone(),
+            etag: String::new(),
+        })
+        .await
+        .expect("resume");
+    // What passed while paused collapses into one firing (the default policy, FIRE_ONCE).
+    let times = world
+        .fired(&schedule.name, at_pause + 1, Duration::from_secs(10))
+        .await;
+    let events = world.triggered().await;
+    let first_after = events
+        .iter()
+        .filter(|e| e.schedule == schedule.name)
+        .nth(at_pause)
+        .expect("a firing after the resume");
+    assert!(first_after.missed >= 1, "{times:?} {}", first_after.missed);
+}
