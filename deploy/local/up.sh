@@ -26,9 +26,10 @@ bench_settings() {
       TASKMESH_RATE_LIMITS__USER_BURST=1000000 TASKMESH_RATE_LIMITS__SIGN_IN_PER_MINUTE=1000000 \
       TASKMESH_RATE_LIMITS__SIGN_IN_BURST=100000 ;;
     tasks) printf '%s\n' TASKMESH_LIMITS__MAX_TASKS_PER_BOARD=10000000 ;;
+    scheduler) printf '%s\n' TASKMESH_LIMITS__MAX_SCHEDULES_PER_PROJECT=10000000 ;;
   esac
 }
-[ "${BENCH:-0}" = 1 ] && log "BENCH=1: rate limits and the tasks-per-board quota lifted for load tests"
+[ "${BENCH:-0}" = 1 ] && log "BENCH=1: rate limits, the tasks-per-board and schedules-per-project quotas lifted for load tests"
 BIN="$CARGO_TARGET_DIR/$profile"
 log "building the services ($profile)"
 "${build[@]}"

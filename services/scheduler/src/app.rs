@@ -57,7 +57,11 @@ impl Service for Scheduler {
                 projects.clone(),
             )))
             .serve(ScheduleServiceServer::new(SchedulesService::new(
-                store, projects, sealer, wake,
+                store,
+                projects,
+                sealer,
+                wake,
+                settings.limits.max_schedules_per_project,
             )));
         Ok(())
     }

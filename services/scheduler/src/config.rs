@@ -57,11 +57,29 @@ impl Firing {
     }
 }
 
+/// How much one project may keep.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Limits {
+    /// Schedules of one project (FAILED_PRECONDITION `SCHEDULE_QUOTA_EXCEEDED` beyond).
+    pub max_schedules_per_project: i64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_schedules_per_project: 1000,
+        }
+    }
+}
+
 /// The tables only the scheduler reads.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Settings {
     /// The firing loop.
     pub firing: Firing,
+    /// Per-project limits.
+    #[serde(default)]
+    pub limits: Limits,
     /// The projects service, which says who may see and change schedules.
     pub projects: ProjectsEndpoint,
 }
@@ -84,6 +102,12 @@ impl taskmesh_service::Settings for Settings {
         if firing.max_fires_per_round == 0 {
             return Err(ConfigError::Invalid {
                 key: "firing.max_fires_per_round".to_owned(),
+                message: "must be positive".to_owned(),
+            });
+        }
+        if self.limits.max_schedules_per_project < 1 {
+            return Err(ConfigError::Invalid {
+                key: "limits.max_schedules_per_project".to_owned(),
                 message: "must be positive".to_owned(),
             });
         }

@@ -14,6 +14,8 @@ use crate::domain::trigger::Invalid;
 pub enum Reason {
     /// Pause or resume of a schedule with no occurrence left.
     ScheduleCompleted,
+    /// The project holds as many schedules as allowed.
+    ScheduleQuotaExceeded,
 }
 
 impl Reason {
@@ -21,6 +23,7 @@ impl Reason {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::ScheduleCompleted => "SCHEDULE_COMPLETED",
+            Self::ScheduleQuotaExceeded => "SCHEDULE_QUOTA_EXCEEDED",
         }
     }
 }

@@ -46,17 +46,26 @@ pub struct SchedulesService {
     projects: ProjectsClient,
     sealer: Sealer,
     wake: Arc<Notify>,
+    max_per_project: i64,
 }
 
 impl SchedulesService {
     /// Handlers over `store`, authorizing through `projects`, sealing template secrets with
-    /// `sealer`; `wake` tells this process's firer that a schedule may be due sooner.
-    pub fn new(store: Store, projects: ProjectsClient, sealer: Sealer, wake: Arc<Notify>) -> Self {
+    /// `sealer`; `wake` tells this process's firer that a schedule may be due sooner; a project
+    /// holds at most `max_per_project` schedules.
+    pub fn new(
+        store: Store,
+        projects: ProjectsClient,
+        sealer: Sealer,
+        wake: Arc<Notify>,
+        max_per_project: i64,
+    ) -> Self {
         Self {
             store,
             projects,
             sealer,
             wake,
+            max_per_project,
         }
     }
 
@@ -137,20 +146,23 @@ impl ScheduleService for SchedulesService {
         let (action, task_status) = self.action(&context, project, &name, action, None).await?;
         let row = self
             .store
-            .create(NewSchedule {
-                name,
-                project: project.to_owned(),
-                display_name: schedule.display_name,
-                trigger: stored,
-                action,
-                task_status,
-                misfire_policy: policy(schedule.misfire_policy),
-                catch_up_window_ms: domain::catch_up_window(schedule.catch_up_window.as_ref())
-                    .num_milliseconds(),
-                next_fire_time,
-                owner: context.caller.clone(),
-                request_id: aip::request_id(&request.request_id),
-            })
+            .create(
+                NewSchedule {
+                    name,
+                    project: project.to_owned(),
+                    display_name: schedule.display_name,
+                    trigger: stored,
+                    action,
+                    task_status,
+                    misfire_policy: policy(schedule.misfire_policy),
+                    catch_up_window_ms: domain::catch_up_window(schedule.catch_up_window.as_ref())
+                        .num_milliseconds(),
+                    next_fire_time,
+                    owner: context.caller.clone(),
+                    request_id: aip::request_id(&request.request_id),
+                },
+                self.max_per_project,
+            )
             .await?;
         self.wake.notify_one();
         Ok(Response::new(row.to_proto()))

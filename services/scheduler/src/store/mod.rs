@@ -193,8 +193,9 @@ impl Store {
         fetch(&mut *self.pool.acquire().await?, name, false).await
     }
 
-    /// Creates a schedule; a repeated request id of the same owner returns the first one.
-    pub async fn create(&self, new: NewSchedule) -> Result<Row, Error> {
+    /// Creates a schedule; a repeated request id of the same owner returns the first one. A
+    /// project holds at most `limit` schedules.
+    pub async fn create(&self, new: NewSchedule, limit: i64) -> Result<Row, Error> {
         let mut tx = self.pool.begin().await?;
         if let Some(request_id) = new.request_id
             && let Some(existing) = taskmesh_mesh::db::claim_request_id(
@@ -208,6 +209,19 @@ impl Store {
         {
             tx.rollback().await?;
             return self.get(&existing).await;
+        }
+        let held: i64 = sqlx::query_scalar("SELECT count(*) FROM schedules WHERE project = $1")
+            .bind(&new.project)
+            .fetch_one(&mut *tx)
+            .await?;
+        if held >= limit {
+            return Err(Error::Refused {
+                reason: Reason::ScheduleQuotaExceeded,
+                message: format!(
+                    "projects/{} already holds {held} schedules, the limit is {limit}",
+                    new.project
+                ),
+            });
         }
         let row: Row = sqlx::query_as(&format!(
             "INSERT INTO schedules (name, project, display_name, trigger, action, task_status, \

@@ -536,3 +536,27 @@ async fn schedules_pause_when_their_owner_leaves_or_their_column_goes() {
         .into_inner();
     assert_eq!(untouched.state(), State::Active);
 }
+
+#[tokio::test]
+async fn a_project_holds_no_more_schedules_than_its_quota() {
+    let world = World::with(|layers| layers.set("limits.max_schedules_per_project", 2)).await;
+    for _ in 0..2 {
+        world.notify_schedule(cron("0 9 * * *", "UTC")).await;
+    }
+    let status = world
+        .client()
+        .create_schedule(taskmesh_contracts::scheduler_v1::CreateScheduleRequest {
+            parent: world.project.clone(),
+            schedule: Some(Schedule {
+                display_name: "one too many".into(),
+                trigger: Some(cron("0 9 * * *", "UTC")),
+                action: Some(notify()),
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        })
+        .await
+        .expect_err("over the quota");
+    assert_eq!(status.code(), Code::FailedPrecondition);
+    assert_eq!(reason(&status), "SCHEDULE_QUOTA_EXCEEDED");
+}
