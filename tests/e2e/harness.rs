@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use taskmesh_testing::identity::workspace_binary;
-use taskmesh_testing::{NatsServer, Stack, TestDatabase, free_port};
+use taskmesh_testing::{NatsServer, Stack, TestDatabase, free_port, wait_ready};
 
 /// Settings for every service that lift the per-parent limits (projects, boards, columns, tasks),
 /// for tests that create a lot.
@@ -108,22 +108,6 @@ impl Drop for Process {
             eprintln!("{} log: {}", self.name, self.log.display());
         }
     }
-}
-
-async fn wait_ready(admin_port: u16) {
-    let client = reqwest::Client::new();
-    for _ in 0..240 {
-        if let Ok(response) = client
-            .get(format!("http://127.0.0.1:{admin_port}/readyz"))
-            .send()
-            .await
-            && response.status().is_success()
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    panic!("the service with admin port {admin_port} never became ready");
 }
 
 /// One service's settings: only the Vault address and AppRole files, as `make up` gives them.

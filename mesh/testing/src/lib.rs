@@ -387,3 +387,58 @@ pub fn workspace_root() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| panic!("no taskmesh workspace around {}", cwd.display()))
 }
+
+/// A service binary set up as a process of this test: its environment cleared of `TASKMESH_` and
+/// `VAULT_` settings, then Vault (token from `token_file`), `db`, NATS at `nats_url`, gRPC on a
+/// free port and the admin port `admin`, warnings only, no standard streams. The caller adds its
+/// own settings and spawns it.
+pub fn service_command(
+    binary: &std::path::Path,
+    stack: &Stack,
+    db: &TestDatabase,
+    nats_url: &str,
+    token_file: &std::path::Path,
+    admin: u16,
+) -> std::process::Command {
+    let mut command = std::process::Command::new(binary);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("TASKMESH_") || key.starts_with("VAULT_") {
+            command.env_remove(key);
+        }
+    }
+    command
+        .env("TASKMESH_VAULT__ADDR", &stack.vault_addr)
+        .env("TASKMESH_VAULT__AUTH", "token")
+        .env("TASKMESH_VAULT__TOKEN_FILE", token_file)
+        .env("TASKMESH_VAULT__SECRET_PATH", &db.secret_path)
+        .env("TASKMESH_DATABASE__PORT", stack.pg_port.to_string())
+        .env("TASKMESH_NATS__URL", nats_url)
+        .env(
+            "TASKMESH_GRPC__LISTEN",
+            format!("127.0.0.1:{}", free_port()),
+        )
+        .env("TASKMESH_ADMIN__LISTEN", format!("127.0.0.1:{admin}"))
+        .env("TASKMESH_TELEMETRY__LOG_LEVEL", "warn")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    command
+}
+
+/// Waits until the service with admin port `admin` answers `/readyz` with success (at most a
+/// minute).
+pub async fn wait_ready(admin: u16) {
+    let client = reqwest::Client::new();
+    for _ in 0..240 {
+        if let Ok(response) = client
+            .get(format!("http://127.0.0.1:{admin}/readyz"))
+            .send()
+            .await
+            && response.status().is_success()
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    panic!("the service with admin port {admin} never became ready");
+}

@@ -115,12 +115,7 @@ impl Firer {
     /// How long to sleep: until the earliest next fire time of a schedule or an alarm, at most
     /// `poll`.
     async fn until_next(&self, poll: Duration) -> Duration {
-        let (schedule, alarm) = (self.store.next_due().await, self.store.next_alarm().await);
-        let next = [schedule, alarm]
-            .into_iter()
-            .filter_map(Result::ok)
-            .flatten()
-            .min();
+        let next = self.store.next_wake().await.ok().flatten();
         match next {
             Some(next) => (next - Utc::now())
                 .to_std()

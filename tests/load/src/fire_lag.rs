@@ -214,7 +214,7 @@ pub async fn measure(
         if !event.schedule.starts_with(&prefix) {
             continue;
         }
-        if let Some(at) = taskmesh_mesh_time(event.occurrence_time) {
+        if let Some(at) = instant_of(event.occurrence_time) {
             record(&mut lag, arrived - at);
         }
     }
@@ -243,7 +243,7 @@ pub async fn measure(
     })
 }
 
-fn taskmesh_mesh_time(timestamp: Option<prost_types::Timestamp>) -> Option<chrono::DateTime<Utc>> {
+fn instant_of(timestamp: Option<prost_types::Timestamp>) -> Option<chrono::DateTime<Utc>> {
     let timestamp = timestamp?;
     chrono::DateTime::from_timestamp(timestamp.seconds, u32::try_from(timestamp.nanos).ok()?)
 }

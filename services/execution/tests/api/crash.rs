@@ -2,13 +2,13 @@
 //! restart every job ends exactly once: one terminal event per execution on the stream.
 
 use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer};
 use futures::StreamExt;
 use taskmesh_contracts::tasks_v1::{HttpRequest, Job, job::Kind};
-use taskmesh_testing::{NatsServer, Stack, TestDatabase, free_port};
+use taskmesh_testing::{NatsServer, Stack, TestDatabase, free_port, service_command, wait_ready};
 
 use crate::helpers::http_server;
 
@@ -19,46 +19,14 @@ fn start(
     token_file: &std::path::Path,
     admin: u16,
 ) -> Child {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_execution"));
-    for (key, _) in std::env::vars() {
-        if key.starts_with("TASKMESH_") || key.starts_with("VAULT_") {
-            command.env_remove(key);
-        }
-    }
-    command
-        .env("TASKMESH_VAULT__ADDR", &stack.vault_addr)
-        .env("TASKMESH_VAULT__AUTH", "token")
-        .env("TASKMESH_VAULT__TOKEN_FILE", token_file)
-        .env("TASKMESH_VAULT__SECRET_PATH", &db.secret_path)
-        .env("TASKMESH_DATABASE__PORT", stack.pg_port.to_string())
-        .env("TASKMESH_NATS__URL", nats.url())
-        .env(
-            "TASKMESH_GRPC__LISTEN",
-            format!("127.0.0.1:{}", free_port()),
-        )
-        .env("TASKMESH_ADMIN__LISTEN", format!("127.0.0.1:{admin}"))
+    let binary = std::path::Path::new(env!("CARGO_BIN_EXE_execution"));
+    service_command(binary, stack, db, &nats.url(), token_file, admin)
         .env("TASKMESH_WORKERS__CONCURRENCY", "8")
         .env("TASKMESH_WORKERS__LEASE_MS", "1500")
         .env("TASKMESH_WORKERS__POLL_MS", "50")
         .env("TASKMESH_EGRESS__ALLOW_NETWORKS", "[\"127.0.0.1/32\"]")
-        .env("TASKMESH_TELEMETRY__LOG_LEVEL", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
         .spawn()
         .expect("start the execution service")
-}
-
-async fn ready(admin: u16) {
-    for _ in 0..200 {
-        if let Ok(r) = reqwest::get(format!("http://127.0.0.1:{admin}/readyz")).await
-            && r.status().is_success()
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("not ready");
 }
 
 /// Terminal events per execution name, read from the EXECUTION stream.
@@ -122,7 +90,7 @@ async fn after_kill_9_every_job_of_a_burst_ends_exactly_once() {
 
     let admin = free_port();
     let mut first = start(&stack, &db, &nats, &token_file, admin);
-    ready(admin).await;
+    wait_ready(admin).await;
 
     // The jobs take a while (the page is slow to find: 300 ms per call via the flaky route's
     // successes), so that many are running when the worker dies.
@@ -161,7 +129,7 @@ async fn after_kill_9_every_job_of_a_burst_ends_exactly_once() {
 
     let admin = free_port();
     let mut second = start(&stack, &db, &nats, &token_file, admin);
-    ready(admin).await;
+    wait_ready(admin).await;
     let mut counts = HashMap::new();
     for _ in 0..600 {
         counts = terminal_events(&nats).await;

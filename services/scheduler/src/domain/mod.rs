@@ -2,6 +2,7 @@
 //! schedule fires ([`firing`]), and the contract's values read into them.
 
 pub mod firing;
+pub mod recurrence;
 pub mod reminders;
 pub mod secrets;
 pub mod trigger;

@@ -3,10 +3,9 @@
 //! time that does not exist that day gives no reminder, a repeated one its first instant).
 
 use chrono::{DateTime, Datelike, TimeDelta, TimeZone, Utc};
-use chrono_tz::Tz;
 use taskmesh_contracts::scheduler_v1::{LocalTime, ReminderRule, reminder_rule};
 
-use super::trigger::Invalid;
+use super::trigger::{Invalid, zone};
 
 /// The moment `rule` fires for a task due at `due`; `None` when it names no moment (a local time
 /// that does not exist on the due day).
@@ -18,7 +17,7 @@ pub fn remind_time(rule: &ReminderRule, due: DateTime<Utc>) -> Option<DateTime<U
             Some(due - before)
         }
         reminder_rule::Kind::OnDueDay(at) => {
-            let zone = zone(&at.time_zone).ok()?;
+            let zone = zone("", &at.time_zone).ok()?;
             let day = due.with_timezone(&zone).date_naive();
             zone.with_ymd_and_hms(
                 day.year(),
@@ -34,22 +33,11 @@ pub fn remind_time(rule: &ReminderRule, due: DateTime<Utc>) -> Option<DateTime<U
     }
 }
 
-fn zone(name: &str) -> Result<Tz, String> {
-    if name.is_empty() {
-        return Ok(Tz::UTC);
-    }
-    name.parse::<Tz>()
-        .map_err(|_| format!("`{name}` is not an IANA time zone (for example `Europe/Berlin`)"))
-}
-
 /// Checks what the contract cannot: the zone of a local time. `field` is the rule's path.
 pub fn check(rule: &ReminderRule, field: &str) -> Result<(), Invalid> {
     match rule.kind.as_ref() {
         Some(reminder_rule::Kind::OnDueDay(LocalTime { time_zone, .. })) => {
-            zone(time_zone).map(|_| ()).map_err(|problem| Invalid {
-                field: format!("{field}.on_due_day.time_zone"),
-                problem,
-            })
+            zone(&format!("{field}.on_due_day.time_zone"), time_zone).map(|_| ())
         }
         Some(reminder_rule::Kind::BeforeDue(_)) => Ok(()),
         None => Err(Invalid {

@@ -12,13 +12,12 @@
 //! Rules with wildcard or stepped hours (`*/15 * * * *`) keep moving in real time: they fire at
 //! every matching wall-clock time that exists, through both passes of a repeated hour.
 
-use std::str::FromStr;
-
 use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 use chrono_tz::Tz;
 use croner::Cron;
 use croner::parser::{CronParser, Seconds};
-use rrule::RRuleSet;
+
+use super::recurrence::Recurrence;
 
 /// A trigger field that is wrong, and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -31,7 +30,7 @@ pub struct Invalid {
 }
 
 impl Invalid {
-    fn new(field: &str, problem: impl Into<String>) -> Self {
+    pub(crate) fn new(field: &str, problem: impl Into<String>) -> Self {
         Self {
             field: field.to_owned(),
             problem: problem.into(),
@@ -65,12 +64,7 @@ pub enum Trigger {
         end: Option<DateTime<Utc>>,
     },
     /// The instants of an RFC 5545 recurrence set.
-    Recurrence {
-        /// The parsed set (DTSTART, RRULEs, EXDATEs, RDATEs).
-        set: Box<RRuleSet>,
-        /// The zone of its DTSTART.
-        zone: Tz,
-    },
+    Recurrence(Box<Recurrence>),
 }
 
 /// The contract's trigger kinds, without protobuf types: the domain stays free of the contracts'
@@ -102,15 +96,6 @@ pub enum Spec<'a> {
     /// `recurrence.rule`.
     Recurrence(&'a str),
 }
-
-/// Most occurrences of a recurrence looked at in one evaluation. A recurrence is expanded from its
-/// DTSTART every time (RRULE sets have no "next after" of their own), so this bounds what one
-/// request or one firing can cost (about 0.1-0.2 s of CPU at the most, in a release build).
-pub const MAX_RECURRENCE_STEPS: usize = 100_000;
-
-/// A new recurrence may be at most this many occurrences from DTSTART to now, and a sub-daily one
-/// may have at most this many in all: half the budget stays for its future.
-const MAX_RECURRENCE_START: usize = MAX_RECURRENCE_STEPS / 2;
 
 /// The field paths of each kind, under `schedule.trigger`.
 const FIELD: &str = "schedule.trigger";
@@ -169,38 +154,11 @@ impl Trigger {
                     end,
                 })
             }
-            Spec::Recurrence(rule) => {
-                let field = format!("{FIELD}.recurrence.rule");
-                // Lines may come with `\r\n` (iCalendar) or `\n`; blank lines are ignored.
-                let text: Vec<&str> = rule
-                    .lines()
-                    .map(str::trim)
-                    .filter(|l| !l.is_empty())
-                    .collect();
-                if !text
-                    .iter()
-                    .any(|l| l.to_ascii_uppercase().starts_with("RRULE"))
-                {
-                    return Err(Invalid::new(&field, "needs an RRULE line"));
-                }
-                let set = RRuleSet::from_str(&text.join("\n"))
-                    .map_err(|err| Invalid::new(&field, err.to_string()))?;
-                let start_zone = set.get_dt_start().timezone();
-                let zone = match start_zone {
-                    rrule::Tz::Tz(zone) => zone,
-                    rrule::Tz::Local(_) => {
-                        return Err(Invalid::new(
-                            &field,
-                            "DTSTART must be in UTC (ending in Z) or name its zone with TZID=",
-                        ));
-                    }
-                };
-                check_budget(&field, &set, now)?;
-                Ok(Self::Recurrence {
-                    set: Box::new(set),
-                    zone,
-                })
-            }
+            Spec::Recurrence(rule) => Ok(Self::Recurrence(Box::new(Recurrence::parse(
+                &format!("{FIELD}.recurrence.rule"),
+                rule,
+                now,
+            )?))),
         }
     }
 
@@ -208,7 +166,8 @@ impl Trigger {
     pub fn zone(&self) -> Tz {
         match self {
             Self::Once(_) | Self::Interval { .. } => Tz::UTC,
-            Self::Cron { zone, .. } | Self::Recurrence { zone, .. } => *zone,
+            Self::Cron { zone, .. } => *zone,
+            Self::Recurrence(recurrence) => recurrence.zone(),
         }
     }
 
@@ -253,32 +212,14 @@ impl Trigger {
                 }
                 None
             }
-            // Past the budget the recurrence counts as ended (see MAX_RECURRENCE_STEPS).
-            Self::Recurrence { set, .. } => set
-                .as_ref()
-                .clone()
-                .limit()
-                .into_iter()
-                .take(MAX_RECURRENCE_STEPS)
-                .map(|d| d.with_timezone(&Utc))
-                .find(|d| *d > after),
+            Self::Recurrence(recurrence) => recurrence.next_after(after),
         }
     }
 
     /// Up to `count` occurrences strictly after `after`, soonest first.
     pub fn upcoming(&self, after: DateTime<Utc>, count: usize) -> Vec<DateTime<Utc>> {
-        if let Self::Recurrence { set, .. } = self {
-            // One expansion for all of them, within the same budget as one evaluation.
-            return set
-                .as_ref()
-                .clone()
-                .limit()
-                .into_iter()
-                .take(MAX_RECURRENCE_STEPS)
-                .map(|d| d.with_timezone(&Utc))
-                .filter(|d| *d > after)
-                .take(count)
-                .collect();
+        if let Self::Recurrence(recurrence) = self {
+            return recurrence.upcoming(after, count);
         }
         let mut times = Vec::with_capacity(count);
         let mut cursor = after;
@@ -301,63 +242,8 @@ impl Trigger {
     }
 }
 
-/// Refuses a recurrence whose expansion would outgrow [`MAX_RECURRENCE_STEPS`]: an endless
-/// sub-daily rule, a sub-daily one with more than [`MAX_RECURRENCE_START`] occurrences, or a
-/// DTSTART more than that many occurrences before `now`.
-fn check_budget(field: &str, set: &RRuleSet, now: DateTime<Utc>) -> Result<(), Invalid> {
-    use rrule::Frequency;
-    let rules = set.get_rrule();
-    let sub_daily = rules.iter().any(|r| {
-        matches!(
-            r.get_freq(),
-            Frequency::Hourly | Frequency::Minutely | Frequency::Secondly
-        )
-    });
-    if sub_daily {
-        if rules
-            .iter()
-            .any(|r| r.get_count().is_none() && r.get_until().is_none())
-        {
-            return Err(Invalid::new(
-                field,
-                "an RRULE of FREQ=HOURLY or faster must end (COUNT or UNTIL); for an endless \
-                 schedule of that kind use an interval or cron trigger",
-            ));
-        }
-        let total = set
-            .clone()
-            .limit()
-            .into_iter()
-            .take(MAX_RECURRENCE_START + 1)
-            .count();
-        if total > MAX_RECURRENCE_START {
-            return Err(Invalid::new(
-                field,
-                format!(
-                    "an RRULE of FREQ=HOURLY or faster may have at most {MAX_RECURRENCE_START} occurrences"
-                ),
-            ));
-        }
-    }
-    let before_now = set
-        .clone()
-        .limit()
-        .into_iter()
-        .take(MAX_RECURRENCE_START + 1)
-        .take_while(|d| d.with_timezone(&Utc) <= now)
-        .count();
-    if before_now > MAX_RECURRENCE_START {
-        return Err(Invalid::new(
-            field,
-            format!(
-                "DTSTART is more than {MAX_RECURRENCE_START} occurrences before now; move it closer"
-            ),
-        ));
-    }
-    Ok(())
-}
-
-fn zone(field: &str, name: &str) -> Result<Tz, Invalid> {
+/// The IANA zone `name` (empty: UTC), or what is wrong with it, for `field`.
+pub(crate) fn zone(field: &str, name: &str) -> Result<Tz, Invalid> {
     if name.is_empty() {
         return Ok(Tz::UTC);
     }
@@ -530,45 +416,6 @@ mod tests {
     }
 
     #[test]
-    fn a_recurrence_ends_after_its_count() {
-        let trigger = Trigger::parse(
-            &Spec::Recurrence(
-                "DTSTART;TZID=Europe/Berlin:20270104T090000\nRRULE:FREQ=WEEKLY;BYDAY=MO,WE;COUNT=3",
-            ),
-            Utc::now(),
-        )
-        .unwrap();
-        assert_eq!(
-            trigger.upcoming(utc("2027-01-01T00:00:00Z"), 10),
-            [
-                utc("2027-01-04T08:00:00Z"),
-                utc("2027-01-06T08:00:00Z"),
-                utc("2027-01-11T08:00:00Z"),
-            ]
-        );
-    }
-
-    #[test]
-    fn a_recurrence_ends_at_until_and_leaves_out_its_exdates() {
-        let trigger = Trigger::parse(
-            &Spec::Recurrence(
-                "DTSTART:20270101T120000Z\r\nRRULE:FREQ=DAILY;UNTIL=20270105T120000Z\r\nEXDATE:20270103T120000Z\r\nRDATE:20270110T080000Z",
-            ),
-            Utc::now(),
-        )
-        .unwrap();
-        assert_eq!(
-            trigger.upcoming(utc("2027-01-01T12:00:00Z"), 10),
-            [
-                utc("2027-01-02T12:00:00Z"),
-                utc("2027-01-04T12:00:00Z"),
-                utc("2027-01-05T12:00:00Z"),
-                utc("2027-01-10T08:00:00Z"),
-            ]
-        );
-    }
-
-    #[test]
     fn bad_expressions_name_their_field_and_problem() {
         let now = Utc::now();
         let err = Trigger::parse(
@@ -608,34 +455,5 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(err.field, "schedule.trigger.recurrence.rule");
-    }
-
-    #[test]
-    fn recurrences_that_would_outgrow_their_expansion_budget_are_refused() {
-        let now = Utc::now();
-        let refused = |rule: &str| Trigger::parse(&Spec::Recurrence(rule), now).unwrap_err();
-        // Expanded from 1900 every second, one request would take minutes.
-        assert!(
-            refused("DTSTART:19000101T000000Z\nRRULE:FREQ=SECONDLY")
-                .problem
-                .contains("must end")
-        );
-        assert!(
-            refused("DTSTART:20270101T000000Z\nRRULE:FREQ=MINUTELY;COUNT=60000")
-                .problem
-                .contains("at most")
-        );
-        assert!(
-            refused("DTSTART:18000101T000000Z\nRRULE:FREQ=DAILY")
-                .problem
-                .contains("DTSTART")
-        );
-        // A daily rule from 1950 is fine, and answers quickly.
-        let daily = Trigger::parse(
-            &Spec::Recurrence("DTSTART:19500101T090000Z\nRRULE:FREQ=DAILY"),
-            now,
-        )
-        .unwrap();
-        assert!(daily.next_after(now).is_some());
     }
 }

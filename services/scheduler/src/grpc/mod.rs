@@ -95,14 +95,13 @@ impl SchedulesService {
     ) -> Result<(Action, i32), Status> {
         let status = match action.kind.as_ref() {
             Some(action::Kind::CreateTask(template)) => {
-                let in_project = template
-                    .column
-                    .strip_prefix("projects/")
-                    .and_then(|rest| rest.split('/').next())
-                    == Some(project);
-                if !in_project {
+                let field = "schedule.action.create_task.column";
+                let [column_project, _, _] =
+                    ResourcePattern::of::<taskmesh_contracts::projects_v1::Column>()
+                        .parse(field, &template.column)?;
+                if column_project != project {
                     return Err(invalid_field(
-                        "schedule.action.create_task.column",
+                        field,
                         format!("must be a column of projects/{project}"),
                     ));
                 }
@@ -209,7 +208,6 @@ impl ScheduleService for SchedulesService {
             .authorize(&context, "schedule.name", &name, Access::Write)
             .await?;
         let paths = aip::update_paths(request.update_mask.as_ref(), UPDATABLE)?;
-        let current = self.store.get(&name).await?;
         let mut changes = Changes::default();
         let now = Utc::now();
         for path in paths {
@@ -236,7 +234,8 @@ impl ScheduleService for SchedulesService {
                         .action
                         .clone()
                         .ok_or_else(|| required("schedule.action"))?;
-                    let previous = current.action();
+                    // A header sent back redacted keeps its sealed value from the stored action.
+                    let previous = self.store.get(&name).await?.action();
                     changes.action = Some(
                         self.action(&context, project, &name, action, Some(&previous))
                             .await?,

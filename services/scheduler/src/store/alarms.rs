@@ -65,15 +65,6 @@ impl Store {
         self.outbox.wake();
         Ok(due.len())
     }
-
-    /// The earliest unfired alarm.
-    pub async fn next_alarm(&self) -> Result<Option<DateTime<Utc>>, Error> {
-        Ok(
-            sqlx::query_scalar("SELECT min(fire_time) FROM alarms WHERE NOT fired")
-                .fetch_one(&self.pool)
-                .await?,
-        )
-    }
 }
 
 fn event(alarm: &Due) -> OutgoingEvent {

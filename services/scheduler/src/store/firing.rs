@@ -152,13 +152,15 @@ impl Store {
         Ok(round)
     }
 
-    /// The earliest next fire time of an active schedule.
-    pub async fn next_due(&self) -> Result<Option<DateTime<Utc>>, Error> {
-        Ok(
-            sqlx::query_scalar("SELECT min(next_fire_time) FROM schedules WHERE state = $1")
-                .bind(state_number(State::Active))
-                .fetch_one(&self.pool)
-                .await?,
+    /// The earliest moment something is due: an active schedule's next fire time or an unfired
+    /// alarm (one round trip, both through their partial indexes).
+    pub async fn next_wake(&self) -> Result<Option<DateTime<Utc>>, Error> {
+        Ok(sqlx::query_scalar(
+            "SELECT LEAST((SELECT min(next_fire_time) FROM schedules WHERE state = $1), \
+                          (SELECT min(fire_time) FROM alarms WHERE NOT fired))",
         )
+        .bind(state_number(State::Active))
+        .fetch_one(&self.pool)
+        .await?)
     }
 }

@@ -3,7 +3,7 @@
 //! every occurrence exactly once, and the tasks service creates exactly one task for each.
 
 use std::collections::{HashMap, HashSet};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -14,7 +14,7 @@ use taskmesh_contracts::scheduler_v1::{
 };
 use taskmesh_contracts::tasks_v1::ListTasksRequest;
 use taskmesh_contracts::tasks_v1::task_service_client::TaskServiceClient;
-use taskmesh_testing::{DefaultCaller, free_port};
+use taskmesh_testing::{DefaultCaller, free_port, service_command, wait_ready};
 
 use crate::helpers::{World, occurrences, secs, ts, whole_seconds_from_now};
 
@@ -266,48 +266,23 @@ async fn skip_fires_nothing_that_was_missed() {
 }
 
 fn start_process(world: &World, token_file: &std::path::Path, admin: u16) -> Child {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_scheduler"));
-    for (key, _) in std::env::vars() {
-        if key.starts_with("TASKMESH_") || key.starts_with("VAULT_") {
-            command.env_remove(key);
-        }
-    }
-    command
-        .env("TASKMESH_VAULT__ADDR", &world.stack.vault_addr)
-        .env("TASKMESH_VAULT__AUTH", "token")
-        .env("TASKMESH_VAULT__TOKEN_FILE", token_file)
-        .env("TASKMESH_VAULT__SECRET_PATH", &world.db.secret_path)
-        .env("TASKMESH_DATABASE__PORT", world.stack.pg_port.to_string())
-        .env("TASKMESH_NATS__URL", world.nats.url())
-        .env(
-            "TASKMESH_GRPC__LISTEN",
-            format!("127.0.0.1:{}", free_port()),
-        )
-        .env("TASKMESH_ADMIN__LISTEN", format!("127.0.0.1:{admin}"))
-        .env(
-            "TASKMESH_PROJECTS__ENDPOINT",
-            format!("http://{}", world.projects_addr),
-        )
-        .env("TASKMESH_FIRING__POLL_MS", "50")
-        .env("TASKMESH_FIRING__BATCH", "5")
-        .env("TASKMESH_TELEMETRY__LOG_LEVEL", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the scheduler")
-}
-
-async fn ready(admin: u16) {
-    for _ in 0..200 {
-        if let Ok(r) = reqwest::get(format!("http://127.0.0.1:{admin}/readyz")).await
-            && r.status().is_success()
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("not ready");
+    let binary = std::path::Path::new(env!("CARGO_BIN_EXE_scheduler"));
+    service_command(
+        binary,
+        &world.stack,
+        &world.db,
+        &world.nats.url(),
+        token_file,
+        admin,
+    )
+    .env(
+        "TASKMESH_PROJECTS__ENDPOINT",
+        format!("http://{}", world.projects_addr),
+    )
+    .env("TASKMESH_FIRING__POLL_MS", "50")
+    .env("TASKMESH_FIRING__BATCH", "5")
+    .spawn()
+    .expect("start the scheduler")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -348,8 +323,8 @@ async fn every_occurrence_fires_exactly_once_across_replicas_and_a_kill_9() {
     let (admin_a, admin_b) = (free_port(), free_port());
     let mut a = start_process(&world, &token_file, admin_a);
     let mut b = start_process(&world, &token_file, admin_b);
-    ready(admin_a).await;
-    ready(admin_b).await;
+    wait_ready(admin_a).await;
+    wait_ready(admin_b).await;
     // Half-way through, one replica dies without a chance to clean up.
     let half = start + TimeDelta::seconds(EACH as i64 / 2);
     if let Ok(wait) = (half - Utc::now()).to_std() {

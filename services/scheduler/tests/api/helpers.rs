@@ -8,7 +8,7 @@ use std::time::Duration;
 use async_nats::jetstream::{self, consumer};
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
-use prost::Message;
+use prost::{Message, Name};
 use taskmesh_contracts::projects_v1::board_service_client::BoardServiceClient;
 use taskmesh_contracts::projects_v1::project_service_client::ProjectServiceClient;
 use taskmesh_contracts::projects_v1::{
@@ -298,41 +298,42 @@ impl World {
 
     /// Every `ScheduleTriggered` on the stream so far, in stream order.
     pub(crate) async fn triggered(&self) -> Vec<ScheduleTriggered> {
+        self.published().await
+    }
+
+    /// Every event of type `M` the scheduler published so far, in stream order.
+    pub(crate) async fn published<M: Message + Name + Default>(&self) -> Vec<M> {
         let client = async_nats::connect(self.nats.url()).await.expect("nats");
         let js = jetstream::new(client);
-        let Ok(mut stream) = js.get_stream("SCHEDULER").await else {
+        let Ok(stream) = js.get_stream("SCHEDULER").await else {
             return Vec::new();
         };
-        let total = stream.info().await.expect("stream info").state.messages;
         let consumer = stream
             .create_consumer(consumer::pull::Config {
                 ack_policy: consumer::AckPolicy::None,
-                filter_subject: "taskmesh.scheduler.v1.schedule_triggered".into(),
+                filter_subject: taskmesh_events::subject_of::<M>(),
                 ..Default::default()
             })
             .await
             .expect("consumer");
         let mut events = Vec::new();
-        let mut seen = 0;
-        while seen < total {
+        loop {
             let mut batch = consumer
                 .fetch()
                 .max_messages(1000)
-                .expires(Duration::from_millis(500))
+                .expires(Duration::from_millis(300))
                 .messages()
                 .await
                 .expect("fetch");
             let mut got = 0;
             while let Some(Ok(message)) = batch.next().await {
                 got += 1;
-                events.push(ScheduleTriggered::decode(message.payload.as_ref()).expect("decode"));
+                events.push(M::decode(message.payload.as_ref()).expect("decode"));
             }
             if got == 0 {
-                break;
+                return events;
             }
-            seen += got;
         }
-        events
     }
 
     /// The occurrence times fired for `schedule`, waiting until there are at least `count`

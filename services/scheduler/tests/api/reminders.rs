@@ -6,10 +6,9 @@
 use std::time::Duration;
 
 use async_nats::HeaderMap;
-use async_nats::jetstream::{self, consumer, message::PublishMessage};
+use async_nats::jetstream::{self, message::PublishMessage};
 use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
-use futures::StreamExt;
-use prost::{Message, Name};
+use prost::Name;
 use taskmesh_contracts::scheduler_v1::reminder_service_client::ReminderServiceClient;
 use taskmesh_contracts::scheduler_v1::{
     CreateReminderRequest, DeleteReminderRequest, GetReminderSettingsRequest, ListRemindersRequest,
@@ -136,44 +135,7 @@ fn reminders(world: &World) -> ReminderServiceClient<Authed> {
 
 /// Every ReminderDue and TaskOverdue on the stream so far.
 async fn alarms(world: &World) -> (Vec<ReminderDue>, Vec<TaskOverdue>) {
-    let client = async_nats::connect(world.nats.url()).await.expect("nats");
-    let js = jetstream::new(client);
-    let (mut due, mut overdue) = (Vec::new(), Vec::new());
-    let Ok(stream) = js.get_stream("SCHEDULER").await else {
-        return (due, overdue);
-    };
-    let consumer = stream
-        .create_consumer(consumer::pull::Config {
-            ack_policy: consumer::AckPolicy::None,
-            ..Default::default()
-        })
-        .await
-        .expect("consumer");
-    loop {
-        let mut batch = consumer
-            .fetch()
-            .max_messages(1000)
-            .expires(Duration::from_millis(300))
-            .messages()
-            .await
-            .expect("fetch");
-        let mut got = 0;
-        while let Some(Ok(message)) = batch.next().await {
-            got += 1;
-            match message.subject.as_str() {
-                "taskmesh.scheduler.v1.reminder_due" => {
-                    due.push(ReminderDue::decode(message.payload.as_ref()).expect("decode"));
-                }
-                "taskmesh.scheduler.v1.task_overdue" => {
-                    overdue.push(TaskOverdue::decode(message.payload.as_ref()).expect("decode"));
-                }
-                _ => {}
-            }
-        }
-        if got == 0 {
-            return (due, overdue);
-        }
-    }
+    (world.published().await, world.published().await)
 }
 
 async fn remind(world: &World, task: &str, rule: ReminderRule) -> Reminder {

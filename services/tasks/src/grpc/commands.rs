@@ -97,11 +97,8 @@ impl Tasks {
         else {
             return Ok(None);
         };
-        let project = firing
-            .schedule
-            .strip_prefix("projects/")
-            .and_then(|rest| rest.split('/').next())
-            .unwrap_or_default();
+        let [project, _] = taskmesh_mesh::names::ResourcePattern::of::<scheduler_v1::Schedule>()
+            .parse("schedule", &firing.schedule)?;
         let column = ColumnRef::parse("template.column", &template.column, project)?;
         let id = Uuid::parse_str(&firing.occurrence_id)
             .map_err(|_| Status::invalid_argument("occurrence_id is not a UUID"))?;
