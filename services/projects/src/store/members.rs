@@ -138,6 +138,7 @@ impl Store {
         let member = row.into_proto();
         let event = MemberAdded {
             member: Some(member.clone()),
+            actor: context.caller.clone(),
         };
         self.emit(&mut tx, context, &resource, &event).await?;
         self.commit(tx).await?;
@@ -215,6 +216,7 @@ impl Store {
         let event = MemberRoleChanged {
             member: Some(member.clone()),
             previous_role: previous as i32,
+            actor: context.caller.clone(),
         };
         self.emit(&mut tx, context, &resource, &event).await?;
         self.commit(tx).await?;
@@ -246,6 +248,7 @@ impl Store {
             .await?;
         let event = MemberRemoved {
             member: Some(row.into_proto()),
+            actor: context.caller.clone(),
         };
         self.emit(&mut tx, context, &resource, &event).await?;
         self.commit(tx).await

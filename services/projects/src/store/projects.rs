@@ -281,6 +281,7 @@ impl Store {
                 update_time: Some(timestamp(now)),
                 etag: etag(1),
             }),
+            actor: context.caller.clone(),
         };
         self.emit(&mut tx, context, &member_name, &added).await?;
         self.commit(tx).await?;
