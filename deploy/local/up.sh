@@ -62,6 +62,13 @@ start_supervised() {
   "$(dirname "$0")/supervise.sh" "$name" "$@" &
 }
 
+# The development mail server: the notifications service sends to its SMTP port (provision.sh
+# wrote that into Vault), and its web inbox shows what was sent.
+start_supervised maildev "$NODE_DIR/node_modules/.bin/maildev" --ip 127.0.0.1 \
+  --smtp "$MAIL_SMTP_PORT" --web-ip 127.0.0.1 --web "$MAIL_WEB_PORT" \
+  --mail-directory "$TM_HOME/mail" --max-emails 1000
+wait_for maildev 60 curl -sf "http://127.0.0.1:$MAIL_WEB_PORT/"
+
 for entry in "${SERVICES[@]}"; do
   service="${entry%%:*}"; port="${entry##*:}"; admin=$((port + 1000))
   mapfile -t bench_env < <(bench_settings "$service")
@@ -94,6 +101,7 @@ cat <<EOF2
   PostgreSQL   127.0.0.1:$PG_PORT        (data: $(pg_home)/data)
   NATS         nats://127.0.0.1:$NATS_PORT   (monitoring http://127.0.0.1:$NATS_MONITOR_PORT)
   OpenBao      $VAULT_ADDR_LOCAL   (dev server; root token in $SECRETS/vault-root-token)
+  Mail         web inbox http://127.0.0.1:$MAIL_WEB_PORT   (maildev; SMTP 127.0.0.1:$MAIL_SMTP_PORT)
 EOF2
 for entry in "${SERVICES[@]}"; do
   service="${entry%%:*}"; port="${entry##*:}"

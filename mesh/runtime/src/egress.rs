@@ -353,6 +353,41 @@ impl Egress {
         self.policy.check_url(&url).map_err(EgressError::Refused)
     }
 
+    /// [`check`](Self::check), and for a name, that it resolves now and only to addresses the
+    /// policy allows: what a user saves for later (a webhook) is refused at once when it points
+    /// inside, though every request is checked again when it is made (names can change).
+    pub async fn check_resolving(&self, url: &str) -> Result<(), EgressError> {
+        self.check(url)?;
+        let parsed = Url::parse(url).map_err(|e| EgressError::Refused(format!("`{url}`: {e}")))?;
+        let Some(url::Host::Domain(host)) = parsed.host() else {
+            return Ok(());
+        };
+        let lookup = tokio::net::lookup_host((host, 0));
+        let addresses: Vec<SocketAddr> =
+            match tokio::time::timeout(Duration::from_secs(5), lookup).await {
+                Ok(Ok(addresses)) => addresses.collect(),
+                Ok(Err(e)) => {
+                    return Err(EgressError::Refused(format!(
+                        "`{host}` does not resolve: {e}"
+                    )));
+                }
+                Err(_) => {
+                    return Err(EgressError::Refused(format!(
+                        "`{host}` did not resolve in time"
+                    )));
+                }
+            };
+        if addresses.is_empty() {
+            return Err(EgressError::Refused(format!("`{host}` has no address")));
+        }
+        for address in addresses {
+            self.policy.check_ip(address.ip()).map_err(|reason| {
+                EgressError::Refused(format!("`{host}` resolves to a refused address: {reason}"))
+            })?;
+        }
+        Ok(())
+    }
+
     /// Sends `request` if the policy allows its destination; reads at most the configured bytes.
     pub async fn send(&self, request: &EgressRequest) -> Result<EgressResponse, EgressError> {
         let url = Url::parse(&request.url)

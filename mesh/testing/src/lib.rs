@@ -4,11 +4,13 @@
 //!
 //! Only for tests: functions panic with a hint when the stack is not there.
 
+pub mod apps;
 pub mod identity;
 mod servers;
 
+pub use apps::{RunningApp, channel};
 pub use identity::{Authed, DefaultCaller, SigningKey, TestIdentity, with_identity};
-pub use servers::{NatsServer, TcpProxy};
+pub use servers::{NatsServer, ReceivedMail, SmtpServer, TcpProxy};
 
 use std::path::PathBuf;
 
@@ -177,6 +179,18 @@ impl TestDatabase {
         )
         .await
         .expect("write the sealing key to vault");
+    }
+
+    /// Writes `value` to Vault at `<secret_path>/<name>` (a service's other secrets: `smtp`).
+    pub async fn store_secret(&self, stack: &Stack, name: &str, value: &serde_json::Value) {
+        vaultrs::kv2::set(
+            &stack.vault(),
+            "secret",
+            &format!("{}/{name}", self.secret_path),
+            value,
+        )
+        .await
+        .expect("write a secret to vault");
     }
 
     /// Writes the login to Vault at `<secret_path>/database`.

@@ -1,5 +1,6 @@
-//! Servers a test runs for itself: a private NATS (optionally with the local stack's users) and a
-//! TCP proxy that can cut what is behind it and counts what is sent through.
+//! Servers a test runs for itself: a private NATS (optionally with the local stack's users), a real
+//! SMTP server that keeps what it receives, and a TCP proxy that can cut what is behind it and
+//! counts what is sent through.
 
 use std::path::PathBuf;
 
@@ -39,6 +40,7 @@ impl NatsServer {
             "tasks",
             "execution",
             "scheduler",
+            "notifications",
             "operator",
         ] {
             let password = uuid::Uuid::new_v4().simple().to_string();
@@ -249,5 +251,179 @@ impl TcpProxy {
 impl Drop for TcpProxy {
     fn drop(&mut self) {
         self.accept.abort();
+    }
+}
+
+/// A real SMTP server (aiosmtpd from the stack's venv) that stores every message it accepts in a
+/// Maildir of its own, for tests to read back.
+#[derive(Debug)]
+pub struct SmtpServer {
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+    dir: PathBuf,
+    child: Option<std::process::Child>,
+}
+
+/// A message the SMTP server received.
+#[derive(Debug, Clone)]
+pub struct ReceivedMail {
+    /// The whole message as received.
+    pub raw: String,
+}
+
+impl ReceivedMail {
+    /// The first value of header `name` (case-insensitive), unfolded; empty when absent.
+    pub fn header(&self, name: &str) -> String {
+        let head = self
+            .raw
+            .split("\r\n\r\n")
+            .next()
+            .unwrap_or_default()
+            .split("\n\n")
+            .next()
+            .unwrap_or_default();
+        let mut value: Option<String> = None;
+        for line in head.lines() {
+            let line = line.trim_end_matches('\r');
+            match &mut value {
+                Some(v) if line.starts_with([' ', '\t']) => {
+                    v.push(' ');
+                    v.push_str(line.trim());
+                }
+                Some(_) => break,
+                None => {
+                    if let Some((key, rest)) = line.split_once(':')
+                        && key.eq_ignore_ascii_case(name)
+                    {
+                        value = Some(rest.trim().to_owned());
+                    }
+                }
+            }
+        }
+        value.unwrap_or_default()
+    }
+}
+
+impl ReceivedMail {
+    /// [`header`](Self::header) with RFC 2047 encoded words (`=?utf-8?b?...?=`, `=?utf-8?q?...?=`)
+    /// decoded.
+    pub fn text_header(&self, name: &str) -> String {
+        let raw = self.header(name);
+        let mut out = String::new();
+        let mut rest = raw.as_str();
+        while let Some(start) = rest.find("=?") {
+            let Some(end) = rest[start + 2..].find("?=").map(|e| start + 2 + e) else {
+                break;
+            };
+            let before = &rest[..start];
+            if !before.trim().is_empty() {
+                out.push_str(before);
+            }
+            let word = &rest[start + 2..end];
+            let mut parts = word.splitn(3, '?');
+            let (_charset, encoding, text) = (
+                parts.next().unwrap_or_default(),
+                parts.next().unwrap_or_default(),
+                parts.next().unwrap_or_default(),
+            );
+            let bytes = if encoding.eq_ignore_ascii_case("b") {
+                use base64::Engine;
+                base64::engine::general_purpose::STANDARD
+                    .decode(text)
+                    .unwrap_or_default()
+            } else {
+                let mut bytes = Vec::new();
+                let mut chars = text.bytes();
+                while let Some(c) = chars.next() {
+                    match c {
+                        b'_' => bytes.push(b' '),
+                        b'=' => {
+                            let hex: Vec<u8> = chars.by_ref().take(2).collect();
+                            let hex = String::from_utf8_lossy(&hex).to_string();
+                            bytes.push(u8::from_str_radix(&hex, 16).unwrap_or(b'?'));
+                        }
+                        c => bytes.push(c),
+                    }
+                }
+                bytes
+            };
+            out.push_str(&String::from_utf8_lossy(&bytes));
+            rest = &rest[end + 2..];
+        }
+        out.push_str(rest);
+        out
+    }
+}
+
+impl SmtpServer {
+    /// Starts a server on a free port and waits until it accepts connections.
+    pub async fn start(stack: &Stack) -> Self {
+        let port = free_port();
+        let dir =
+            std::env::temp_dir().join(format!("taskmesh-smtp-{}", uuid::Uuid::new_v4().simple()));
+        for sub in ["tmp", "new", "cur"] {
+            std::fs::create_dir_all(dir.join(sub)).expect("the Maildir");
+        }
+        let child = std::process::Command::new(stack.bin("python"))
+            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
+            .args(["-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(&dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start aiosmtpd (make infra installs it)");
+        let server = Self {
+            port,
+            dir,
+            child: Some(child),
+        };
+        for _ in 0..200 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return server;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("aiosmtpd did not accept connections on {port}");
+    }
+
+    /// Every message received so far.
+    pub fn messages(&self) -> Vec<ReceivedMail> {
+        let mut found = Vec::new();
+        for sub in ["new", "cur"] {
+            let Ok(entries) = std::fs::read_dir(self.dir.join(sub)) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                if let Ok(raw) = std::fs::read_to_string(entry.path()) {
+                    found.push(ReceivedMail { raw });
+                }
+            }
+        }
+        found
+    }
+
+    /// Waits until at least `count` messages arrived (at most `timeout`) and returns them all.
+    pub async fn wait_for(&self, count: usize, timeout: std::time::Duration) -> Vec<ReceivedMail> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let messages = self.messages();
+            if messages.len() >= count || std::time::Instant::now() > deadline {
+                return messages;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

@@ -68,9 +68,10 @@ impl WebhooksService {
         }
     }
 
-    fn check_url(&self, field: &str, url: &str) -> Result<(), Status> {
+    async fn check_url(&self, field: &str, url: &str) -> Result<(), Status> {
         self.egress
-            .check(url)
+            .check_resolving(url)
+            .await
             .map_err(|e| invalid_field(field, e.to_string()))
     }
 }
@@ -98,7 +99,7 @@ impl WebhookService for WebhooksService {
         let [project] = ResourcePattern::of::<Project>().parse("parent", &request.parent)?;
         self.authorize(&context, project).await?;
         let webhook = request.webhook.ok_or_else(|| required("webhook"))?;
-        self.check_url("webhook.url", &webhook.url)?;
+        self.check_url("webhook.url", &webhook.url).await?;
         check_filter("webhook.filter", &webhook.filter)?;
         let id = aip::new_id();
         let name = format!("projects/{project}/webhooks/{id}");
@@ -171,7 +172,7 @@ impl WebhookService for WebhooksService {
         for path in paths {
             match path {
                 "url" => {
-                    self.check_url("webhook.url", &webhook.url)?;
+                    self.check_url("webhook.url", &webhook.url).await?;
                     change.url = Some(webhook.url.clone());
                 }
                 "filter" => {

@@ -19,66 +19,16 @@ use taskmesh_contracts::scheduler_v1::{
     Action, CreateScheduleRequest, Notify, Schedule, ScheduleTriggered, Trigger, action,
 };
 use taskmesh_mesh::ConfigLayers;
-use tokio::sync::oneshot;
 use tonic::transport::Channel;
 
-use taskmesh_testing::{Authed, DefaultCaller};
+use taskmesh_testing::{Authed, DefaultCaller, channel};
 pub(crate) use taskmesh_testing::{NatsServer, Stack, TestDatabase};
 
 /// The owner of the fixture project.
 pub(crate) const OWNER: &str = "owner";
 
-/// A running app and its shutdown switch.
-pub(crate) struct Running {
-    pub(crate) addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    done: Option<tokio::task::JoinHandle<()>>,
-}
-
-impl Running {
-    /// Drains and stops the app, and waits until it has.
-    pub(crate) async fn stop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(done) = self.done.take() {
-            let _ = done.await;
-        }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
-}
-
-async fn run<S: taskmesh_service::Service>(app: taskmesh_service::App<S>) -> Running {
-    let addr = app.grpc_addr();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let done = tokio::spawn(async move {
-        let _ = app
-            .run(async {
-                let _ = stopped.await;
-            })
-            .await;
-    });
-    Running {
-        addr,
-        stop: Some(stop),
-        done: Some(done),
-    }
-}
-
-async fn channel(addr: SocketAddr) -> Channel {
-    Channel::from_shared(format!("http://{addr}"))
-        .expect("uri")
-        .connect()
-        .await
-        .expect("connect")
-}
+/// A running app (the kit's, on this test's runtime).
+pub(crate) type Running = taskmesh_testing::RunningApp;
 
 async fn start_scheduler(
     stack: &Stack,
@@ -100,7 +50,7 @@ async fn start_scheduler(
     )
     .await
     .expect("scheduler app");
-    run(app).await
+    Running::start(app)
 }
 
 /// The projects and scheduler apps, a project owned by [`OWNER`] with one board.
@@ -149,7 +99,7 @@ impl World {
         )
         .await
         .expect("projects app");
-        let projects = run(app).await;
+        let projects = Running::start(app);
         let projects_addr = projects.addr;
         let db = TestDatabase::create(&stack, "scheduler_test").await;
         let scheduler = start_scheduler(&stack, &db, &nats.url(), projects_addr, customize).await;
@@ -248,7 +198,7 @@ impl World {
         )
         .await
         .expect("tasks app");
-        let running = run(app).await;
+        let running = Running::start(app);
         let channel = channel(running.addr).await;
         self.tasks = Some((running, db));
         channel
