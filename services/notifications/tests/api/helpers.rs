@@ -23,7 +23,7 @@ use taskmesh_contracts::tasks_v1::{CreateTaskRequest, Task};
 use taskmesh_mesh::ConfigLayers;
 use tonic::transport::Channel;
 
-use taskmesh_testing::{Authed, DefaultCaller, RunningApp, channel};
+use taskmesh_testing::{Authed, DefaultCaller, RunningApp};
 pub(crate) use taskmesh_testing::{NatsServer, SmtpServer, Stack, TestDatabase};
 
 /// The owner of the fixture project.
@@ -59,7 +59,6 @@ pub(crate) struct World {
     pub(crate) channel: Channel,
     pub(crate) project: String,
     pub(crate) columns: HashMap<ColumnKind, String>,
-    customize: fn(ConfigLayers) -> ConfigLayers,
 }
 
 impl World {
@@ -126,23 +125,14 @@ impl World {
             db,
             project: String::new(),
             columns: HashMap::new(),
-            customize,
         };
         world.fixture_project().await;
         world
     }
 
-    /// Starts the notifications service again (after a stop or a crash), on a new port.
-    pub(crate) async fn restart(&mut self) {
-        self.notifications = start_notifications(
-            &self.stack,
-            &self.db,
-            &self.nats,
-            self.projects_addr,
-            self.customize,
-        )
-        .await;
-        self.channel = self.notifications.channel().await;
+    /// The projects service's address (for a notifications process started by a test).
+    pub(crate) fn projects_addr(&self) -> SocketAddr {
+        self.projects_addr
     }
 
     async fn fixture_project(&mut self) {
@@ -345,23 +335,13 @@ impl World {
 
     /// Publishes `event` as its owning service would: on its subject, with its type and id.
     pub(crate) async fn publish<M: Name>(&self, resource: &str, event: &M) -> String {
+        self.publisher().await.publish(resource, event).await
+    }
+
+    /// A publisher on this world's NATS, for many events.
+    pub(crate) async fn publisher(&self) -> Publisher {
         let client = async_nats::connect(self.nats.url()).await.expect("nats");
-        let js = async_nats::jetstream::new(client);
-        let id = uuid::Uuid::now_v7().to_string();
-        let mut headers = HeaderMap::new();
-        headers.insert("Nats-Msg-Id", id.as_str());
-        headers.insert("Taskmesh-Event-Type", M::full_name().as_str());
-        headers.insert("Taskmesh-Subject", resource);
-        js.publish_with_headers(
-            taskmesh_events::subject_of::<M>(),
-            headers,
-            event.encode_to_vec().into(),
-        )
-        .await
-        .expect("publish")
-        .await
-        .expect("stored");
-        id
+        Publisher(async_nats::jetstream::new(client))
     }
 
     /// Registers `user` with `email` as the identity service would announce it.
@@ -482,5 +462,30 @@ impl Receiver {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+}
+
+/// Publishes events on a world's NATS as their owning services would.
+pub(crate) struct Publisher(async_nats::jetstream::Context);
+
+impl Publisher {
+    /// Publishes `event` on its subject, with its type and a new id; returns the id.
+    pub(crate) async fn publish<M: Name>(&self, resource: &str, event: &M) -> String {
+        let id = uuid::Uuid::now_v7().to_string();
+        let mut headers = HeaderMap::new();
+        headers.insert("Nats-Msg-Id", id.as_str());
+        headers.insert("Taskmesh-Event-Type", M::full_name().as_str());
+        headers.insert("Taskmesh-Subject", resource);
+        self.0
+            .publish_with_headers(
+                taskmesh_events::subject_of::<M>(),
+                headers,
+                event.encode_to_vec().into(),
+            )
+            .await
+            .expect("publish")
+            .await
+            .expect("stored");
+        id
     }
 }
