@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use taskmesh_testing::identity::workspace_binary;
-use taskmesh_testing::{NatsServer, Stack, TestDatabase, free_port, wait_ready};
+use taskmesh_testing::{NatsServer, SmtpServer, Stack, TestDatabase, free_port, wait_ready};
 
 /// Settings for every service that lift the per-parent limits (projects, boards, columns, tasks),
 /// for tests that create a lot.
@@ -176,6 +176,7 @@ impl ServiceEnv {
 async fn start_service(
     stack: &Stack,
     nats: &NatsServer,
+    smtp: &SmtpServer,
     sealing_key: &str,
     dir: &Path,
     name: &'static str,
@@ -186,6 +187,22 @@ async fn start_service(
         ServiceEnv::new(stack, nats, name, &format!("e2e_{name}"), dir, sealing_key).await;
     if name == "identity" {
         taskmesh_testing::identity::provision_key(stack, &service.secret_path).await;
+    }
+    if name == "notifications" {
+        // Where provisioning points it for `make up` (maildev there, a real SMTP server here).
+        service
+            .db
+            .store_secret(
+                stack,
+                "smtp",
+                &serde_json::json!({
+                    "host": "127.0.0.1",
+                    "port": smtp.port,
+                    "tls": "none",
+                    "from": "taskmesh <notifications@taskmesh.test>",
+                }),
+            )
+            .await;
     }
     service.env.extend_from_slice(settings);
     service.env.extend(
@@ -208,7 +225,8 @@ pub(crate) struct Platform {
     pub(crate) grpc_port: u16,
     /// Vault path of identity's secrets (the signing keys are under it).
     pub(crate) identity_secrets: String,
-    /// In stop order: gateway, scheduler, execution, tasks, projects, identity. Killed when dropped.
+    /// In stop order: gateway, notifications, scheduler, execution, tasks, projects, identity.
+    /// Killed when dropped.
     processes: Vec<Process>,
     /// Admin ports of the services, by name.
     admin_ports: Vec<(&'static str, u16)>,
@@ -217,6 +235,8 @@ pub(crate) struct Platform {
     /// The services' databases, by name.
     databases: Vec<(&'static str, TestDatabase)>,
     nats: NatsServer,
+    /// The SMTP server the notifications service sends to.
+    pub(crate) smtp: SmtpServer,
 }
 
 impl Platform {
@@ -256,9 +276,10 @@ impl Platform {
             std::env::temp_dir().join(format!("taskmesh-e2e-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).expect("dir");
         let key = taskmesh_testing::random_sealing_key();
+        let smtp = SmtpServer::start(stack).await;
 
         let (identity, identity_process) =
-            start_service(stack, &nats, &key, &dir, "identity", settings, own).await;
+            start_service(stack, &nats, &smtp, &key, &dir, "identity", settings, own).await;
         let identity_endpoint = format!("http://127.0.0.1:{}", identity.grpc);
         let verify = (
             "TASKMESH_AUTH__IDENTITY_ENDPOINT",
@@ -272,6 +293,7 @@ impl Platform {
         let (projects, projects_process) = start_service(
             stack,
             &nats,
+            &smtp,
             &key,
             &dir,
             "projects",
@@ -289,6 +311,7 @@ impl Platform {
         let (tasks, tasks_process) = start_service(
             stack,
             &nats,
+            &smtp,
             &key,
             &dir,
             "tasks",
@@ -299,6 +322,7 @@ impl Platform {
         let (execution, execution_process) = start_service(
             stack,
             &nats,
+            &smtp,
             &key,
             &dir,
             "execution",
@@ -310,9 +334,22 @@ impl Platform {
         let (scheduler, scheduler_process) = start_service(
             stack,
             &nats,
+            &smtp,
             &key,
             &dir,
             "scheduler",
+            &with(&uses_projects),
+            own,
+        )
+        .await;
+
+        let (notifications, notifications_process) = start_service(
+            stack,
+            &nats,
+            &smtp,
+            &key,
+            &dir,
+            "notifications",
             &with(&uses_projects),
             own,
         )
@@ -329,12 +366,13 @@ impl Platform {
             &config,
             format!(
                 "http_listen = \"127.0.0.1:{http}\"\ngrpc_listen = \"127.0.0.1:{grpc_port}\"\nadmin_listen = \"127.0.0.1:{admin}\"\n\n\
-                 [auth]\nidentity_endpoint = \"{identity_endpoint}\"\n\n{gateway_toml}\n{}{}{}{}{}",
+                 [auth]\nidentity_endpoint = \"{identity_endpoint}\"\n\n{gateway_toml}\n{}{}{}{}{}{}",
                 upstream("identity", identity.grpc, 10_000),
                 upstream("projects", projects.grpc, 10_000),
                 upstream("tasks", tasks.grpc, 10_000),
                 upstream("execution", execution.grpc, 60_000),
                 upstream("scheduler", scheduler.grpc, 10_000),
+                upstream("notifications", notifications.grpc, 10_000),
             ),
         )
         .expect("gateway config");
@@ -348,6 +386,7 @@ impl Platform {
             identity_secrets: identity.secret_path,
             processes: vec![
                 gateway,
+                notifications_process,
                 scheduler_process,
                 execution_process,
                 tasks_process,
@@ -360,6 +399,7 @@ impl Platform {
                 ("tasks", tasks.grpc),
                 ("execution", execution.grpc),
                 ("scheduler", scheduler.grpc),
+                ("notifications", notifications.grpc),
             ],
             admin_ports: vec![
                 ("identity", identity.admin),
@@ -367,6 +407,7 @@ impl Platform {
                 ("tasks", tasks.admin),
                 ("execution", execution.admin),
                 ("scheduler", scheduler.admin),
+                ("notifications", notifications.admin),
             ],
             databases: vec![
                 ("identity", identity.db),
@@ -374,9 +415,11 @@ impl Platform {
                 ("tasks", tasks.db),
                 ("execution", execution.db),
                 ("scheduler", scheduler.db),
+                ("notifications", notifications.db),
             ],
             dir,
             nats,
+            smtp,
         }
     }
 
