@@ -77,8 +77,11 @@ fn cursor(field: &str, text: &str) -> Result<Option<i64>, Status> {
         .map_err(|_| invalid_field(field, "not a cursor this service gave"))
 }
 
-/// `HH:MM` as minutes of the day.
+/// `HH:MM` as minutes of the day (empty is midnight).
 fn minutes(field: &str, text: &str) -> Result<i16, Status> {
+    if text.is_empty() {
+        return Ok(0);
+    }
     LocalTimeOfDay::parse(text)
         .map(LocalTimeOfDay::minutes)
         .ok_or_else(|| invalid_field(field, "must be HH:MM"))
@@ -203,20 +206,16 @@ impl NotificationService for NotificationsService {
                 }
                 "channels" => change.channels = Some(settings.channels.clone()),
                 "quiet_hours" => {
-                    change.quiet_hours = Some(match &settings.quiet_hours {
+                    let window = match &settings.quiet_hours {
                         None => None,
                         Some(q) => {
                             let start = minutes("settings.quiet_hours.start_time", &q.start_time)?;
                             let end = minutes("settings.quiet_hours.end_time", &q.end_time)?;
-                            if start == end {
-                                return Err(invalid_field(
-                                    "settings.quiet_hours.end_time",
-                                    "must differ from start_time",
-                                ));
-                            }
-                            Some((start, end))
+                            // A window of no length is no window.
+                            (start != end).then_some((start, end))
                         }
-                    });
+                    };
+                    change.quiet_hours = Some(window);
                 }
                 "daily_agenda" => change.daily_agenda = Some(settings.daily_agenda),
                 _ => {}
