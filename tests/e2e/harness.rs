@@ -171,18 +171,31 @@ impl ServiceEnv {
     }
 }
 
+/// What every service of a platform shares: the stack, the broker, the mail server, the key that
+/// seals jobs' secrets, and the directory of logs and credentials.
+struct Shared<'a> {
+    stack: &'a Stack,
+    nats: &'a NatsServer,
+    smtp: &'a SmtpServer,
+    sealing_key: &'a str,
+    dir: &'a Path,
+}
+
 /// Starts `name` with `settings`, then the ones of `own` that name it, on top of its own database
 /// and AppRole; waits until ready.
 async fn start_service(
-    stack: &Stack,
-    nats: &NatsServer,
-    smtp: &SmtpServer,
-    sealing_key: &str,
-    dir: &Path,
+    shared: &Shared<'_>,
     name: &'static str,
     settings: &[(&'static str, String)],
     own: &[(&'static str, &'static str, String)],
 ) -> (ServiceEnv, Process) {
+    let Shared {
+        stack,
+        nats,
+        smtp,
+        sealing_key,
+        dir,
+    } = *shared;
     let mut service =
         ServiceEnv::new(stack, nats, name, &format!("e2e_{name}"), dir, sealing_key).await;
     if name == "identity" {
@@ -277,9 +290,15 @@ impl Platform {
         std::fs::create_dir_all(&dir).expect("dir");
         let key = taskmesh_testing::random_sealing_key();
         let smtp = SmtpServer::start(stack).await;
+        let shared = Shared {
+            stack,
+            nats: &nats,
+            smtp: &smtp,
+            sealing_key: &key,
+            dir: &dir,
+        };
 
-        let (identity, identity_process) =
-            start_service(stack, &nats, &smtp, &key, &dir, "identity", settings, own).await;
+        let (identity, identity_process) = start_service(&shared, "identity", settings, own).await;
         let identity_endpoint = format!("http://127.0.0.1:{}", identity.grpc);
         let verify = (
             "TASKMESH_AUTH__IDENTITY_ENDPOINT",
@@ -291,11 +310,7 @@ impl Platform {
             all
         };
         let (projects, projects_process) = start_service(
-            stack,
-            &nats,
-            &smtp,
-            &key,
-            &dir,
+            &shared,
             "projects",
             &with(std::slice::from_ref(&verify)),
             own,
@@ -308,52 +323,16 @@ impl Platform {
                 format!("http://127.0.0.1:{}", projects.grpc),
             ),
         ];
-        let (tasks, tasks_process) = start_service(
-            stack,
-            &nats,
-            &smtp,
-            &key,
-            &dir,
-            "tasks",
-            &with(&uses_projects),
-            own,
-        )
-        .await;
-        let (execution, execution_process) = start_service(
-            stack,
-            &nats,
-            &smtp,
-            &key,
-            &dir,
-            "execution",
-            &with(&uses_projects),
-            own,
-        )
-        .await;
+        let (tasks, tasks_process) =
+            start_service(&shared, "tasks", &with(&uses_projects), own).await;
+        let (execution, execution_process) =
+            start_service(&shared, "execution", &with(&uses_projects), own).await;
 
-        let (scheduler, scheduler_process) = start_service(
-            stack,
-            &nats,
-            &smtp,
-            &key,
-            &dir,
-            "scheduler",
-            &with(&uses_projects),
-            own,
-        )
-        .await;
+        let (scheduler, scheduler_process) =
+            start_service(&shared, "scheduler", &with(&uses_projects), own).await;
 
-        let (notifications, notifications_process) = start_service(
-            stack,
-            &nats,
-            &smtp,
-            &key,
-            &dir,
-            "notifications",
-            &with(&uses_projects),
-            own,
-        )
-        .await;
+        let (notifications, notifications_process) =
+            start_service(&shared, "notifications", &with(&uses_projects), own).await;
 
         let (http, grpc_port, admin) = (free_port(), free_port(), free_port());
         let upstream = |context: &str, port: u16, timeout_ms: u32| {

@@ -1,5 +1,6 @@
 //! The load tool (`taskmesh-load`) against the whole platform: every scenario over every way in
-//! answers without an error, so the figures in docs/benchmarks.md measure calls that work.
+//! answers without an error, and every assignment of the notify-lag run reaches its stream, so the
+//! figures in docs/benchmarks.md measure calls that work.
 
 use std::time::Duration;
 
@@ -46,4 +47,20 @@ async fn every_scenario_runs_over_every_way_in_without_an_error() {
             assert_eq!(measured.latencies.len(), CALLS);
         }
     }
+    // The notifications lag run: every assignment's notification arrives on the stream.
+    let options = taskmesh_load::notify_lag::Options {
+        rate: 20.0,
+        duration: Duration::from_secs(2),
+    };
+    let notified = taskmesh_load::notify_lag::measure(
+        &loaded,
+        &platform.grpc_endpoint("notifications"),
+        &platform.base,
+        &stack,
+        options,
+    )
+    .await
+    .expect("notify lag");
+    assert_eq!((notified.sent, notified.received), (40, 40), "{notified:?}");
+    assert_eq!(notified.lag.count, 40);
 }

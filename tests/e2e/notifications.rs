@@ -65,7 +65,11 @@ async fn notifications_reach_the_inbox_a_live_stream_grpc_web_and_email() {
         )
         .await;
     assert_eq!(status, 200, "{task}");
-    let live = read_events(&mut events, &["added you to E2E", "assigned you “Prepare the demo”"]).await;
+    let live = read_events(
+        &mut events,
+        &["added you to E2E", "assigned you “Prepare the demo”"],
+    )
+    .await;
     assert!(live.starts_with("event: message\ndata: {"), "{live}");
     drop(events);
 
@@ -80,7 +84,10 @@ async fn notifications_reach_the_inbox_a_live_stream_grpc_web_and_email() {
     assert_eq!(newest["actor"], "users/ada");
     assert_eq!(newest["resource"], task["name"]);
     let (status, read) = bob
-        .post(&format!("/v1/{}:markRead", newest["name"].as_str().expect("name")), json!({}))
+        .post(
+            &format!("/v1/{}:markRead", newest["name"].as_str().expect("name")),
+            json!({}),
+        )
         .await;
     assert_eq!(status, 200, "{read}");
     assert_eq!(read["read"], true);
@@ -93,7 +100,9 @@ async fn notifications_reach_the_inbox_a_live_stream_grpc_web_and_email() {
     assert_eq!(status, 403, "{refused}");
 
     // grpc-web, as a browser: the stream resumed from the first notification's cursor.
-    let first_cursor = listed["notifications"][1]["cursor"].as_str().expect("cursor");
+    let first_cursor = listed["notifications"][1]["cursor"]
+        .as_str()
+        .expect("cursor");
     let root = std::env::current_dir()
         .expect("cwd")
         .ancestors()
@@ -102,7 +111,14 @@ async fn notifications_reach_the_inbox_a_live_stream_grpc_web_and_email() {
         .to_owned();
     let output = std::process::Command::new("bash")
         .arg(root.join("tests/clients/typescript/smoke.sh"))
-        .args([&platform.base, &bob_token, "notifications.mjs", "users/bob", first_cursor, "1"])
+        .args([
+            &platform.base,
+            &bob_token,
+            "notifications.mjs",
+            "users/bob",
+            first_cursor,
+            "1",
+        ])
         .output()
         .expect("run the TypeScript client");
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -111,7 +127,10 @@ async fn notifications_reach_the_inbox_a_live_stream_grpc_web_and_email() {
         "{stdout}{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(stdout.contains("assigned you “Prepare the demo”"), "{stdout}");
+    assert!(
+        stdout.contains("assigned you “Prepare the demo”"),
+        "{stdout}"
+    );
     assert!(!stdout.contains("added you"), "resumed after it: {stdout}");
 
     // Both were emailed to bob's address.

@@ -49,7 +49,8 @@ pub struct Quantiles {
 }
 
 impl Quantiles {
-    fn of(histogram: &Histogram<u64>) -> Self {
+    /// The quantiles of `histogram` (microseconds).
+    pub fn of(histogram: &Histogram<u64>) -> Self {
         let ms = |us: u64| us as f64 / 1000.0;
         Self {
             count: histogram.len(),
@@ -74,7 +75,8 @@ pub struct FireLag {
     pub floor: Quantiles,
 }
 
-fn histogram() -> Histogram<u64> {
+/// A latency histogram in microseconds, up to ten minutes.
+pub fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 600_000_000, 3).expect("histogram bounds")
 }
 
@@ -85,7 +87,7 @@ fn record(histogram: &mut Histogram<u64>, took: chrono::TimeDelta) {
 
 /// Adds the user's `authorization` to every call.
 #[derive(Clone)]
-struct Bearer(tonic::metadata::MetadataValue<tonic::metadata::Ascii>);
+pub struct Bearer(pub tonic::metadata::MetadataValue<tonic::metadata::Ascii>);
 
 impl tonic::service::Interceptor for Bearer {
     fn call(

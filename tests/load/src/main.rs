@@ -85,6 +85,20 @@ struct Args {
     /// Seconds the fire-lag run observes firings.
     #[arg(long, default_value_t = 120.0)]
     fire_lag_secs: f64,
+    /// Also measure the notifications service's delivery lag: tasks assigned at --notify-rate per
+    /// second for --notify-secs seconds, each timed to its notification on the assignee's stream,
+    /// next to a JetStream publish-to-delivery floor at the same rate.
+    #[arg(long)]
+    notify_lag: bool,
+    /// Assignments per second of the notify-lag run.
+    #[arg(long, default_value_t = 200.0)]
+    notify_rate: f64,
+    /// Seconds the notify-lag run makes assignments.
+    #[arg(long, default_value_t = 20.0)]
+    notify_secs: f64,
+    /// The notifications service's gRPC endpoint.
+    #[arg(long, default_value = "http://127.0.0.1:50056")]
+    notifications: String,
     /// The scheduler's gRPC endpoint.
     #[arg(long, default_value = "http://127.0.0.1:50055")]
     scheduler: String,
@@ -292,8 +306,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         duration: Duration::from_secs_f64(args.duration),
         warmup: Duration::from_secs_f64(args.warmup),
     };
-    // `--lag` or `--fire-lag` alone measures only that.
-    let scenarios = if args.scenario.is_empty() && (args.lag || args.fire_lag) {
+    // `--lag`, `--fire-lag` or `--notify-lag` alone measures only that.
+    let scenarios = if args.scenario.is_empty() && (args.lag || args.fire_lag || args.notify_lag) {
         Vec::new()
     } else if args.scenario.is_empty() {
         Scenario::ALL.to_vec()
@@ -399,6 +413,47 @@ async fn run(args: Args) -> anyhow::Result<()> {
     } else {
         None
     };
+    let notify_lag = if args.notify_lag {
+        let options = taskmesh_load::notify_lag::Options {
+            rate: args.notify_rate.max(1.0),
+            duration: Duration::from_secs_f64(args.notify_secs),
+        };
+        let measured = taskmesh_load::notify_lag::measure(
+            &platform,
+            &args.notifications,
+            &args.gateway_http,
+            &Stack::load(),
+            options,
+        )
+        .await?;
+        println!(
+            "\nnotify lag: {:.0} assignments per second, {} made, {} notifications streamed\n\
+             | what | samples | p50 ms | p90 ms | p99 ms | max ms |\n|---|---|---|---|---|---|",
+            measured.rate, measured.sent, measured.received
+        );
+        for (what, q) in [
+            (
+                "CreateTask sent -> notification on the stream",
+                &measured.lag,
+            ),
+            ("floor: JetStream publish+ack -> delivered", &measured.floor),
+        ] {
+            println!(
+                "| {what} | {} | {:.2} | {:.2} | {:.2} | {:.2} |",
+                q.count, q.p50_ms, q.p90_ms, q.p99_ms, q.max_ms
+            );
+        }
+        if measured.floor.p50_ms > 0.0 {
+            println!(
+                "notify lag vs floor: p50 {:.1}x, p99 {:.1}x",
+                measured.lag.p50_ms / measured.floor.p50_ms,
+                measured.lag.p99_ms / measured.floor.p99_ms.max(f64::MIN_POSITIVE)
+            );
+        }
+        Some(measured)
+    } else {
+        None
+    };
     let peaks = sampler.peaks();
     let memory: Vec<serde_json::Value> = rss::PROCESSES
         .iter()
@@ -419,7 +474,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         }
     }
     if let Some(path) = &args.json {
-        let report = serde_json::json!({"calls": rows, "event_lag": lags, "fire_lag": fire_lag, "memory": memory});
+        let report = serde_json::json!({"calls": rows, "event_lag": lags, "fire_lag": fire_lag, "notify_lag": notify_lag, "memory": memory});
         std::fs::write(path, serde_json::to_vec_pretty(&report)?)?;
         eprintln!("results written to {}", path.display());
     }

@@ -156,33 +156,7 @@ impl Platform {
             .pool_max_idle_per_host(1024)
             .build()?;
         let base = endpoints.gateway_http.clone();
-        let user = format!("load{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
-        let email = format!("{user}@example.org");
-        let password = "load test password";
-        created(
-            &http,
-            &format!("{base}/v1/users:register"),
-            None,
-            json!({"username": user, "email": email, "password": password}),
-        )
-        .await
-        .with_context(|| format!("registering {user}"))?;
-        let mut token = None;
-        for _ in 0..100 {
-            let (status, body) = post(
-                &http,
-                &format!("{base}/v1/sessions:login"),
-                None,
-                json!({"email": email, "password": password}),
-            )
-            .await?;
-            if status == 200 {
-                token = body["accessToken"].as_str().map(str::to_owned);
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let token = token.context("the registration never completed")?;
+        let (_, token) = sign_up(&http, &base).await?;
         let project = created(
             &http,
             &format!("{base}/v1/projects"),
@@ -251,6 +225,37 @@ impl Platform {
             .await?;
         platform.tasks = seeded.into();
         Ok(platform)
+    }
+
+    /// Adds `user` (`users/{id}`) to the project as a member.
+    pub async fn add_member(&self, user: &str) -> anyhow::Result<()> {
+        created(
+            &self.http,
+            &format!("{}/v1/{}/members", self.base, self.project),
+            Some(&self.token),
+            json!({"user": user, "role": "ROLE_MEMBER"}),
+        )
+        .await
+        .with_context(|| format!("adding {user} to the project"))?;
+        Ok(())
+    }
+
+    /// Creates a task assigned to `assignee` directly on the tasks service; returns its name.
+    pub async fn create_assigned(&self, title: &str, assignee: &str) -> anyhow::Result<String> {
+        let mut task = self.new_task(title, false);
+        task.assignee = assignee.to_owned();
+        Ok(self
+            .direct
+            .1
+            .clone()
+            .create_task(self.authed(CreateTaskRequest {
+                parent: self.project.clone(),
+                task: Some(task),
+                request_id: String::new(),
+            }))
+            .await?
+            .into_inner()
+            .name)
     }
 
     fn authed<T>(&self, message: T) -> tonic::Request<T> {
@@ -516,6 +521,38 @@ fn grpc_web_status(mut body: Bytes) -> Result<(), String> {
 }
 
 /// `post`, which must answer 200: its body.
+/// Registers a fresh user through the gateway at `base`, waits for the registration saga and
+/// signs in; returns the user's name (`users/{id}`) and access token.
+pub async fn sign_up(http: &reqwest::Client, base: &str) -> anyhow::Result<(String, String)> {
+    let user = format!("load{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+    let email = format!("{user}@example.org");
+    let password = "load test password";
+    created(
+        http,
+        &format!("{base}/v1/users:register"),
+        None,
+        json!({"username": user, "email": email, "password": password}),
+    )
+    .await
+    .with_context(|| format!("registering {user}"))?;
+    for _ in 0..100 {
+        let (status, body) = post(
+            http,
+            &format!("{base}/v1/sessions:login"),
+            None,
+            json!({"email": email, "password": password}),
+        )
+        .await?;
+        if status == 200
+            && let Some(token) = body["accessToken"].as_str()
+        {
+            return Ok((format!("users/{user}"), token.to_owned()));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!("the registration of {user} never completed")
+}
+
 async fn created(
     http: &reqwest::Client,
     url: &str,

@@ -13,6 +13,7 @@ pub const PROCESSES: &[&str] = &[
     "tasks",
     "execution",
     "scheduler",
+    "notifications",
     "gateway",
 ];
 
