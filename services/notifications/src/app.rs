@@ -90,7 +90,7 @@ impl Service for Notifications {
             making,
             wake: wake.clone(),
         };
-        let hook_wake = wake.webhooks;
+        let hook_wake = wake.webhooks.clone();
         wiring.spawn("webhooks", move |stop| async move {
             webhooks::run(sender, hook_wake, stop.receiver()).await;
             Ok(())
@@ -114,6 +114,7 @@ impl Service for Notifications {
                 egress,
                 sealer,
                 settings.webhooks.max_per_project,
+                wake.webhooks,
             )));
         Ok(())
     }

@@ -2,6 +2,8 @@
 //! owners and admins. A URL must pass the egress policy when saved (and again on every request);
 //! a filter must parse; the secret is made here, sealed at rest and shown once.
 
+use std::sync::Arc;
+
 use taskmesh_clients::projects::{Access, ProjectsClient};
 use taskmesh_contracts::notifications_v1::webhook_service_server::WebhookService;
 use taskmesh_contracts::notifications_v1::{
@@ -17,6 +19,7 @@ use taskmesh_mesh::egress::Egress;
 use taskmesh_mesh::names::ResourcePattern;
 use taskmesh_mesh::sealed::Sealer;
 use taskmesh_mesh::status::{invalid_field, required};
+use tokio::sync::Notify;
 use tonic::{Request, Response, Status};
 
 use crate::domain::signing;
@@ -32,17 +35,20 @@ pub struct WebhooksService {
     egress: Egress,
     sealer: Sealer,
     max_per_project: i64,
+    /// The webhook loop of this process, woken by a redelivery.
+    wake: Arc<Notify>,
 }
 
 impl WebhooksService {
-    /// Handlers over `store`, authorizing through `projects`, checking URLs with `egress` and
-    /// sealing secrets with `sealer`.
+    /// Handlers over `store`, authorizing through `projects`, checking URLs with `egress`,
+    /// sealing secrets with `sealer` and waking the webhook loop with `wake`.
     pub fn new(
         store: Store,
         projects: ProjectsClient,
         egress: Egress,
         sealer: Sealer,
         max_per_project: i64,
+        wake: Arc<Notify>,
     ) -> Self {
         Self {
             store,
@@ -50,6 +56,7 @@ impl WebhooksService {
             egress,
             sealer,
             max_per_project,
+            wake,
         }
     }
 
@@ -249,8 +256,8 @@ impl WebhookService for WebhooksService {
         let [project, webhook, delivery] =
             ResourcePattern::of::<WebhookDelivery>().parse("name", &request.get_ref().name)?;
         self.authorize(&context, project).await?;
-        Ok(Response::new(
-            self.store.redeliver(project, webhook, delivery).await?,
-        ))
+        let queued = self.store.redeliver(project, webhook, delivery).await?;
+        self.wake.notify_one();
+        Ok(Response::new(queued))
     }
 }

@@ -376,7 +376,7 @@ async fn reminders_and_overdue_tasks_reach_the_scheduler_s_recipient() {
 
 /// The agenda time a few seconds from now on Tokyo's clock.
 fn agenda_soon(layers: taskmesh_mesh::ConfigLayers) -> taskmesh_mesh::ConfigLayers {
-    let at = (Utc::now() + TimeDelta::seconds(15)).with_timezone(&chrono_tz::Asia::Tokyo);
+    let at = (Utc::now() + TimeDelta::seconds(30)).with_timezone(&chrono_tz::Asia::Tokyo);
     layers.set("agenda.local_time", at.format("%H:%M:%S").to_string())
 }
 
@@ -422,7 +422,7 @@ async fn the_daily_agenda_lists_todays_and_overdue_tasks_at_the_users_own_time()
             .expect("task");
     }
     let bob = world
-        .wait_inbox_within("bob", 5, std::time::Duration::from_secs(45))
+        .wait_inbox_within("bob", 5, std::time::Duration::from_secs(75))
         .await;
     let agenda: Vec<_> = bob
         .iter()
