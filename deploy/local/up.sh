@@ -67,7 +67,7 @@ start_supervised() {
 start_supervised maildev "$NODE_DIR/node_modules/.bin/maildev" --ip 127.0.0.1 \
   --smtp "$MAIL_SMTP_PORT" --web-ip 127.0.0.1 --web "$MAIL_WEB_PORT" \
   --mail-directory "$TM_HOME/mail" --max-emails 1000
-wait_for maildev 60 curl -sf "http://127.0.0.1:$MAIL_WEB_PORT/"
+wait_for maildev 60 curl -sf "http://127.0.0.1:$MAIL_WEB_PORT/api/healthz"
 
 for entry in "${SERVICES[@]}"; do
   service="${entry%%:*}"; port="${entry##*:}"; admin=$((port + 1000))

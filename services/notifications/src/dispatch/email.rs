@@ -25,7 +25,9 @@ use crate::store::outgoing::DueEmail;
 pub struct SmtpSecret {
     /// Host name.
     pub host: String,
-    /// Port (25, 465, 587, or a development server's).
+    /// Port (25, 465, 587, or a development server's); a number or its text (`bao kv put` writes
+    /// text).
+    #[serde(deserialize_with = "port")]
     pub port: u16,
     /// Login, if the server wants one.
     #[serde(default)]
@@ -38,6 +40,22 @@ pub struct SmtpSecret {
     pub tls: String,
     /// The sender, `taskmesh <notifications@example.com>`.
     pub from: String,
+}
+
+fn port<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u16, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Port {
+        Number(u16),
+        Text(String),
+    }
+    match Port::deserialize(deserializer)? {
+        Port::Number(port) => Ok(port),
+        Port::Text(text) => text
+            .trim()
+            .parse()
+            .map_err(|_| serde::de::Error::custom(format!("port `{text}` is not a port number"))),
+    }
 }
 
 fn starttls() -> String {
@@ -188,5 +206,24 @@ async fn settle(store: &Store, mailer: &Mailer, settings: &Email, email: &DueEma
     if let Err(err) = result {
         // Sent but not recorded: the lease ends and it is sent again, with the same Message-ID.
         tracing::warn!(notification = %email.notification_id, error = %err, "cannot record the email's outcome");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_port_may_be_a_number_or_its_text() {
+        for secret in [
+            serde_json::json!({"host": "h", "port": 2525, "from": "a@b.c"}),
+            serde_json::json!({"host": "h", "port": "2525", "from": "a@b.c"}),
+        ] {
+            let parsed: SmtpSecret = serde_json::from_value(secret).expect("a secret");
+            assert_eq!(parsed.port, 2525);
+            assert_eq!(parsed.tls, "starttls");
+        }
+        let bad = serde_json::json!({"host": "h", "port": "smtp", "from": "a@b.c"});
+        assert!(serde_json::from_value::<SmtpSecret>(bad).is_err());
     }
 }
