@@ -20,7 +20,7 @@ use std::sync::Arc;
 use async_nats::jetstream::Message;
 use chrono::Utc;
 use sqlx::{PgConnection, Postgres, Transaction};
-use taskmesh_events::consumer::{ConsumerSpec, HandleError};
+use taskmesh_events::consumer::{ConsumerSpec, HandleError, Handler, Handling};
 use taskmesh_service::Wiring;
 use tokio::sync::Notify;
 
@@ -61,57 +61,95 @@ pub struct Deliverer {
     pub wake: Wake,
 }
 
-/// A claimed event inside its transaction.
-pub struct Claimed {
+/// The transaction a consumer applies one event, or several that arrived together, in: their
+/// inbox claims, the read model, and the notifications they make with their queued deliveries.
+pub struct Batch {
     tx: Transaction<'static, Postgres>,
-    event_id: String,
+    made: Made,
 }
 
-impl Claimed {
+impl Batch {
     /// The transaction, for the read model.
     pub fn conn(&mut self) -> &mut PgConnection {
         &mut self.tx
     }
-}
 
-impl Deliverer {
-    /// Opens the transaction of `message` and claims it for `consumer`; `None` when it was handled
-    /// before.
+    /// Claims `message` for `consumer`; its event id, or `None` when it was handled before.
     pub async fn claim(
-        &self,
+        &mut self,
         consumer: &str,
         message: &Message,
-    ) -> Result<Option<Claimed>, HandleError> {
+    ) -> Result<Option<String>, HandleError> {
         let event_id = taskmesh_events::inbox::event_id(message)
             .ok_or_else(|| HandleError::Retry("an event without an id".to_owned()))?;
-        let mut tx = self.store.pool().begin().await?;
-        if !taskmesh_events::inbox::claim(&mut tx, consumer, &event_id).await? {
-            return Ok(None);
-        }
-        Ok(Some(Claimed { tx, event_id }))
+        let fresh = taskmesh_events::inbox::claim(&mut self.tx, consumer, &event_id).await?;
+        Ok(fresh.then_some(event_id))
     }
 
-    /// Makes the notifications of `drafts` in the event's transaction, commits, and wakes the
-    /// loops.
-    pub async fn finish(&self, mut claimed: Claimed, drafts: &[Draft]) -> Result<(), HandleError> {
+    /// Makes the notifications of `drafts`, caused by event `event_id`.
+    pub async fn notify(
+        &mut self,
+        event_id: &str,
+        drafts: &[Draft],
+        making: &Making,
+    ) -> Result<(), HandleError> {
         let now = Utc::now();
-        let mut made = Made::default();
         for draft in drafts {
-            let source = format!(
-                "{}/{}",
-                claimed.event_id,
-                crate::domain::kind_name(draft.kind)
-            );
-            made += inbox::make(&mut claimed.tx, draft, &source, &self.making, now).await?;
+            let source = format!("{event_id}/{}", crate::domain::kind_name(draft.kind));
+            self.made += inbox::make(&mut self.tx, draft, &source, making, now).await?;
         }
-        claimed.tx.commit().await?;
-        self.wake.after(made);
         Ok(())
+    }
+}
+
+/// What a consumer does with one event inside a [`Batch`].
+pub trait Rule: Send + Sync + 'static {
+    /// Claims `message` in `batch` and applies it there.
+    fn apply<'a>(&'a self, batch: &'a mut Batch, message: &'a Message) -> Handling<'a>;
+}
+
+/// A consumer of one stream: its rule, applied one event per transaction, or a whole pulled batch
+/// in one (a failure of any undoes the batch, and each event is then handled on its own).
+#[derive(Debug, Clone)]
+pub struct Consumer<R> {
+    rule: R,
+    deliverer: Deliverer,
+}
+
+impl<R: Rule> Consumer<R> {
+    /// `rule`, committing through `deliverer`.
+    pub fn new(rule: R, deliverer: Deliverer) -> Self {
+        Self { rule, deliverer }
+    }
+
+    async fn run(&self, messages: &[Message]) -> Result<(), HandleError> {
+        let mut batch = Batch {
+            tx: self.deliverer.store.pool().begin().await?,
+            made: Made::default(),
+        };
+        for message in messages {
+            self.rule.apply(&mut batch, message).await?;
+        }
+        let made = batch.made;
+        batch.tx.commit().await?;
+        self.deliverer.wake.after(made);
+        Ok(())
+    }
+}
+
+impl<R: Rule> Handler for Consumer<R> {
+    fn handle<'a>(&'a self, message: &'a Message) -> Handling<'a> {
+        Box::pin(self.run(std::slice::from_ref(message)))
+    }
+
+    fn handle_batch<'a>(&'a self, messages: &'a [Message]) -> Option<Handling<'a>> {
+        Some(Box::pin(self.run(messages)))
     }
 }
 
 /// Declares the consumers of the service.
 pub(crate) fn consume(wiring: &mut Wiring<Notifications>, deliverer: &Deliverer) {
+    let making = &deliverer.making;
     let spec = |wiring: &Wiring<Notifications>, context: &str, durable: &str| {
         ConsumerSpec::new(
             wiring.stream_of(context),
@@ -120,21 +158,20 @@ pub(crate) fn consume(wiring: &mut Wiring<Notifications>, deliverer: &Deliverer)
         )
     };
     let tasks = spec(wiring, "tasks", tasks::DURABLE);
-    wiring.consume_with(tasks, tasks::TaskEvents::new(deliverer.clone()));
+    let rule = tasks::TaskEvents::new(making.clone());
+    wiring.consume_with(tasks, Consumer::new(rule, deliverer.clone()));
     let projects = spec(wiring, "projects", projects::DURABLE);
-    wiring.consume_with(projects, projects::ProjectEvents::new(deliverer.clone()));
+    let rule = projects::ProjectEvents::new(making.clone());
+    wiring.consume_with(projects, Consumer::new(rule, deliverer.clone()));
     let execution = spec(wiring, "execution", execution::DURABLE);
-    wiring.consume_with(
-        execution,
-        execution::ExecutionEvents::new(deliverer.clone()),
-    );
+    let rule = execution::ExecutionEvents::new(making.clone());
+    wiring.consume_with(execution, Consumer::new(rule, deliverer.clone()));
     let scheduler = spec(wiring, "scheduler", scheduler::DURABLE);
-    wiring.consume_with(
-        scheduler,
-        scheduler::SchedulerEvents::new(deliverer.clone()),
-    );
+    let rule = scheduler::SchedulerEvents::new(making.clone());
+    wiring.consume_with(scheduler, Consumer::new(rule, deliverer.clone()));
     let identity = spec(wiring, "identity", identity::DURABLE);
-    wiring.consume_with(identity, identity::IdentityEvents::new(deliverer.clone()));
+    let rule = identity::IdentityEvents::new(making.clone());
+    wiring.consume_with(identity, Consumer::new(rule, deliverer.clone()));
 }
 
 /// Redeliveries an event may wait for what comes before it; after them something is lost upstream

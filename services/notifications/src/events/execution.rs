@@ -2,18 +2,17 @@
 //! last attempt) always, a success for those who turned it on. A cancelled execution tells nobody:
 //! someone cancelled it on purpose.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::time::Duration;
 
 use async_nats::jetstream::Message;
 use taskmesh_contracts::execution_v1::{ExecutionCompleted, ExecutionFailed, ExecutionState};
-use taskmesh_events::consumer::{HandleError, Handler};
+use taskmesh_events::consumer::{HandleError, Handling};
 use taskmesh_events::decode_as;
 
-use super::{Deliverer, too_early, undecodable};
+use super::{Batch, Rule, too_early, undecodable};
 use crate::domain::rules::{self, JobOutcome};
 use crate::store::facts;
+use crate::store::inbox::Making;
 
 /// Durable consumer name.
 pub const DURABLE: &str = "notifications-execution";
@@ -21,16 +20,16 @@ pub const DURABLE: &str = "notifications-execution";
 /// Consumes `EXECUTION`.
 #[derive(Debug, Clone)]
 pub struct ExecutionEvents {
-    deliverer: Deliverer,
+    making: Making,
 }
 
 impl ExecutionEvents {
-    /// A consumer making notifications through `deliverer`.
-    pub fn new(deliverer: Deliverer) -> Self {
-        Self { deliverer }
+    /// A consumer making notifications through `making`.
+    pub fn new(making: Making) -> Self {
+        Self { making }
     }
 
-    async fn apply(&self, message: &Message) -> Result<(), HandleError> {
+    async fn handle_event(&self, batch: &mut Batch, message: &Message) -> Result<(), HandleError> {
         let (execution, outcome) = if let Some(event) = decode_as::<ExecutionFailed>(message) {
             let execution = event
                 .map_err(|e| undecodable(&e))?
@@ -50,12 +49,12 @@ impl ExecutionEvents {
         } else {
             return Ok(());
         };
-        let Some(mut claimed) = self.deliverer.claim(DURABLE, message).await? else {
+        let Some(event_id) = batch.claim(DURABLE, message).await? else {
             return Ok(());
         };
         // The task's creation comes on another stream; until it is here, whose job this is is
         // not known.
-        let Some(task) = facts::task(claimed.conn(), &execution.task).await? else {
+        let Some(task) = facts::task(batch.conn(), &execution.task).await? else {
             return Err(too_early(
                 message,
                 Duration::from_secs(1),
@@ -65,15 +64,12 @@ impl ExecutionEvents {
         let drafts: Vec<_> = rules::job_ended(&outcome, &execution.name, &task.facts)
             .into_iter()
             .collect();
-        self.deliverer.finish(claimed, &drafts).await
+        batch.notify(&event_id, &drafts, &self.making).await
     }
 }
 
-impl Handler for ExecutionEvents {
-    fn handle<'a>(
-        &'a self,
-        message: &'a Message,
-    ) -> Pin<Box<dyn Future<Output = Result<(), HandleError>> + Send + 'a>> {
-        Box::pin(self.apply(message))
+impl Rule for ExecutionEvents {
+    fn apply<'a>(&'a self, batch: &'a mut Batch, message: &'a Message) -> Handling<'a> {
+        Box::pin(self.handle_event(batch, message))
     }
 }

@@ -1,19 +1,17 @@
 //! Notifications of membership changes, and projects' titles for their wording, from the projects
 //! service's events.
 
-use std::future::Future;
-use std::pin::Pin;
-
 use async_nats::jetstream::Message;
 use taskmesh_contracts::projects_v1::{
     MemberAdded, MemberRemoved, MemberRoleChanged, ProjectCreated, ProjectUpdated, Role,
 };
-use taskmesh_events::consumer::{HandleError, Handler};
+use taskmesh_events::consumer::{HandleError, Handling};
 use taskmesh_events::decode_as;
 
-use super::{Deliverer, project_of, undecodable};
+use super::{Batch, Rule, project_of, undecodable};
 use crate::domain::rules::{self, MembershipChange};
 use crate::store::facts;
+use crate::store::inbox::Making;
 
 /// Durable consumer name.
 pub const DURABLE: &str = "notifications-projects";
@@ -21,7 +19,7 @@ pub const DURABLE: &str = "notifications-projects";
 /// Consumes `PROJECTS`.
 #[derive(Debug, Clone)]
 pub struct ProjectEvents {
-    deliverer: Deliverer,
+    making: Making,
 }
 
 /// A role as a person reads it.
@@ -33,12 +31,12 @@ fn role_name(role: Role) -> String {
 }
 
 impl ProjectEvents {
-    /// A consumer making notifications through `deliverer`.
-    pub fn new(deliverer: Deliverer) -> Self {
-        Self { deliverer }
+    /// A consumer making notifications through `making`.
+    pub fn new(making: Making) -> Self {
+        Self { making }
     }
 
-    async fn apply(&self, message: &Message) -> Result<(), HandleError> {
+    async fn handle_event(&self, batch: &mut Batch, message: &Message) -> Result<(), HandleError> {
         let title = if let Some(event) = decode_as::<ProjectCreated>(message) {
             event.map_err(|e| undecodable(&e))?.project
         } else if let Some(event) = decode_as::<ProjectUpdated>(message) {
@@ -47,11 +45,11 @@ impl ProjectEvents {
             None
         };
         if let Some(project) = title {
-            let Some(mut claimed) = self.deliverer.claim(DURABLE, message).await? else {
+            let Some(event_id) = batch.claim(DURABLE, message).await? else {
                 return Ok(());
             };
-            facts::save_project(claimed.conn(), &project.name, &project.display_name).await?;
-            return self.deliverer.finish(claimed, &[]).await;
+            facts::save_project(batch.conn(), &project.name, &project.display_name).await?;
+            return batch.notify(&event_id, &[], &self.making).await;
         }
         let (member, actor, change) = if let Some(event) = decode_as::<MemberAdded>(message) {
             let event = event.map_err(|e| undecodable(&e))?;
@@ -73,26 +71,23 @@ impl ProjectEvents {
         } else {
             return Ok(());
         };
-        let Some(mut claimed) = self.deliverer.claim(DURABLE, message).await? else {
+        let Some(event_id) = batch.claim(DURABLE, message).await? else {
             return Ok(());
         };
         let project = project_of(&member.name);
-        let conn = claimed.conn();
+        let conn = batch.conn();
         let project_title = facts::project_title(conn, &project).await?;
         let actor = facts::person(conn, &actor).await?;
         let drafts: Vec<_> =
             rules::membership_changed(&change, &member.user, &project, &project_title, &actor)
                 .into_iter()
                 .collect();
-        self.deliverer.finish(claimed, &drafts).await
+        batch.notify(&event_id, &drafts, &self.making).await
     }
 }
 
-impl Handler for ProjectEvents {
-    fn handle<'a>(
-        &'a self,
-        message: &'a Message,
-    ) -> Pin<Box<dyn Future<Output = Result<(), HandleError>> + Send + 'a>> {
-        Box::pin(self.apply(message))
+impl Rule for ProjectEvents {
+    fn apply<'a>(&'a self, batch: &'a mut Batch, message: &'a Message) -> Handling<'a> {
+        Box::pin(self.handle_event(batch, message))
     }
 }

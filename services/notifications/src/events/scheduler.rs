@@ -1,18 +1,16 @@
 //! Notifications of due reminders and overdue tasks, from the scheduler's events.
 
-use std::future::Future;
-use std::pin::Pin;
-
 use async_nats::jetstream::Message;
 use chrono::{DateTime, Utc};
 use taskmesh_contracts::scheduler_v1::{ReminderDue, TaskOverdue};
-use taskmesh_events::consumer::{HandleError, Handler};
+use taskmesh_events::consumer::{HandleError, Handling};
 use taskmesh_events::decode_as;
 use taskmesh_mesh::time::from_timestamp;
 
-use super::{Deliverer, project_of, undecodable};
+use super::{Batch, Rule, project_of, undecodable};
 use crate::domain::rules::{self, TaskFacts};
 use crate::store::facts;
+use crate::store::inbox::Making;
 
 /// Durable consumer name.
 pub const DURABLE: &str = "notifications-scheduler";
@@ -20,7 +18,7 @@ pub const DURABLE: &str = "notifications-scheduler";
 /// Consumes `SCHEDULER`.
 #[derive(Debug, Clone)]
 pub struct SchedulerEvents {
-    deliverer: Deliverer,
+    making: Making,
 }
 
 fn when(time: Option<DateTime<Utc>>) -> String {
@@ -31,15 +29,15 @@ fn when(time: Option<DateTime<Utc>>) -> String {
 }
 
 impl SchedulerEvents {
-    /// A consumer making notifications through `deliverer`.
-    pub fn new(deliverer: Deliverer) -> Self {
-        Self { deliverer }
+    /// A consumer making notifications through `making`.
+    pub fn new(making: Making) -> Self {
+        Self { making }
     }
 
-    async fn apply(&self, message: &Message) -> Result<(), HandleError> {
+    async fn handle_event(&self, batch: &mut Batch, message: &Message) -> Result<(), HandleError> {
         if let Some(event) = decode_as::<ReminderDue>(message) {
             let event = event.map_err(|e| undecodable(&e))?;
-            let Some(claimed) = self.deliverer.claim(DURABLE, message).await? else {
+            let Some(event_id) = batch.claim(DURABLE, message).await? else {
                 return Ok(());
             };
             let draft = rules::reminder_due(
@@ -49,14 +47,14 @@ impl SchedulerEvents {
                 &event.title,
                 &when(from_timestamp(event.due_time)),
             );
-            return self.deliverer.finish(claimed, &[draft]).await;
+            return batch.notify(&event_id, &[draft], &self.making).await;
         }
         if let Some(event) = decode_as::<TaskOverdue>(message) {
             let event = event.map_err(|e| undecodable(&e))?;
-            let Some(mut claimed) = self.deliverer.claim(DURABLE, message).await? else {
+            let Some(event_id) = batch.claim(DURABLE, message).await? else {
                 return Ok(());
             };
-            let known = facts::task(claimed.conn(), &event.task).await?;
+            let known = facts::task(batch.conn(), &event.task).await?;
             let task = known.map_or_else(
                 || TaskFacts {
                     task: event.task.clone(),
@@ -73,17 +71,14 @@ impl SchedulerEvents {
             )
             .into_iter()
             .collect();
-            return self.deliverer.finish(claimed, &drafts).await;
+            return batch.notify(&event_id, &drafts, &self.making).await;
         }
         Ok(())
     }
 }
 
-impl Handler for SchedulerEvents {
-    fn handle<'a>(
-        &'a self,
-        message: &'a Message,
-    ) -> Pin<Box<dyn Future<Output = Result<(), HandleError>> + Send + 'a>> {
-        Box::pin(self.apply(message))
+impl Rule for SchedulerEvents {
+    fn apply<'a>(&'a self, batch: &'a mut Batch, message: &'a Message) -> Handling<'a> {
+        Box::pin(self.handle_event(batch, message))
     }
 }

@@ -2,8 +2,6 @@
 //! of one task carry gap-free versions: one that comes before the task is known, or after a gap,
 //! waits for the ones before it; one already applied is skipped.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::time::Duration;
 
 use async_nats::jetstream::Message;
@@ -11,13 +9,14 @@ use taskmesh_contracts::tasks_v1::{
     CommentAdded, EventContext, Status, TaskCompleted, TaskCreated, TaskDeleted, TaskMoved,
     TaskReopened, TaskUndeleted, TaskUpdated,
 };
-use taskmesh_events::consumer::{HandleError, Handler};
+use taskmesh_events::consumer::{HandleError, Handling};
 use taskmesh_events::decode_as;
 use taskmesh_mesh::time::from_timestamp;
 
-use super::{Claimed, Deliverer, project_of, too_early, undecodable};
+use super::{Batch, Rule, project_of, too_early, undecodable};
 use crate::domain::rules::{self, Draft, TaskChange, TaskFacts};
 use crate::store::facts::{self, TaskChanges};
+use crate::store::inbox::Making;
 
 /// Durable consumer name.
 pub const DURABLE: &str = "notifications-tasks";
@@ -28,7 +27,7 @@ const TOO_EARLY: Duration = Duration::from_millis(500);
 /// Consumes `TASKS`.
 #[derive(Debug, Clone)]
 pub struct TaskEvents {
-    deliverer: Deliverer,
+    making: Making,
 }
 
 /// What an event other than a creation does to a known task.
@@ -38,15 +37,15 @@ struct Effect {
 }
 
 impl TaskEvents {
-    /// A consumer making notifications through `deliverer`.
-    pub fn new(deliverer: Deliverer) -> Self {
-        Self { deliverer }
+    /// A consumer making notifications through `making`.
+    pub fn new(making: Making) -> Self {
+        Self { making }
     }
 
-    async fn apply(&self, message: &Message) -> Result<(), HandleError> {
+    async fn handle_event(&self, batch: &mut Batch, message: &Message) -> Result<(), HandleError> {
         if let Some(event) = decode_as::<TaskCreated>(message) {
             let event = event.map_err(|e| undecodable(&e))?;
-            return self.created(message, event).await;
+            return self.created(batch, message, event).await;
         }
         let (context, effect) = if let Some(event) = decode_as::<TaskUpdated>(message) {
             let event = event.map_err(|e| undecodable(&e))?;
@@ -118,17 +117,22 @@ impl TaskEvents {
         let Some(context) = context else {
             return Ok(());
         };
-        self.changed(message, &context, effect).await
+        self.changed(batch, message, &context, effect).await
     }
 
-    async fn created(&self, message: &Message, event: TaskCreated) -> Result<(), HandleError> {
+    async fn created(
+        &self,
+        batch: &mut Batch,
+        message: &Message,
+        event: TaskCreated,
+    ) -> Result<(), HandleError> {
         let context = event.context.clone().unwrap_or_default();
-        let Some(mut claimed) = self.deliverer.claim(DURABLE, message).await? else {
+        let Some(event_id) = batch.claim(DURABLE, message).await? else {
             return Ok(());
         };
-        let conn = claimed.conn();
+        let conn = batch.conn();
         if facts::task(conn, &context.task).await?.is_some() {
-            return self.deliverer.finish(claimed, &[]).await;
+            return batch.notify(&event_id, &[], &self.making).await;
         }
         let task = TaskFacts {
             task: context.task.clone(),
@@ -153,19 +157,20 @@ impl TaskEvents {
         .await?;
         let actor = facts::person(conn, &context.actor).await?;
         let drafts = rules::task_changed(&TaskChange::Created, &task, &actor);
-        self.deliverer.finish(claimed, &drafts).await
+        batch.notify(&event_id, &drafts, &self.making).await
     }
 
     async fn changed(
         &self,
+        batch: &mut Batch,
         message: &Message,
         context: &EventContext,
         effect: Effect,
     ) -> Result<(), HandleError> {
-        let Some(mut claimed) = self.deliverer.claim(DURABLE, message).await? else {
+        let Some(event_id) = batch.claim(DURABLE, message).await? else {
             return Ok(());
         };
-        let conn = claimed.conn();
+        let conn = batch.conn();
         let Some(stored) = facts::task(conn, &context.task).await? else {
             return Err(too_early(
                 message,
@@ -174,7 +179,7 @@ impl TaskEvents {
             ));
         };
         if context.version <= stored.version {
-            return self.deliverer.finish(claimed, &[]).await;
+            return batch.notify(&event_id, &[], &self.making).await;
         }
         if context.version > stored.version + 1 {
             return Err(too_early(
@@ -188,16 +193,16 @@ impl TaskEvents {
         }
         facts::change_task(conn, &context.task, &effect.changes, context.version).await?;
         let drafts = match &effect.change {
-            Some(change) => drafts_of(&mut claimed, change, stored.facts, &effect, context).await?,
+            Some(change) => drafts_of(batch.conn(), change, stored.facts, &effect, context).await?,
             None => Vec::new(),
         };
-        self.deliverer.finish(claimed, &drafts).await
+        batch.notify(&event_id, &drafts, &self.making).await
     }
 }
 
 /// The drafts of `change`: about the task after it, except deletion (as it was).
 async fn drafts_of(
-    claimed: &mut Claimed,
+    conn: &mut sqlx::PgConnection,
     change: &TaskChange,
     before: TaskFacts,
     effect: &Effect,
@@ -210,7 +215,7 @@ async fn drafts_of(
     if let Some(assignee) = &effect.changes.assignee {
         task.assignee.clone_from(assignee);
     }
-    let actor = facts::person(claimed.conn(), &context.actor).await?;
+    let actor = facts::person(conn, &context.actor).await?;
     Ok(rules::task_changed(change, &task, &actor))
 }
 
@@ -284,11 +289,8 @@ fn version_only(message: &Message) -> Result<Option<EventContext>, HandleError> 
     Ok(None)
 }
 
-impl Handler for TaskEvents {
-    fn handle<'a>(
-        &'a self,
-        message: &'a Message,
-    ) -> Pin<Box<dyn Future<Output = Result<(), HandleError>> + Send + 'a>> {
-        Box::pin(self.apply(message))
+impl Rule for TaskEvents {
+    fn apply<'a>(&'a self, batch: &'a mut Batch, message: &'a Message) -> Handling<'a> {
+        Box::pin(self.handle_event(batch, message))
     }
 }
