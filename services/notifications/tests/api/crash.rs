@@ -87,7 +87,7 @@ async fn a_kill_9_during_a_burst_loses_nothing_and_repeats_only_in_flight_delive
     let mut first = start_process(&world, &token_file, admin);
     wait_ready(admin).await;
 
-    let publisher = world.publisher().await;
+    let publisher = world.publisher();
     let project = world.project.clone();
     let burst = tokio::spawn(async move {
         for n in 0..EVENTS {

@@ -48,6 +48,8 @@ fn test_settings(layers: ConfigLayers) -> ConfigLayers {
 pub(crate) struct World {
     pub(crate) stack: Stack,
     pub(crate) nats: NatsServer,
+    /// One connection to it for the test's own publishing and consumer checks.
+    js: async_nats::jetstream::Context,
     pub(crate) smtp: SmtpServer,
     _projects: RunningApp,
     _tasks: RunningApp,
@@ -111,7 +113,9 @@ impl World {
         )
         .await;
         let notifications = start_notifications(&stack, &db, &nats, projects.addr, customize).await;
+        let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.expect("nats"));
         let mut world = Self {
+            js,
             projects_channel: projects.channel().await,
             tasks_channel: tasks.channel().await,
             channel: notifications.channel().await,
@@ -296,8 +300,7 @@ impl World {
     /// Waits until the notifications consumer of `stream` has nothing pending, so that what an
     /// event would have made has been made.
     pub(crate) async fn settle(&self) {
-        let client = async_nats::connect(self.nats.url()).await.expect("nats");
-        let js = async_nats::jetstream::new(client);
+        let js = &self.js;
         let deadline = tokio::time::Instant::now() + PATIENCE;
         for (stream, durable) in [
             ("TASKS", "notifications-tasks"),
@@ -335,13 +338,12 @@ impl World {
 
     /// Publishes `event` as its owning service would: on its subject, with its type and id.
     pub(crate) async fn publish<M: Name>(&self, resource: &str, event: &M) -> String {
-        self.publisher().await.publish(resource, event).await
+        self.publisher().publish(resource, event).await
     }
 
-    /// A publisher on this world's NATS, for many events.
-    pub(crate) async fn publisher(&self) -> Publisher {
-        let client = async_nats::connect(self.nats.url()).await.expect("nats");
-        Publisher(async_nats::jetstream::new(client))
+    /// A publisher on this world's NATS connection (to hand to another task).
+    pub(crate) fn publisher(&self) -> Publisher {
+        Publisher(self.js.clone())
     }
 
     /// Registers `user` with `email` as the identity service would announce it.
