@@ -13,7 +13,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, AckKind, Message, consumer};
 use futures::{FutureExt, StreamExt};
@@ -151,6 +151,8 @@ pub struct ConsumerSpec {
     /// Where the age of each handled event (its `Taskmesh-Time`, set when the change committed,
     /// to the end of its handling) is recorded.
     pub age: Option<prometheus::Histogram>,
+    /// Where the time the handler took for each pulled batch (or single message) is recorded.
+    pub handling: Option<prometheus::Histogram>,
 }
 
 impl ConsumerSpec {
@@ -167,6 +169,7 @@ impl ConsumerSpec {
             transient_max: Duration::from_secs(2),
             lag: None,
             age: None,
+            handling: None,
         }
     }
 }
@@ -199,6 +202,26 @@ pub fn age_histograms(metrics: &taskmesh_mesh::Metrics) -> prometheus::Histogram
         .buckets(vec![
             0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.25,
             0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+        ]),
+        &["consumer"],
+    )
+    .expect("valid metric definition");
+    metrics.register(Box::new(histograms.clone()));
+    histograms
+}
+
+/// Registers `taskmesh_consumer_handling_seconds{consumer}`: how long the handler took for each
+/// pulled batch of messages (or a single one), per durable consumer; give each consumer its
+/// labelled histogram as `handling`. Set beside the event age it tells a slow handler from a
+/// queue in front of it.
+pub fn handling_histograms(metrics: &taskmesh_mesh::Metrics) -> prometheus::HistogramVec {
+    let histograms = prometheus::HistogramVec::new(
+        prometheus::HistogramOpts::new(
+            "consumer_handling_seconds",
+            "time a handler took for one pulled batch or message, per durable consumer",
+        )
+        .buckets(vec![
+            0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
         ]),
         &["consumer"],
     )
@@ -307,18 +330,29 @@ async fn consume<H: Handler>(
                             Some(None) | None => break,
                         }
                     }
+                    let started = Instant::now();
+                    let received_age = event_age(&batch[0]);
                     if batch.len() > 1
                         && let Some(applied) = handler.handle_batch(&batch)
                         && applied.await.is_ok()
                     {
+                        let took = started.elapsed();
+                        if let Some(histogram) = &spec.handling {
+                            histogram.observe(took.as_secs_f64());
+                        }
+                        tracing::debug!(consumer = %spec.durable, size = batch.len(), received_age_ms = received_age.map(|a| a.as_millis() as u64), took_ms = took.as_secs_f64() * 1000.0, "handled a batch");
                         for message in &batch {
                             acknowledge(spec, message).await;
                         }
                         continue;
                     }
                     for message in &batch {
+                        let started = Instant::now();
                         if !settle(&js, spec, handler, message, stop).await {
                             return Ok(());
+                        }
+                        if let Some(histogram) = &spec.handling {
+                            histogram.observe(started.elapsed().as_secs_f64());
                         }
                     }
                 }

@@ -33,3 +33,26 @@ pub async fn claim(
     .await?;
     Ok(inserted.rows_affected() == 1)
 }
+
+/// Records that `consumer` handles each of `event_ids` in the caller's transaction, in one
+/// statement; the ids not handled before. Ids are claimed in sorted order, so concurrent claims of
+/// overlapping sets wait for each other instead of deadlocking.
+pub async fn claim_all(
+    conn: &mut PgConnection,
+    consumer: &str,
+    event_ids: &[String],
+) -> Result<std::collections::HashSet<String>, sqlx::Error> {
+    let mut sorted: Vec<&str> = event_ids.iter().map(String::as_str).collect();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let fresh: Vec<String> = sqlx::query_scalar(
+        "INSERT INTO mesh_inbox (consumer, event_id) \
+         SELECT $1, id FROM unnest($2::text[]) WITH ORDINALITY AS t(id, n) ORDER BY n \
+         ON CONFLICT DO NOTHING RETURNING event_id",
+    )
+    .bind(consumer)
+    .bind(&sorted)
+    .fetch_all(conn)
+    .await?;
+    Ok(fresh.into_iter().collect())
+}

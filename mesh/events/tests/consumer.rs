@@ -335,6 +335,17 @@ async fn the_inbox_lets_an_event_take_effect_once_per_consumer() {
             .await
             .expect("other consumer")
     );
+    // A batch claims in one statement: only what was not handled before, each id once.
+    let ids = ["e3", "e1", "e2", "e3"].map(String::from);
+    let fresh = inbox::claim_all(&mut conn, "a", &ids)
+        .await
+        .expect("claim all");
+    let mut fresh: Vec<String> = fresh.into_iter().collect();
+    fresh.sort();
+    assert_eq!(fresh, ["e2", "e3"]);
+    let again = inbox::claim_all(&mut conn, "a", &ids).await.expect("again");
+    assert!(again.is_empty(), "claimed twice: {again:?}");
+    assert!(!inbox::claim(&mut conn, "a", "e2").await.expect("single"));
 }
 
 /// Takes batches: a batch holding `poison` is refused whole (and its messages come one by one).

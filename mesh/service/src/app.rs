@@ -64,6 +64,7 @@ impl<S: Service> App<S> {
             background: Vec::new(),
             consumer_lag: None,
             consumer_age: None,
+            consumer_handling: None,
             verify_against_self: false,
         };
         // The Vault token is renewed (or the service logs in again) for as long as it runs.

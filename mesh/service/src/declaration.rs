@@ -75,6 +75,7 @@ pub struct Wiring<S: Service> {
     pub(crate) background: Vec<Background>,
     pub(crate) consumer_lag: Option<prometheus::IntGaugeVec>,
     pub(crate) consumer_age: Option<prometheus::HistogramVec>,
+    pub(crate) consumer_handling: Option<prometheus::HistogramVec>,
     pub(crate) verify_against_self: bool,
 }
 
@@ -158,6 +159,10 @@ impl<S: Service> Wiring<S> {
             .consumer_age
             .get_or_insert_with(|| consumer::age_histograms(&self.metrics));
         spec.age = Some(ages.with_label_values(&[spec.durable.as_str()]));
+        let handling = self
+            .consumer_handling
+            .get_or_insert_with(|| consumer::handling_histograms(&self.metrics));
+        spec.handling = Some(handling.with_label_values(&[spec.durable.as_str()]));
         let client = self.nats.clone();
         let handler = Arc::new(handler);
         let name = format!("consumer {}", spec.durable);

@@ -15,6 +15,7 @@ pub mod projects;
 pub mod scheduler;
 pub mod tasks;
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use async_nats::jetstream::Message;
@@ -25,8 +26,9 @@ use taskmesh_service::Wiring;
 use tokio::sync::Notify;
 
 use crate::Notifications;
-use crate::domain::rules::Draft;
+use crate::domain::rules::{Draft, Person};
 use crate::store::Store;
+use crate::store::facts;
 use crate::store::inbox::{self, Made, Making};
 
 /// Wakes the delivery loops of this process after a commit that queued work for them.
@@ -62,10 +64,14 @@ pub struct Deliverer {
 }
 
 /// The transaction a consumer applies one event, or several that arrived together, in: their
-/// inbox claims, the read model, and the notifications they make with their queued deliveries.
+/// inbox claims (one statement for the batch), the read model, and the notifications they make,
+/// which are collected and made together with their queued deliveries just before the commit
+/// ([`inbox::make_all`]): a handful of statements per batch rather than several per event.
 pub struct Batch {
     tx: Transaction<'static, Postgres>,
-    made: Made,
+    fresh: HashSet<String>,
+    drafts: Vec<(Draft, String)>,
+    people: HashMap<String, Person>,
 }
 
 impl Batch {
@@ -74,36 +80,39 @@ impl Batch {
         &mut self.tx
     }
 
-    /// Claims `message` for `consumer`; its event id, or `None` when it was handled before.
-    pub async fn claim(
-        &mut self,
-        consumer: &str,
-        message: &Message,
-    ) -> Result<Option<String>, HandleError> {
+    /// Claims `message`; its event id, or `None` when it was handled before (or already in this
+    /// batch).
+    pub fn claim(&mut self, message: &Message) -> Result<Option<String>, HandleError> {
         let event_id = taskmesh_events::inbox::event_id(message)
             .ok_or_else(|| HandleError::Retry("an event without an id".to_owned()))?;
-        let fresh = taskmesh_events::inbox::claim(&mut self.tx, consumer, &event_id).await?;
-        Ok(fresh.then_some(event_id))
+        Ok(self.fresh.remove(&event_id).then_some(event_id))
     }
 
-    /// Makes the notifications of `drafts`, caused by event `event_id`.
-    pub async fn notify(
-        &mut self,
-        event_id: &str,
-        drafts: &[Draft],
-        making: &Making,
-    ) -> Result<(), HandleError> {
-        let now = Utc::now();
+    /// Queues the notifications of `drafts`, caused by event `event_id`.
+    pub fn notify(&mut self, event_id: &str, drafts: &[Draft]) {
         for draft in drafts {
             let source = format!("{event_id}/{}", crate::domain::kind_name(draft.kind));
-            self.made += inbox::make(&mut self.tx, draft, &source, making, now).await?;
+            self.drafts.push((draft.clone(), source));
         }
-        Ok(())
+    }
+
+    /// `user` with their display name, read once per batch. (Names change only by the identity
+    /// consumer's events, which make no notifications.)
+    pub async fn person(&mut self, user: &str) -> Result<Person, sqlx::Error> {
+        if let Some(person) = self.people.get(user) {
+            return Ok(person.clone());
+        }
+        let person = facts::person(&mut self.tx, user).await?;
+        self.people.insert(user.to_owned(), person.clone());
+        Ok(person)
     }
 }
 
 /// What a consumer does with one event inside a [`Batch`].
 pub trait Rule: Send + Sync + 'static {
+    /// The durable consumer's name, under which its events are claimed.
+    fn durable(&self) -> &'static str;
+
     /// Claims `message` in `batch` and applies it there.
     fn apply<'a>(&'a self, batch: &'a mut Batch, message: &'a Message) -> Handling<'a>;
 }
@@ -123,14 +132,28 @@ impl<R: Rule> Consumer<R> {
     }
 
     async fn run(&self, messages: &[Message]) -> Result<(), HandleError> {
+        let mut tx = self.deliverer.store.pool().begin().await?;
+        let ids: Vec<String> = messages
+            .iter()
+            .filter_map(taskmesh_events::inbox::event_id)
+            .collect();
+        let fresh = taskmesh_events::inbox::claim_all(&mut tx, self.rule.durable(), &ids).await?;
         let mut batch = Batch {
-            tx: self.deliverer.store.pool().begin().await?,
-            made: Made::default(),
+            tx,
+            fresh,
+            drafts: Vec::new(),
+            people: HashMap::new(),
         };
         for message in messages {
             self.rule.apply(&mut batch, message).await?;
         }
-        let made = batch.made;
+        let made = inbox::make_all(
+            &mut batch.tx,
+            &batch.drafts,
+            &self.deliverer.making,
+            Utc::now(),
+        )
+        .await?;
         batch.tx.commit().await?;
         self.deliverer.wake.after(made);
         Ok(())
@@ -149,7 +172,6 @@ impl<R: Rule> Handler for Consumer<R> {
 
 /// Declares the consumers of the service.
 pub(crate) fn consume(wiring: &mut Wiring<Notifications>, deliverer: &Deliverer) {
-    let making = &deliverer.making;
     let spec = |wiring: &Wiring<Notifications>, context: &str, durable: &str| {
         ConsumerSpec::new(
             wiring.stream_of(context),
@@ -158,19 +180,19 @@ pub(crate) fn consume(wiring: &mut Wiring<Notifications>, deliverer: &Deliverer)
         )
     };
     let tasks = spec(wiring, "tasks", tasks::DURABLE);
-    let rule = tasks::TaskEvents::new(making.clone());
+    let rule = tasks::TaskEvents;
     wiring.consume_with(tasks, Consumer::new(rule, deliverer.clone()));
     let projects = spec(wiring, "projects", projects::DURABLE);
-    let rule = projects::ProjectEvents::new(making.clone());
+    let rule = projects::ProjectEvents;
     wiring.consume_with(projects, Consumer::new(rule, deliverer.clone()));
     let execution = spec(wiring, "execution", execution::DURABLE);
-    let rule = execution::ExecutionEvents::new(making.clone());
+    let rule = execution::ExecutionEvents;
     wiring.consume_with(execution, Consumer::new(rule, deliverer.clone()));
     let scheduler = spec(wiring, "scheduler", scheduler::DURABLE);
-    let rule = scheduler::SchedulerEvents::new(making.clone());
+    let rule = scheduler::SchedulerEvents;
     wiring.consume_with(scheduler, Consumer::new(rule, deliverer.clone()));
     let identity = spec(wiring, "identity", identity::DURABLE);
-    let rule = identity::IdentityEvents::new(making.clone());
+    let rule = identity::IdentityEvents::new(deliverer.making.clone());
     wiring.consume_with(identity, Consumer::new(rule, deliverer.clone()));
 }
 

@@ -12,23 +12,15 @@ use taskmesh_events::decode_as;
 use super::{Batch, Rule, too_early, undecodable};
 use crate::domain::rules::{self, JobOutcome};
 use crate::store::facts;
-use crate::store::inbox::Making;
 
 /// Durable consumer name.
 pub const DURABLE: &str = "notifications-execution";
 
 /// Consumes `EXECUTION`.
 #[derive(Debug, Clone)]
-pub struct ExecutionEvents {
-    making: Making,
-}
+pub struct ExecutionEvents;
 
 impl ExecutionEvents {
-    /// A consumer making notifications through `making`.
-    pub fn new(making: Making) -> Self {
-        Self { making }
-    }
-
     async fn handle_event(&self, batch: &mut Batch, message: &Message) -> Result<(), HandleError> {
         let (execution, outcome) = if let Some(event) = decode_as::<ExecutionFailed>(message) {
             let execution = event
@@ -49,7 +41,7 @@ impl ExecutionEvents {
         } else {
             return Ok(());
         };
-        let Some(event_id) = batch.claim(DURABLE, message).await? else {
+        let Some(event_id) = batch.claim(message)? else {
             return Ok(());
         };
         // The task's creation comes on another stream; until it is here, whose job this is is
@@ -64,11 +56,16 @@ impl ExecutionEvents {
         let drafts: Vec<_> = rules::job_ended(&outcome, &execution.name, &task.facts)
             .into_iter()
             .collect();
-        batch.notify(&event_id, &drafts, &self.making).await
+        batch.notify(&event_id, &drafts);
+        Ok(())
     }
 }
 
 impl Rule for ExecutionEvents {
+    fn durable(&self) -> &'static str {
+        DURABLE
+    }
+
     fn apply<'a>(&'a self, batch: &'a mut Batch, message: &'a Message) -> Handling<'a> {
         Box::pin(self.handle_event(batch, message))
     }

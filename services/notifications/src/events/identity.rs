@@ -38,18 +38,18 @@ impl IdentityEvents {
             event.map_err(|e| undecodable(&e))?.user
         } else if let Some(event) = decode_as::<RegistrationCancelled>(message) {
             let user = event.map_err(|e| undecodable(&e))?.user.unwrap_or_default();
-            let Some(event_id) = batch.claim(DURABLE, message).await? else {
+            if batch.claim(message)?.is_none() {
                 return Ok(());
-            };
+            }
             facts::forget_address(batch.conn(), &user.name).await?;
-            return batch.notify(&event_id, &[], &self.making).await;
+            return Ok(());
         } else {
             return Ok(());
         };
         let user = user.unwrap_or_default();
-        let Some(event_id) = batch.claim(DURABLE, message).await? else {
+        if batch.claim(message)?.is_none() {
             return Ok(());
-        };
+        }
         let first_agenda =
             clock::next_local(Utc::now(), chrono_tz::Tz::UTC, self.making.agenda_time);
         facts::save_user(
@@ -60,11 +60,15 @@ impl IdentityEvents {
             first_agenda,
         )
         .await?;
-        batch.notify(&event_id, &[], &self.making).await
+        Ok(())
     }
 }
 
 impl Rule for IdentityEvents {
+    fn durable(&self) -> &'static str {
+        DURABLE
+    }
+
     fn apply<'a>(&'a self, batch: &'a mut Batch, message: &'a Message) -> Handling<'a> {
         Box::pin(self.handle_event(batch, message))
     }

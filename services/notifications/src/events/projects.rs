@@ -11,16 +11,13 @@ use taskmesh_events::decode_as;
 use super::{Batch, Rule, project_of, undecodable};
 use crate::domain::rules::{self, MembershipChange};
 use crate::store::facts;
-use crate::store::inbox::Making;
 
 /// Durable consumer name.
 pub const DURABLE: &str = "notifications-projects";
 
 /// Consumes `PROJECTS`.
 #[derive(Debug, Clone)]
-pub struct ProjectEvents {
-    making: Making,
-}
+pub struct ProjectEvents;
 
 /// A role as a person reads it.
 fn role_name(role: Role) -> String {
@@ -31,11 +28,6 @@ fn role_name(role: Role) -> String {
 }
 
 impl ProjectEvents {
-    /// A consumer making notifications through `making`.
-    pub fn new(making: Making) -> Self {
-        Self { making }
-    }
-
     async fn handle_event(&self, batch: &mut Batch, message: &Message) -> Result<(), HandleError> {
         let title = if let Some(event) = decode_as::<ProjectCreated>(message) {
             event.map_err(|e| undecodable(&e))?.project
@@ -45,11 +37,11 @@ impl ProjectEvents {
             None
         };
         if let Some(project) = title {
-            let Some(event_id) = batch.claim(DURABLE, message).await? else {
+            if batch.claim(message)?.is_none() {
                 return Ok(());
-            };
+            }
             facts::save_project(batch.conn(), &project.name, &project.display_name).await?;
-            return batch.notify(&event_id, &[], &self.making).await;
+            return Ok(());
         }
         let (member, actor, change) = if let Some(event) = decode_as::<MemberAdded>(message) {
             let event = event.map_err(|e| undecodable(&e))?;
@@ -71,22 +63,26 @@ impl ProjectEvents {
         } else {
             return Ok(());
         };
-        let Some(event_id) = batch.claim(DURABLE, message).await? else {
+        let Some(event_id) = batch.claim(message)? else {
             return Ok(());
         };
         let project = project_of(&member.name);
-        let conn = batch.conn();
-        let project_title = facts::project_title(conn, &project).await?;
-        let actor = facts::person(conn, &actor).await?;
+        let project_title = facts::project_title(batch.conn(), &project).await?;
+        let actor = batch.person(&actor).await?;
         let drafts: Vec<_> =
             rules::membership_changed(&change, &member.user, &project, &project_title, &actor)
                 .into_iter()
                 .collect();
-        batch.notify(&event_id, &drafts, &self.making).await
+        batch.notify(&event_id, &drafts);
+        Ok(())
     }
 }
 
 impl Rule for ProjectEvents {
+    fn durable(&self) -> &'static str {
+        DURABLE
+    }
+
     fn apply<'a>(&'a self, batch: &'a mut Batch, message: &'a Message) -> Handling<'a> {
         Box::pin(self.handle_event(batch, message))
     }

@@ -10,16 +10,13 @@ use taskmesh_mesh::time::from_timestamp;
 use super::{Batch, Rule, project_of, undecodable};
 use crate::domain::rules::{self, TaskFacts};
 use crate::store::facts;
-use crate::store::inbox::Making;
 
 /// Durable consumer name.
 pub const DURABLE: &str = "notifications-scheduler";
 
 /// Consumes `SCHEDULER`.
 #[derive(Debug, Clone)]
-pub struct SchedulerEvents {
-    making: Making,
-}
+pub struct SchedulerEvents;
 
 fn when(time: Option<DateTime<Utc>>) -> String {
     time.map_or_else(
@@ -29,15 +26,10 @@ fn when(time: Option<DateTime<Utc>>) -> String {
 }
 
 impl SchedulerEvents {
-    /// A consumer making notifications through `making`.
-    pub fn new(making: Making) -> Self {
-        Self { making }
-    }
-
     async fn handle_event(&self, batch: &mut Batch, message: &Message) -> Result<(), HandleError> {
         if let Some(event) = decode_as::<ReminderDue>(message) {
             let event = event.map_err(|e| undecodable(&e))?;
-            let Some(event_id) = batch.claim(DURABLE, message).await? else {
+            let Some(event_id) = batch.claim(message)? else {
                 return Ok(());
             };
             let draft = rules::reminder_due(
@@ -47,11 +39,12 @@ impl SchedulerEvents {
                 &event.title,
                 &when(from_timestamp(event.due_time)),
             );
-            return batch.notify(&event_id, &[draft], &self.making).await;
+            batch.notify(&event_id, &[draft]);
+            return Ok(());
         }
         if let Some(event) = decode_as::<TaskOverdue>(message) {
             let event = event.map_err(|e| undecodable(&e))?;
-            let Some(event_id) = batch.claim(DURABLE, message).await? else {
+            let Some(event_id) = batch.claim(message)? else {
                 return Ok(());
             };
             let known = facts::task(batch.conn(), &event.task).await?;
@@ -71,13 +64,18 @@ impl SchedulerEvents {
             )
             .into_iter()
             .collect();
-            return batch.notify(&event_id, &drafts, &self.making).await;
+            batch.notify(&event_id, &drafts);
+            return Ok(());
         }
         Ok(())
     }
 }
 
 impl Rule for SchedulerEvents {
+    fn durable(&self) -> &'static str {
+        DURABLE
+    }
+
     fn apply<'a>(&'a self, batch: &'a mut Batch, message: &'a Message) -> Handling<'a> {
         Box::pin(self.handle_event(batch, message))
     }

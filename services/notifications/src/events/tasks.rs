@@ -16,7 +16,6 @@ use taskmesh_mesh::time::from_timestamp;
 use super::{Batch, Rule, project_of, too_early, undecodable};
 use crate::domain::rules::{self, Draft, TaskChange, TaskFacts};
 use crate::store::facts::{self, TaskChanges};
-use crate::store::inbox::Making;
 
 /// Durable consumer name.
 pub const DURABLE: &str = "notifications-tasks";
@@ -26,9 +25,7 @@ const TOO_EARLY: Duration = Duration::from_millis(500);
 
 /// Consumes `TASKS`.
 #[derive(Debug, Clone)]
-pub struct TaskEvents {
-    making: Making,
-}
+pub struct TaskEvents;
 
 /// What an event other than a creation does to a known task.
 struct Effect {
@@ -37,11 +34,6 @@ struct Effect {
 }
 
 impl TaskEvents {
-    /// A consumer making notifications through `making`.
-    pub fn new(making: Making) -> Self {
-        Self { making }
-    }
-
     async fn handle_event(&self, batch: &mut Batch, message: &Message) -> Result<(), HandleError> {
         if let Some(event) = decode_as::<TaskCreated>(message) {
             let event = event.map_err(|e| undecodable(&e))?;
@@ -127,13 +119,9 @@ impl TaskEvents {
         event: TaskCreated,
     ) -> Result<(), HandleError> {
         let context = event.context.clone().unwrap_or_default();
-        let Some(event_id) = batch.claim(DURABLE, message).await? else {
+        let Some(event_id) = batch.claim(message)? else {
             return Ok(());
         };
-        let conn = batch.conn();
-        if facts::task(conn, &context.task).await?.is_some() {
-            return batch.notify(&event_id, &[], &self.making).await;
-        }
         let task = TaskFacts {
             task: context.task.clone(),
             project: project_of(&context.task),
@@ -147,17 +135,22 @@ impl TaskEvents {
             },
         };
         let done = event.status() == Status::Done;
-        facts::create_task(
-            conn,
+        let created = facts::create_task(
+            batch.conn(),
             &task,
             from_timestamp(event.due_time),
             done,
             context.version,
         )
         .await?;
-        let actor = facts::person(conn, &context.actor).await?;
+        if !created {
+            // Known already (a replay after the read model was rebuilt): nobody is told again.
+            return Ok(());
+        }
+        let actor = batch.person(&context.actor).await?;
         let drafts = rules::task_changed(&TaskChange::Created, &task, &actor);
-        batch.notify(&event_id, &drafts, &self.making).await
+        batch.notify(&event_id, &drafts);
+        Ok(())
     }
 
     async fn changed(
@@ -167,7 +160,7 @@ impl TaskEvents {
         context: &EventContext,
         effect: Effect,
     ) -> Result<(), HandleError> {
-        let Some(event_id) = batch.claim(DURABLE, message).await? else {
+        let Some(event_id) = batch.claim(message)? else {
             return Ok(());
         };
         let conn = batch.conn();
@@ -179,7 +172,7 @@ impl TaskEvents {
             ));
         };
         if context.version <= stored.version {
-            return batch.notify(&event_id, &[], &self.making).await;
+            return Ok(());
         }
         if context.version > stored.version + 1 {
             return Err(too_early(
@@ -193,16 +186,17 @@ impl TaskEvents {
         }
         facts::change_task(conn, &context.task, &effect.changes, context.version).await?;
         let drafts = match &effect.change {
-            Some(change) => drafts_of(batch.conn(), change, stored.facts, &effect, context).await?,
+            Some(change) => drafts_of(batch, change, stored.facts, &effect, context).await?,
             None => Vec::new(),
         };
-        batch.notify(&event_id, &drafts, &self.making).await
+        batch.notify(&event_id, &drafts);
+        Ok(())
     }
 }
 
 /// The drafts of `change`: about the task after it, except deletion (as it was).
 async fn drafts_of(
-    conn: &mut sqlx::PgConnection,
+    batch: &mut Batch,
     change: &TaskChange,
     before: TaskFacts,
     effect: &Effect,
@@ -215,7 +209,7 @@ async fn drafts_of(
     if let Some(assignee) = &effect.changes.assignee {
         task.assignee.clone_from(assignee);
     }
-    let actor = facts::person(conn, &context.actor).await?;
+    let actor = batch.person(&context.actor).await?;
     Ok(rules::task_changed(change, &task, &actor))
 }
 
@@ -290,6 +284,10 @@ fn version_only(message: &Message) -> Result<Option<EventContext>, HandleError> 
 }
 
 impl Rule for TaskEvents {
+    fn durable(&self) -> &'static str {
+        DURABLE
+    }
+
     fn apply<'a>(&'a self, batch: &'a mut Batch, message: &'a Message) -> Handling<'a> {
         Box::pin(self.handle_event(batch, message))
     }

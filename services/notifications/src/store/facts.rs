@@ -154,15 +154,15 @@ pub struct TaskChanges {
     pub deleted: Option<bool>,
 }
 
-/// Records a new task.
+/// Records a new task; false when it was known already.
 pub async fn create_task(
     conn: &mut PgConnection,
     facts: &TaskFacts,
     due_time: Option<DateTime<Utc>>,
     done: bool,
     version: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
+) -> Result<bool, sqlx::Error> {
+    let inserted = sqlx::query(
         "INSERT INTO tasks (task, project_id, title, creator, assignee, job_owner, due_time, done, version) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (task) DO NOTHING",
     )
@@ -177,7 +177,7 @@ pub async fn create_task(
     .bind(version)
     .execute(conn)
     .await?;
-    Ok(())
+    Ok(inserted.rows_affected() == 1)
 }
 
 /// Applies `changes` and the event's `version` to a known task.

@@ -3,6 +3,8 @@
 //! webhook deliveries its recipient's settings ask for. A draft whose `source` its recipient
 //! already has makes nothing: each cause makes each notification once.
 
+use std::collections::{BTreeMap, HashMap, HashSet};
+
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, Postgres, QueryBuilder};
 use taskmesh_contracts::notifications_v1::Channel;
@@ -69,6 +71,7 @@ pub const WEBHOOK_FILTER_FIELDS: &[FilterField] = &[
 
 #[derive(sqlx::FromRow)]
 struct Recipient {
+    user_id: String,
     seq: i64,
     email: String,
     time_zone: String,
@@ -95,71 +98,201 @@ pub async fn make(
     making: &Making,
     now: DateTime<Utc>,
 ) -> Result<Made, sqlx::Error> {
-    let user = user_id(&draft.recipient);
-    if user.is_empty() {
+    make_all(conn, &[(draft.clone(), source.to_owned())], making, now).await
+}
+
+/// One notification on its way into an inbox.
+struct Entry<'a> {
+    draft: &'a Draft,
+    source: &'a str,
+    user: &'a str,
+    seq: i64,
+    id: String,
+    in_app: bool,
+    email: bool,
+    webhook: bool,
+}
+
+/// Makes the notifications of `drafts` (each with its source) that their recipients do not have
+/// yet, with their emails and webhook deliveries: a few statements for all of them. Recipients
+/// are numbered (and so locked) in the order of their ids, so concurrent callers wait for each
+/// other rather than deadlock.
+pub async fn make_all(
+    conn: &mut PgConnection,
+    drafts: &[(Draft, String)],
+    making: &Making,
+    now: DateTime<Utc>,
+) -> Result<Made, sqlx::Error> {
+    let mut counts: BTreeMap<&str, i64> = BTreeMap::new();
+    for (draft, _) in drafts {
+        let user = user_id(&draft.recipient);
+        if !user.is_empty() {
+            *counts.entry(user).or_default() += 1;
+        }
+    }
+    if counts.is_empty() {
         return Ok(Made::default());
     }
+    // Each recipient's number goes up by how many drafts they have here; theirs are the numbers
+    // below it.
     let first_agenda = clock::next_local(now, chrono_tz::Tz::UTC, making.agenda_time);
-    let recipient: Recipient = sqlx::query_as(
-        "INSERT INTO users (user_id, inbox_seq, next_agenda_time) VALUES ($1, 1, $2) \
-         ON CONFLICT (user_id) DO UPDATE SET inbox_seq = users.inbox_seq + 1 \
-         RETURNING inbox_seq AS seq, email, time_zone, channels, quiet_start, quiet_end",
+    let users: Vec<&str> = counts.keys().copied().collect();
+    let added: Vec<i64> = counts.values().copied().collect();
+    let recipients: Vec<Recipient> = sqlx::query_as(
+        "INSERT INTO users (user_id, inbox_seq, next_agenda_time) \
+         SELECT u, n, $3 FROM unnest($1::text[], $2::bigint[]) WITH ORDINALITY AS t(u, n, i) \
+         ORDER BY i \
+         ON CONFLICT (user_id) DO UPDATE SET inbox_seq = users.inbox_seq + excluded.inbox_seq \
+         RETURNING user_id, inbox_seq AS seq, email, time_zone, channels, quiet_start, quiet_end",
     )
-    .bind(user)
+    .bind(&users)
+    .bind(&added)
     .bind(first_agenda)
-    .fetch_one(&mut *conn)
+    .fetch_all(&mut *conn)
     .await?;
-    let preferences = Preferences::from_json(&recipient.channels);
-    let in_app = preferences.enabled(draft.kind, Channel::InApp);
-    let email = preferences.enabled(draft.kind, Channel::Email) && !recipient.email.is_empty();
-    let webhook = preferences.enabled(draft.kind, Channel::Webhook) && !draft.project.is_empty();
-    if !(in_app || email || webhook) {
-        return Ok(Made::default());
+    let mut next: HashMap<&str, (i64, &Recipient, Preferences)> = HashMap::new();
+    for recipient in &recipients {
+        let count = counts.get(recipient.user_id.as_str()).copied().unwrap_or(0);
+        let preferences = Preferences::from_json(&recipient.channels);
+        next.insert(
+            recipient.user_id.as_str(),
+            (recipient.seq - count + 1, recipient, preferences),
+        );
     }
-    let id = taskmesh_mesh::aip::new_id();
-    let link = render::link(&draft.resource);
-    let inserted = sqlx::query(
-        "INSERT INTO notifications (user_id, seq, id, source, kind, title, body, resource, actor, \
-         actor_display_name, link, project_id, in_app, create_time) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
-         ON CONFLICT (user_id, source) DO NOTHING",
-    )
-    .bind(user)
-    .bind(recipient.seq)
-    .bind(&id)
-    .bind(source)
-    .bind(draft.kind as i16)
-    .bind(&draft.title)
-    .bind(&draft.body)
-    .bind(&draft.resource)
-    .bind(&draft.actor.name)
-    .bind(&draft.actor.display_name)
-    .bind(&link)
-    .bind(project_id(&draft.project))
-    .bind(in_app)
-    .bind(now)
-    .execute(&mut *conn)
-    .await?;
-    if inserted.rows_affected() == 0 {
-        return Ok(Made::default());
+    let mut entries = Vec::new();
+    for (draft, source) in drafts {
+        let user = user_id(&draft.recipient);
+        let Some((seq, recipient, preferences)) = next.get_mut(user) else {
+            continue;
+        };
+        let number = *seq;
+        *seq += 1;
+        let in_app = preferences.enabled(draft.kind, Channel::InApp);
+        let email = preferences.enabled(draft.kind, Channel::Email) && !recipient.email.is_empty();
+        let webhook =
+            preferences.enabled(draft.kind, Channel::Webhook) && !draft.project.is_empty();
+        if in_app || email || webhook {
+            entries.push(Entry {
+                draft,
+                source,
+                user,
+                seq: number,
+                id: taskmesh_mesh::aip::new_id(),
+                in_app,
+                email,
+                webhook,
+            });
+        }
     }
-    let name = format!("users/{user}/notifications/{id}");
-    let rendered = render::Rendered {
-        name: &name,
-        kind: draft.kind,
-        title: &draft.title,
-        body: &draft.body,
-        resource: &draft.resource,
-        actor: &draft.actor.name,
-        project: &draft.project,
-        create_time: now,
-    };
+    let made_now = insert_notifications(conn, &entries, now).await?;
+    let entries: Vec<Entry<'_>> = entries
+        .into_iter()
+        .filter(|e| made_now.contains(&(e.user.to_owned(), e.seq)))
+        .collect();
     let mut made = Made {
-        notifications: 1,
+        notifications: entries.len(),
         ..Made::default()
     };
-    if email {
-        let not_before = match (
+    if entries.is_empty() {
+        return Ok(made);
+    }
+    let recipients: HashMap<&str, &Recipient> =
+        recipients.iter().map(|r| (r.user_id.as_str(), r)).collect();
+    made.emails = queue_emails(conn, &entries, &recipients, making, now).await?;
+    made.deliveries = queue_webhooks(conn, &entries, now).await?;
+    let mut woken: Vec<&str> = entries
+        .iter()
+        .filter(|e| e.in_app)
+        .map(|e| e.user)
+        .collect();
+    woken.sort_unstable();
+    woken.dedup();
+    if !woken.is_empty() {
+        sqlx::query("SELECT pg_notify($1, u) FROM unnest($2::text[]) AS t(u)")
+            .bind(CHANNEL)
+            .bind(&woken)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(made)
+}
+
+/// Inserts the inbox rows of `entries`; the (user, number) of those a recipient did not have.
+async fn insert_notifications(
+    conn: &mut PgConnection,
+    entries: &[Entry<'_>],
+    now: DateTime<Utc>,
+) -> Result<HashSet<(String, i64)>, sqlx::Error> {
+    if entries.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let column = |f: fn(&Entry<'_>) -> String| entries.iter().map(f).collect::<Vec<String>>();
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "INSERT INTO notifications (user_id, seq, id, source, kind, title, body, resource, actor, \
+         actor_display_name, link, project_id, in_app, create_time) \
+         SELECT t.*, $14 FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], \
+           $5::smallint[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], \
+           $11::text[], $12::text[], $13::bool[]) AS t \
+         ON CONFLICT (user_id, source) DO NOTHING RETURNING user_id, seq",
+    )
+    .bind(column(|e| e.user.to_owned()))
+    .bind(entries.iter().map(|e| e.seq).collect::<Vec<i64>>())
+    .bind(column(|e| e.id.clone()))
+    .bind(column(|e| e.source.to_owned()))
+    .bind(
+        entries
+            .iter()
+            .map(|e| e.draft.kind as i16)
+            .collect::<Vec<i16>>(),
+    )
+    .bind(column(|e| e.draft.title.clone()))
+    .bind(column(|e| e.draft.body.clone()))
+    .bind(column(|e| e.draft.resource.clone()))
+    .bind(column(|e| e.draft.actor.name.clone()))
+    .bind(column(|e| e.draft.actor.display_name.clone()))
+    .bind(column(|e| render::link(&e.draft.resource)))
+    .bind(column(|e| project_id(&e.draft.project).to_owned()))
+    .bind(entries.iter().map(|e| e.in_app).collect::<Vec<bool>>())
+    .bind(now)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows.into_iter().collect())
+}
+
+impl Entry<'_> {
+    fn name(&self) -> String {
+        format!("users/{}/notifications/{}", self.user, self.id)
+    }
+
+    fn rendered<'a>(&'a self, name: &'a str, now: DateTime<Utc>) -> render::Rendered<'a> {
+        render::Rendered {
+            name,
+            kind: self.draft.kind,
+            title: &self.draft.title,
+            body: &self.draft.body,
+            resource: &self.draft.resource,
+            actor: &self.draft.actor.name,
+            project: &self.draft.project,
+            create_time: now,
+        }
+    }
+}
+
+/// Queues the emails of `entries` that ask for one, held until the recipient's quiet hours end.
+async fn queue_emails(
+    conn: &mut PgConnection,
+    entries: &[Entry<'_>],
+    recipients: &HashMap<&str, &Recipient>,
+    making: &Making,
+    now: DateTime<Utc>,
+) -> Result<usize, sqlx::Error> {
+    let mut rows: [Vec<String>; 7] = Default::default();
+    let mut not_before = Vec::new();
+    for entry in entries.iter().filter(|e| e.email) {
+        let Some(recipient) = recipients.get(entry.user) else {
+            continue;
+        };
+        let when = match (
             clock::zone(&recipient.time_zone),
             recipient.quiet_start,
             recipient.quiet_end,
@@ -169,90 +302,153 @@ pub async fn make(
             }
             _ => now,
         };
-        let mail = render::email(&rendered, &draft.recipient, &making.public_url);
-        sqlx::query(
-            "INSERT INTO emails (notification_id, user_id, to_address, subject, text_body, \
-             html_body, message_id, next_attempt_time) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(&id)
-        .bind(user)
-        .bind(&recipient.email)
-        .bind(&mail.subject)
-        .bind(&mail.text)
-        .bind(&mail.html)
-        .bind(render::message_id(&id))
-        .bind(not_before)
-        .execute(&mut *conn)
-        .await?;
-        made.emails = 1;
+        let name = entry.name();
+        let mail = render::email(
+            &entry.rendered(&name, now),
+            &entry.draft.recipient,
+            &making.public_url,
+        );
+        for (column, value) in rows.iter_mut().zip([
+            entry.id.clone(),
+            entry.user.to_owned(),
+            recipient.email.clone(),
+            mail.subject,
+            mail.text,
+            mail.html,
+            render::message_id(&entry.id),
+        ]) {
+            column.push(value);
+        }
+        not_before.push(when);
     }
-    if webhook {
-        made.deliveries = queue_webhooks(conn, draft, user, recipient.seq, &id, &rendered).await?;
+    if not_before.is_empty() {
+        return Ok(0);
     }
-    if in_app {
-        sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(CHANNEL)
-            .bind(user)
-            .execute(&mut *conn)
-            .await?;
-    }
-    Ok(made)
+    let [ids, users, to, subjects, texts, htmls, message_ids] = rows;
+    sqlx::query(
+        "INSERT INTO emails (notification_id, user_id, to_address, subject, text_body, \
+         html_body, message_id, next_attempt_time) \
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
+           $6::text[], $7::text[], $8::timestamptz[])",
+    )
+    .bind(ids)
+    .bind(users)
+    .bind(to)
+    .bind(subjects)
+    .bind(texts)
+    .bind(htmls)
+    .bind(message_ids)
+    .bind(&not_before)
+    .execute(&mut *conn)
+    .await?;
+    Ok(not_before.len())
 }
 
-/// Queues the notification for each active webhook of its project whose filter it passes.
+/// Queues each of `entries` that asks for webhooks for each active webhook of its project whose
+/// filter it passes.
 async fn queue_webhooks(
     conn: &mut PgConnection,
-    draft: &Draft,
-    user: &str,
-    seq: i64,
-    id: &str,
-    rendered: &render::Rendered<'_>,
+    entries: &[Entry<'_>],
+    now: DateTime<Utc>,
 ) -> Result<usize, sqlx::Error> {
-    let project = project_id(&draft.project);
-    let hooks: Vec<(String, String)> =
-        sqlx::query_as("SELECT webhook_id, filter FROM webhooks WHERE project_id = $1 AND active")
-            .bind(project)
-            .fetch_all(&mut *conn)
-            .await?;
+    let mut projects: Vec<&str> = entries
+        .iter()
+        .filter(|e| e.webhook)
+        .map(|e| project_id(&e.draft.project))
+        .collect();
+    projects.sort_unstable();
+    projects.dedup();
+    if projects.is_empty() {
+        return Ok(0);
+    }
+    let hooks: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT project_id, webhook_id, filter FROM webhooks \
+         WHERE project_id = ANY($1::text[]) AND active",
+    )
+    .bind(&projects)
+    .fetch_all(&mut *conn)
+    .await?;
     if hooks.is_empty() {
         return Ok(0);
     }
-    let payload = render::webhook_payload(rendered, &draft.recipient);
-    let mut queued = 0;
-    for (webhook, filter) in hooks {
-        if !filter.trim().is_empty() {
-            // Checked when the webhook was saved; one that no longer parses matches nothing.
-            let Ok(parsed) = aip::Filter::parse(&filter, WEBHOOK_FILTER_FIELDS) else {
-                continue;
-            };
-            let mut query = QueryBuilder::<Postgres>::new(
-                "SELECT EXISTS (SELECT 1 FROM notifications WHERE user_id = ",
-            );
-            query.push_bind(user.to_owned());
-            query.push(" AND seq = ");
-            query.push_bind(seq);
-            parsed.push_and(&mut query);
-            query.push(")");
-            let passes: bool = query.build_query_scalar().fetch_one(&mut *conn).await?;
-            if !passes {
+    let mut rows: [Vec<String>; 6] = Default::default();
+    let mut kinds = Vec::new();
+    for entry in entries.iter().filter(|e| e.webhook) {
+        let project = project_id(&entry.draft.project);
+        let mut payload = None;
+        for (_, webhook, filter) in hooks.iter().filter(|(p, _, _)| p == project) {
+            if !passes(conn, filter, entry).await? {
                 continue;
             }
+            let payload = payload
+                .get_or_insert_with(|| {
+                    let name = entry.name();
+                    render::webhook_payload(&entry.rendered(&name, now), &entry.draft.recipient)
+                })
+                .clone();
+            for (column, value) in rows.iter_mut().zip([
+                project.to_owned(),
+                webhook.clone(),
+                taskmesh_mesh::aip::new_id(),
+                entry.id.clone(),
+                render::webhook_message_id(&entry.id),
+                payload,
+            ]) {
+                column.push(value);
+            }
+            kinds.push(entry.draft.kind as i16);
         }
-        sqlx::query(
-            "INSERT INTO deliveries (project_id, webhook_id, delivery_id, notification_id, kind, \
-             message_id, payload, next_attempt_time) VALUES ($1, $2, $3, $4, $5, $6, $7, now()) \
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(project)
-        .bind(&webhook)
-        .bind(taskmesh_mesh::aip::new_id())
-        .bind(id)
-        .bind(draft.kind as i16)
-        .bind(render::webhook_message_id(id))
-        .bind(&payload)
-        .execute(&mut *conn)
-        .await?;
-        queued += 1;
     }
-    Ok(queued)
+    if kinds.is_empty() {
+        return Ok(0);
+    }
+    let [
+        projects,
+        webhooks,
+        deliveries,
+        notifications,
+        message_ids,
+        payloads,
+    ] = rows;
+    let queued = sqlx::query(
+        "INSERT INTO deliveries (project_id, webhook_id, delivery_id, notification_id, kind, \
+         message_id, payload, next_attempt_time) \
+         SELECT p, w, d, n, k, m, b, now() FROM unnest($1::text[], $2::text[], $3::text[], \
+           $4::text[], $5::smallint[], $6::text[], $7::text[]) AS t(p, w, d, n, k, m, b) \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(projects)
+    .bind(webhooks)
+    .bind(deliveries)
+    .bind(notifications)
+    .bind(&kinds)
+    .bind(message_ids)
+    .bind(payloads)
+    .execute(&mut *conn)
+    .await?;
+    Ok(usize::try_from(queued.rows_affected()).unwrap_or(usize::MAX))
+}
+
+/// Whether the notification of `entry` (already inserted) passes a webhook's `filter`.
+async fn passes(
+    conn: &mut PgConnection,
+    filter: &str,
+    entry: &Entry<'_>,
+) -> Result<bool, sqlx::Error> {
+    if filter.trim().is_empty() {
+        return Ok(true);
+    }
+    // Checked when the webhook was saved; one that no longer parses matches nothing.
+    let Ok(parsed) = aip::Filter::parse(filter, WEBHOOK_FILTER_FIELDS) else {
+        return Ok(false);
+    };
+    let mut query = QueryBuilder::<Postgres>::new(
+        "SELECT EXISTS (SELECT 1 FROM notifications WHERE user_id = ",
+    );
+    query.push_bind(entry.user.to_owned());
+    query.push(" AND seq = ");
+    query.push_bind(entry.seq);
+    parsed.push_and(&mut query);
+    query.push(")");
+    query.build_query_scalar().fetch_one(&mut *conn).await
 }
