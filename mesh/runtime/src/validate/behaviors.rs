@@ -162,19 +162,7 @@ impl Behaviors {
             return;
         };
         let descriptor = resource.descriptor();
-        let paths: Vec<String> = match request.get_field(mask_field).as_ref() {
-            Value::Message(mask) => mask
-                .get_field_by_name("paths")
-                .and_then(|paths| {
-                    paths.as_list().map(|list| {
-                        list.iter()
-                            .filter_map(|p| p.as_str().map(str::to_owned))
-                            .collect()
-                    })
-                })
-                .unwrap_or_default(),
-            _ => Vec::new(),
-        };
+        let paths = mask_paths(request, mask_field);
         if paths.is_empty() || paths.iter().any(|p| p == "*") {
             self.required_fields(&resource, resource_field.name(), true, out);
             return;
@@ -205,5 +193,22 @@ fn join(prefix: &str, name: &str) -> String {
         name.to_owned()
     } else {
         format!("{prefix}.{name}")
+    }
+}
+
+/// The paths of an update request's mask (empty when it has none).
+pub(super) fn mask_paths(request: &DynamicMessage, mask_field: &FieldDescriptor) -> Vec<String> {
+    match request.get_field(mask_field).as_ref() {
+        Value::Message(mask) => mask
+            .get_field_by_name("paths")
+            .and_then(|paths| {
+                paths.as_list().map(|list| {
+                    list.iter()
+                        .filter_map(|p| p.as_str().map(str::to_owned))
+                        .collect()
+                })
+            })
+            .unwrap_or_default(),
+        _ => Vec::new(),
     }
 }

@@ -274,21 +274,7 @@ impl Store {
         change: WebhookChange,
     ) -> Result<Row, Error> {
         let mut tx = self.pool().begin().await?;
-        let current: Option<Row> = sqlx::query_as(&format!(
-            "SELECT {COLUMNS} FROM webhooks WHERE project_id = $1 AND webhook_id = $2 FOR UPDATE"
-        ))
-        .bind(project)
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let current =
-            current.ok_or_else(|| Error::NotFound(format!("projects/{project}/webhooks/{id}")))?;
-        if !etag.is_empty() && etag != current.etag() {
-            return Err(Error::EtagMismatch {
-                name: current.name(),
-                current: current.etag(),
-            });
-        }
+        let current = locked(&mut tx, project, id, etag).await?;
         let reactivated = change.active == Some(true) && !current.active;
         let row: Row = sqlx::query_as(&format!(
             "UPDATE webhooks SET url = coalesce($3, url), filter = coalesce($4, filter), \
@@ -311,20 +297,16 @@ impl Store {
         Ok(row)
     }
 
-    /// Deletes a webhook and its deliveries.
+    /// Deletes a webhook, whose etag, when given, is current, and its deliveries.
     pub async fn delete_webhook(&self, project: &str, id: &str, etag: &str) -> Result<(), Error> {
-        let current = self.webhook(project, id).await?;
-        if !etag.is_empty() && etag != current.etag() {
-            return Err(Error::EtagMismatch {
-                name: current.name(),
-                current: current.etag(),
-            });
-        }
+        let mut tx = self.pool().begin().await?;
+        locked(&mut tx, project, id, etag).await?;
         sqlx::query("DELETE FROM webhooks WHERE project_id = $1 AND webhook_id = $2")
             .bind(project)
             .bind(id)
-            .execute(self.pool())
+            .execute(&mut *tx)
             .await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -404,4 +386,29 @@ impl Store {
             ))
         })
     }
+}
+
+/// The webhook, locked until the end of `tx`, when `etag` (if given) is current.
+async fn locked(
+    tx: &mut sqlx::PgConnection,
+    project: &str,
+    id: &str,
+    etag: &str,
+) -> Result<Row, Error> {
+    let current: Option<Row> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM webhooks WHERE project_id = $1 AND webhook_id = $2 FOR UPDATE"
+    ))
+    .bind(project)
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let current =
+        current.ok_or_else(|| Error::NotFound(format!("projects/{project}/webhooks/{id}")))?;
+    if !etag.is_empty() && etag != current.etag() {
+        return Err(Error::EtagMismatch {
+            name: current.name(),
+            current: current.etag(),
+        });
+    }
+    Ok(current)
 }

@@ -10,9 +10,10 @@ use hmac::{Hmac, Mac};
 use prost_types::FieldMask;
 use sha2::Sha256;
 use taskmesh_contracts::notifications_v1::{
-    Channel, ChannelSetting, CreateWebhookRequest, GetWebhookRequest, ListWebhookDeliveriesRequest,
-    NotificationKind, NotificationSettings, QuietHours, RedeliverWebhookDeliveryRequest,
-    RotateWebhookSecretRequest, UpdateNotificationSettingsRequest, Webhook, webhook_delivery,
+    Channel, ChannelSetting, CreateWebhookRequest, DeleteWebhookRequest, GetWebhookRequest,
+    ListWebhookDeliveriesRequest, NotificationKind, NotificationSettings, QuietHours,
+    RedeliverWebhookDeliveryRequest, RotateWebhookSecretRequest, UpdateNotificationSettingsRequest,
+    UpdateWebhookRequest, Webhook, webhook_delivery,
 };
 use taskmesh_contracts::projects_v1::Role;
 use tonic::Code;
@@ -313,6 +314,73 @@ async fn a_webhook_failing_again_and_again_is_turned_off_and_its_creator_told() 
         3,
         "no attempt after it was turned off"
     );
+
+    // Turned on again under its etag (a stale one is refused): it starts from no failures and
+    // the next notification goes out.
+    let mut hooks = world.webhooks(OWNER);
+    let on = |etag: &str| UpdateWebhookRequest {
+        webhook: Some(Webhook {
+            name: hook.name.clone(),
+            active: true,
+            etag: etag.into(),
+            ..Default::default()
+        }),
+        update_mask: Some(FieldMask {
+            paths: vec!["active".into()],
+        }),
+    };
+    let stale = hooks
+        .update_webhook(on(&hook.etag))
+        .await
+        .expect_err("stale");
+    assert_eq!(stale.code(), Code::Aborted);
+    let again = hooks
+        .update_webhook(on(&read.etag))
+        .await
+        .expect("turned on")
+        .into_inner();
+    assert!(again.active);
+    assert_eq!(again.consecutive_failures, 0);
+    assert!(again.disabled_reason.is_empty());
+    receiver.always(200, 0);
+    world.create_task(OWNER, "Revived", "bob").await;
+    let received = receiver.wait_for(4).await;
+    let payload: serde_json::Value = serde_json::from_str(&received[3].body).expect("json");
+    assert!(
+        payload["data"]["title"]
+            .as_str()
+            .is_some_and(|t| t.contains("Revived")),
+        "{payload}"
+    );
+
+    // Deleted under its etag: a stale one is refused, then it is gone with its deliveries.
+    let delete = |etag: &str| DeleteWebhookRequest {
+        name: hook.name.clone(),
+        etag: etag.into(),
+    };
+    let stale = hooks
+        .delete_webhook(delete(&read.etag))
+        .await
+        .expect_err("stale");
+    assert_eq!(stale.code(), Code::Aborted);
+    hooks
+        .delete_webhook(delete(&again.etag))
+        .await
+        .expect("deleted");
+    let gone = hooks
+        .get_webhook(GetWebhookRequest {
+            name: hook.name.clone(),
+        })
+        .await
+        .expect_err("gone");
+    assert_eq!(gone.code(), Code::NotFound);
+    let deliveries = hooks
+        .list_webhook_deliveries(ListWebhookDeliveriesRequest {
+            parent: hook.name.clone(),
+            ..Default::default()
+        })
+        .await;
+    assert_eq!(deliveries.expect_err("no webhook").code(), Code::NotFound);
 }
 
 fn no_allow_list(layers: taskmesh_mesh::ConfigLayers) -> taskmesh_mesh::ConfigLayers {
