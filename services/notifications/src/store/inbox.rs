@@ -184,67 +184,115 @@ pub async fn make_all(
             });
         }
     }
-    let made_now = insert_notifications(conn, &entries, now).await?;
+    let recipients: HashMap<&str, &Recipient> =
+        recipients.iter().map(|r| (r.user_id.as_str(), r)).collect();
+    let emails = Emails::of(&entries, &recipients, making, now);
+    let (made_now, emailed) = insert(conn, &entries, emails, now).await?;
     let entries: Vec<Entry<'_>> = entries
         .into_iter()
         .filter(|e| made_now.contains(&(e.user.to_owned(), e.seq)))
         .collect();
     let mut made = Made {
         notifications: entries.len(),
+        emails: emailed,
         ..Made::default()
     };
-    if entries.is_empty() {
-        return Ok(made);
-    }
-    let recipients: HashMap<&str, &Recipient> =
-        recipients.iter().map(|r| (r.user_id.as_str(), r)).collect();
-    made.emails = queue_emails(conn, &entries, &recipients, making, now).await?;
-    made.deliveries = queue_webhooks(conn, &entries, now).await?;
-    let mut woken: Vec<&str> = entries
-        .iter()
-        .filter(|e| e.in_app)
-        .map(|e| e.user)
-        .collect();
-    woken.sort_unstable();
-    woken.dedup();
-    if !woken.is_empty() {
-        sqlx::query("SELECT pg_notify($1, u) FROM unnest($2::text[]) AS t(u)")
-            .bind(CHANNEL)
-            .bind(&woken)
-            .execute(&mut *conn)
-            .await?;
+    if !entries.is_empty() {
+        made.deliveries = queue_webhooks(conn, &entries, now).await?;
     }
     Ok(made)
 }
 
-/// Inserts the inbox rows of `entries`; the (user, number) of those a recipient did not have.
-async fn insert_notifications(
+/// The emails of some entries, column by column.
+#[derive(Default)]
+struct Emails {
+    text: [Vec<String>; 7],
+    not_before: Vec<DateTime<Utc>>,
+}
+
+impl Emails {
+    /// The emails of `entries` that ask for one, each held until its recipient's quiet hours end.
+    fn of(
+        entries: &[Entry<'_>],
+        recipients: &HashMap<&str, &Recipient>,
+        making: &Making,
+        now: DateTime<Utc>,
+    ) -> Self {
+        let mut emails = Self::default();
+        for entry in entries.iter().filter(|e| e.email) {
+            let Some(recipient) = recipients.get(entry.user) else {
+                continue;
+            };
+            let when = match (
+                clock::zone(&recipient.time_zone),
+                recipient.quiet_start,
+                recipient.quiet_end,
+            ) {
+                (Some(tz), Some(start), Some(end)) => {
+                    clock::quiet_until(now, tz, start, end).unwrap_or(now)
+                }
+                _ => now,
+            };
+            let name = entry.name();
+            let mail = render::email(
+                &entry.rendered(&name, now),
+                &entry.draft.recipient,
+                &making.public_url,
+            );
+            for (column, value) in emails.text.iter_mut().zip([
+                entry.id.clone(),
+                entry.user.to_owned(),
+                recipient.email.clone(),
+                mail.subject,
+                mail.text,
+                mail.html,
+                render::message_id(&entry.id),
+            ]) {
+                column.push(value);
+            }
+            emails.not_before.push(when);
+        }
+        emails
+    }
+}
+
+/// Inserts the inbox rows of `entries` and the emails of those a recipient did not have yet, and
+/// wakes their recipients' streams (`NOTIFY`), in one statement; the (user, number) of the rows
+/// made, and how many emails were queued.
+async fn insert(
     conn: &mut PgConnection,
     entries: &[Entry<'_>],
+    emails: Emails,
     now: DateTime<Utc>,
-) -> Result<HashSet<(String, i64)>, sqlx::Error> {
+) -> Result<(HashSet<(String, i64)>, usize), sqlx::Error> {
     if entries.is_empty() {
-        return Ok(HashSet::new());
+        return Ok((HashSet::new(), 0));
     }
     let column = |f: fn(&Entry<'_>) -> String| entries.iter().map(f).collect::<Vec<String>>();
-    let rows: Vec<(String, i64)> = sqlx::query_as(
-        "INSERT INTO notifications (user_id, seq, id, source, kind, title, body, resource, actor, \
-         actor_display_name, link, project_id, in_app, create_time) \
-         SELECT t.*, $14 FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], \
-           $5::smallint[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], \
-           $11::text[], $12::text[], $13::bool[]) AS t \
-         ON CONFLICT (user_id, source) DO NOTHING RETURNING user_id, seq",
+    let [ids, users, to, subjects, texts, htmls, message_ids] = emails.text;
+    // `w` is read (and so each user told once) only when some row was made.
+    let rows: Vec<(String, i64, i64, i64)> = sqlx::query_as(
+        "WITH n AS ( \
+           INSERT INTO notifications (user_id, seq, id, source, kind, title, body, resource, \
+             actor, actor_display_name, link, project_id, in_app, create_time) \
+           SELECT t.*, $14 FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], \
+             $5::smallint[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], \
+             $11::text[], $12::text[], $13::bool[]) AS t \
+           ON CONFLICT (user_id, source) DO NOTHING RETURNING user_id, seq, id, in_app), \
+         e AS ( \
+           INSERT INTO emails (notification_id, user_id, to_address, subject, text_body, \
+             html_body, message_id, next_attempt_time) \
+           SELECT m.* FROM unnest($15::text[], $16::text[], $17::text[], $18::text[], \
+             $19::text[], $20::text[], $21::text[], $22::timestamptz[]) AS m(i, u, a, s, x, h, d, b) \
+           WHERE m.i IN (SELECT id FROM n) RETURNING 1), \
+         w AS (SELECT pg_notify($23, u) FROM (SELECT DISTINCT user_id AS u FROM n WHERE in_app) o) \
+         SELECT user_id, seq, (SELECT count(*) FROM e), (SELECT count(*) FROM w) FROM n",
     )
     .bind(column(|e| e.user.to_owned()))
     .bind(entries.iter().map(|e| e.seq).collect::<Vec<i64>>())
     .bind(column(|e| e.id.clone()))
     .bind(column(|e| e.source.to_owned()))
-    .bind(
-        entries
-            .iter()
-            .map(|e| e.draft.kind as i16)
-            .collect::<Vec<i16>>(),
-    )
+    .bind(entries.iter().map(|e| e.draft.kind as i16).collect::<Vec<i16>>())
     .bind(column(|e| e.draft.title.clone()))
     .bind(column(|e| e.draft.body.clone()))
     .bind(column(|e| e.draft.resource.clone()))
@@ -254,9 +302,26 @@ async fn insert_notifications(
     .bind(column(|e| project_id(&e.draft.project).to_owned()))
     .bind(entries.iter().map(|e| e.in_app).collect::<Vec<bool>>())
     .bind(now)
+    .bind(ids)
+    .bind(users)
+    .bind(to)
+    .bind(subjects)
+    .bind(texts)
+    .bind(htmls)
+    .bind(message_ids)
+    .bind(&emails.not_before)
+    .bind(CHANNEL)
     .fetch_all(&mut *conn)
     .await?;
-    Ok(rows.into_iter().collect())
+    let emailed = rows
+        .first()
+        .map_or(0, |row| usize::try_from(row.2).unwrap_or(0));
+    Ok((
+        rows.into_iter()
+            .map(|(user, seq, _, _)| (user, seq))
+            .collect(),
+        emailed,
+    ))
 }
 
 impl Entry<'_> {
@@ -276,72 +341,6 @@ impl Entry<'_> {
             create_time: now,
         }
     }
-}
-
-/// Queues the emails of `entries` that ask for one, held until the recipient's quiet hours end.
-async fn queue_emails(
-    conn: &mut PgConnection,
-    entries: &[Entry<'_>],
-    recipients: &HashMap<&str, &Recipient>,
-    making: &Making,
-    now: DateTime<Utc>,
-) -> Result<usize, sqlx::Error> {
-    let mut rows: [Vec<String>; 7] = Default::default();
-    let mut not_before = Vec::new();
-    for entry in entries.iter().filter(|e| e.email) {
-        let Some(recipient) = recipients.get(entry.user) else {
-            continue;
-        };
-        let when = match (
-            clock::zone(&recipient.time_zone),
-            recipient.quiet_start,
-            recipient.quiet_end,
-        ) {
-            (Some(tz), Some(start), Some(end)) => {
-                clock::quiet_until(now, tz, start, end).unwrap_or(now)
-            }
-            _ => now,
-        };
-        let name = entry.name();
-        let mail = render::email(
-            &entry.rendered(&name, now),
-            &entry.draft.recipient,
-            &making.public_url,
-        );
-        for (column, value) in rows.iter_mut().zip([
-            entry.id.clone(),
-            entry.user.to_owned(),
-            recipient.email.clone(),
-            mail.subject,
-            mail.text,
-            mail.html,
-            render::message_id(&entry.id),
-        ]) {
-            column.push(value);
-        }
-        not_before.push(when);
-    }
-    if not_before.is_empty() {
-        return Ok(0);
-    }
-    let [ids, users, to, subjects, texts, htmls, message_ids] = rows;
-    sqlx::query(
-        "INSERT INTO emails (notification_id, user_id, to_address, subject, text_body, \
-         html_body, message_id, next_attempt_time) \
-         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
-           $6::text[], $7::text[], $8::timestamptz[])",
-    )
-    .bind(ids)
-    .bind(users)
-    .bind(to)
-    .bind(subjects)
-    .bind(texts)
-    .bind(htmls)
-    .bind(message_ids)
-    .bind(&not_before)
-    .execute(&mut *conn)
-    .await?;
-    Ok(not_before.len())
 }
 
 /// Queues each of `entries` that asks for webhooks for each active webhook of its project whose
