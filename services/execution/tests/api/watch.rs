@@ -72,6 +72,25 @@ async fn a_watch_hears_changes_made_elsewhere() {
     let mut stream = watch_running(&world, &running.name).await;
 
     let mut db = world.db.connect(&world.stack).await;
+    // The job reports its own progress once as it starts its request (then waits 30 s): the
+    // change elsewhere comes after it, so the two cannot race.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let progress: String =
+            sqlx::query_scalar("SELECT progress_message FROM executions WHERE name = $1")
+                .bind(&running.name)
+                .fetch_one(&mut db)
+                .await
+                .expect("progress");
+        if progress == "sending the request" {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "progress: {progress}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     sqlx::query(
         "UPDATE executions SET progress_message = 'from another replica', version = version + 1 \
          WHERE name = $1",
@@ -80,11 +99,17 @@ async fn a_watch_hears_changes_made_elsewhere() {
     .execute(&mut db)
     .await
     .expect("a change elsewhere");
-    let heard = tokio::time::timeout(Duration::from_secs(5), stream.next())
-        .await
-        .expect("heard within 5 s")
-        .expect("an update")
-        .expect("execution");
+    // Heard within 5 s (after the job's own report, if the stream had not sent that yet).
+    let heard = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            let update = stream.next().await.expect("an update").expect("execution");
+            if update.progress_message != "sending the request" {
+                return update;
+            }
+        }
+    })
+    .await
+    .expect("heard within 5 s");
     assert_eq!(heard.progress_message, "from another replica");
 }
 

@@ -383,6 +383,41 @@ async fn a_webhook_failing_again_and_again_is_turned_off_and_its_creator_told() 
     assert_eq!(deliveries.expect_err("no webhook").code(), Code::NotFound);
 }
 
+fn two_per_project(layers: taskmesh_mesh::ConfigLayers) -> taskmesh_mesh::ConfigLayers {
+    layers.set("webhooks.max_per_project", 2)
+}
+
+#[tokio::test]
+async fn a_project_holds_as_many_webhooks_as_allowed() {
+    let world = World::with(two_per_project).await;
+    let receiver = Receiver::start(&[]).await;
+    let first = webhook(&world, &receiver.url, "").await;
+    webhook(&world, &receiver.url, "kind = TASK_ASSIGNED").await;
+    let create = || CreateWebhookRequest {
+        parent: world.project.clone(),
+        webhook: Some(Webhook {
+            url: receiver.url.clone(),
+            active: true,
+            ..Default::default()
+        }),
+        request_id: String::new(),
+    };
+    let mut hooks = world.webhooks(OWNER);
+    let full = hooks.create_webhook(create()).await.expect_err("a third");
+    // As the platform's other quotas: FAILED_PRECONDITION (the caller must delete one first).
+    assert_eq!(full.code(), Code::FailedPrecondition);
+    assert!(full.message().contains("at most 2 webhooks"), "{full:?}");
+    // A deleted one frees its place.
+    hooks
+        .delete_webhook(DeleteWebhookRequest {
+            name: first.name,
+            etag: String::new(),
+        })
+        .await
+        .expect("delete");
+    hooks.create_webhook(create()).await.expect("room again");
+}
+
 fn no_allow_list(layers: taskmesh_mesh::ConfigLayers) -> taskmesh_mesh::ConfigLayers {
     layers.set("webhooks.egress.allow_networks", Vec::<String>::new())
 }

@@ -83,6 +83,28 @@ async fn an_inbox_lists_filters_and_marks_read_and_is_its_owners_alone() {
         .expect("get")
         .into_inner();
     assert!(got.read);
+    // Marked unread again: it counts as unread once more.
+    let again = bob
+        .mark_notification_read(MarkNotificationReadRequest {
+            name: inbox[3].name.clone(),
+            unread: true,
+        })
+        .await
+        .expect("mark unread")
+        .into_inner();
+    assert!(!again.read && again.read_time.is_none());
+    let listed = bob
+        .list_notifications(ListNotificationsRequest {
+            parent: "users/bob".into(),
+            filter: "read = false".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("list unread")
+        .into_inner();
+    assert_eq!(listed.unread_count, 1);
+    assert_eq!(listed.notifications.len(), 1);
+    assert_eq!(listed.notifications[0].name, inbox[3].name);
 
     // Someone else's inbox: refused, whether the notification exists or not.
     let mut ann = world.inbox_of(OWNER);
