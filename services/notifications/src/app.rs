@@ -45,7 +45,7 @@ impl Service for Notifications {
             .read_secret("smtp")
             .await
             .map_err(|e| Error::Smtp(e.to_string()))?;
-        let mailer = Mailer::new(&smtp, &settings.public_url)?;
+        let mailer = Mailer::new(&smtp, &settings.public_url, settings.email.connections)?;
         let egress = Egress::new(&settings.webhooks.egress, "taskmesh-webhooks/1")
             .map_err(|e| Error::invalid("webhooks.egress", e.to_string()))?;
         let making = Making {

@@ -30,6 +30,9 @@ pub struct Email {
     pub lease_ms: u64,
     /// The longest wait between two attempts, in milliseconds.
     pub max_backoff_ms: u64,
+    /// SMTP connections kept open, each sending one email at a time: at most this many emails
+    /// are in flight (and so at most this many sent again after a crash).
+    pub connections: usize,
 }
 
 impl Default for Email {
@@ -40,6 +43,7 @@ impl Default for Email {
             max_attempts: 10,
             lease_ms: 60_000,
             max_backoff_ms: 600_000,
+            connections: 4,
         }
     }
 }
@@ -184,6 +188,9 @@ impl taskmesh_service::Settings for Settings {
                 "webhooks.disable_after_failures",
                 "must be positive",
             ));
+        }
+        if self.email.connections == 0 || self.email.connections > 64 {
+            return Err(invalid("email.connections", "must be between 1 and 64"));
         }
         if self.webhooks.max_per_project < 1 {
             return Err(invalid("webhooks.max_per_project", "must be positive"));

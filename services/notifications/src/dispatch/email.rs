@@ -3,16 +3,19 @@
 //! (a resend after a crash is recognisably the same message), text and HTML bodies, and a
 //! `List-Unsubscribe` header pointing at the user's settings.
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use chrono::{TimeDelta, Utc};
+use lettre::Message;
 use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
-use lettre::transport::smtp::authentication::Credentials;
-use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::transport::smtp::authentication::{Credentials, Mechanism};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
+use lettre::transport::smtp::extension::ClientId;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
-use tokio::sync::{Notify, watch};
+use tokio::sync::{Mutex, Notify, watch};
 
 use super::{backoff, nap};
 use crate::config::{self, Email};
@@ -62,10 +65,18 @@ fn starttls() -> String {
     "starttls".to_owned()
 }
 
-/// Sends emails through one SMTP server.
+/// How long connecting, or one exchange with the server, may take.
+const SMTP_TIMEOUT: Duration = Duration::from_secs(30);
+/// A connection unused for longer is checked (NOOP) before it carries a message: servers close
+/// idle ones.
+const IDLE_CHECK: Duration = Duration::from_secs(10);
+
+/// How emails are sent through one SMTP server: over `connections` connections at a time, each
+/// kept open between messages (`lanes` of the mail loop).
 #[derive(Clone)]
 pub struct Mailer {
-    transport: AsyncSmtpTransport<Tokio1Executor>,
+    server: Arc<Server>,
+    lanes: Arc<Vec<Mutex<Lane>>>,
     from: Mailbox,
     public_url: String,
 }
@@ -74,49 +85,134 @@ impl std::fmt::Debug for Mailer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Mailer")
             .field("from", &self.from)
+            .field("lanes", &self.lanes.len())
             .finish_non_exhaustive()
     }
 }
 
+/// One connection of a [`Mailer`], made when first needed and again after a failure.
+#[derive(Default)]
+struct Lane {
+    connection: Option<AsyncSmtpConnection>,
+    last_used: Option<Instant>,
+}
+
+/// Where the SMTP server is and how to talk to it.
+struct Server {
+    host: String,
+    port: u16,
+    security: Security,
+    credentials: Option<Credentials>,
+    hello: ClientId,
+}
+
+enum Security {
+    /// Plain text (a local development server).
+    None,
+    /// Upgraded with STARTTLS, which the server must offer.
+    StartTls(TlsParameters),
+    /// TLS from the first byte.
+    Tls(TlsParameters),
+}
+
+impl Server {
+    /// A new connection, logged in.
+    async fn connect(&self) -> Result<AsyncSmtpConnection, String> {
+        let smtp = |e: lettre::transport::smtp::Error| format!("smtp: {e}");
+        let mut connection = match &self.security {
+            Security::Tls(tls) => AsyncSmtpConnection::connect_tokio1(
+                (self.host.as_str(), self.port),
+                Some(SMTP_TIMEOUT),
+                &self.hello,
+                Some(tls.clone()),
+                None,
+            )
+            .await
+            .map_err(smtp)?,
+            Security::None | Security::StartTls(_) => {
+                let stream = tokio::time::timeout(
+                    SMTP_TIMEOUT,
+                    tokio::net::TcpStream::connect((self.host.as_str(), self.port)),
+                )
+                .await
+                .map_err(|_| "smtp: connecting timed out".to_owned())?
+                .map_err(|e| format!("smtp: connecting: {e}"))?;
+                // lettre writes a message's body and its closing dot in two writes; with Nagle's
+                // algorithm the second waits for the server's delayed acknowledgement, 40 ms a
+                // message. (lettre's own transport does not turn it off in 0.11.23.)
+                stream.set_nodelay(true).map_err(|e| format!("smtp: {e}"))?;
+                let mut connection =
+                    AsyncSmtpConnection::connect_with_transport(Box::new(stream), &self.hello)
+                        .await
+                        .map_err(smtp)?;
+                if let Security::StartTls(tls) = &self.security {
+                    connection
+                        .starttls(tls.clone(), &self.hello)
+                        .await
+                        .map_err(smtp)?;
+                }
+                connection
+            }
+        };
+        if let Some(credentials) = &self.credentials {
+            connection
+                .auth(&[Mechanism::Plain, Mechanism::Login], credentials)
+                .await
+                .map_err(smtp)?;
+        }
+        Ok(connection)
+    }
+}
+
 impl Mailer {
-    /// A mailer for the server `secret` names.
-    pub fn new(secret: &SmtpSecret, public_url: &str) -> Result<Self, Error> {
-        let builder = match secret.tls.as_str() {
-            "none" => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&secret.host),
-            "starttls" => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&secret.host)
-                .map_err(|e| Error::Smtp(e.to_string()))?,
-            "tls" => AsyncSmtpTransport::<Tokio1Executor>::relay(&secret.host)
-                .map_err(|e| Error::Smtp(e.to_string()))?,
+    /// A mailer for the server `secret` names, over `connections` connections at a time.
+    pub fn new(secret: &SmtpSecret, public_url: &str, connections: usize) -> Result<Self, Error> {
+        let tls =
+            || TlsParameters::new(secret.host.clone()).map_err(|e| Error::Smtp(e.to_string()));
+        let security = match secret.tls.as_str() {
+            "none" => Security::None,
+            "starttls" => Security::StartTls(tls()?),
+            "tls" => Security::Tls(tls()?),
             other => {
                 return Err(Error::Smtp(format!(
                     "tls is `{other}`; one of none, starttls, tls"
                 )));
             }
         };
-        let mut builder = builder
-            .port(secret.port)
-            .timeout(Some(Duration::from_secs(30)));
-        if !secret.username.is_empty() {
+        let credentials = (!secret.username.is_empty()).then(|| {
             let password = secret
                 .password
                 .as_ref()
                 .map(|p| p.expose_secret().to_owned())
                 .unwrap_or_default();
-            builder = builder.credentials(Credentials::new(secret.username.clone(), password));
-        }
+            Credentials::new(secret.username.clone(), password)
+        });
         let from = secret
             .from
             .parse::<Mailbox>()
             .map_err(|e| Error::Smtp(format!("from `{}`: {e}", secret.from)))?;
+        let server = Server {
+            host: secret.host.clone(),
+            port: secret.port,
+            security,
+            credentials,
+            hello: ClientId::default(),
+        };
         Ok(Self {
-            transport: builder.build(),
+            server: Arc::new(server),
+            lanes: Arc::new((0..connections.max(1)).map(|_| Mutex::default()).collect()),
             from,
             public_url: public_url.to_owned(),
         })
     }
 
-    /// Sends one email.
-    async fn send(&self, email: &DueEmail) -> Result<(), String> {
+    /// How many emails go out at a time.
+    pub fn lanes(&self) -> usize {
+        self.lanes.len()
+    }
+
+    /// Sends one email over connection `lane`.
+    async fn send(&self, email: &DueEmail, lane: usize) -> Result<(), String> {
         let to = email
             .to_address
             .parse::<Mailbox>()
@@ -142,11 +238,33 @@ impl Mailer {
                 email.html_body.clone(),
             ))
             .map_err(|e| format!("message: {e}"))?;
-        self.transport
-            .send(message)
-            .await
-            .map(|_| ())
-            .map_err(|e| format!("smtp: {e}"))
+        let envelope = message.envelope().clone();
+        let bytes = message.formatted();
+        let mut lane = self.lanes[lane % self.lanes.len()].lock().await;
+        let idle = lane.last_used.is_none_or(|at| at.elapsed() > IDLE_CHECK);
+        let mut connection = match lane.connection.take() {
+            Some(mut connection) if !connection.has_broken() => {
+                if idle && !connection.test_connected().await {
+                    self.server.connect().await?
+                } else {
+                    connection
+                }
+            }
+            _ => self.server.connect().await?,
+        };
+        let sent = tokio::time::timeout(SMTP_TIMEOUT, connection.send(&envelope, &bytes)).await;
+        lane.last_used = Some(Instant::now());
+        match sent {
+            Ok(Ok(_)) => {
+                lane.connection = Some(connection);
+                Ok(())
+            }
+            Ok(Err(e)) => {
+                connection.abort().await;
+                Err(format!("smtp: {e}"))
+            }
+            Err(_) => Err("smtp: the server did not answer in time".to_owned()),
+        }
     }
 }
 
@@ -167,9 +285,15 @@ pub async fn run(
         match store.claim_emails(settings.batch, lease).await {
             Ok(due) if !due.is_empty() => {
                 let full = due.len() >= settings.batch as usize;
-                for email in &due {
-                    settle(&store, &mailer, &settings, email).await;
-                }
+                // Each connection takes every `lanes`-th email; they go out side by side.
+                let lanes = mailer.lanes();
+                let (store, mailer, settings, due) = (&store, &mailer, &settings, &due);
+                futures::future::join_all((0..lanes).map(|lane| async move {
+                    for email in due.iter().skip(lane).step_by(lanes) {
+                        settle(store, mailer, settings, email, lane).await;
+                    }
+                }))
+                .await;
                 if full {
                     continue;
                 }
@@ -184,8 +308,8 @@ pub async fn run(
     }
 }
 
-async fn settle(store: &Store, mailer: &Mailer, settings: &Email, email: &DueEmail) {
-    let outcome = mailer.send(email).await;
+async fn settle(store: &Store, mailer: &Mailer, settings: &Email, email: &DueEmail, lane: usize) {
+    let outcome = mailer.send(email, lane).await;
     let result = match &outcome {
         Ok(()) => store.settle_email(&email.notification_id, None, None).await,
         Err(error) => {
