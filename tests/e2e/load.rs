@@ -51,6 +51,7 @@ async fn every_scenario_runs_over_every_way_in_without_an_error() {
     let options = taskmesh_load::notify_lag::Options {
         rate: 20.0,
         duration: Duration::from_secs(2),
+        email: false,
     };
     let notified = taskmesh_load::notify_lag::measure(
         &loaded,

@@ -96,6 +96,10 @@ struct Args {
     /// Seconds the notify-lag run makes assignments.
     #[arg(long, default_value_t = 20.0)]
     notify_secs: f64,
+    /// In the notify-lag run, also email each notification (to the local mail server, on the same
+    /// cores); by default the listener turns assignment emails off.
+    #[arg(long)]
+    notify_email: bool,
     /// The notifications service's gRPC endpoint.
     #[arg(long, default_value = "http://127.0.0.1:50056")]
     notifications: String,
@@ -417,6 +421,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         let options = taskmesh_load::notify_lag::Options {
             rate: args.notify_rate.max(1.0),
             duration: Duration::from_secs_f64(args.notify_secs),
+            email: args.notify_email,
         };
         let measured = taskmesh_load::notify_lag::measure(
             &platform,
@@ -427,9 +432,16 @@ async fn run(args: Args) -> anyhow::Result<()> {
         )
         .await?;
         println!(
-            "\nnotify lag: {:.0} assignments per second, {} made, {} notifications streamed\n\
+            "\nnotify lag: {:.0} assignments per second, {} made, {} notifications streamed ({})\n\
              | what | samples | p50 ms | p90 ms | p99 ms | max ms |\n|---|---|---|---|---|---|",
-            measured.rate, measured.sent, measured.received
+            measured.rate,
+            measured.sent,
+            measured.received,
+            if measured.email {
+                "each also emailed"
+            } else {
+                "email off"
+            }
         );
         for (what, q) in [
             (

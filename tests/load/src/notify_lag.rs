@@ -11,8 +11,11 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use futures::StreamExt;
 use serde::Serialize;
-use taskmesh_contracts::notifications_v1::SubscribeNotificationsRequest;
 use taskmesh_contracts::notifications_v1::notification_service_client::NotificationServiceClient;
+use taskmesh_contracts::notifications_v1::{
+    Channel as NotificationChannel, ChannelSetting, NotificationKind, NotificationSettings,
+    SubscribeNotificationsRequest, UpdateNotificationSettingsRequest,
+};
 use taskmesh_testing::Stack;
 use tonic::transport::Channel;
 
@@ -26,6 +29,9 @@ pub struct Options {
     pub rate: f64,
     /// How long assignments are made.
     pub duration: Duration,
+    /// Whether the listener's assignments are also emailed (by default the listener turns email
+    /// off for them: the measured path is the stream, and the mail server runs on the same cores).
+    pub email: bool,
 }
 
 /// The result of a run.
@@ -41,6 +47,8 @@ pub struct NotifyLag {
     pub lag: Quantiles,
     /// The floor: JetStream publish+ack -> delivered.
     pub floor: Quantiles,
+    /// Whether each notification was also emailed.
+    pub email: bool,
 }
 
 /// The `n` of a notification titled `… assigned you “notify n”`.
@@ -71,6 +79,25 @@ pub async fn measure(
         .parse()
         .context("an ASCII token")?;
     let mut client = NotificationServiceClient::with_interceptor(channel, Bearer(bearer));
+    if !options.email {
+        client
+            .update_notification_settings(UpdateNotificationSettingsRequest {
+                settings: Some(NotificationSettings {
+                    name: format!("{listener}/notificationSettings"),
+                    channels: vec![ChannelSetting {
+                        kind: NotificationKind::TaskAssigned as i32,
+                        channel: NotificationChannel::Email as i32,
+                        enabled: false,
+                    }],
+                    ..Default::default()
+                }),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: vec!["channels".into()],
+                }),
+            })
+            .await
+            .context("turning the listener's assignment emails off")?;
+    }
     let mut stream = client
         .subscribe_notifications(SubscribeNotificationsRequest {
             parent: listener.clone(),
@@ -140,6 +167,7 @@ pub async fn measure(
         received,
         lag: Quantiles::of(&lag),
         floor,
+        email: options.email,
     })
 }
 
