@@ -194,20 +194,15 @@ pub fn lag_gauges(metrics: &taskmesh_mesh::Metrics) -> prometheus::IntGaugeVec {
 /// consumer its labelled histogram as `age`. Fine buckets below 100 ms: the event lag the platform
 /// promises is measured with it.
 pub fn age_histograms(metrics: &taskmesh_mesh::Metrics) -> prometheus::HistogramVec {
-    let histograms = prometheus::HistogramVec::new(
-        prometheus::HistogramOpts::new(
-            "consumer_event_age_seconds",
-            "from an event's change to the end of its handling, per durable consumer",
-        )
-        .buckets(vec![
+    per_consumer_histograms(
+        metrics,
+        "consumer_event_age_seconds",
+        "from an event's change to the end of its handling, per durable consumer",
+        vec![
             0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.25,
             0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
-        ]),
-        &["consumer"],
+        ],
     )
-    .expect("valid metric definition");
-    metrics.register(Box::new(histograms.clone()));
-    histograms
 }
 
 /// Registers `taskmesh_consumer_handling_seconds{consumer}`: how long the handler took for each
@@ -215,14 +210,25 @@ pub fn age_histograms(metrics: &taskmesh_mesh::Metrics) -> prometheus::Histogram
 /// labelled histogram as `handling`. Set beside the event age it tells a slow handler from a
 /// queue in front of it.
 pub fn handling_histograms(metrics: &taskmesh_mesh::Metrics) -> prometheus::HistogramVec {
-    let histograms = prometheus::HistogramVec::new(
-        prometheus::HistogramOpts::new(
-            "consumer_handling_seconds",
-            "time a handler took for one pulled batch or message, per durable consumer",
-        )
-        .buckets(vec![
+    per_consumer_histograms(
+        metrics,
+        "consumer_handling_seconds",
+        "time a handler took for one pulled batch or message, per durable consumer",
+        vec![
             0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-        ]),
+        ],
+    )
+}
+
+/// Registers histograms `name` labelled by `consumer` with `metrics`.
+fn per_consumer_histograms(
+    metrics: &taskmesh_mesh::Metrics,
+    name: &str,
+    help: &str,
+    buckets: Vec<f64>,
+) -> prometheus::HistogramVec {
+    let histograms = prometheus::HistogramVec::new(
+        prometheus::HistogramOpts::new(name, help).buckets(buckets),
         &["consumer"],
     )
     .expect("valid metric definition");
@@ -331,7 +337,6 @@ async fn consume<H: Handler>(
                         }
                     }
                     let started = Instant::now();
-                    let received_age = event_age(&batch[0]);
                     if batch.len() > 1
                         && let Some(applied) = handler.handle_batch(&batch)
                         && applied.await.is_ok()
@@ -340,7 +345,8 @@ async fn consume<H: Handler>(
                         if let Some(histogram) = &spec.handling {
                             histogram.observe(took.as_secs_f64());
                         }
-                        tracing::debug!(consumer = %spec.durable, size = batch.len(), received_age_ms = received_age.map(|a| a.as_millis() as u64), took_ms = took.as_secs_f64() * 1000.0, "handled a batch");
+                        // (Fields are computed only when debug events are on.)
+                        tracing::debug!(consumer = %spec.durable, size = batch.len(), received_age_ms = event_age(&batch[0]).map(|age| age.saturating_sub(took).as_millis() as u64), took_ms = took.as_secs_f64() * 1000.0, "handled a batch");
                         for message in &batch {
                             acknowledge(spec, message).await;
                         }

@@ -110,8 +110,10 @@ impl Batch {
 
 /// What a consumer does with one event inside a [`Batch`].
 pub trait Rule: Send + Sync + 'static {
-    /// The durable consumer's name, under which its events are claimed.
-    fn durable(&self) -> &'static str;
+    /// The context whose stream it consumes (`tasks`: `TASKS`, `taskmesh.tasks.v1.>`).
+    const CONTEXT: &'static str;
+    /// The durable consumer's name, under which its events are claimed too.
+    const DURABLE: &'static str;
 
     /// Claims `message` in `batch` and applies it there.
     fn apply<'a>(&'a self, batch: &'a mut Batch, message: &'a Message) -> Handling<'a>;
@@ -137,7 +139,7 @@ impl<R: Rule> Consumer<R> {
             .iter()
             .filter_map(taskmesh_events::inbox::event_id)
             .collect();
-        let fresh = taskmesh_events::inbox::claim_all(&mut tx, self.rule.durable(), &ids).await?;
+        let fresh = taskmesh_events::inbox::claim_all(&mut tx, R::DURABLE, &ids).await?;
         let mut batch = Batch {
             tx,
             fresh,
@@ -172,28 +174,22 @@ impl<R: Rule> Handler for Consumer<R> {
 
 /// Declares the consumers of the service.
 pub(crate) fn consume(wiring: &mut Wiring<Notifications>, deliverer: &Deliverer) {
-    let spec = |wiring: &Wiring<Notifications>, context: &str, durable: &str| {
-        ConsumerSpec::new(
-            wiring.stream_of(context),
-            durable,
-            &format!("taskmesh.{context}.v1.>"),
-        )
-    };
-    let tasks = spec(wiring, "tasks", tasks::DURABLE);
-    let rule = tasks::TaskEvents;
-    wiring.consume_with(tasks, Consumer::new(rule, deliverer.clone()));
-    let projects = spec(wiring, "projects", projects::DURABLE);
-    let rule = projects::ProjectEvents;
-    wiring.consume_with(projects, Consumer::new(rule, deliverer.clone()));
-    let execution = spec(wiring, "execution", execution::DURABLE);
-    let rule = execution::ExecutionEvents;
-    wiring.consume_with(execution, Consumer::new(rule, deliverer.clone()));
-    let scheduler = spec(wiring, "scheduler", scheduler::DURABLE);
-    let rule = scheduler::SchedulerEvents;
-    wiring.consume_with(scheduler, Consumer::new(rule, deliverer.clone()));
-    let identity = spec(wiring, "identity", identity::DURABLE);
-    let rule = identity::IdentityEvents::new(deliverer.making.clone());
-    wiring.consume_with(identity, Consumer::new(rule, deliverer.clone()));
+    add(wiring, tasks::TaskEvents, deliverer);
+    add(wiring, projects::ProjectEvents, deliverer);
+    add(wiring, execution::ExecutionEvents, deliverer);
+    add(wiring, scheduler::SchedulerEvents, deliverer);
+    let identity = identity::IdentityEvents::new(deliverer.making.clone());
+    add(wiring, identity, deliverer);
+}
+
+/// Consumes every event of `R`'s context with `rule`.
+fn add<R: Rule>(wiring: &mut Wiring<Notifications>, rule: R, deliverer: &Deliverer) {
+    let spec = ConsumerSpec::new(
+        wiring.stream_of(R::CONTEXT),
+        R::DURABLE,
+        &format!("taskmesh.{}.v1.>", R::CONTEXT),
+    );
+    wiring.consume_with(spec, Consumer::new(rule, deliverer.clone()));
 }
 
 /// Redeliveries an event may wait for what comes before it; after them something is lost upstream

@@ -134,16 +134,16 @@ impl Behaviors {
         }
     }
 
-    /// An update (AIP-134): the request's own REQUIRED fields, and for each path of the mask: set
-    /// if REQUIRED, never IMMUTABLE. Without a mask (or with `*`) the update replaces every
-    /// updatable field, so every REQUIRED field of the resource that is not IMMUTABLE must be set.
-    /// (The resource's name is the handler's to read: some updates act on the caller's own
-    /// resource.)
+    /// An update (AIP-134): the request's own REQUIRED fields, and for each field the mask names
+    /// (`masked`, from [`masked_fields`]): set if REQUIRED, never IMMUTABLE. Without a mask (or
+    /// with `*`, `masked` is `None`) the update replaces every updatable field, so every REQUIRED
+    /// field of the resource that is not IMMUTABLE must be set. (The resource's name is the
+    /// handler's to read: some updates act on the caller's own resource.)
     pub(super) fn update_fields(
         &self,
         request: &DynamicMessage,
         resource_field: &FieldDescriptor,
-        mask_field: &FieldDescriptor,
+        masked: Option<&[FieldDescriptor]>,
         out: &mut Vec<(String, String)>,
     ) {
         for field in request.descriptor().fields() {
@@ -161,27 +161,18 @@ impl Behaviors {
         let Value::Message(resource) = request.get_field(resource_field).into_owned() else {
             return;
         };
-        let descriptor = resource.descriptor();
-        let paths = mask_paths(request, mask_field);
-        if paths.is_empty() || paths.iter().any(|p| p == "*") {
+        let Some(masked) = masked else {
             self.required_fields(&resource, resource_field.name(), true, out);
             return;
-        }
-        for path in &paths {
-            let top = path.split('.').next().unwrap_or(path);
-            let Some(field) = descriptor
-                .get_field_by_name(top)
-                .or_else(|| descriptor.get_field_by_json_name(top))
-            else {
-                continue;
-            };
+        };
+        for field in masked {
             let at = join(resource_field.name(), field.name());
-            if self.has(&field, behavior::IMMUTABLE) {
+            if self.has(field, behavior::IMMUTABLE) {
                 out.push((
                     at,
                     "is immutable: it is set on create and cannot be updated".to_owned(),
                 ));
-            } else if self.has(&field, behavior::REQUIRED) && !resource.has_field(&field) {
+            } else if self.has(field, behavior::REQUIRED) && !resource.has_field(field) {
                 out.push((at, "is required".to_owned()));
             }
         }
@@ -196,19 +187,43 @@ fn join(prefix: &str, name: &str) -> String {
     }
 }
 
-/// The paths of an update request's mask (empty when it has none).
-pub(super) fn mask_paths(request: &DynamicMessage, mask_field: &FieldDescriptor) -> Vec<String> {
-    match request.get_field(mask_field).as_ref() {
-        Value::Message(mask) => mask
-            .get_field_by_name("paths")
-            .and_then(|paths| {
-                paths.as_list().map(|list| {
-                    list.iter()
-                        .filter_map(|p| p.as_str().map(str::to_owned))
-                        .collect()
-                })
+/// The resource's top-level fields an update request's mask names (by proto or JSON name; a path
+/// naming none is left out), each once; `None` when the update covers the whole resource (no mask,
+/// or `*`).
+pub(super) fn masked_fields(
+    request: &DynamicMessage,
+    resource_field: &FieldDescriptor,
+    mask_field: &FieldDescriptor,
+) -> Option<Vec<FieldDescriptor>> {
+    let Value::Message(mask) = request.get_field(mask_field).into_owned() else {
+        return None;
+    };
+    let paths: Vec<String> = mask
+        .get_field_by_name("paths")
+        .and_then(|paths| {
+            paths.as_list().map(|list| {
+                list.iter()
+                    .filter_map(|p| p.as_str().map(str::to_owned))
+                    .collect()
             })
-            .unwrap_or_default(),
-        _ => Vec::new(),
+        })
+        .unwrap_or_default();
+    if paths.is_empty() || paths.iter().any(|p| p == "*") {
+        return None;
     }
+    let Kind::Message(descriptor) = resource_field.kind() else {
+        return None;
+    };
+    let mut fields: Vec<FieldDescriptor> = Vec::new();
+    for path in &paths {
+        let top = path.split('.').next().unwrap_or(path);
+        if let Some(field) = descriptor
+            .get_field_by_name(top)
+            .or_else(|| descriptor.get_field_by_json_name(top))
+            && !fields.contains(&field)
+        {
+            fields.push(field);
+        }
+    }
+    Some(fields)
 }

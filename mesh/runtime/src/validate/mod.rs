@@ -101,20 +101,25 @@ impl RequestRules {
         let cleared = self.behaviors.clear_output_only(&mut request);
 
         let mut violations = Vec::new();
-        match &method.update {
-            Some((resource, mask)) => {
-                self.behaviors
-                    .update_fields(&request, resource, mask, &mut violations);
+        // An update's resource with the fields its mask names (`None`: all of them).
+        let update = method
+            .update
+            .as_ref()
+            .map(|(resource, mask)| (resource, behaviors::masked_fields(&request, resource, mask)));
+        match &update {
+            Some((resource, masked)) => {
+                self.behaviors.update_fields(
+                    &request,
+                    resource,
+                    masked.as_deref(),
+                    &mut violations,
+                );
             }
             None => self
                 .behaviors
                 .required_fields(&request, "", false, &mut violations),
         }
         nul_characters(&request, "", &mut violations);
-        let unmasked = method
-            .update
-            .as_ref()
-            .and_then(|(resource, mask)| outside_mask(&request, resource, mask));
         match self.validator.validate(&request) {
             Ok(()) => {}
             Err(RuleError::Validation(found)) => {
@@ -122,7 +127,9 @@ impl RequestRules {
                     let field = violation.field_path();
                     // An update leaves what its mask does not name as it is, so what is sent
                     // there (usually nothing) is not checked either.
-                    if unmasked.as_ref().is_some_and(|skip| skip(&field)) {
+                    if let Some((resource, Some(masked))) = &update
+                        && outside_mask(&field, resource, masked)
+                    {
                         continue;
                     }
                     if !violations.iter().any(|(f, _)| *f == field) {
@@ -231,39 +238,17 @@ fn describe(violation: &prost_protovalidate::Violation) -> String {
     }
 }
 
-/// For an update request whose mask names some of the resource's fields: whether a violation at
-/// a field path lies in the resource outside them. `None` when the mask covers everything.
-fn outside_mask(
-    request: &DynamicMessage,
-    resource: &FieldDescriptor,
-    mask: &FieldDescriptor,
-) -> Option<impl Fn(&str) -> bool + use<>> {
-    let paths = behaviors::mask_paths(request, mask);
-    if paths.is_empty() || paths.iter().any(|p| p == "*") {
-        return None;
-    }
-    let Kind::Message(descriptor) = resource.kind() else {
-        return None;
+/// Whether the violation at `field` (a path like `project.display_name`) lies in the update's
+/// `resource` but outside the fields its mask names.
+fn outside_mask(field: &str, resource: &FieldDescriptor, masked: &[FieldDescriptor]) -> bool {
+    let Some(inner) = field
+        .strip_prefix(resource.name())
+        .and_then(|rest| rest.strip_prefix('.'))
+    else {
+        return false;
     };
-    // The masked top-level fields by their proto names (a mask may use JSON names).
-    let masked: Vec<String> = paths
-        .iter()
-        .filter_map(|path| {
-            let top = path.split('.').next().unwrap_or(path);
-            descriptor
-                .get_field_by_name(top)
-                .or_else(|| descriptor.get_field_by_json_name(top))
-                .map(|field| field.name().to_owned())
-        })
-        .collect();
-    let prefix = format!("{}.", resource.name());
-    Some(move |field: &str| {
-        let Some(inner) = field.strip_prefix(&prefix) else {
-            return false;
-        };
-        let top = inner.split(['.', '[']).next().unwrap_or(inner);
-        !masked.iter().any(|m| m == top)
-    })
+    let top = inner.split(['.', '[']).next().unwrap_or(inner);
+    !masked.iter().any(|m| m.name() == top)
 }
 
 /// `(resource field, update_mask field)` when `input` is an AIP-134 update request.

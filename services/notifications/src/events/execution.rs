@@ -13,9 +13,6 @@ use super::{Batch, Rule, too_early, undecodable};
 use crate::domain::rules::{self, JobOutcome};
 use crate::store::facts;
 
-/// Durable consumer name.
-pub const DURABLE: &str = "notifications-execution";
-
 /// Consumes `EXECUTION`.
 #[derive(Debug, Clone)]
 pub struct ExecutionEvents;
@@ -62,9 +59,8 @@ impl ExecutionEvents {
 }
 
 impl Rule for ExecutionEvents {
-    fn durable(&self) -> &'static str {
-        DURABLE
-    }
+    const CONTEXT: &'static str = "execution";
+    const DURABLE: &'static str = "notifications-execution";
 
     fn apply<'a>(&'a self, batch: &'a mut Batch, message: &'a Message) -> Handling<'a> {
         Box::pin(self.handle_event(batch, message))

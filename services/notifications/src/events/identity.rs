@@ -14,9 +14,6 @@ use crate::domain::clock;
 use crate::store::facts;
 use crate::store::inbox::Making;
 
-/// Durable consumer name.
-pub const DURABLE: &str = "notifications-identity";
-
 /// Consumes `IDENTITY`.
 #[derive(Debug, Clone)]
 pub struct IdentityEvents {
@@ -65,9 +62,8 @@ impl IdentityEvents {
 }
 
 impl Rule for IdentityEvents {
-    fn durable(&self) -> &'static str {
-        DURABLE
-    }
+    const CONTEXT: &'static str = "identity";
+    const DURABLE: &'static str = "notifications-identity";
 
     fn apply<'a>(&'a self, batch: &'a mut Batch, message: &'a Message) -> Handling<'a> {
         Box::pin(self.handle_event(batch, message))

@@ -12,9 +12,6 @@ use super::{Batch, Rule, project_of, undecodable};
 use crate::domain::rules::{self, MembershipChange};
 use crate::store::facts;
 
-/// Durable consumer name.
-pub const DURABLE: &str = "notifications-projects";
-
 /// Consumes `PROJECTS`.
 #[derive(Debug, Clone)]
 pub struct ProjectEvents;
@@ -79,9 +76,8 @@ impl ProjectEvents {
 }
 
 impl Rule for ProjectEvents {
-    fn durable(&self) -> &'static str {
-        DURABLE
-    }
+    const CONTEXT: &'static str = "projects";
+    const DURABLE: &'static str = "notifications-projects";
 
     fn apply<'a>(&'a self, batch: &'a mut Batch, message: &'a Message) -> Handling<'a> {
         Box::pin(self.handle_event(batch, message))

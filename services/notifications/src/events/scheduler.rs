@@ -11,9 +11,6 @@ use super::{Batch, Rule, project_of, undecodable};
 use crate::domain::rules::{self, TaskFacts};
 use crate::store::facts;
 
-/// Durable consumer name.
-pub const DURABLE: &str = "notifications-scheduler";
-
 /// Consumes `SCHEDULER`.
 #[derive(Debug, Clone)]
 pub struct SchedulerEvents;
@@ -72,9 +69,8 @@ impl SchedulerEvents {
 }
 
 impl Rule for SchedulerEvents {
-    fn durable(&self) -> &'static str {
-        DURABLE
-    }
+    const CONTEXT: &'static str = "scheduler";
+    const DURABLE: &'static str = "notifications-scheduler";
 
     fn apply<'a>(&'a self, batch: &'a mut Batch, message: &'a Message) -> Handling<'a> {
         Box::pin(self.handle_event(batch, message))

@@ -17,9 +17,6 @@ use super::{Batch, Rule, project_of, too_early, undecodable};
 use crate::domain::rules::{self, Draft, TaskChange, TaskFacts};
 use crate::store::facts::{self, TaskChanges};
 
-/// Durable consumer name.
-pub const DURABLE: &str = "notifications-tasks";
-
 /// How long an event of a task not yet known (or after a gap) waits before it is tried again.
 const TOO_EARLY: Duration = Duration::from_millis(500);
 
@@ -284,9 +281,8 @@ fn version_only(message: &Message) -> Result<Option<EventContext>, HandleError> 
 }
 
 impl Rule for TaskEvents {
-    fn durable(&self) -> &'static str {
-        DURABLE
-    }
+    const CONTEXT: &'static str = "tasks";
+    const DURABLE: &'static str = "notifications-tasks";
 
     fn apply<'a>(&'a self, batch: &'a mut Batch, message: &'a Message) -> Handling<'a> {
         Box::pin(self.handle_event(batch, message))

@@ -190,7 +190,7 @@ pub async fn make_all(
     let (made_now, emailed) = insert(conn, &entries, emails, now).await?;
     let entries: Vec<Entry<'_>> = entries
         .into_iter()
-        .filter(|e| made_now.contains(&(e.user.to_owned(), e.seq)))
+        .filter(|e| made_now.contains(&e.id))
         .collect();
     let mut made = Made {
         notifications: entries.len(),
@@ -257,21 +257,21 @@ impl Emails {
 }
 
 /// Inserts the inbox rows of `entries` and the emails of those a recipient did not have yet, and
-/// wakes their recipients' streams (`NOTIFY`), in one statement; the (user, number) of the rows
+/// wakes their recipients' streams (`NOTIFY`), in one statement; the ids of the notifications
 /// made, and how many emails were queued.
 async fn insert(
     conn: &mut PgConnection,
     entries: &[Entry<'_>],
     emails: Emails,
     now: DateTime<Utc>,
-) -> Result<(HashSet<(String, i64)>, usize), sqlx::Error> {
+) -> Result<(HashSet<String>, usize), sqlx::Error> {
     if entries.is_empty() {
         return Ok((HashSet::new(), 0));
     }
     let column = |f: fn(&Entry<'_>) -> String| entries.iter().map(f).collect::<Vec<String>>();
     let [ids, users, to, subjects, texts, htmls, message_ids] = emails.text;
     // `w` is read (and so each user told once) only when some row was made.
-    let rows: Vec<(String, i64, i64, i64)> = sqlx::query_as(
+    let rows: Vec<(String, i64, i64)> = sqlx::query_as(
         "WITH n AS ( \
            INSERT INTO notifications (user_id, seq, id, source, kind, title, body, resource, \
              actor, actor_display_name, link, project_id, in_app, create_time) \
@@ -286,7 +286,7 @@ async fn insert(
              $19::text[], $20::text[], $21::text[], $22::timestamptz[]) AS m(i, u, a, s, x, h, d, b) \
            WHERE m.i IN (SELECT id FROM n) RETURNING 1), \
          w AS (SELECT pg_notify($23, u) FROM (SELECT DISTINCT user_id AS u FROM n WHERE in_app) o) \
-         SELECT user_id, seq, (SELECT count(*) FROM e), (SELECT count(*) FROM w) FROM n",
+         SELECT id, (SELECT count(*) FROM e), (SELECT count(*) FROM w) FROM n",
     )
     .bind(column(|e| e.user.to_owned()))
     .bind(entries.iter().map(|e| e.seq).collect::<Vec<i64>>())
@@ -315,13 +315,8 @@ async fn insert(
     .await?;
     let emailed = rows
         .first()
-        .map_or(0, |row| usize::try_from(row.2).unwrap_or(0));
-    Ok((
-        rows.into_iter()
-            .map(|(user, seq, _, _)| (user, seq))
-            .collect(),
-        emailed,
-    ))
+        .map_or(0, |row| usize::try_from(row.1).unwrap_or(0));
+    Ok((rows.into_iter().map(|(id, _, _)| id).collect(), emailed))
 }
 
 impl Entry<'_> {

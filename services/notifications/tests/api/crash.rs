@@ -8,7 +8,6 @@ use std::process::Child;
 use std::time::Duration;
 
 use chrono::Utc;
-use taskmesh_contracts::notifications_v1::{CreateWebhookRequest, Webhook};
 use taskmesh_contracts::scheduler_v1::ReminderDue;
 use taskmesh_mesh::time::to_timestamp;
 use taskmesh_testing::{free_port, service_command, wait_ready};
@@ -57,15 +56,7 @@ async fn a_kill_9_during_a_burst_loses_nothing_and_repeats_only_in_flight_delive
     let receiver = Receiver::start(&[]).await;
     world
         .webhooks(OWNER)
-        .create_webhook(CreateWebhookRequest {
-            parent: world.project.clone(),
-            webhook: Some(Webhook {
-                url: receiver.url.clone(),
-                active: true,
-                ..Default::default()
-            }),
-            request_id: String::new(),
-        })
+        .create_webhook(world.new_webhook(&receiver.url, ""))
         .await
         .expect("webhook");
     for n in 0..USERS {

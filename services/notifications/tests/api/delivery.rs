@@ -174,16 +174,7 @@ async fn email_turned_off_sends_nothing_and_quiet_hours_hold_it_until_they_end()
 async fn webhook(world: &World, url: &str, filter: &str) -> Webhook {
     world
         .webhooks(OWNER)
-        .create_webhook(CreateWebhookRequest {
-            parent: world.project.clone(),
-            webhook: Some(Webhook {
-                url: url.into(),
-                filter: filter.into(),
-                active: true,
-                ..Default::default()
-            }),
-            request_id: String::new(),
-        })
+        .create_webhook(world.new_webhook(url, filter))
         .await
         .expect("create webhook")
         .into_inner()
@@ -393,15 +384,7 @@ async fn a_project_holds_as_many_webhooks_as_allowed() {
     let receiver = Receiver::start(&[]).await;
     let first = webhook(&world, &receiver.url, "").await;
     webhook(&world, &receiver.url, "kind = TASK_ASSIGNED").await;
-    let create = || CreateWebhookRequest {
-        parent: world.project.clone(),
-        webhook: Some(Webhook {
-            url: receiver.url.clone(),
-            active: true,
-            ..Default::default()
-        }),
-        request_id: String::new(),
-    };
+    let create = || world.new_webhook(&receiver.url, "");
     let mut hooks = world.webhooks(OWNER);
     let full = hooks.create_webhook(create()).await.expect_err("a third");
     // As the platform's other quotas: FAILED_PRECONDITION (the caller must delete one first).

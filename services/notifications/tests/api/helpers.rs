@@ -10,7 +10,9 @@ use async_nats::HeaderMap;
 use prost::Name;
 use taskmesh_contracts::notifications_v1::notification_service_client::NotificationServiceClient;
 use taskmesh_contracts::notifications_v1::webhook_service_client::WebhookServiceClient;
-use taskmesh_contracts::notifications_v1::{ListNotificationsRequest, Notification};
+use taskmesh_contracts::notifications_v1::{
+    CreateWebhookRequest, ListNotificationsRequest, Notification, Webhook,
+};
 use taskmesh_contracts::projects_v1::board_service_client::BoardServiceClient;
 use taskmesh_contracts::projects_v1::member_service_client::MemberServiceClient;
 use taskmesh_contracts::projects_v1::project_service_client::ProjectServiceClient;
@@ -225,6 +227,20 @@ impl World {
     /// Webhooks as `user`.
     pub(crate) fn webhooks(&self, user: &'static str) -> WebhookServiceClient<Authed> {
         WebhookServiceClient::with_interceptor(self.channel.clone(), DefaultCaller(user))
+    }
+
+    /// A request for an active webhook of the project to `url`, for what passes `filter`.
+    pub(crate) fn new_webhook(&self, url: &str, filter: &str) -> CreateWebhookRequest {
+        CreateWebhookRequest {
+            parent: self.project.clone(),
+            webhook: Some(Webhook {
+                url: url.into(),
+                filter: filter.into(),
+                active: true,
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        }
     }
 
     /// Creates a task in To do as `user`, assigned to `assignee` (empty for none).

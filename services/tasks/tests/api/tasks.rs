@@ -503,20 +503,24 @@ async fn the_service_answers_reflection_health_and_readiness() {
             && text.contains(r#"taskmesh_consumer_pending{consumer="tasks-job-status""#)
     })
     .await;
-    // Each handled event's age (from its change to its handling) is recorded per consumer.
+    // Each handled event's age (from its change to its handling), and the time the handler
+    // took, are recorded per consumer.
     world.create("Aged").await;
-    eventually("the event's age recorded", || async {
+    eventually("the event's age and handling time recorded", || async {
         let text = reqwest::get(&metrics_url)
             .await
             .expect("metrics")
             .text()
             .await
             .expect("text");
-        text.lines().any(|line| {
-            line.starts_with(
-                r#"taskmesh_consumer_event_age_seconds_count{consumer="tasks-read-model""#,
-            ) && !line.ends_with(" 0")
-        })
+        let counted = |metric: &str| {
+            text.lines().any(|line| {
+                line.starts_with(&format!(r#"{metric}_count{{consumer="tasks-read-model""#))
+                    && !line.ends_with(" 0")
+            })
+        };
+        counted("taskmesh_consumer_event_age_seconds")
+            && counted("taskmesh_consumer_handling_seconds")
     })
     .await;
 }
