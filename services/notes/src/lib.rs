@@ -1,0 +1,7 @@
+//! The notes service: personal and project notes in Markdown, linked to tasks and projects,
+//! shared with other users, searched in full text, with attachments.
+//!
+//! Work in progress: only the domain (rendering, quick capture) exists so far; the service on the
+//! kit (contracts in `proto/taskmesh/notes/v1/`, store, gRPC, events) is to come.
+
+pub mod domain;
