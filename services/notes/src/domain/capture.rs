@@ -34,13 +34,12 @@ fn strip_markers(line: &str) -> &str {
             }
         }
         let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
-        if digits > 0 {
-            if let Some(after) = rest[digits..]
+        if digits > 0
+            && let Some(after) = rest[digits..]
                 .strip_prefix(". ")
                 .or_else(|| rest[digits..].strip_prefix(") "))
-            {
-                rest = after.trim_start();
-            }
+        {
+            rest = after.trim_start();
         }
         if rest == before {
             return rest;
