@@ -1,0 +1,3 @@
+//! The notes service's tests, on real PostgreSQL. (Work in progress: the store's so far.)
+
+mod store;
