@@ -41,6 +41,13 @@ pub mod taskmesh {
             include!(concat!(env!("OUT_DIR"), "/taskmesh.execution.v1.rs"));
         }
     }
+    /// The notes context: Markdown notes, their links, shares and search.
+    pub mod notes {
+        #[allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic)]
+        pub mod v1 {
+            include!(concat!(env!("OUT_DIR"), "/taskmesh.notes.v1.rs"));
+        }
+    }
     /// The notifications context: inboxes, their real-time stream, preferences and webhooks.
     pub mod notifications {
         #[allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic)]
@@ -66,6 +73,7 @@ pub mod taskmesh {
 
 pub use taskmesh::execution::v1 as execution_v1;
 pub use taskmesh::identity::v1 as identity_v1;
+pub use taskmesh::notes::v1 as notes_v1;
 pub use taskmesh::notifications::v1 as notifications_v1;
 pub use taskmesh::projects::v1 as projects_v1;
 pub use taskmesh::scheduler::v1 as scheduler_v1;

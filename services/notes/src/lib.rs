@@ -5,5 +5,13 @@
 //! members, access, search) exist so far; the service on the
 //! kit (contracts in `proto/taskmesh/notes/v1/`, store, gRPC, events) is to come.
 
+pub mod app;
+pub mod config;
 pub mod domain;
+pub mod error;
+pub mod grpc;
 pub mod store;
+
+pub use app::{App, Notes};
+pub use config::{Config, Settings};
+pub use error::Error;

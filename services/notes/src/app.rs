@@ -1,0 +1,37 @@
+//! The notes service as the service kit sees it: its name, port, settings and migrations, and the
+//! gRPC service it serves.
+
+use sqlx::migrate::Migrator;
+use taskmesh_contracts::notes_v1::note_service_server::NoteServiceServer;
+use taskmesh_service::{NoCommand, Service, Wiring};
+
+use crate::config::Settings;
+use crate::error::Error;
+use crate::grpc::NotesService;
+use crate::store::Store;
+
+/// The notes service.
+#[derive(Debug)]
+pub struct Notes;
+
+/// The built service (tests build it on ephemeral ports).
+pub type App = taskmesh_service::App<Notes>;
+
+impl Service for Notes {
+    const NAME: &'static str = "notes";
+    const GRPC_PORT: u16 = 50057;
+    const MIGRATIONS: &'static Migrator = &sqlx::migrate!("./migrations");
+    type Settings = Settings;
+    type Command = NoCommand;
+    type Error = Error;
+
+    async fn build(wiring: &mut Wiring<Self>) -> Result<(), Error> {
+        let settings = wiring.settings().clone();
+        let store = Store::new(wiring.pool().clone());
+        wiring.serve(NoteServiceServer::new(NotesService::new(
+            store,
+            chrono::TimeDelta::days(settings.keep_deleted_days),
+        )));
+        Ok(())
+    }
+}

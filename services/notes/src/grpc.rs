@@ -1,0 +1,442 @@
+//! `taskmesh.notes.v1.NoteService`. Every call reads the note, asks the store what the caller may
+//! do with it ([`Access`]), and refuses before anything else: a note the caller cannot read is
+//! NOT_FOUND (its existence is not told), one they can read but not change is PERMISSION_DENIED.
+//!
+//! Work in progress: ListNotes, ListLinkedNotes, ListNoteShares, UndeleteNote and the update of
+//! fields other than `title` and `body` answer UNIMPLEMENTED so far.
+
+use taskmesh_contracts::google::api::HttpBody;
+use taskmesh_contracts::notes_v1::note_service_server::NoteService;
+use taskmesh_contracts::notes_v1::{
+    CaptureNoteRequest, CreateNoteRequest, CreateNoteShareRequest, DeleteNoteRequest,
+    DeleteNoteShareRequest, GetNoteRequest, ListLinkedNotesRequest, ListLinkedNotesResponse,
+    ListNoteSharesRequest, ListNoteSharesResponse, ListNotesRequest, ListNotesResponse, Note,
+    NoteShare, RenderNoteRequest, SearchNotesRequest, SearchNotesResponse, SearchResult,
+    UndeleteNoteRequest, UpdateNoteRequest,
+};
+use taskmesh_mesh::CallContext;
+use taskmesh_mesh::aip;
+use taskmesh_mesh::time::to_timestamp;
+use tonic::{Request, Response, Status};
+
+use crate::domain::{capture, render};
+use crate::error::Error;
+use crate::store::{Access, FILTER_FIELDS, NewNote, NoteRow, Store};
+
+/// Serves NoteService from the store.
+#[derive(Debug, Clone)]
+pub struct NotesService {
+    store: Store,
+    keep_deleted: chrono::TimeDelta,
+}
+
+impl NotesService {
+    /// Notes in `store`; a deleted note is kept `keep_deleted` before it is purged.
+    pub fn new(store: Store, keep_deleted: chrono::TimeDelta) -> Self {
+        Self {
+            store,
+            keep_deleted,
+        }
+    }
+
+    /// The note `name` (request field `field`) when the caller may do at least `needed` with it.
+    async fn note(
+        &self,
+        context: &CallContext,
+        field: &str,
+        name: &str,
+        needed: Access,
+    ) -> Result<NoteRow, Error> {
+        let (_, id) = note_name(field, name)?;
+        let note = self.store.note(id).await?.filter(|n| n.name() == name);
+        let Some(note) = note else {
+            return Err(crate::store::StoreError::NotFound(name.to_owned()).into());
+        };
+        let access = self.store.access(&note, &context.caller).await?;
+        if access == Access::None {
+            return Err(crate::store::StoreError::NotFound(name.to_owned()).into());
+        }
+        if access < needed {
+            return Err(Error::Denied(format!(
+                "the caller may not do this with {name}"
+            )));
+        }
+        Ok(note)
+    }
+
+    /// Whether the caller may add notes under `parent`: their own `users/{user}`, or a project
+    /// they may write in.
+    async fn may_add(&self, context: &CallContext, parent: &str) -> Result<(), Error> {
+        if parent.starts_with("users/") {
+            if parent == context.caller {
+                return Ok(());
+            }
+            return Err(Error::Denied(format!(
+                "notes under {parent} are its user's own"
+            )));
+        }
+        let Some(project) = parent.strip_prefix("projects/").filter(|p| valid_id(p)) else {
+            return Err(Error::invalid(
+                "parent",
+                format!("`{parent}` is neither users/{{user}} nor projects/{{project}}"),
+            ));
+        };
+        let probe = NoteRow {
+            note_id: String::new(),
+            parent: parent.to_owned(),
+            project_id: project.to_owned(),
+            title: String::new(),
+            body: String::new(),
+            color: 0,
+            pinned: false,
+            archived: false,
+            labels: Vec::new(),
+            creator: String::new(),
+            create_time: chrono::Utc::now(),
+            update_time: chrono::Utc::now(),
+            delete_time: None,
+            purge_time: None,
+            version: 0,
+        };
+        match self.store.access(&probe, &context.caller).await? {
+            Access::Write | Access::Own => Ok(()),
+            _ => Err(Error::Denied(format!(
+                "the caller may not add notes to {parent}"
+            ))),
+        }
+    }
+}
+
+fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 63
+        && id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+/// `(parent, note id)` of `users/{user}/notes/{note}` or `projects/{project}/notes/{note}`.
+fn note_name<'a>(field: &str, name: &'a str) -> Result<(&'a str, &'a str), Error> {
+    let wrong = || {
+        Error::invalid(
+            field,
+            format!(
+                "`{name}` is not users/{{user}}/notes/{{note}} or projects/{{project}}/notes/{{note}}"
+            ),
+        )
+    };
+    let parts: Vec<&str> = name.split('/').collect();
+    match parts.as_slice() {
+        [kind @ ("users" | "projects"), owner, "notes", note]
+            if valid_id(owner) && valid_id(note) =>
+        {
+            let parent_len = kind.len() + 1 + owner.len();
+            Ok((&name[..parent_len], note))
+        }
+        _ => Err(wrong()),
+    }
+}
+
+/// As the API shows a stored note.
+fn to_proto(row: &NoteRow) -> Note {
+    Note {
+        name: row.name(),
+        title: row.title.clone(),
+        body: row.body.clone(),
+        color: i32::from(row.color),
+        pinned: row.pinned,
+        archived: row.archived,
+        labels: row.labels.clone(),
+        links: Vec::new(),
+        creator: row.creator.clone(),
+        create_time: Some(to_timestamp(row.create_time)),
+        update_time: Some(to_timestamp(row.update_time)),
+        delete_time: row.delete_time.map(to_timestamp),
+        purge_time: row.purge_time.map(to_timestamp),
+        attachment_count: 0,
+        etag: row.etag(),
+    }
+}
+
+fn request_id(text: &str) -> Result<Option<uuid::Uuid>, Error> {
+    if text.is_empty() {
+        return Ok(None);
+    }
+    uuid::Uuid::parse_str(text)
+        .map(Some)
+        .map_err(|_| Error::invalid("request_id", "is not a UUID"))
+}
+
+fn not_yet(what: &str) -> Status {
+    Status::unimplemented(format!("{what} is not built yet"))
+}
+
+#[tonic::async_trait]
+impl NoteService for NotesService {
+    async fn create_note(
+        &self,
+        request: Request<CreateNoteRequest>,
+    ) -> Result<Response<Note>, Status> {
+        let context = CallContext::of(&request);
+        let request = request.into_inner();
+        self.may_add(&context, &request.parent).await?;
+        let note = request.note.unwrap_or_default();
+        if !note.links.is_empty() {
+            return Err(not_yet("linking notes"));
+        }
+        let new = NewNote {
+            parent: request.parent,
+            title: note.title,
+            body: note.body,
+            color: i16::try_from(note.color).unwrap_or_default(),
+            pinned: note.pinned,
+            archived: note.archived,
+            labels: note.labels,
+        };
+        let made = self
+            .store
+            .create(&new, &context.caller, request_id(&request.request_id)?)
+            .await
+            .map_err(Error::from)?;
+        Ok(Response::new(to_proto(&made)))
+    }
+
+    async fn capture_note(
+        &self,
+        request: Request<CaptureNoteRequest>,
+    ) -> Result<Response<Note>, Status> {
+        let context = CallContext::of(&request);
+        let request = request.into_inner();
+        self.may_add(&context, &request.parent).await?;
+        let new = NewNote {
+            title: capture::title_of(&request.body),
+            parent: request.parent,
+            body: request.body,
+            ..NewNote::default()
+        };
+        let made = self
+            .store
+            .create(&new, &context.caller, request_id(&request.request_id)?)
+            .await
+            .map_err(Error::from)?;
+        Ok(Response::new(to_proto(&made)))
+    }
+
+    async fn get_note(&self, request: Request<GetNoteRequest>) -> Result<Response<Note>, Status> {
+        let context = CallContext::of(&request);
+        let note = self
+            .note(&context, "name", &request.get_ref().name, Access::Read)
+            .await?;
+        Ok(Response::new(to_proto(&note)))
+    }
+
+    async fn list_notes(
+        &self,
+        _request: Request<ListNotesRequest>,
+    ) -> Result<Response<ListNotesResponse>, Status> {
+        Err(not_yet("ListNotes"))
+    }
+
+    async fn update_note(
+        &self,
+        request: Request<UpdateNoteRequest>,
+    ) -> Result<Response<Note>, Status> {
+        let context = CallContext::of(&request);
+        let request = request.into_inner();
+        let change = request.note.unwrap_or_default();
+        let current = self
+            .note(&context, "note.name", &change.name, Access::Write)
+            .await?;
+        let paths = aip::update_paths(request.update_mask.as_ref(), &["title", "body"])?;
+        let mut title = current.title.clone();
+        let mut body = current.body.clone();
+        for path in paths {
+            match path {
+                "title" => title.clone_from(&change.title),
+                "body" => body.clone_from(&change.body),
+                _ => {}
+            }
+        }
+        let written = self
+            .store
+            .write(&current.note_id, &change.etag, &title, &body)
+            .await
+            .map_err(Error::from)?;
+        Ok(Response::new(to_proto(&written)))
+    }
+
+    async fn delete_note(
+        &self,
+        request: Request<DeleteNoteRequest>,
+    ) -> Result<Response<Note>, Status> {
+        let context = CallContext::of(&request);
+        let request = request.get_ref();
+        let current = self
+            .note(&context, "name", &request.name, Access::Own)
+            .await?;
+        if !request.etag.is_empty() && request.etag != current.etag() {
+            return Err(Error::from(crate::store::StoreError::EtagMismatch {
+                name: current.name(),
+                current: current.etag(),
+            })
+            .into());
+        }
+        let deleted = self
+            .store
+            .delete(&current.note_id, self.keep_deleted)
+            .await
+            .map_err(Error::from)?;
+        Ok(Response::new(to_proto(&deleted)))
+    }
+
+    async fn undelete_note(
+        &self,
+        _request: Request<UndeleteNoteRequest>,
+    ) -> Result<Response<Note>, Status> {
+        Err(not_yet("UndeleteNote"))
+    }
+
+    async fn render_note(
+        &self,
+        request: Request<RenderNoteRequest>,
+    ) -> Result<Response<HttpBody>, Status> {
+        let context = CallContext::of(&request);
+        let note = self
+            .note(&context, "name", &request.get_ref().name, Access::Read)
+            .await?;
+        Ok(Response::new(HttpBody {
+            content_type: "text/html; charset=utf-8".to_owned(),
+            data: render::html(&note.body).into_bytes(),
+            extensions: Vec::new(),
+        }))
+    }
+
+    async fn search_notes(
+        &self,
+        request: Request<SearchNotesRequest>,
+    ) -> Result<Response<SearchNotesResponse>, Status> {
+        let context = CallContext::of(&request);
+        let request = request.into_inner();
+        let filter = if request.filter.trim().is_empty() {
+            None
+        } else {
+            Some(aip::parse_filter(&request.filter, FILTER_FIELDS)?)
+        };
+        let size = match request.page_size {
+            0 => 20,
+            n => i64::from(n.min(100)),
+        };
+        let offset: i64 = if request.page_token.is_empty() {
+            0
+        } else {
+            request
+                .page_token
+                .parse()
+                .map_err(|_| Error::invalid("page_token", "is not a token of this search"))?
+        };
+        let found = self
+            .store
+            .search(
+                &context.caller,
+                &request.query,
+                filter.as_ref(),
+                size + 1,
+                offset,
+            )
+            .await
+            .map_err(Error::from)?;
+        let more = found.len() as i64 > size;
+        let results = found
+            .into_iter()
+            .take(usize::try_from(size).unwrap_or(20))
+            .map(|found| SearchResult {
+                note: Some(to_proto(&found.note)),
+                rank: f64::from(found.rank),
+                snippet: found.snippet,
+            })
+            .collect();
+        Ok(Response::new(SearchNotesResponse {
+            results,
+            next_page_token: if more {
+                (offset + size).to_string()
+            } else {
+                String::new()
+            },
+        }))
+    }
+
+    async fn list_linked_notes(
+        &self,
+        _request: Request<ListLinkedNotesRequest>,
+    ) -> Result<Response<ListLinkedNotesResponse>, Status> {
+        Err(not_yet("ListLinkedNotes"))
+    }
+
+    async fn create_note_share(
+        &self,
+        request: Request<CreateNoteShareRequest>,
+    ) -> Result<Response<NoteShare>, Status> {
+        let context = CallContext::of(&request);
+        let request = request.into_inner();
+        let note = self
+            .note(&context, "parent", &request.parent, Access::Own)
+            .await?;
+        if !note.project_id.is_empty() {
+            return Err(Error::invalid(
+                "parent",
+                "a project's notes follow the project's roles; only personal notes are shared",
+            )
+            .into());
+        }
+        let share = request.share.unwrap_or_default();
+        if share.user == context.caller {
+            return Err(Error::invalid("share.user", "a note is its owner's already").into());
+        }
+        let role = i16::try_from(share.role).unwrap_or_default();
+        self.store
+            .share(&note.note_id, &share.user, role)
+            .await
+            .map_err(Error::from)?;
+        let user = crate::store::user_id(&share.user);
+        Ok(Response::new(NoteShare {
+            name: format!("{}/shares/{user}", note.name()),
+            user: share.user,
+            role: share.role,
+            create_time: Some(taskmesh_mesh::time::now()),
+        }))
+    }
+
+    async fn list_note_shares(
+        &self,
+        _request: Request<ListNoteSharesRequest>,
+    ) -> Result<Response<ListNoteSharesResponse>, Status> {
+        Err(not_yet("ListNoteShares"))
+    }
+
+    async fn delete_note_share(
+        &self,
+        request: Request<DeleteNoteShareRequest>,
+    ) -> Result<Response<()>, Status> {
+        let context = CallContext::of(&request);
+        let name = &request.get_ref().name;
+        let (note_name, user) = name
+            .rsplit_once("/shares/")
+            .filter(|(_, user)| valid_id(user))
+            .ok_or_else(|| {
+                Error::invalid(
+                    "name",
+                    format!("`{name}` is not .../notes/{{note}}/shares/{{share}}"),
+                )
+            })?;
+        let note = self.note(&context, "name", note_name, Access::Own).await?;
+        let removed = self
+            .store
+            .unshare(&note.note_id, &format!("users/{user}"))
+            .await
+            .map_err(Error::from)?;
+        if !removed {
+            return Err(Error::from(crate::store::StoreError::NotFound(name.clone())).into());
+        }
+        Ok(Response::new(()))
+    }
+}
