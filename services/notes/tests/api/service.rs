@@ -1,0 +1,201 @@
+//! NoteService over gRPC on a running app (real PostgreSQL and NATS, tokens as identity issues
+//! them): create and capture, reading under access rules, etags, render, search, sharing.
+
+use taskmesh_contracts::notes_v1::note_service_client::NoteServiceClient;
+use taskmesh_contracts::notes_v1::{
+    CaptureNoteRequest, CreateNoteRequest, CreateNoteShareRequest, DeleteNoteShareRequest,
+    GetNoteRequest, Note, NoteShare, RenderNoteRequest, SearchNotesRequest, ShareRole,
+    UpdateNoteRequest,
+};
+use taskmesh_testing::{
+    Authed, DefaultCaller, NatsServer, RunningApp, Stack, TestDatabase, channel,
+};
+use tonic::Code;
+
+struct World {
+    _nats: NatsServer,
+    _db: TestDatabase,
+    app: RunningApp,
+}
+
+impl World {
+    async fn new() -> Self {
+        let stack = Stack::load();
+        let nats = NatsServer::start(&stack).await;
+        let db = TestDatabase::create(&stack, "notes_test_api").await;
+        let layers = taskmesh_testing::with_identity(db.app_layers(
+            taskmesh_notes::Config::default_layers(),
+            &stack,
+            &nats.url(),
+        ));
+        let app = taskmesh_notes::App::build(
+            taskmesh_notes::Config::from_layers(&layers).expect("notes config"),
+        )
+        .await
+        .expect("notes app");
+        Self {
+            _nats: nats,
+            _db: db,
+            app: RunningApp::start(app),
+        }
+    }
+
+    async fn client(&self, user: &'static str) -> NoteServiceClient<Authed> {
+        NoteServiceClient::with_interceptor(channel(self.app.addr).await, DefaultCaller(user))
+    }
+}
+
+async fn create(
+    client: &mut NoteServiceClient<Authed>,
+    parent: &str,
+    title: &str,
+    body: &str,
+) -> Note {
+    client
+        .create_note(CreateNoteRequest {
+            parent: parent.into(),
+            note: Some(Note {
+                title: title.into(),
+                body: body.into(),
+                ..Default::default()
+            }),
+            request_id: String::new(),
+        })
+        .await
+        .expect("create")
+        .into_inner()
+}
+
+#[tokio::test]
+async fn notes_are_their_owners_until_shared_and_stale_writes_are_refused() {
+    let world = World::new().await;
+    let mut ann = world.client("ann").await;
+    let mut bob = world.client("bob").await;
+    let note = create(
+        &mut ann,
+        "users/ann",
+        "Plans",
+        "**bold** plans <script>x</script>",
+    )
+    .await;
+    assert!(note.name.starts_with("users/ann/notes/"));
+
+    // Another user's notes are not theirs to add to, or to see.
+    let denied = bob
+        .create_note(CreateNoteRequest {
+            parent: "users/ann".into(),
+            note: Some(Note::default()),
+            request_id: String::new(),
+        })
+        .await
+        .expect_err("not bob's");
+    assert_eq!(denied.code(), Code::PermissionDenied);
+    let hidden = bob
+        .get_note(GetNoteRequest {
+            name: note.name.clone(),
+        })
+        .await
+        .expect_err("not shared");
+    assert_eq!(hidden.code(), Code::NotFound);
+
+    // Shared as a viewer: readable, not writable; unshared: hidden again.
+    ann.create_note_share(CreateNoteShareRequest {
+        parent: note.name.clone(),
+        share: Some(NoteShare {
+            user: "users/bob".into(),
+            role: ShareRole::Viewer as i32,
+            ..Default::default()
+        }),
+    })
+    .await
+    .expect("share");
+    let seen = bob
+        .get_note(GetNoteRequest {
+            name: note.name.clone(),
+        })
+        .await
+        .expect("shared")
+        .into_inner();
+    assert_eq!(seen.title, "Plans");
+    let edit = |etag: &str, title: &str| UpdateNoteRequest {
+        note: Some(Note {
+            name: note.name.clone(),
+            title: title.into(),
+            etag: etag.into(),
+            ..Default::default()
+        }),
+        update_mask: Some(prost_types::FieldMask {
+            paths: vec!["title".into()],
+        }),
+    };
+    let viewer = bob
+        .update_note(edit("", "Bob's"))
+        .await
+        .expect_err("a viewer");
+    assert_eq!(viewer.code(), Code::PermissionDenied);
+    let found = bob
+        .search_notes(SearchNotesRequest {
+            query: "plans".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("search")
+        .into_inner();
+    assert_eq!(found.results.len(), 1);
+    ann.delete_note_share(DeleteNoteShareRequest {
+        name: format!("{}/shares/bob", note.name),
+    })
+    .await
+    .expect("unshare");
+    let found = bob
+        .search_notes(SearchNotesRequest {
+            query: "plans".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("search")
+        .into_inner();
+    assert!(found.results.is_empty());
+
+    // Two writers with the same etag: the second is ABORTED.
+    let first = ann
+        .update_note(edit(&note.etag, "First"))
+        .await
+        .expect("first");
+    let second = ann
+        .update_note(edit(&note.etag, "Second"))
+        .await
+        .expect_err("stale");
+    assert_eq!(second.code(), Code::Aborted);
+    assert_eq!(first.into_inner().title, "First");
+
+    // Rendered: HTML without the script.
+    let html = ann
+        .render_note(RenderNoteRequest {
+            name: note.name.clone(),
+        })
+        .await
+        .expect("render")
+        .into_inner();
+    assert!(html.content_type.starts_with("text/html"));
+    let text = String::from_utf8(html.data).expect("utf-8");
+    assert!(text.contains("<strong>bold</strong>"), "{text}");
+    assert!(!text.contains("<script"), "{text}");
+}
+
+#[tokio::test]
+async fn a_capture_takes_its_title_from_the_first_line() {
+    let world = World::new().await;
+    let mut ann = world.client("ann").await;
+    let note = ann
+        .capture_note(CaptureNoteRequest {
+            parent: "users/ann".into(),
+            body: "# Call the plumber\nabout the kitchen sink".into(),
+            request_id: String::new(),
+        })
+        .await
+        .expect("capture")
+        .into_inner();
+    assert_eq!(note.title, "Call the plumber");
+    assert!(note.body.ends_with("kitchen sink"));
+}
