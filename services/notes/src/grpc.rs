@@ -2,8 +2,8 @@
 //! do with it ([`Access`]), and refuses before anything else: a note the caller cannot read is
 //! NOT_FOUND (its existence is not told), one they can read but not change is PERMISSION_DENIED.
 //!
-//! Work in progress: ListNotes, ListLinkedNotes, ListNoteShares, UndeleteNote and the update of
-//! fields other than `title` and `body` answer UNIMPLEMENTED so far.
+//! Work in progress: links (ListLinkedNotes, `links` on create and update) answer UNIMPLEMENTED so
+//! far.
 
 use taskmesh_contracts::google::api::HttpBody;
 use taskmesh_contracts::notes_v1::note_service_server::NoteService;
@@ -21,7 +21,7 @@ use tonic::{Request, Response, Status};
 
 use crate::domain::{capture, render};
 use crate::error::Error;
-use crate::store::{Access, FILTER_FIELDS, NewNote, NoteRow, Store};
+use crate::store::{Access, FILTER_FIELDS, NewNote, NoteChange, NoteRow, Store, list};
 
 /// Serves NoteService from the store.
 #[derive(Debug, Clone)]
@@ -107,6 +107,39 @@ impl NotesService {
     }
 }
 
+impl NotesService {
+    /// Whether the caller may list the notes under `parent`: their own `users/{user}`, or a
+    /// project they belong to.
+    async fn may_read_parent(&self, context: &CallContext, parent: &str) -> Result<(), Error> {
+        if parent.starts_with("users/") {
+            if parent == context.caller {
+                return Ok(());
+            }
+            return Err(Error::Denied(format!(
+                "the notes of {parent} are its user's own"
+            )));
+        }
+        let Some(project) = parent.strip_prefix("projects/").filter(|p| valid_id(p)) else {
+            return Err(Error::invalid(
+                "parent",
+                format!("`{parent}` is neither users/{{user}} nor projects/{{project}}"),
+            ));
+        };
+        if self
+            .store
+            .member_role(project, &context.caller)
+            .await?
+            .is_some()
+        {
+            Ok(())
+        } else {
+            Err(Error::Denied(format!(
+                "the caller is not a member of {parent}"
+            )))
+        }
+    }
+}
+
 fn valid_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 63
@@ -165,6 +198,27 @@ fn request_id(text: &str) -> Result<Option<uuid::Uuid>, Error> {
     uuid::Uuid::parse_str(text)
         .map(Some)
         .map_err(|_| Error::invalid("request_id", "is not a UUID"))
+}
+
+/// The position a page token stands for (0 without one).
+fn page_offset(token: &str) -> Result<i64, Error> {
+    if token.is_empty() {
+        return Ok(0);
+    }
+    token
+        .parse()
+        .ok()
+        .filter(|n: &i64| *n >= 0)
+        .ok_or_else(|| Error::invalid("page_token", "is not a token of this list"))
+}
+
+/// The token of the page after one of `size` at `offset`, when there is one.
+fn next_token(more: bool, offset: i64, size: i64) -> String {
+    if more {
+        (offset + size).to_string()
+    } else {
+        String::new()
+    }
 }
 
 fn not_yet(what: &str) -> Status {
@@ -232,9 +286,49 @@ impl NoteService for NotesService {
 
     async fn list_notes(
         &self,
-        _request: Request<ListNotesRequest>,
+        request: Request<ListNotesRequest>,
     ) -> Result<Response<ListNotesResponse>, Status> {
-        Err(not_yet("ListNotes"))
+        let context = CallContext::of(&request);
+        let request = request.into_inner();
+        self.may_read_parent(&context, &request.parent).await?;
+        let filter = if request.filter.trim().is_empty() {
+            None
+        } else {
+            Some(aip::parse_filter(&request.filter, FILTER_FIELDS)?)
+        };
+        let order = list::order_sql(&request.order_by).ok_or_else(|| {
+            Error::invalid(
+                "order_by",
+                "one of `update_time desc`, `update_time`, `create_time desc`, `create_time`, `title`",
+            )
+        })?;
+        let size = match request.page_size {
+            0 => 50,
+            n => i64::from(n.min(1000)),
+        };
+        let offset = page_offset(&request.page_token)?;
+        let rows = self
+            .store
+            .list(list::Listing {
+                parent: &request.parent,
+                filter: filter.as_ref(),
+                filter_names_archived: request.filter.contains("archived"),
+                show_deleted: request.show_deleted,
+                order,
+                limit: size + 1,
+                offset,
+            })
+            .await
+            .map_err(Error::from)?;
+        let more = rows.len() as i64 > size;
+        Ok(Response::new(ListNotesResponse {
+            notes: rows
+                .iter()
+                .take(usize::try_from(size).unwrap_or(50))
+                .map(to_proto)
+                .collect(),
+            next_page_token: next_token(more, offset, size),
+        }))
     }
 
     async fn update_note(
@@ -247,19 +341,28 @@ impl NoteService for NotesService {
         let current = self
             .note(&context, "note.name", &change.name, Access::Write)
             .await?;
-        let paths = aip::update_paths(request.update_mask.as_ref(), &["title", "body"])?;
-        let mut title = current.title.clone();
-        let mut body = current.body.clone();
+        let paths = aip::update_paths(
+            request.update_mask.as_ref(),
+            &[
+                "title", "body", "color", "pinned", "archived", "labels", "links",
+            ],
+        )?;
+        let mut update = NoteChange::default();
         for path in paths {
             match path {
-                "title" => title.clone_from(&change.title),
-                "body" => body.clone_from(&change.body),
+                "title" => update.title = Some(change.title.clone()),
+                "body" => update.body = Some(change.body.clone()),
+                "color" => update.color = Some(i16::try_from(change.color).unwrap_or_default()),
+                "pinned" => update.pinned = Some(change.pinned),
+                "archived" => update.archived = Some(change.archived),
+                "labels" => update.labels = Some(change.labels.clone()),
+                "links" => return Err(not_yet("linking notes")),
                 _ => {}
             }
         }
         let written = self
             .store
-            .write(&current.note_id, &change.etag, &title, &body)
+            .update(&current.note_id, &change.etag, &update)
             .await
             .map_err(Error::from)?;
         Ok(Response::new(to_proto(&written)))
@@ -291,9 +394,18 @@ impl NoteService for NotesService {
 
     async fn undelete_note(
         &self,
-        _request: Request<UndeleteNoteRequest>,
+        request: Request<UndeleteNoteRequest>,
     ) -> Result<Response<Note>, Status> {
-        Err(not_yet("UndeleteNote"))
+        let context = CallContext::of(&request);
+        let current = self
+            .note(&context, "name", &request.get_ref().name, Access::Own)
+            .await?;
+        let back = self
+            .store
+            .undelete(&current.note_id)
+            .await
+            .map_err(Error::from)?;
+        Ok(Response::new(to_proto(&back)))
     }
 
     async fn render_note(
@@ -326,14 +438,7 @@ impl NoteService for NotesService {
             0 => 20,
             n => i64::from(n.min(100)),
         };
-        let offset: i64 = if request.page_token.is_empty() {
-            0
-        } else {
-            request
-                .page_token
-                .parse()
-                .map_err(|_| Error::invalid("page_token", "is not a token of this search"))?
-        };
+        let offset = page_offset(&request.page_token)?;
         let found = self
             .store
             .search(
@@ -357,11 +462,7 @@ impl NoteService for NotesService {
             .collect();
         Ok(Response::new(SearchNotesResponse {
             results,
-            next_page_token: if more {
-                (offset + size).to_string()
-            } else {
-                String::new()
-            },
+            next_page_token: next_token(more, offset, size),
         }))
     }
 
@@ -408,9 +509,26 @@ impl NoteService for NotesService {
 
     async fn list_note_shares(
         &self,
-        _request: Request<ListNoteSharesRequest>,
+        request: Request<ListNoteSharesRequest>,
     ) -> Result<Response<ListNoteSharesResponse>, Status> {
-        Err(not_yet("ListNoteShares"))
+        let context = CallContext::of(&request);
+        let note = self
+            .note(&context, "parent", &request.get_ref().parent, Access::Own)
+            .await?;
+        let shares = self
+            .store
+            .shares(&note.note_id)
+            .await
+            .map_err(Error::from)?
+            .into_iter()
+            .map(|(user, role, since)| NoteShare {
+                name: format!("{}/shares/{user}", note.name()),
+                user: format!("users/{user}"),
+                role: i32::from(role),
+                create_time: Some(to_timestamp(since)),
+            })
+            .collect();
+        Ok(Response::new(ListNoteSharesResponse { shares }))
     }
 
     async fn delete_note_share(

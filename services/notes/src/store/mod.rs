@@ -1,6 +1,7 @@
 //! The notes' storage in PostgreSQL: notes with their links and shares, the project members read
 //! model, and who may do what with a note ([`Store::access`]). Full-text search is in [`search`].
 
+pub mod list;
 pub mod search;
 
 use chrono::{DateTime, Utc};
@@ -161,6 +162,23 @@ pub struct NewNote {
     pub labels: Vec<String>,
 }
 
+/// What an update changes (`None`: left as it is).
+#[derive(Debug, Clone, Default)]
+pub struct NoteChange {
+    /// Title.
+    pub title: Option<String>,
+    /// Markdown.
+    pub body: Option<String>,
+    /// `NoteColor` number.
+    pub color: Option<i16>,
+    /// Pinned.
+    pub pinned: Option<bool>,
+    /// Archived.
+    pub archived: Option<bool>,
+    /// Labels.
+    pub labels: Option<Vec<String>>,
+}
+
 /// The notes database.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -264,13 +282,12 @@ impl Store {
         })
     }
 
-    /// Changes title and body of a note whose etag, when given, is current.
-    pub async fn write(
+    /// Applies `change` to a note whose etag, when given, is current.
+    pub async fn update(
         &self,
         note_id: &str,
         etag: &str,
-        title: &str,
-        body: &str,
+        change: &NoteChange,
     ) -> Result<NoteRow, StoreError> {
         let mut tx = self.pool.begin().await?;
         let current: Option<NoteRow> = sqlx::query_as(&format!(
@@ -287,16 +304,49 @@ impl Store {
             });
         }
         let row: NoteRow = sqlx::query_as(&format!(
-            "UPDATE notes AS n SET title = $2, body = $3, update_time = now(), \
-               version = version + 1 WHERE n.note_id = $1 RETURNING {COLUMNS}"
+            "UPDATE notes AS n SET title = coalesce($2, title), body = coalesce($3, body), \
+               color = coalesce($4, color), pinned = coalesce($5, pinned), \
+               archived = coalesce($6, archived), labels = coalesce($7, labels), \
+               update_time = now(), version = version + 1 \
+             WHERE n.note_id = $1 RETURNING {COLUMNS}"
         ))
         .bind(note_id)
-        .bind(title)
-        .bind(body)
+        .bind(change.title.as_deref())
+        .bind(change.body.as_deref())
+        .bind(change.color)
+        .bind(change.pinned)
+        .bind(change.archived)
+        .bind(change.labels.as_deref())
         .fetch_one(&mut *tx)
         .await?;
         tx.commit().await?;
         Ok(row)
+    }
+
+    /// Brings a deleted note back.
+    pub async fn undelete(&self, note_id: &str) -> Result<NoteRow, StoreError> {
+        let row: Option<NoteRow> = sqlx::query_as(&format!(
+            "UPDATE notes AS n SET delete_time = NULL, purge_time = NULL, update_time = now(), \
+               version = version + 1 \
+             WHERE n.note_id = $1 AND n.delete_time IS NOT NULL RETURNING {COLUMNS}"
+        ))
+        .bind(note_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.ok_or_else(|| StoreError::NotFound(format!("deleted note {note_id}")))
+    }
+
+    /// Whom a note is shared with: `(user id, role, since)`, by user id.
+    pub async fn shares(
+        &self,
+        note_id: &str,
+    ) -> Result<Vec<(String, i16, DateTime<Utc>)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT user_id, role, create_time FROM note_shares WHERE note_id = $1 ORDER BY user_id",
+        )
+        .bind(note_id)
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     /// Deletes a note softly; it is purged `keep` later.
@@ -353,6 +403,21 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    /// The role of `user` (`users/{user}`) in project `project_id`, if they belong to it.
+    pub async fn member_role(
+        &self,
+        project_id: &str,
+        user: &str,
+    ) -> Result<Option<i16>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT role FROM members WHERE project_id = $1 AND user_id = $2")
+                .bind(project_id)
+                .bind(user_id(user))
+                .fetch_optional(&self.pool)
+                .await?,
+        )
     }
 
     /// Records that `user` left `project`.

@@ -199,3 +199,120 @@ async fn a_capture_takes_its_title_from_the_first_line() {
     assert_eq!(note.title, "Call the plumber");
     assert!(note.body.ends_with("kitchen sink"));
 }
+
+#[tokio::test]
+async fn lists_put_pinned_first_hide_archived_and_deleted_and_undelete_brings_back() {
+    use taskmesh_contracts::notes_v1::{
+        DeleteNoteRequest, ListNoteSharesRequest, ListNotesRequest, UndeleteNoteRequest,
+    };
+    let world = World::new().await;
+    let mut ann = world.client("ann").await;
+    let mut bob = world.client("bob").await;
+    let old = create(&mut ann, "users/ann", "Old", "").await;
+    let pinned = create(&mut ann, "users/ann", "Pinned", "").await;
+    let archived = create(&mut ann, "users/ann", "Archived", "").await;
+    create(&mut ann, "users/ann", "Newest", "").await;
+    let set = |note: &Note, path: &str| UpdateNoteRequest {
+        note: Some(Note {
+            name: note.name.clone(),
+            pinned: true,
+            archived: true,
+            ..Default::default()
+        }),
+        update_mask: Some(prost_types::FieldMask {
+            paths: vec![path.into()],
+        }),
+    };
+    ann.update_note(set(&pinned, "pinned")).await.expect("pin");
+    ann.update_note(set(&archived, "archived"))
+        .await
+        .expect("archive");
+    let shared = create(&mut bob, "users/bob", "Bob's shared", "").await;
+    bob.create_note_share(CreateNoteShareRequest {
+        parent: shared.name.clone(),
+        share: Some(NoteShare {
+            user: "users/ann".into(),
+            role: ShareRole::Editor as i32,
+            ..Default::default()
+        }),
+    })
+    .await
+    .expect("share");
+    let shares = bob
+        .list_note_shares(ListNoteSharesRequest {
+            parent: shared.name.clone(),
+        })
+        .await
+        .expect("shares")
+        .into_inner()
+        .shares;
+    assert_eq!(shares.len(), 1);
+    assert_eq!(shares[0].user, "users/ann");
+    assert_eq!(shares[0].role(), ShareRole::Editor);
+
+    let list = |filter: &str, show_deleted: bool| ListNotesRequest {
+        parent: "users/ann".into(),
+        filter: filter.into(),
+        show_deleted,
+        ..Default::default()
+    };
+    let titles = |notes: Vec<Note>| notes.into_iter().map(|n| n.title).collect::<Vec<_>>();
+    let listed = ann
+        .list_notes(list("", false))
+        .await
+        .expect("list")
+        .into_inner();
+    assert_eq!(
+        titles(listed.notes),
+        ["Pinned", "Bob's shared", "Newest", "Old"]
+    );
+    let only = ann
+        .list_notes(list("archived = true", false))
+        .await
+        .expect("archived")
+        .into_inner();
+    assert_eq!(titles(only.notes), ["Archived"]);
+    let other = bob
+        .list_notes(list("", false))
+        .await
+        .expect_err("not bob's");
+    assert_eq!(other.code(), Code::PermissionDenied);
+
+    ann.delete_note(DeleteNoteRequest {
+        name: old.name.clone(),
+        etag: String::new(),
+    })
+    .await
+    .expect("delete");
+    let listed = ann
+        .list_notes(list("", false))
+        .await
+        .expect("list")
+        .into_inner();
+    assert!(!titles(listed.notes).contains(&"Old".to_owned()));
+    let with_deleted = ann
+        .list_notes(list("", true))
+        .await
+        .expect("list")
+        .into_inner();
+    assert!(
+        with_deleted
+            .notes
+            .iter()
+            .any(|n| n.title == "Old" && n.delete_time.is_some())
+    );
+    let back = ann
+        .undelete_note(UndeleteNoteRequest {
+            name: old.name.clone(),
+        })
+        .await
+        .expect("undelete")
+        .into_inner();
+    assert!(back.delete_time.is_none() && back.purge_time.is_none());
+    let listed = ann
+        .list_notes(list("", false))
+        .await
+        .expect("list")
+        .into_inner();
+    assert!(titles(listed.notes).contains(&"Old".to_owned()));
+}

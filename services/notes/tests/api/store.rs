@@ -2,7 +2,7 @@
 //! to someone who cannot read it, ranking, the search syntax, snippets, etags and idempotent
 //! creates.
 
-use taskmesh_notes::store::{Access, NewNote, Store, StoreError, roles};
+use taskmesh_notes::store::{Access, NewNote, NoteChange, Store, StoreError, roles};
 use taskmesh_testing::{Stack, TestDatabase};
 
 async fn store() -> (Store, TestDatabase) {
@@ -210,13 +210,17 @@ async fn a_stale_write_is_refused_and_a_repeated_create_returns_the_first_note()
     assert_eq!(again.note_id, first.note_id);
     assert_eq!(again.title, "Once");
 
+    let change = |title: &str| NoteChange {
+        title: Some(title.to_owned()),
+        ..NoteChange::default()
+    };
     let written = store
-        .write(&first.note_id, &first.etag(), "Once more", "a")
+        .update(&first.note_id, &first.etag(), &change("Once more"))
         .await
         .expect("write");
     assert_ne!(written.etag(), first.etag());
     let stale = store
-        .write(&first.note_id, &first.etag(), "Lost update", "b")
+        .update(&first.note_id, &first.etag(), &change("Lost update"))
         .await
         .expect_err("stale");
     assert!(
