@@ -11,7 +11,7 @@ use taskmesh_contracts::projects_v1::{
     Column, ColumnKind, GetColumnRequest, GetMemberRequest, ListColumnsRequest, Role,
 };
 
-use taskmesh_mesh::context::{CORRELATION_ID_HEADER, CallContext, REQUEST_ID_HEADER};
+use taskmesh_mesh::context::CallContext;
 use taskmesh_mesh::status::{unavailable, with_reason};
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Request, Status};
@@ -115,28 +115,7 @@ impl ProjectsClient {
     }
 
     fn request<T>(&self, context: &CallContext, message: T) -> Request<T> {
-        let mut request = Request::new(message);
-        let timeout = context
-            .remaining()
-            .map_or(self.timeout, |left| left.min(self.timeout));
-        request.set_timeout(timeout);
-        let metadata = request.metadata_mut();
-        for (key, value) in [
-            (REQUEST_ID_HEADER, context.request_id.as_str()),
-            (CORRELATION_ID_HEADER, context.correlation_id.as_str()),
-            ("traceparent", context.traceparent.as_str()),
-        ] {
-            if let Ok(value) = value.parse() {
-                metadata.insert(key, value);
-            }
-        }
-        // The call acts for the same user with the same credential (and so the same scope).
-        if let Some((key, value)) = context.credential.as_ref().map(|c| c.header())
-            && let Ok(value) = value.parse()
-        {
-            metadata.insert(key, value);
-        }
-        request
+        crate::forwarded(context, self.timeout, message)
     }
 
     /// PERMISSION_DENIED unless the caller may `access` the project. Call it before any lookup, so

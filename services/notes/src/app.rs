@@ -2,12 +2,13 @@
 //! gRPC service it serves.
 
 use sqlx::migrate::Migrator;
+use taskmesh_clients::{ProjectsClient, TasksClient};
 use taskmesh_contracts::notes_v1::note_service_server::NoteServiceServer;
 use taskmesh_service::{NoCommand, Service, Wiring};
 
 use crate::config::Settings;
 use crate::error::Error;
-use crate::grpc::NotesService;
+use crate::grpc::{NotesService, Targets};
 use crate::store::Store;
 
 /// The notes service.
@@ -28,8 +29,13 @@ impl Service for Notes {
     async fn build(wiring: &mut Wiring<Self>) -> Result<(), Error> {
         let settings = wiring.settings().clone();
         let store = Store::new(wiring.pool().clone());
+        let projects = ProjectsClient::from_config(&settings.projects)
+            .map_err(|e| Error::invalid("projects.endpoint", e.to_string()))?;
+        let tasks = TasksClient::from_config(&settings.tasks)
+            .map_err(|e| Error::invalid("tasks.endpoint", e.to_string()))?;
         wiring.serve(NoteServiceServer::new(NotesService::new(
             store,
+            Targets { projects, tasks },
             chrono::TimeDelta::days(settings.keep_deleted_days),
         )));
         Ok(())

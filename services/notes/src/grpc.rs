@@ -2,16 +2,18 @@
 //! do with it ([`Access`]), and refuses before anything else: a note the caller cannot read is
 //! NOT_FOUND (its existence is not told), one they can read but not change is PERMISSION_DENIED.
 //!
-//! Work in progress: links (ListLinkedNotes, `links` on create and update) answer UNIMPLEMENTED so
-//! far.
+//! Work in progress: links are checked and listed, but not yet marked broken from the tasks and
+//! projects services' events, and project membership (the `members` read model) is not yet fed
+//! by them either.
 
+use taskmesh_clients::{ProjectsClient, TasksClient};
 use taskmesh_contracts::google::api::HttpBody;
 use taskmesh_contracts::notes_v1::note_service_server::NoteService;
 use taskmesh_contracts::notes_v1::{
     CaptureNoteRequest, CreateNoteRequest, CreateNoteShareRequest, DeleteNoteRequest,
     DeleteNoteShareRequest, GetNoteRequest, ListLinkedNotesRequest, ListLinkedNotesResponse,
     ListNoteSharesRequest, ListNoteSharesResponse, ListNotesRequest, ListNotesResponse, Note,
-    NoteShare, RenderNoteRequest, SearchNotesRequest, SearchNotesResponse, SearchResult,
+    NoteLink, NoteShare, RenderNoteRequest, SearchNotesRequest, SearchNotesResponse, SearchResult,
     UndeleteNoteRequest, UpdateNoteRequest,
 };
 use taskmesh_mesh::CallContext;
@@ -27,16 +29,95 @@ use crate::store::{Access, FILTER_FIELDS, NewNote, NoteChange, NoteRow, Store, l
 #[derive(Debug, Clone)]
 pub struct NotesService {
     store: Store,
+    targets: Targets,
     keep_deleted: chrono::TimeDelta,
 }
 
+/// Where a link's target is asked whether the caller can read it.
+#[derive(Debug, Clone)]
+pub struct Targets {
+    /// The projects service.
+    pub projects: ProjectsClient,
+    /// The tasks service.
+    pub tasks: TasksClient,
+}
+
+impl Targets {
+    /// PERMISSION_DENIED unless the caller can read every one of `links` (each a task or a
+    /// project, asked of its service with the caller's credential); their targets, in order.
+    async fn check(
+        &self,
+        context: &CallContext,
+        links: &[NoteLink],
+    ) -> Result<Vec<String>, Status> {
+        let mut targets: Vec<String> = Vec::with_capacity(links.len());
+        for (i, link) in links.iter().enumerate() {
+            let target = link.target.as_str();
+            if targets.iter().any(|t| t == target) {
+                continue;
+            }
+            let readable = match target.split('/').collect::<Vec<_>>().as_slice() {
+                ["projects", project] if valid_id(project) => {
+                    self.projects.role(context, project).await?.is_some()
+                }
+                ["projects", project, "tasks", task] if valid_id(project) && valid_id(task) => {
+                    self.tasks.readable(context, target).await?
+                }
+                _ => {
+                    return Err(Error::invalid(
+                        format!("links[{i}].target"),
+                        "is neither projects/{project} nor projects/{project}/tasks/{task}",
+                    )
+                    .into());
+                }
+            };
+            if !readable {
+                return Err(Error::Denied(format!("the caller cannot read {target}")).into());
+            }
+            targets.push(target.to_owned());
+        }
+        Ok(targets)
+    }
+}
+
 impl NotesService {
-    /// Notes in `store`; a deleted note is kept `keep_deleted` before it is purged.
-    pub fn new(store: Store, keep_deleted: chrono::TimeDelta) -> Self {
+    /// Notes in `store`, links checked with `targets`; a deleted note is kept `keep_deleted`
+    /// before it is purged.
+    pub fn new(store: Store, targets: Targets, keep_deleted: chrono::TimeDelta) -> Self {
         Self {
             store,
+            targets,
             keep_deleted,
         }
+    }
+
+    /// `rows` as the API shows them, with their links.
+    async fn shown(&self, rows: &[NoteRow]) -> Result<Vec<Note>, Error> {
+        let ids: Vec<String> = rows.iter().map(|r| r.note_id.clone()).collect();
+        let mut links = self.store.links_of(&ids).await?;
+        Ok(rows
+            .iter()
+            .map(|row| {
+                let mut note = to_proto(row);
+                note.links = links
+                    .remove(&row.note_id)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(target, broken)| NoteLink {
+                        target,
+                        broken: broken.is_some(),
+                        broken_time: broken.map(to_timestamp),
+                    })
+                    .collect();
+                note
+            })
+            .collect())
+    }
+
+    /// One row as the API shows it, with its links.
+    async fn one(&self, row: &NoteRow) -> Result<Response<Note>, Status> {
+        let mut shown = self.shown(std::slice::from_ref(row)).await?;
+        Ok(Response::new(shown.pop().unwrap_or_default()))
     }
 
     /// The note `name` (request field `field`) when the caller may do at least `needed` with it.
@@ -221,10 +302,6 @@ fn next_token(more: bool, offset: i64, size: i64) -> String {
     }
 }
 
-fn not_yet(what: &str) -> Status {
-    Status::unimplemented(format!("{what} is not built yet"))
-}
-
 #[tonic::async_trait]
 impl NoteService for NotesService {
     async fn create_note(
@@ -235,10 +312,9 @@ impl NoteService for NotesService {
         let request = request.into_inner();
         self.may_add(&context, &request.parent).await?;
         let note = request.note.unwrap_or_default();
-        if !note.links.is_empty() {
-            return Err(not_yet("linking notes"));
-        }
+        let links = self.targets.check(&context, &note.links).await?;
         let new = NewNote {
+            links,
             parent: request.parent,
             title: note.title,
             body: note.body,
@@ -252,7 +328,7 @@ impl NoteService for NotesService {
             .create(&new, &context.caller, request_id(&request.request_id)?)
             .await
             .map_err(Error::from)?;
-        Ok(Response::new(to_proto(&made)))
+        self.one(&made).await
     }
 
     async fn capture_note(
@@ -273,7 +349,7 @@ impl NoteService for NotesService {
             .create(&new, &context.caller, request_id(&request.request_id)?)
             .await
             .map_err(Error::from)?;
-        Ok(Response::new(to_proto(&made)))
+        self.one(&made).await
     }
 
     async fn get_note(&self, request: Request<GetNoteRequest>) -> Result<Response<Note>, Status> {
@@ -281,7 +357,7 @@ impl NoteService for NotesService {
         let note = self
             .note(&context, "name", &request.get_ref().name, Access::Read)
             .await?;
-        Ok(Response::new(to_proto(&note)))
+        self.one(&note).await
     }
 
     async fn list_notes(
@@ -321,12 +397,9 @@ impl NoteService for NotesService {
             .await
             .map_err(Error::from)?;
         let more = rows.len() as i64 > size;
+        let page = &rows[..rows.len().min(usize::try_from(size).unwrap_or(50))];
         Ok(Response::new(ListNotesResponse {
-            notes: rows
-                .iter()
-                .take(usize::try_from(size).unwrap_or(50))
-                .map(to_proto)
-                .collect(),
+            notes: self.shown(page).await?,
             next_page_token: next_token(more, offset, size),
         }))
     }
@@ -356,7 +429,7 @@ impl NoteService for NotesService {
                 "pinned" => update.pinned = Some(change.pinned),
                 "archived" => update.archived = Some(change.archived),
                 "labels" => update.labels = Some(change.labels.clone()),
-                "links" => return Err(not_yet("linking notes")),
+                "links" => update.links = Some(self.targets.check(&context, &change.links).await?),
                 _ => {}
             }
         }
@@ -365,7 +438,7 @@ impl NoteService for NotesService {
             .update(&current.note_id, &change.etag, &update)
             .await
             .map_err(Error::from)?;
-        Ok(Response::new(to_proto(&written)))
+        self.one(&written).await
     }
 
     async fn delete_note(
@@ -389,7 +462,7 @@ impl NoteService for NotesService {
             .delete(&current.note_id, self.keep_deleted)
             .await
             .map_err(Error::from)?;
-        Ok(Response::new(to_proto(&deleted)))
+        self.one(&deleted).await
     }
 
     async fn undelete_note(
@@ -405,7 +478,7 @@ impl NoteService for NotesService {
             .undelete(&current.note_id)
             .await
             .map_err(Error::from)?;
-        Ok(Response::new(to_proto(&back)))
+        self.one(&back).await
     }
 
     async fn render_note(
@@ -468,9 +541,26 @@ impl NoteService for NotesService {
 
     async fn list_linked_notes(
         &self,
-        _request: Request<ListLinkedNotesRequest>,
+        request: Request<ListLinkedNotesRequest>,
     ) -> Result<Response<ListLinkedNotesResponse>, Status> {
-        Err(not_yet("ListLinkedNotes"))
+        let context = CallContext::of(&request);
+        let request = request.into_inner();
+        let size = match request.page_size {
+            0 => 50,
+            n => i64::from(n.min(1000)),
+        };
+        let offset = page_offset(&request.page_token)?;
+        let rows = self
+            .store
+            .linked(&context.caller, &request.target, size + 1, offset)
+            .await
+            .map_err(Error::from)?;
+        let more = rows.len() as i64 > size;
+        let page = &rows[..rows.len().min(usize::try_from(size).unwrap_or(50))];
+        Ok(Response::new(ListLinkedNotesResponse {
+            notes: self.shown(page).await?,
+            next_page_token: next_token(more, offset, size),
+        }))
     }
 
     async fn create_note_share(

@@ -71,3 +71,33 @@ impl Store {
         Ok(sql.build_query_as().fetch_all(&self.pool).await?)
     }
 }
+
+impl Store {
+    /// One page of the notes linking to `target` that `caller` can read, newest change first.
+    pub async fn linked(
+        &self,
+        caller: &str,
+        target: &str,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<NoteRow>, StoreError> {
+        let user = user_id(caller);
+        Ok(sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM notes n \
+             WHERE n.delete_time IS NULL \
+               AND EXISTS (SELECT 1 FROM note_links l WHERE l.note_id = n.note_id AND l.target = $1) \
+               AND (n.parent = $2 \
+                 OR EXISTS (SELECT 1 FROM note_shares s WHERE s.note_id = n.note_id AND s.user_id = $3) \
+                 OR (n.project_id <> '' AND EXISTS (SELECT 1 FROM members m \
+                       WHERE m.project_id = n.project_id AND m.user_id = $3))) \
+             ORDER BY n.update_time DESC, n.note_id DESC LIMIT $4 OFFSET $5"
+        ))
+        .bind(target)
+        .bind(caller)
+        .bind(user)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}

@@ -4,6 +4,8 @@
 pub mod list;
 pub mod search;
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use taskmesh_mesh::aip::{FieldKind, FilterField};
@@ -160,6 +162,8 @@ pub struct NewNote {
     pub archived: bool,
     /// Labels.
     pub labels: Vec<String>,
+    /// Link targets, in order.
+    pub links: Vec<String>,
 }
 
 /// What an update changes (`None`: left as it is).
@@ -177,6 +181,8 @@ pub struct NoteChange {
     pub archived: Option<bool>,
     /// Labels.
     pub labels: Option<Vec<String>>,
+    /// Link targets, in order (the marks of targets kept stay).
+    pub links: Option<Vec<String>>,
 }
 
 /// The notes database.
@@ -204,6 +210,7 @@ impl Store {
         creator: &str,
         request_id: Option<uuid::Uuid>,
     ) -> Result<NoteRow, StoreError> {
+        let mut tx = self.pool.begin().await?;
         let project_id = new.parent.strip_prefix("projects/").unwrap_or_default();
         let made: Option<NoteRow> = sqlx::query_as(&format!(
             "INSERT INTO notes AS n (note_id, parent, project_id, title, body, color, pinned, \
@@ -222,11 +229,14 @@ impl Store {
         .bind(&new.labels)
         .bind(creator)
         .bind(request_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *tx)
         .await?;
         if let Some(made) = made {
+            set_links(&mut tx, &made.note_id, &new.links).await?;
+            tx.commit().await?;
             return Ok(made);
         }
+        drop(tx);
         // The request was made before: its note.
         let first: Option<NoteRow> = sqlx::query_as(&format!(
             "SELECT {COLUMNS} FROM notes n WHERE n.creator = $1 AND n.request_id = $2"
@@ -319,6 +329,9 @@ impl Store {
         .bind(change.labels.as_deref())
         .fetch_one(&mut *tx)
         .await?;
+        if let Some(links) = &change.links {
+            set_links(&mut tx, note_id, links).await?;
+        }
         tx.commit().await?;
         Ok(row)
     }
@@ -334,6 +347,41 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         row.ok_or_else(|| StoreError::NotFound(format!("deleted note {note_id}")))
+    }
+
+    /// The links of each of `note_ids`: `(target, broken since)` in their order.
+    pub async fn links_of(
+        &self,
+        note_ids: &[String],
+    ) -> Result<HashMap<String, Vec<(String, Option<DateTime<Utc>>)>>, StoreError> {
+        let rows: Vec<(String, String, Option<DateTime<Utc>>)> = sqlx::query_as(
+            "SELECT note_id, target, broken_time FROM note_links WHERE note_id = ANY($1) \
+             ORDER BY note_id, position",
+        )
+        .bind(note_ids)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut links: HashMap<String, Vec<_>> = HashMap::new();
+        for (note, target, broken) in rows {
+            links.entry(note).or_default().push((target, broken));
+        }
+        Ok(links)
+    }
+
+    /// Marks the links to `target` (and, for a project, to its tasks) broken from now.
+    pub async fn break_links(&self, target: &str) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE note_links SET broken_time = now() \
+             WHERE (target = $1 OR target LIKE $2) AND broken_time IS NULL",
+        )
+        .bind(target)
+        .bind(format!(
+            "{}/tasks/%",
+            target.replace('%', "").replace('_', "\\_")
+        ))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
     }
 
     /// Whom a note is shared with: `(user id, role, since)`, by user id.
@@ -429,4 +477,33 @@ impl Store {
             .await?;
         Ok(())
     }
+}
+
+/// Makes `targets` (in order) the links of `note_id`: links dropped go, links kept keep their
+/// broken mark.
+async fn set_links(
+    tx: &mut sqlx::PgConnection,
+    note_id: &str,
+    targets: &[String],
+) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM note_links WHERE note_id = $1 AND NOT (target = ANY($2))")
+        .bind(note_id)
+        .bind(targets)
+        .execute(&mut *tx)
+        .await?;
+    if targets.is_empty() {
+        return Ok(());
+    }
+    let positions: Vec<i32> = (0..i32::try_from(targets.len()).unwrap_or(i32::MAX)).collect();
+    sqlx::query(
+        "INSERT INTO note_links (note_id, target, position) \
+         SELECT $1, t, p FROM unnest($2::text[], $3::int[]) AS u(t, p) \
+         ON CONFLICT (note_id, target) DO UPDATE SET position = excluded.position",
+    )
+    .bind(note_id)
+    .bind(targets)
+    .bind(&positions)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
 }

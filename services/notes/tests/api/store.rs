@@ -234,3 +234,77 @@ async fn a_stale_write_is_refused_and_a_repeated_create_returns_the_first_note()
         .expect("note");
     assert_eq!(kept.title, "Once more");
 }
+
+#[tokio::test]
+async fn links_keep_their_order_are_marked_when_their_target_goes_and_list_only_to_readers() {
+    let (store, _db) = store().await;
+    let me = "users/ann";
+    let targets = vec![
+        "projects/farm/tasks/t1".to_owned(),
+        "projects/farm".to_owned(),
+    ];
+    let linked = store
+        .create(
+            &NewNote {
+                links: targets.clone(),
+                ..note(me, "About the farm", "")
+            },
+            me,
+            None,
+        )
+        .await
+        .expect("create");
+    let links = store
+        .links_of(std::slice::from_ref(&linked.note_id))
+        .await
+        .expect("links");
+    let got: Vec<&str> = links[&linked.note_id]
+        .iter()
+        .map(|(t, _)| t.as_str())
+        .collect();
+    assert_eq!(got, ["projects/farm/tasks/t1", "projects/farm"]);
+
+    let readers = |caller: &'static str| {
+        let store = store.clone();
+        async move {
+            store
+                .linked(caller, "projects/farm/tasks/t1", 10, 0)
+                .await
+                .expect("linked")
+                .len()
+        }
+    };
+    assert_eq!(readers("users/ann").await, 1);
+    assert_eq!(readers("users/eve").await, 0);
+
+    // The project goes: the links to it and to its tasks are marked, not dropped.
+    assert_eq!(store.break_links("projects/farm").await.expect("break"), 2);
+    let links = store
+        .links_of(std::slice::from_ref(&linked.note_id))
+        .await
+        .expect("links");
+    assert!(
+        links[&linked.note_id]
+            .iter()
+            .all(|(_, broken)| broken.is_some())
+    );
+
+    // An update that keeps one target keeps its mark and drops the other.
+    store
+        .update(
+            &linked.note_id,
+            "",
+            &NoteChange {
+                links: Some(vec!["projects/farm".to_owned()]),
+                ..NoteChange::default()
+            },
+        )
+        .await
+        .expect("update");
+    let links = store
+        .links_of(std::slice::from_ref(&linked.note_id))
+        .await
+        .expect("links");
+    assert_eq!(links[&linked.note_id].len(), 1);
+    assert!(links[&linked.note_id][0].1.is_some());
+}
