@@ -4,10 +4,12 @@
 use sqlx::migrate::Migrator;
 use taskmesh_clients::{ProjectsClient, TasksClient};
 use taskmesh_contracts::notes_v1::note_service_server::NoteServiceServer;
+use taskmesh_events::consumer::ConsumerSpec;
 use taskmesh_service::{NoCommand, Service, Wiring};
 
 use crate::config::Settings;
 use crate::error::Error;
+use crate::events;
 use crate::grpc::{NotesService, Targets};
 use crate::store::Store;
 
@@ -29,6 +31,17 @@ impl Service for Notes {
     async fn build(wiring: &mut Wiring<Self>) -> Result<(), Error> {
         let settings = wiring.settings().clone();
         let store = Store::new(wiring.pool().clone());
+        let spec = |wiring: &Wiring<Self>, context: &str, durable: &str| {
+            ConsumerSpec::new(
+                wiring.stream_of(context),
+                durable,
+                &format!("taskmesh.{context}.v1.>"),
+            )
+        };
+        let projects_spec = spec(wiring, "projects", events::PROJECTS_DURABLE);
+        wiring.consume_with(projects_spec, events::ProjectEvents::new(store.clone()));
+        let tasks_spec = spec(wiring, "tasks", events::TASKS_DURABLE);
+        wiring.consume_with(tasks_spec, events::TaskEvents::new(store.clone()));
         let projects = ProjectsClient::from_config(&settings.projects)
             .map_err(|e| Error::invalid("projects.endpoint", e.to_string()))?;
         let tasks = TasksClient::from_config(&settings.tasks)

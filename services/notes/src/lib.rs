@@ -9,6 +9,7 @@ pub mod app;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod events;
 pub mod grpc;
 pub mod store;
 

@@ -89,7 +89,7 @@ impl Store {
                AND (n.parent = $2 \
                  OR EXISTS (SELECT 1 FROM note_shares s WHERE s.note_id = n.note_id AND s.user_id = $3) \
                  OR (n.project_id <> '' AND EXISTS (SELECT 1 FROM members m \
-                       WHERE m.project_id = n.project_id AND m.user_id = $3))) \
+                       WHERE m.role > 0 AND m.project_id = n.project_id AND m.user_id = $3))) \
              ORDER BY n.update_time DESC, n.note_id DESC LIMIT $4 OFFSET $5"
         ))
         .bind(target)

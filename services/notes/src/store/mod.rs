@@ -278,12 +278,13 @@ impl Store {
                 None => Access::None,
             });
         }
-        let role: Option<i16> =
-            sqlx::query_scalar("SELECT role FROM members WHERE project_id = $1 AND user_id = $2")
-                .bind(&note.project_id)
-                .bind(user)
-                .fetch_optional(&self.pool)
-                .await?;
+        let role: Option<i16> = sqlx::query_scalar(
+            "SELECT role FROM members WHERE project_id = $1 AND user_id = $2 AND role > 0",
+        )
+        .bind(&note.project_id)
+        .bind(user)
+        .fetch_optional(&self.pool)
+        .await?;
         Ok(match role {
             Some(roles::ADMIN | roles::OWNER) => Access::Own,
             Some(roles::MEMBER) => Access::Write,
@@ -368,6 +369,17 @@ impl Store {
         Ok(links)
     }
 
+    /// Takes the broken mark off the links to `target` (it is back).
+    pub async fn mend_links(&self, target: &str) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE note_links SET broken_time = NULL WHERE target = $1 AND broken_time IS NOT NULL",
+        )
+        .bind(target)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     /// Marks the links to `target` (and, for a project, to its tasks) broken from now.
     pub async fn break_links(&self, target: &str) -> Result<u64, StoreError> {
         let done = sqlx::query(
@@ -439,15 +451,25 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Records that `user` belongs to `project` (`projects/{project}`) as `role`.
-    pub async fn set_member(&self, project: &str, user: &str, role: i16) -> Result<(), StoreError> {
+    /// Records that `user` belongs to `project` (`projects/{project}`) as `role` (0: no longer),
+    /// as of the event at `stream_seq`; an older event changes nothing.
+    pub async fn set_member(
+        &self,
+        project: &str,
+        user: &str,
+        role: i16,
+        stream_seq: i64,
+    ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO members (project_id, user_id, role) VALUES ($1, $2, $3) \
-             ON CONFLICT (project_id, user_id) DO UPDATE SET role = excluded.role",
+            "INSERT INTO members (project_id, user_id, role, stream_seq) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (project_id, user_id) DO UPDATE \
+               SET role = excluded.role, stream_seq = excluded.stream_seq \
+               WHERE members.stream_seq < excluded.stream_seq",
         )
         .bind(project.strip_prefix("projects/").unwrap_or(project))
         .bind(user_id(user))
         .bind(role)
+        .bind(stream_seq)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -459,23 +481,13 @@ impl Store {
         project_id: &str,
         user: &str,
     ) -> Result<Option<i16>, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT role FROM members WHERE project_id = $1 AND user_id = $2")
-                .bind(project_id)
-                .bind(user_id(user))
-                .fetch_optional(&self.pool)
-                .await?,
+        Ok(sqlx::query_scalar(
+            "SELECT role FROM members WHERE project_id = $1 AND user_id = $2 AND role > 0",
         )
-    }
-
-    /// Records that `user` left `project`.
-    pub async fn remove_member(&self, project: &str, user: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM members WHERE project_id = $1 AND user_id = $2")
-            .bind(project.strip_prefix("projects/").unwrap_or(project))
-            .bind(user_id(user))
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        .bind(project_id)
+        .bind(user_id(user))
+        .fetch_optional(&self.pool)
+        .await?)
     }
 }
 

@@ -62,7 +62,7 @@ impl Store {
         sql.push_bind(user_id(caller).to_owned());
         sql.push(
             ") OR (n.project_id <> '' AND EXISTS (SELECT 1 FROM members m \
-                  WHERE m.project_id = n.project_id AND m.user_id = ",
+                  WHERE m.role > 0 AND m.project_id = n.project_id AND m.user_id = ",
         );
         sql.push_bind(user_id(caller).to_owned());
         sql.push(")))");

@@ -63,7 +63,7 @@ async fn search_finds_only_what_the_caller_can_read() {
         .await
         .expect("create");
     store
-        .set_member("projects/farm", "users/ann", roles::VIEWER)
+        .set_member("projects/farm", "users/ann", roles::VIEWER, 10)
         .await
         .expect("member");
 
@@ -105,9 +105,14 @@ async fn search_finds_only_what_the_caller_can_read() {
 
     // Out of the project: its notes are gone from the search.
     store
-        .remove_member("projects/farm", "users/ann")
+        .set_member("projects/farm", "users/ann", 0, 12)
         .await
         .expect("leave");
+    // An older event (the addition, delivered again) does not bring the membership back.
+    store
+        .set_member("projects/farm", "users/ann", roles::VIEWER, 10)
+        .await
+        .expect("redelivered");
     assert_eq!(
         titles(&store, "users/ann", "tomato").await,
         ["Ann's garden"]
