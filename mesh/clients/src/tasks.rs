@@ -30,6 +30,20 @@ impl Default for TasksEndpoint {
     }
 }
 
+impl TasksEndpoint {
+    /// Checks the endpoint; the error names the key.
+    pub fn validate(&self) -> Result<(), taskmesh_mesh::config::ConfigError> {
+        if self.endpoint.starts_with("http://") || self.endpoint.starts_with("https://") {
+            Ok(())
+        } else {
+            Err(taskmesh_mesh::config::ConfigError::Invalid {
+                key: "tasks.endpoint".to_owned(),
+                message: format!("`{}` is not an http(s) URL", self.endpoint),
+            })
+        }
+    }
+}
+
 /// The endpoint could not be parsed.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid configuration: key `tasks.endpoint`: {0}")]

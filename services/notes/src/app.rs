@@ -5,7 +5,7 @@ use sqlx::migrate::Migrator;
 use taskmesh_clients::{ProjectsClient, TasksClient};
 use taskmesh_contracts::notes_v1::note_service_server::NoteServiceServer;
 use taskmesh_events::consumer::ConsumerSpec;
-use taskmesh_service::{NoCommand, Service, Wiring};
+use taskmesh_service::{BoxError, NoCommand, Service, Stop, Wiring};
 
 use crate::config::Settings;
 use crate::error::Error;
@@ -46,11 +46,30 @@ impl Service for Notes {
             .map_err(|e| Error::invalid("projects.endpoint", e.to_string()))?;
         let tasks = TasksClient::from_config(&settings.tasks)
             .map_err(|e| Error::invalid("tasks.endpoint", e.to_string()))?;
+        let purging = store.clone();
+        wiring.spawn("purger", move |stop| purge(purging, stop));
         wiring.serve(NoteServiceServer::new(NotesService::new(
             store,
             Targets { projects, tasks },
             chrono::TimeDelta::days(settings.keep_deleted_days),
+            settings.attachments.clone(),
         )));
+
         Ok(())
+    }
+}
+
+/// Removes deleted notes whose time has come, with their attachments, every minute.
+async fn purge(store: Store, mut stop: Stop) -> Result<(), BoxError> {
+    loop {
+        match store.purge_due(500).await {
+            Ok(0) => {}
+            Ok(purged) => tracing::info!(purged, "purged deleted notes"),
+            Err(err) => tracing::warn!(error = %err, "purging deleted notes failed; trying again"),
+        }
+        tokio::select! {
+            () = stop.stopped() => return Ok(()),
+            () = tokio::time::sleep(std::time::Duration::from_secs(60)) => {}
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! The notes' storage in PostgreSQL: notes with their links and shares, the project members read
 //! model, and who may do what with a note ([`Store::access`]). Full-text search is in [`search`].
 
+pub mod attachments;
 pub mod list;
 pub mod search;
 
@@ -126,6 +127,8 @@ pub struct NoteRow {
     pub purge_time: Option<DateTime<Utc>>,
     /// Change counter.
     pub version: i64,
+    /// How many files are attached.
+    pub attachment_count: i64,
 }
 
 impl NoteRow {
@@ -143,7 +146,8 @@ impl NoteRow {
 /// The columns of [`NoteRow`], for queries over `notes n`.
 pub const COLUMNS: &str = "n.note_id, n.parent, n.project_id, n.title, n.body, n.color, n.pinned, \
     n.archived, n.labels, n.creator, n.create_time, n.update_time, n.delete_time, n.purge_time, \
-    n.version";
+    n.version, \
+    (SELECT count(*) FROM attachments a WHERE a.note_id = n.note_id) AS attachment_count";
 
 /// A note to create.
 #[derive(Debug, Clone, Default)]
@@ -425,6 +429,19 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         row.ok_or_else(|| StoreError::NotFound(note_id.to_owned()))
+    }
+
+    /// Removes for good the notes whose purge time has passed, with everything of theirs
+    /// (shares, links, attachments and their bytes), at most `limit` at a time; how many.
+    pub async fn purge_due(&self, limit: i64) -> Result<u64, StoreError> {
+        Ok(sqlx::query(
+            "DELETE FROM notes WHERE note_id IN (SELECT note_id FROM notes \
+               WHERE purge_time <= now() ORDER BY purge_time LIMIT $1 FOR UPDATE SKIP LOCKED)",
+        )
+        .bind(limit)
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
     }
 
     /// Shares a personal note with `user` (`users/{user}`) as `role` (1 viewer, 2 editor).

@@ -2,16 +2,17 @@
 //! do with it ([`Access`]), and refuses before anything else: a note the caller cannot read is
 //! NOT_FOUND (its existence is not told), one they can read but not change is PERMISSION_DENIED.
 //!
-//! Work in progress: links are checked and listed, but not yet marked broken from the tasks and
-//! projects services' events, and project membership (the `members` read model) is not yet fed
-//! by them either.
+//! Attachments are in [`attachments`].
+
+mod attachments;
 
 use taskmesh_clients::{ProjectsClient, TasksClient};
 use taskmesh_contracts::google::api::HttpBody;
 use taskmesh_contracts::notes_v1::note_service_server::NoteService;
 use taskmesh_contracts::notes_v1::{
-    CaptureNoteRequest, CreateNoteRequest, CreateNoteShareRequest, DeleteNoteRequest,
-    DeleteNoteShareRequest, GetNoteRequest, ListLinkedNotesRequest, ListLinkedNotesResponse,
+    Attachment, CaptureNoteRequest, CreateAttachmentRequest, CreateNoteRequest, CreateNoteShareRequest, DeleteNoteRequest,
+    DeleteAttachmentRequest, DeleteNoteShareRequest, DownloadAttachmentRequest,
+    GetAttachmentRequest, GetNoteRequest, ListAttachmentsRequest, ListAttachmentsResponse, ListLinkedNotesRequest, ListLinkedNotesResponse,
     ListNoteSharesRequest, ListNoteSharesResponse, ListNotesRequest, ListNotesResponse, Note,
     NoteLink, NoteShare, RenderNoteRequest, SearchNotesRequest, SearchNotesResponse, SearchResult,
     UndeleteNoteRequest, UpdateNoteRequest,
@@ -19,8 +20,9 @@ use taskmesh_contracts::notes_v1::{
 use taskmesh_mesh::CallContext;
 use taskmesh_mesh::aip;
 use taskmesh_mesh::time::to_timestamp;
-use tonic::{Request, Response, Status};
+use tonic::{Request, Response, Status, Streaming};
 
+use crate::config::AttachmentSettings;
 use crate::domain::{capture, render};
 use crate::error::Error;
 use crate::store::{Access, FILTER_FIELDS, NewNote, NoteChange, NoteRow, Store, list};
@@ -31,6 +33,7 @@ pub struct NotesService {
     store: Store,
     targets: Targets,
     keep_deleted: chrono::TimeDelta,
+    attachments: AttachmentSettings,
 }
 
 /// Where a link's target is asked whether the caller can read it.
@@ -82,12 +85,18 @@ impl Targets {
 
 impl NotesService {
     /// Notes in `store`, links checked with `targets`; a deleted note is kept `keep_deleted`
-    /// before it is purged.
-    pub fn new(store: Store, targets: Targets, keep_deleted: chrono::TimeDelta) -> Self {
+    /// before it is purged; files are attached within `attachments`.
+    pub fn new(
+        store: Store,
+        targets: Targets,
+        keep_deleted: chrono::TimeDelta,
+        attachments: AttachmentSettings,
+    ) -> Self {
         Self {
             store,
             targets,
             keep_deleted,
+            attachments,
         }
     }
 
@@ -178,6 +187,7 @@ impl NotesService {
             delete_time: None,
             purge_time: None,
             version: 0,
+            attachment_count: 0,
         };
         match self.store.access(&probe, &context.caller).await? {
             Access::Write | Access::Own => Ok(()),
@@ -267,7 +277,7 @@ fn to_proto(row: &NoteRow) -> Note {
         update_time: Some(to_timestamp(row.update_time)),
         delete_time: row.delete_time.map(to_timestamp),
         purge_time: row.purge_time.map(to_timestamp),
-        attachment_count: 0,
+        attachment_count: i32::try_from(row.attachment_count).unwrap_or(i32::MAX),
         etag: row.etag(),
     }
 }
@@ -646,5 +656,42 @@ impl NoteService for NotesService {
             return Err(Error::from(crate::store::StoreError::NotFound(name.clone())).into());
         }
         Ok(Response::new(()))
+    }
+
+    async fn create_attachment(
+        &self,
+        request: Request<Streaming<CreateAttachmentRequest>>,
+    ) -> Result<Response<Attachment>, Status> {
+        self.create_attachment_from(request).await
+    }
+
+    async fn get_attachment(
+        &self,
+        request: Request<GetAttachmentRequest>,
+    ) -> Result<Response<Attachment>, Status> {
+        self.get_attachment_of(request).await
+    }
+
+    async fn list_attachments(
+        &self,
+        request: Request<ListAttachmentsRequest>,
+    ) -> Result<Response<ListAttachmentsResponse>, Status> {
+        self.list_attachments_of(request).await
+    }
+
+    type DownloadAttachmentStream = attachments::Download;
+
+    async fn download_attachment(
+        &self,
+        request: Request<DownloadAttachmentRequest>,
+    ) -> Result<Response<Self::DownloadAttachmentStream>, Status> {
+        self.download_attachment_of(request).await
+    }
+
+    async fn delete_attachment(
+        &self,
+        request: Request<DeleteAttachmentRequest>,
+    ) -> Result<Response<()>, Status> {
+        self.delete_attachment_of(request).await
     }
 }
