@@ -106,6 +106,7 @@ impl Gateway {
             pool,
             upstreams: Upstreams::clone(&upstreams),
             max_body_bytes: config.max_body_bytes,
+            max_upload_bytes: config.max_upload_bytes,
             metrics: metrics.clone(),
             route_timeouts: config
                 .route_timeouts_ms

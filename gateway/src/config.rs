@@ -27,6 +27,9 @@ pub struct GatewayConfig {
     pub cors_allowed_origins: Vec<String>,
     /// Largest request body, in bytes; larger ones get 413.
     pub max_body_bytes: usize,
+    /// Largest streamed upload (an RPC taking a stream with an `HttpBody` body), in bytes;
+    /// larger ones get 413. The service behind sets its own limit too.
+    pub max_upload_bytes: u64,
     /// Logs and traces.
     pub telemetry: TelemetryConfig,
     /// How long in-flight requests may take after SIGTERM, in milliseconds.
@@ -82,6 +85,7 @@ impl Default for GatewayConfig {
                 "http://localhost:8080".to_owned(),
             ],
             max_body_bytes: 4 * 1024 * 1024,
+            max_upload_bytes: 64 * 1024 * 1024,
             telemetry: TelemetryConfig {
                 log_format: LogFormat::Json,
                 log_level: "info".to_owned(),
@@ -142,6 +146,9 @@ impl GatewayConfig {
                 "route_timeouts_ms",
                 format!("`{rpc}` needs a positive timeout"),
             ));
+        }
+        if self.max_upload_bytes == 0 {
+            return Err(invalid("max_upload_bytes", "must be positive".to_owned()));
         }
         if self.max_body_bytes == 0 {
             return Err(invalid("max_body_bytes", "must be positive".to_owned()));

@@ -4,11 +4,12 @@
 //! on the same port; gRPC clients use the native port, where [`grpc_proxy`] forwards calls and the
 //! gateway serves reflection for every contract. [`openapi`] documents every route. [`guard`]
 //! authenticates and rate-limits every call before it goes upstream; [`wellknown`] serves the OIDC
-//! discovery document and the JWKS.
+//! discovery document and the JWKS. [`files`] streams uploads and downloads.
 
 pub mod app;
 pub mod config;
 pub mod docs;
+pub mod files;
 pub mod grpc_proxy;
 pub mod guard;
 pub mod openapi;

@@ -145,10 +145,14 @@ pub fn document(routes: &RouteTable, title: &str) -> Value {
             }
             Some(field) => {
                 if let Some(field) = input.get_field_by_name(field) {
-                    operation.insert(
-                        "requestBody".into(),
-                        body_of(&field_schema(&field, &mut pending)),
-                    );
+                    let body = if is_http_body(&field.kind()) {
+                        // The body is the bytes themselves, of any type (streamed for uploads).
+                        json!({"required": true, "content": {"application/octet-stream": {
+                            "schema": {"type": "string", "format": "binary"}}}})
+                    } else {
+                        body_of(&field_schema(&field, &mut pending))
+                    };
+                    operation.insert("requestBody".into(), body);
                 }
             }
             None => {}
@@ -162,7 +166,13 @@ pub fn document(routes: &RouteTable, title: &str) -> Value {
                 schema_ref(&output)
             }
         };
-        let ok = if binding.method.is_server_streaming() {
+        let ok = if binding.response_body.is_none() && output.full_name() == HTTP_BODY {
+            // The body is the bytes themselves, typed by the response's Content-Type.
+            json!({
+                "description": "The bytes, with their Content-Type (streamed for downloads)",
+                "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}}
+            })
+        } else if binding.method.is_server_streaming() {
             // A stream: one JSON object per line, or Server-Sent Events for clients that accept
             // them; an error after the first message arrives as a last `{"error": Status}` record.
             json!({
@@ -237,6 +247,12 @@ pub fn document(routes: &RouteTable, title: &str) -> Value {
             },
         },
     })
+}
+
+const HTTP_BODY: &str = "google.api.HttpBody";
+
+fn is_http_body(kind: &Kind) -> bool {
+    matches!(kind, Kind::Message(m) if m.full_name() == HTTP_BODY)
 }
 
 fn body_of(schema: &Value) -> Value {

@@ -37,6 +37,8 @@ pub struct RestState {
     pub upstreams: Upstreams,
     /// Largest accepted body.
     pub max_body_bytes: usize,
+    /// Largest streamed upload.
+    pub max_upload_bytes: u64,
     /// Where request counts and latencies go.
     pub metrics: taskmesh_mesh::Metrics,
     /// Per-RPC timeouts that replace the upstream's.
@@ -130,36 +132,6 @@ async fn serve(
         refusal.set_retry_after(response.headers_mut());
         return response;
     }
-    let Ok(body) = axum::body::to_bytes(body, state.max_body_bytes).await else {
-        return error(
-            state,
-            &tonic::Status::invalid_argument(format!(
-                "the body is larger than {} bytes",
-                state.max_body_bytes
-            )),
-            Some(StatusCode::PAYLOAD_TOO_LARGE),
-        );
-    };
-    let content_type = parts
-        .headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok());
-    let message =
-        match transcode::build_request(binding, &variables, parts.uri.query(), &body, content_type)
-        {
-            Ok(message) => Bytes::from(message),
-            Err(err) => {
-                let status = tonic::Status::with_error_details(
-                    tonic::Code::InvalidArgument,
-                    err.to_string(),
-                    ErrorDetails::with_bad_request(vec![FieldViolation::new(
-                        err.field(),
-                        err.to_string(),
-                    )]),
-                );
-                return error(state, &status, None);
-            }
-        };
     let service = binding.method.parent_service().full_name().to_owned();
     let Some(upstream) = state.upstreams.for_service(&service) else {
         return error(
@@ -182,6 +154,31 @@ async fn serve(
         .unwrap_or(upstream.timeout);
     let timeout = Some(client_timeout.map_or(route, |t| t.min(route)));
 
+    if crate::files::is_upload(binding) {
+        return upload(state, binding, parts, &variables, body, upstream, metadata, timeout).await;
+    }
+    let Ok(body) = axum::body::to_bytes(body, state.max_body_bytes).await else {
+        return error(
+            state,
+            &tonic::Status::invalid_argument(format!(
+                "the body is larger than {} bytes",
+                state.max_body_bytes
+            )),
+            Some(StatusCode::PAYLOAD_TOO_LARGE),
+        );
+    };
+    let content_type = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let message =
+        match transcode::build_request(binding, &variables, parts.uri.query(), &body, content_type)
+        {
+            Ok(message) => Bytes::from(message),
+            Err(err) => return transcode_error(state, &err),
+        };
+
+
     if binding.method.is_server_streaming() {
         let sse = parts
             .headers
@@ -197,16 +194,118 @@ async fn serve(
         )
         .await
         {
+            Ok((metadata, stream)) if crate::files::is_download(binding) => {
+                download(state, binding, &metadata, stream).await
+            }
             Ok((metadata, stream)) => stream_response(state, binding, &metadata, stream, sse),
             Err(status) => upstream_error(state, binding, &status),
         };
     }
     match upstream::unary(upstream, &binding.method, metadata, timeout, message).await {
-        Ok((metadata, bytes)) => match transcode::render_response(binding, &bytes) {
-            Ok(rendered) => {
-                let mut response = Response::new(Body::from(rendered.body));
-                set_content_type(response.headers_mut(), &rendered.content_type);
-                copy_metadata(&metadata, response.headers_mut());
+        Ok((metadata, bytes)) => answer(state, binding, &metadata, &bytes),
+        Err(status) => upstream_error(state, binding, &status),
+    }
+}
+
+/// The rendered answer of a unary (or client-streaming) call.
+fn answer(
+    state: &RestState,
+    binding: &Binding,
+    metadata: &MetadataMap,
+    bytes: &[u8],
+) -> Response<Body> {
+    match transcode::render_response(binding, bytes) {
+        Ok(rendered) => {
+            let mut response = Response::new(Body::from(rendered.body));
+            set_content_type(response.headers_mut(), &rendered.content_type);
+            copy_metadata(metadata, response.headers_mut());
+            response
+        }
+        Err(reason) => {
+            tracing::error!(%reason, method = binding.method.full_name(), "cannot render the upstream response");
+            error(state, &tonic::Status::internal("internal error"), None)
+        }
+    }
+}
+
+/// INVALID_ARGUMENT for a request that does not transcode, naming the field.
+fn transcode_error(state: &RestState, err: &transcode::TranscodeError) -> Response<Body> {
+    let status = tonic::Status::with_error_details(
+        tonic::Code::InvalidArgument,
+        err.to_string(),
+        ErrorDetails::with_bad_request(vec![FieldViolation::new(err.field(), err.to_string())]),
+    );
+    error(state, &status, None)
+}
+
+/// A streamed upload (see [`crate::files`]): the body goes upstream piece by piece.
+#[allow(clippy::too_many_arguments)]
+async fn upload(
+    state: &RestState,
+    binding: &Binding,
+    parts: &http::request::Parts,
+    variables: &[(String, String)],
+    body: Body,
+    upstream: &upstream::Upstream,
+    metadata: MetadataMap,
+    timeout: Option<std::time::Duration>,
+) -> Response<Body> {
+    let too_large = || {
+        let status = tonic::Status::resource_exhausted(format!(
+            "the upload is larger than {} bytes",
+            state.max_upload_bytes
+        ));
+        error(state, &status, Some(StatusCode::PAYLOAD_TOO_LARGE))
+    };
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > state.max_upload_bytes) {
+        return too_large();
+    }
+    let content_type = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let first =
+        match transcode::build_request(binding, variables, parts.uri.query(), b"", content_type) {
+            Ok(message) => Bytes::from(message),
+            Err(err) => return transcode_error(state, &err),
+        };
+    let (tell, broken) = tokio::sync::oneshot::channel();
+    let messages =
+        crate::files::upload_messages(binding, first, body, state.max_upload_bytes, tell);
+    let call = upstream::client_streaming(upstream, &binding.method, metadata, timeout, messages);
+    // Dropping the call when the body breaks off cancels it upstream: nothing half-sent is kept.
+    tokio::select! {
+        result = call => match result {
+            Ok((metadata, bytes)) => answer(state, binding, &metadata, &bytes),
+            Err(status) => upstream_error(state, binding, &status),
+        },
+        Ok(why) = broken => match why {
+            crate::files::Broken::TooLarge => too_large(),
+            crate::files::Broken::Body => error(
+                state,
+                &tonic::Status::invalid_argument("the request body broke off before its end"),
+                Some(StatusCode::BAD_REQUEST),
+            ),
+        },
+    }
+}
+
+/// A download (see [`crate::files`]): the first message decides the content type.
+async fn download(
+    state: &RestState,
+    binding: &Binding,
+    metadata: &MetadataMap,
+    mut stream: tonic::Streaming<Bytes>,
+) -> Response<Body> {
+    match stream.message().await {
+        Ok(Some(first)) => match crate::files::download_response(binding, &first, stream) {
+            Ok(mut response) => {
+                copy_metadata(metadata, response.headers_mut());
                 response
             }
             Err(reason) => {
@@ -214,6 +313,11 @@ async fn serve(
                 error(state, &tonic::Status::internal("internal error"), None)
             }
         },
+        Ok(None) => error(
+            state,
+            &tonic::Status::internal("the upstream answered nothing"),
+            None,
+        ),
         Err(status) => upstream_error(state, binding, &status),
     }
 }
@@ -318,7 +422,18 @@ pub fn error(
     status: &tonic::Status,
     http: Option<StatusCode>,
 ) -> Response<Body> {
-    let http = http.unwrap_or_else(|| transcode::http_status(status.code()));
+    let http = http.unwrap_or_else(|| {
+        // A refusal for size is 413 (the file, not the caller's rate, is too large).
+        let too_large = status.code() == tonic::Code::ResourceExhausted
+            && status
+                .get_details_error_info()
+                .is_some_and(|info| info.reason == "PAYLOAD_TOO_LARGE");
+        if too_large {
+            StatusCode::PAYLOAD_TOO_LARGE
+        } else {
+            transcode::http_status(status.code())
+        }
+    });
     let body = status_json(&state.pool, status);
     let mut response = Response::new(Body::from(body.to_string()));
     *response.status_mut() = http;

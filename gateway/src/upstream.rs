@@ -143,3 +143,26 @@ pub async fn server_streaming(
     let (metadata, stream, _) = response.into_parts();
     Ok((metadata, stream))
 }
+
+/// A client-streaming call fed by `messages`: the response's metadata and encoded message.
+pub async fn client_streaming<S>(
+    upstream: &Upstream,
+    method: &prost_reflect::MethodDescriptor,
+    metadata: MetadataMap,
+    timeout: Option<Duration>,
+    messages: S,
+) -> Result<(MetadataMap, Bytes), Status>
+where
+    S: futures::Stream<Item = Bytes> + Send + 'static,
+{
+    let mut grpc = ready(upstream).await?;
+    let mut request = Request::new(messages);
+    *request.metadata_mut() = metadata;
+    request.set_timeout(timeout.unwrap_or(upstream.timeout));
+    let response = grpc
+        .client_streaming(request, path(method)?, RawCodec)
+        .await
+        .map_err(deadline)?;
+    let (metadata, message, _) = response.into_parts();
+    Ok((metadata, message))
+}
