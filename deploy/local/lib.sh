@@ -47,6 +47,7 @@ SERVICES=(
   "execution:50054"
   "scheduler:50055"
   "notifications:50056"
+  "notes:50057"
 )
 
 # The services that share the key sealing secrets inside jobs: tasks seals, execution opens, the
@@ -63,6 +64,7 @@ declare -A NATS_CONSUMERS=(
   [execution]="TASKS:execution-jobs"
   [scheduler]="PROJECTS:scheduler-projects TASKS:scheduler-due-times"
   [notifications]="TASKS:notifications-tasks PROJECTS:notifications-projects EXECUTION:notifications-execution SCHEDULER:notifications-scheduler IDENTITY:notifications-identity"
+  [notes]="PROJECTS:notes-projects TASKS:notes-tasks"
 )
 
 # The subjects each service listens to on core NATS, without a consumer: the projects service's

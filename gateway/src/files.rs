@@ -19,6 +19,10 @@ use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint, k
 use crate::routes::Binding;
 use crate::transcode;
 
+/// The most bytes one upstream message carries: the upstream sees small, even pieces whatever
+/// the client's writes were.
+const PIECE: usize = 64 * 1024;
+
 /// `google.api.HttpBody.data`.
 const HTTP_BODY_DATA: u32 = 2;
 
@@ -82,35 +86,41 @@ pub fn upload_messages(
 ) -> impl Stream<Item = Bytes> + Send + 'static {
     let field = body_field(binding).unwrap_or(0);
     let mut broken = Some(broken);
+    let stopped = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop = std::sync::Arc::clone(&stopped);
     let mut sent = 0u64;
     let pieces = body.into_data_stream().filter_map(move |piece| {
-        let message = match piece {
-            Ok(data) if data.is_empty() => None,
+        let failure = match &piece {
             Ok(data) => {
                 sent += data.len() as u64;
-                if sent > limit {
-                    if let Some(tell) = broken.take() {
-                        let _ = tell.send(Broken::TooLarge);
-                    }
-                    None
-                } else if broken.is_some() {
-                    Some(data_message(field, &data))
-                } else {
-                    None
-                }
+                (sent > limit).then_some(Broken::TooLarge)
             }
-            Err(_) => {
-                if let Some(tell) = broken.take() {
-                    let _ = tell.send(Broken::Body);
-                }
-                None
-            }
+            Err(_) => Some(Broken::Body),
         };
-        std::future::ready(message)
+        if let Some(failure) = failure
+            && let Some(tell) = broken.take()
+        {
+            stop.store(true, std::sync::atomic::Ordering::SeqCst);
+            let _ = tell.send(failure);
+        }
+        let messages: Vec<Bytes> = match piece {
+            Ok(data) if broken.is_some() => data.chunks(PIECE).map(|d| data_message(field, d)).collect(),
+            _ => Vec::new(),
+        };
+        std::future::ready(Some(futures::stream::iter(messages)))
+    })
+    .flatten();
+    // A whole body ends the stream (the upstream commits); a broken one never ends it.
+    let end = futures::stream::poll_fn(move |_| {
+        if stopped.load(std::sync::atomic::Ordering::SeqCst) {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(None)
+        }
     });
     futures::stream::once(std::future::ready(first))
         .chain(pieces)
-        .chain(futures::stream::pending())
+        .chain(end)
 }
 
 /// The raw response of a download whose first message is `first`, the rest following in

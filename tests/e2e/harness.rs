@@ -238,7 +238,7 @@ pub(crate) struct Platform {
     pub(crate) grpc_port: u16,
     /// Vault path of identity's secrets (the signing keys are under it).
     pub(crate) identity_secrets: String,
-    /// In stop order: gateway, notifications, scheduler, execution, tasks, projects, identity.
+    /// In stop order: gateway, notes, notifications, scheduler, execution, tasks, projects, identity.
     /// Killed when dropped.
     processes: Vec<Process>,
     /// Admin ports of the services, by name.
@@ -334,6 +334,13 @@ impl Platform {
         let (notifications, notifications_process) =
             start_service(&shared, "notifications", &with(&uses_projects), own).await;
 
+        let mut uses_tasks = uses_projects.to_vec();
+        uses_tasks.push((
+            "TASKMESH_TASKS__ENDPOINT",
+            format!("http://127.0.0.1:{}", tasks.grpc),
+        ));
+        let (notes, notes_process) = start_service(&shared, "notes", &with(&uses_tasks), own).await;
+
         let (http, grpc_port, admin) = (free_port(), free_port(), free_port());
         let upstream = |context: &str, port: u16, timeout_ms: u32| {
             format!(
@@ -345,13 +352,14 @@ impl Platform {
             &config,
             format!(
                 "http_listen = \"127.0.0.1:{http}\"\ngrpc_listen = \"127.0.0.1:{grpc_port}\"\nadmin_listen = \"127.0.0.1:{admin}\"\n\n\
-                 [auth]\nidentity_endpoint = \"{identity_endpoint}\"\n\n{gateway_toml}\n{}{}{}{}{}{}",
+                 [auth]\nidentity_endpoint = \"{identity_endpoint}\"\n\n{gateway_toml}\n{}{}{}{}{}{}{}",
                 upstream("identity", identity.grpc, 10_000),
                 upstream("projects", projects.grpc, 10_000),
                 upstream("tasks", tasks.grpc, 10_000),
                 upstream("execution", execution.grpc, 60_000),
                 upstream("scheduler", scheduler.grpc, 10_000),
                 upstream("notifications", notifications.grpc, 10_000),
+                upstream("notes", notes.grpc, 10_000),
             ),
         )
         .expect("gateway config");
@@ -365,6 +373,7 @@ impl Platform {
             identity_secrets: identity.secret_path,
             processes: vec![
                 gateway,
+                notes_process,
                 notifications_process,
                 scheduler_process,
                 execution_process,
@@ -379,6 +388,7 @@ impl Platform {
                 ("execution", execution.grpc),
                 ("scheduler", scheduler.grpc),
                 ("notifications", notifications.grpc),
+                ("notes", notes.grpc),
             ],
             admin_ports: vec![
                 ("identity", identity.admin),
@@ -387,6 +397,7 @@ impl Platform {
                 ("execution", execution.admin),
                 ("scheduler", scheduler.admin),
                 ("notifications", notifications.admin),
+                ("notes", notes.admin),
             ],
             databases: vec![
                 ("identity", identity.db),
@@ -395,6 +406,7 @@ impl Platform {
                 ("execution", execution.db),
                 ("scheduler", scheduler.db),
                 ("notifications", notifications.db),
+                ("notes", notes.db),
             ],
             dir,
             nats,
@@ -431,6 +443,16 @@ impl Platform {
             .map(|(_, port)| *port)
             .expect("a service of the platform");
         format!("http://127.0.0.1:{port}")
+    }
+
+    /// The process id of `service`.
+    pub(crate) fn pid(&self, service: &str) -> u32 {
+        self.processes
+            .iter()
+            .find(|p| p.name == service)
+            .and_then(|p| p.child.as_ref())
+            .map(std::process::Child::id)
+            .expect("a running service of the platform")
     }
 
     /// The platform's (private) NATS server, with the operator's login.

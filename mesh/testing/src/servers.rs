@@ -41,6 +41,7 @@ impl NatsServer {
             "execution",
             "scheduler",
             "notifications",
+            "notes",
             "operator",
         ] {
             let password = uuid::Uuid::new_v4().simple().to_string();
