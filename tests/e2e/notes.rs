@@ -82,6 +82,29 @@ async fn notes_link_search_render_and_carry_large_attachments() {
     .await;
     assert!(marked["links"][0]["brokenTime"].is_string(), "{marked}");
 
+    // Project notes follow project roles, learned from the projects service's events.
+    let (status, hidden) = bob.get(&format!("/v1/{note_name}")).await;
+    assert_eq!(status, 404, "not a member yet: {hidden}");
+    let (status, member) = ada
+        .post(
+            &format!("/v1/{project}/members"),
+            json!({"user": "users/bob", "role": "ROLE_VIEWER"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{member}");
+    poll("bob reads the project's note", || async {
+        let (status, _) = bob.get(&format!("/v1/{note_name}")).await;
+        (status == 200).then_some(())
+    })
+    .await;
+    let (status, refused) = bob
+        .patch(
+            &format!("/v1/{note_name}?updateMask=title"),
+            json!({"title": "mine now"}),
+        )
+        .await;
+    assert_eq!(status, 403, "a viewer reads, never writes: {refused}");
+
     // Search and render over REST.
     let (status, found) = ada.get("/v1/notes:search?query=launch%20-banana").await;
     assert_eq!(status, 200, "{found}");
@@ -92,9 +115,6 @@ async fn notes_link_search_render_and_carry_large_attachments() {
             .is_some_and(|s| s.contains("<mark>")),
         "{found}"
     );
-    let (status, none) = bob.get("/v1/notes:search?query=launch").await;
-    assert_eq!(status, 200);
-    assert!(none["results"].as_array().is_none_or(Vec::is_empty), "{none}");
     let rendered = ada
         .client
         .get(ada.url(&format!("/v1/{note_name}:render")))
@@ -199,5 +219,12 @@ async fn notes_link_search_render_and_carry_large_attachments() {
     let (status, _) = ada.get(&format!("/v1/{attachment_name}")).await;
     assert_eq!(status, 404);
 
+    // Search never shows bob ada's personal note (he can read her project's).
+    let (status, mine) = ada.get("/v1/notes:search?query=receipts").await;
+    assert_eq!(status, 200);
+    assert_eq!(mine["results"][0]["note"]["name"], personal.as_str(), "{mine}");
+    let (status, none) = bob.get("/v1/notes:search?query=receipts").await;
+    assert_eq!(status, 200);
+    assert!(none["results"].as_array().is_none_or(Vec::is_empty), "{none}");
     platform.clean_up();
 }

@@ -1,4 +1,6 @@
-//! The notes service's tests, on real PostgreSQL. (Work in progress: the store's so far.)
+//! The notes service's tests, on real PostgreSQL and NATS: the store, the gRPC service (notes,
+//! attachments) and the consumers of the projects and tasks services' events.
 
+mod attachments;
 mod service;
 mod store;
