@@ -212,6 +212,14 @@ pub(super) fn apply(field: &FieldDescriptor, schema: &mut Value) {
                     schema[keyword] = n;
                 }
             }
+            if repeated.has_field_by_name("unique")
+                && repeated
+                    .get_field_by_name("unique")
+                    .and_then(|v| v.as_bool())
+                    == Some(true)
+            {
+                schema["uniqueItems"] = json!(true);
+            }
             if let Some(items) = set_message(&repeated, "items") {
                 let mut keywords = Map::new();
                 scalar_keywords(&items, &mut keywords, &mut notes);

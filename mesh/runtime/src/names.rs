@@ -172,8 +172,8 @@ impl ResourcePattern {
 /// Whether `value` may stand for variable `name`.
 fn valid_value(name: &str, value: &str) -> bool {
     match name {
-        "user" | "member" => valid_user_id(value),
-        "task" => valid_uuid(value),
+        "user" | "member" | "share" => valid_user_id(value),
+        "task" | "attachment" => valid_uuid(value),
         _ => valid_id(value),
     }
 }
@@ -183,8 +183,9 @@ fn valid_value(name: &str, value: &str) -> bool {
 /// gateway's OpenAPI.
 pub fn variable_pattern(name: &str) -> &'static str {
     match name {
-        "user" | "member" => "^[A-Za-z0-9._-]{1,64}$",
-        "task" => {
+        // A note's share is named by the user it is shared with.
+        "user" | "member" | "share" => "^[A-Za-z0-9._-]{1,64}$",
+        "task" | "attachment" => {
             "^([0-9a-fA-F]{32}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$"
         }
         _ => "^[a-z0-9][a-z0-9-]{0,62}$",
@@ -209,7 +210,7 @@ pub fn valid_user_id(value: &str) -> bool {
 }
 
 /// A UUID in its simple (32 hex digits) or hyphenated form: the ids of event-sourced aggregates.
-fn valid_uuid(value: &str) -> bool {
+pub fn valid_uuid(value: &str) -> bool {
     matches!(value.len(), 32 | 36) && uuid::Uuid::try_parse(value).is_ok()
 }
 

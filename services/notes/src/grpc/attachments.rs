@@ -16,7 +16,8 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Code, Request, Response, Status, Streaming};
 use uuid::Uuid;
 
-use super::{NotesService, note_name, request_id};
+use super::access::note_name;
+use super::{NotesService, request_id};
 use crate::config::AttachmentSettings;
 use crate::domain::sniff;
 use crate::error::Error;
