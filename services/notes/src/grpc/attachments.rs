@@ -66,8 +66,8 @@ fn too_large(max: u64) -> Status {
     )
 }
 
-/// Reads what is left of an upload refused early (at most `cap` bytes), so an HTTP client
-/// still sending its body hears the refusal instead of a broken connection.
+/// Reads what is left of an upload answered early (at most `cap` bytes), so an HTTP client
+/// still sending its body hears the answer instead of a broken connection.
 async fn drain(stream: &mut Streaming<CreateAttachmentRequest>, cap: u64) {
     let mut read = 0u64;
     while read <= cap {
@@ -89,9 +89,9 @@ impl NotesService {
         let mut stream = request.into_inner();
         let limits = &self.attachments;
         let result = self.upload(&context, &mut stream, limits).await;
-        if result.is_err() {
-            drain(&mut stream, limits.max_bytes.saturating_mul(2)).await;
-        }
+        // A refusal, or a repeated request answered from the first: what the client still sends
+        // is read and dropped. (After a whole upload the stream is over and this returns at once.)
+        drain(&mut stream, limits.max_bytes.saturating_mul(2)).await;
         result.map(Response::new)
     }
 
