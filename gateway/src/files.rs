@@ -3,8 +3,9 @@
 //! An **upload** is an RPC that takes a stream of requests whose `body` field is a
 //! `google.api.HttpBody`: the first message carries the path and query fields and the claimed
 //! `Content-Type`, and the HTTP body's bytes follow as they arrive, each piece as one message that
-//! sets only the body field's `data`. A client that breaks off mid-body cancels the call, so the
-//! upstream never mistakes a truncated file for a whole one.
+//! sets only the body field's `data`. When a client breaks off mid-body the gateway drops the call
+//! and never ends its stream, so the upstream never mistakes a truncated file for a whole one (it
+//! gives up when the stream is reset or, at the latest, at the call's deadline).
 //!
 //! A **download** is an RPC that returns a stream of `google.api.HttpBody`: the first message's
 //! `content_type` becomes the response's `Content-Type` and every message's `data` is written as
@@ -75,8 +76,8 @@ pub enum Broken {
 }
 
 /// The upload's request messages: `first`, then one per piece of `body`. When the body breaks
-/// off or exceeds `limit`, `broken` is told and the stream never ends (the caller drops the call,
-/// which cancels it upstream).
+/// off or exceeds `limit`, `broken` is told and the stream never ends (the caller drops the call;
+/// the upstream sees no end of its stream and gives up at the deadline at the latest).
 pub fn upload_messages(
     binding: &Binding,
     first: Bytes,
@@ -89,27 +90,31 @@ pub fn upload_messages(
     let stopped = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let stop = std::sync::Arc::clone(&stopped);
     let mut sent = 0u64;
-    let pieces = body.into_data_stream().filter_map(move |piece| {
-        let failure = match &piece {
-            Ok(data) => {
-                sent += data.len() as u64;
-                (sent > limit).then_some(Broken::TooLarge)
+    let pieces = body
+        .into_data_stream()
+        .filter_map(move |piece| {
+            let failure = match &piece {
+                Ok(data) => {
+                    sent += data.len() as u64;
+                    (sent > limit).then_some(Broken::TooLarge)
+                }
+                Err(_) => Some(Broken::Body),
+            };
+            if let Some(failure) = failure
+                && let Some(tell) = broken.take()
+            {
+                stop.store(true, std::sync::atomic::Ordering::SeqCst);
+                let _ = tell.send(failure);
             }
-            Err(_) => Some(Broken::Body),
-        };
-        if let Some(failure) = failure
-            && let Some(tell) = broken.take()
-        {
-            stop.store(true, std::sync::atomic::Ordering::SeqCst);
-            let _ = tell.send(failure);
-        }
-        let messages: Vec<Bytes> = match piece {
-            Ok(data) if broken.is_some() => data.chunks(PIECE).map(|d| data_message(field, d)).collect(),
-            _ => Vec::new(),
-        };
-        std::future::ready(Some(futures::stream::iter(messages)))
-    })
-    .flatten();
+            let messages: Vec<Bytes> = match piece {
+                Ok(data) if broken.is_some() => {
+                    data.chunks(PIECE).map(|d| data_message(field, d)).collect()
+                }
+                _ => Vec::new(),
+            };
+            std::future::ready(Some(futures::stream::iter(messages)))
+        })
+        .flatten();
     // A whole body ends the stream (the upstream commits); a broken one never ends it.
     let end = futures::stream::poll_fn(move |_| {
         if stopped.load(std::sync::atomic::Ordering::SeqCst) {

@@ -155,7 +155,10 @@ async fn serve(
     let timeout = Some(client_timeout.map_or(route, |t| t.min(route)));
 
     if crate::files::is_upload(binding) {
-        return upload(state, binding, parts, &variables, body, upstream, metadata, timeout).await;
+        return upload(
+            state, binding, parts, &variables, body, upstream, metadata, timeout,
+        )
+        .await;
     }
     let Ok(body) = axum::body::to_bytes(body, state.max_body_bytes).await else {
         return error(
@@ -177,7 +180,6 @@ async fn serve(
             Ok(message) => Bytes::from(message),
             Err(err) => return transcode_error(state, &err),
         };
-
 
     if binding.method.is_server_streaming() {
         let sse = parts
@@ -278,7 +280,8 @@ async fn upload(
     let messages =
         crate::files::upload_messages(binding, first, body, state.max_upload_bytes, tell);
     let call = upstream::client_streaming(upstream, &binding.method, metadata, timeout, messages);
-    // Dropping the call when the body breaks off cancels it upstream: nothing half-sent is kept.
+    // When the body breaks off the call is dropped with its stream never ended: the upstream
+    // keeps nothing half-sent (it gives up at the call's deadline at the latest).
     tokio::select! {
         result = call => match result {
             Ok((metadata, bytes)) => answer(state, binding, &metadata, &bytes),

@@ -273,14 +273,21 @@ mod tests {
         let rpcs: std::collections::BTreeSet<String> = pool
             .services()
             .filter(|s| s.full_name().starts_with("taskmesh."))
-            .flat_map(|s| s.methods().map(|m| m.full_name().to_owned()).collect::<Vec<_>>())
+            .flat_map(|s| {
+                s.methods()
+                    .map(|m| m.full_name().to_owned())
+                    .collect::<Vec<_>>()
+            })
             .collect();
         let routed: std::collections::BTreeSet<String> = table
             .bindings()
             .iter()
             .map(|b| b.method.full_name().to_owned())
             .collect();
-        assert_eq!(routed, rpcs, "every RPC has a route (additional bindings add more)");
+        assert_eq!(
+            routed, rpcs,
+            "every RPC has a route (additional bindings add more)"
+        );
         match table.lookup(&Method::GET, "/v1/projects/p1") {
             Lookup::Found(b, vars) => {
                 assert_eq!(b.method.name(), "GetProject");

@@ -11,6 +11,7 @@ mod load;
 mod notes;
 mod notifications;
 mod outage;
+mod rest;
 mod restart;
 mod schedules;
 mod secrets;

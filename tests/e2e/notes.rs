@@ -108,7 +108,11 @@ async fn notes_link_search_render_and_carry_large_attachments() {
     // Search and render over REST.
     let (status, found) = ada.get("/v1/notes:search?query=launch%20-banana").await;
     assert_eq!(status, 200, "{found}");
-    assert_eq!(found["results"][0]["note"]["name"], note_name.as_str(), "{found}");
+    assert_eq!(
+        found["results"][0]["note"]["name"],
+        note_name.as_str(),
+        "{found}"
+    );
     assert!(
         found["results"][0]["snippet"]
             .as_str()
@@ -123,13 +127,24 @@ async fn notes_link_search_render_and_carry_large_attachments() {
         .await
         .expect("render");
     assert_eq!(rendered.status().as_u16(), 200);
-    assert!(rendered.headers()["content-type"].to_str().unwrap_or_default().starts_with("text/html"));
+    assert!(
+        rendered.headers()["content-type"]
+            .to_str()
+            .unwrap_or_default()
+            .starts_with("text/html")
+    );
     let html = rendered.text().await.expect("html");
-    assert!(html.contains("<strong>launch</strong>") && !html.contains("<script"), "{html}");
+    assert!(
+        html.contains("<strong>launch</strong>") && !html.contains("<script"),
+        "{html}"
+    );
 
     // A 9 MiB file through the gateway and back, byte for byte.
     let (status, personal) = ada
-        .post("/v1/users/ada/notes:capture", json!({"body": "Receipts\nscans of this year"}))
+        .post(
+            "/v1/users/ada/notes:capture",
+            json!({"body": "Receipts\nscans of this year"}),
+        )
         .await;
     assert_eq!(status, 200, "{personal}");
     let personal = personal["name"].as_str().expect("note").to_owned();
@@ -182,9 +197,15 @@ async fn notes_link_search_render_and_carry_large_attachments() {
     assert_eq!(downloaded.headers()["content-type"], "image/png");
     assert_eq!(downloaded.headers()["x-content-type-options"], "nosniff");
     let bytes = downloaded.bytes().await.expect("bytes");
-    assert!(bytes.len() == file.len() && bytes[..] == file[..], "byte-identical");
+    assert!(
+        bytes.len() == file.len() && bytes[..] == file[..],
+        "byte-identical"
+    );
     let (_, listed) = ada.get(&format!("/v1/{personal}/attachments")).await;
-    assert_eq!(listed["attachments"][1]["sha256"], attachment["sha256"], "{listed}");
+    assert_eq!(
+        listed["attachments"][1]["sha256"], attachment["sha256"],
+        "{listed}"
+    );
     let (_, with_count) = ada.get(&format!("/v1/{personal}")).await;
     assert_eq!(with_count["attachmentCount"], 2, "{with_count}");
     let (status, hidden) = bob.get(&format!("/v1/{attachment_name}:download")).await;
@@ -212,7 +233,11 @@ async fn notes_link_search_render_and_carry_large_attachments() {
         "{body}"
     );
     let (_, listed) = ada.get(&format!("/v1/{personal}/attachments")).await;
-    assert_eq!(listed["attachments"].as_array().map_or(0, Vec::len), 2, "refusals keep nothing: {listed}");
+    assert_eq!(
+        listed["attachments"].as_array().map_or(0, Vec::len),
+        2,
+        "refusals keep nothing: {listed}"
+    );
 
     let (status, _) = ada.delete(&format!("/v1/{attachment_name}")).await;
     assert_eq!(status, 200);
@@ -222,9 +247,16 @@ async fn notes_link_search_render_and_carry_large_attachments() {
     // Search never shows bob ada's personal note (he can read her project's).
     let (status, mine) = ada.get("/v1/notes:search?query=receipts").await;
     assert_eq!(status, 200);
-    assert_eq!(mine["results"][0]["note"]["name"], personal.as_str(), "{mine}");
+    assert_eq!(
+        mine["results"][0]["note"]["name"],
+        personal.as_str(),
+        "{mine}"
+    );
     let (status, none) = bob.get("/v1/notes:search?query=receipts").await;
     assert_eq!(status, 200);
-    assert!(none["results"].as_array().is_none_or(Vec::is_empty), "{none}");
+    assert!(
+        none["results"].as_array().is_none_or(Vec::is_empty),
+        "{none}"
+    );
     platform.clean_up();
 }

@@ -87,17 +87,24 @@ async fn fill(pool: &sqlx::PgPool, notes: usize) {
     .execute(pool)
     .await
     .expect("shares");
-    sqlx::query("INSERT INTO members (project_id, user_id, role) VALUES ('p0', 'u0', 2), ('p1', 'u0', 1)")
+    sqlx::query(
+        "INSERT INTO members (project_id, user_id, role) VALUES ('p0', 'u0', 2), ('p1', 'u0', 1)",
+    )
+    .execute(pool)
+    .await
+    .expect("members");
+    sqlx::query("ANALYZE notes")
         .execute(pool)
         .await
-        .expect("members");
-    sqlx::query("ANALYZE notes").execute(pool).await.expect("analyze");
+        .expect("analyze");
 }
 
 struct Round {
     p50: Duration,
     p99: Duration,
     found: usize,
+    /// The median of each query of [`QUERIES`].
+    per_query: Vec<Duration>,
 }
 
 async fn round<F, Fut>(searches: usize, mut search: F) -> Round
@@ -106,18 +113,29 @@ where
     Fut: std::future::Future<Output = usize>,
 {
     let mut times = Vec::with_capacity(searches);
+    let mut by_query: Vec<Vec<Duration>> = QUERIES.iter().map(|_| Vec::new()).collect();
     let mut found = 0;
     for i in 0..searches {
         let (query, filter) = QUERIES[i % QUERIES.len()];
         let started = Instant::now();
         found += search(query, filter).await;
-        times.push(started.elapsed());
+        let took = started.elapsed();
+        times.push(took);
+        by_query[i % QUERIES.len()].push(took);
     }
     times.sort();
+    let per_query = by_query
+        .iter_mut()
+        .map(|t| {
+            t.sort();
+            t[t.len() / 2]
+        })
+        .collect();
     Round {
         p50: times[times.len() / 2],
         p99: times[times.len() * 99 / 100],
         found,
+        per_query,
     }
 }
 
@@ -147,12 +165,19 @@ async fn main() {
     let pool = db.pool(&stack).await;
     let started = Instant::now();
     fill(&pool, notes).await;
-    println!("filled {notes} notes in {:.1} s", started.elapsed().as_secs_f64());
+    println!(
+        "filled {notes} notes in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     let store = Store::new(pool.clone());
     let mut client =
         NoteServiceClient::with_interceptor(channel(app.addr).await, DefaultCaller("u0"));
 
-    let modes = ["SearchNotes (gRPC)", "service SQL (store)", "bare SQL (match + rank)"];
+    let modes = [
+        "SearchNotes (gRPC)",
+        "service SQL (store)",
+        "bare SQL (match + rank)",
+    ];
     let mut results: Vec<Vec<Round>> = modes.iter().map(|_| Vec::new()).collect();
     for _ in 0..rounds {
         let client = &mut client;
@@ -185,7 +210,7 @@ async fn main() {
                             filter,
                             taskmesh_notes::store::FILTER_FIELDS,
                         )
-                            .expect("filter")
+                        .expect("filter")
                     });
                     store
                         .search("users/u0", query, filter.as_ref(), 20, 0)
@@ -233,6 +258,16 @@ async fn main() {
             ms(row.p50) / ms(floor.p50),
             ms(row.p99) / ms(floor.p99),
         );
+    }
+    println!("\nmedian per query, ms (the same rounds)\n");
+    println!("| query | filter | {} |", modes.join(" | "));
+    println!("|---|---|{}", "---|".repeat(modes.len()));
+    for (i, (query, filter)) in QUERIES.iter().enumerate() {
+        let cells: Vec<String> = rows
+            .iter()
+            .map(|row| format!("{:.2}", ms(row.per_query[i])))
+            .collect();
+        println!("| `{query}` | `{filter}` | {} |", cells.join(" | "));
     }
     drop(app);
 }

@@ -52,7 +52,7 @@ impl Service for Notes {
             store,
             Targets { projects, tasks },
             chrono::TimeDelta::days(settings.keep_deleted_days),
-            settings.attachments.clone(),
+            settings.attachments,
         )));
 
         Ok(())

@@ -56,14 +56,26 @@ mod tests {
         let mut elf = b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0\x02\0\x3e\0\x01\0\0\0".to_vec();
         elf.resize(64, 0);
         assert_eq!(content_type(&elf), "application/x-executable");
-        assert_eq!(content_type(b"MZ\x90\0\x03\0\0\0"), "application/vnd.microsoft.portable-executable");
-        assert_eq!(content_type("plain words, d\u{e9}j\u{e0} vu".as_bytes()), "text/plain");
+        assert_eq!(
+            content_type(b"MZ\x90\0\x03\0\0\0"),
+            "application/vnd.microsoft.portable-executable"
+        );
+        assert_eq!(
+            content_type("plain words, d\u{e9}j\u{e0} vu".as_bytes()),
+            "text/plain"
+        );
         // Markup is known for what it is (and is not on the default allow-list).
-        assert_eq!(content_type(b"<html><script>alert(1)</script>"), "text/html");
+        assert_eq!(
+            content_type(b"<html><script>alert(1)</script>"),
+            "text/html"
+        );
         let cut = "\u{e9}t\u{e9}".as_bytes();
         assert_eq!(content_type(&cut[..cut.len() - 1]), "text/plain");
         assert_eq!(content_type(b"a\0b"), "application/octet-stream");
-        assert_eq!(content_type(&[0xff, 0xfe, 0x00, 0x10, 0x80]), "application/octet-stream");
+        assert_eq!(
+            content_type(&[0xff, 0xfe, 0x00, 0x10, 0x80]),
+            "application/octet-stream"
+        );
         assert_eq!(content_type(b""), "application/octet-stream");
     }
 

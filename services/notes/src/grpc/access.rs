@@ -129,7 +129,11 @@ impl NotesService {
 
     /// Whether the caller may list the notes under `parent`: their own `users/{user}`, or a
     /// project they belong to.
-    pub(super) async fn may_read_parent(&self, context: &CallContext, parent: &str) -> Result<(), Error> {
+    pub(super) async fn may_read_parent(
+        &self,
+        context: &CallContext,
+        parent: &str,
+    ) -> Result<(), Error> {
         if parent.starts_with("users/") {
             if parent == context.caller {
                 return Ok(());
@@ -172,8 +176,7 @@ pub(super) fn note_name<'a>(field: &str, name: &'a str) -> Result<(&'a str, &'a 
     let parts: Vec<&str> = name.split('/').collect();
     match parts.as_slice() {
         [kind @ ("users" | "projects"), owner, "notes", note]
-            if valid_id(note)
-                && (*kind == "users" && valid_user_id(owner) || valid_id(owner)) =>
+            if valid_id(note) && (*kind == "users" && valid_user_id(owner) || valid_id(owner)) =>
         {
             let parent_len = kind.len() + 1 + owner.len();
             Ok((&name[..parent_len], note))

@@ -266,10 +266,7 @@ async fn receive(
     let mut content_type: Option<&'static str> = None;
     let mut total = 0u64;
     let mut next = Some(data);
-    loop {
-        let Some(data) = next.take() else {
-            break;
-        };
+    while let Some(data) = next.take() {
         total += data.len() as u64;
         if total > limits.max_bytes {
             return Err(too_large(limits.max_bytes));
@@ -285,17 +282,14 @@ async fn receive(
             buffer = rest;
             buffer.reserve(CHUNK.saturating_sub(buffer.len()));
         }
-        match stream.message().await? {
-            Some(message) => {
-                if !message.parent.is_empty() && message.parent != parent {
-                    return Err(status::invalid_field(
-                        "parent",
-                        "every message of an upload names the same note",
-                    ));
-                }
-                next = Some(message.content.map(|c| c.data).unwrap_or_default());
+        if let Some(message) = stream.message().await? {
+            if !message.parent.is_empty() && message.parent != parent {
+                return Err(status::invalid_field(
+                    "parent",
+                    "every message of an upload names the same note",
+                ));
             }
-            None => break,
+            next = Some(message.content.map(|c| c.data).unwrap_or_default());
         }
     }
     let content_type = match content_type {

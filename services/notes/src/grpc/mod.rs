@@ -13,9 +13,10 @@ use taskmesh_mesh::names::{valid_id, valid_user_id, valid_uuid};
 use taskmesh_contracts::google::api::HttpBody;
 use taskmesh_contracts::notes_v1::note_service_server::NoteService;
 use taskmesh_contracts::notes_v1::{
-    Attachment, CaptureNoteRequest, CreateAttachmentRequest, CreateNoteRequest, CreateNoteShareRequest, DeleteNoteRequest,
-    DeleteAttachmentRequest, DeleteNoteShareRequest, DownloadAttachmentRequest,
-    GetAttachmentRequest, GetNoteRequest, ListAttachmentsRequest, ListAttachmentsResponse, ListLinkedNotesRequest, ListLinkedNotesResponse,
+    Attachment, CaptureNoteRequest, CreateAttachmentRequest, CreateNoteRequest,
+    CreateNoteShareRequest, DeleteAttachmentRequest, DeleteNoteRequest, DeleteNoteShareRequest,
+    DownloadAttachmentRequest, GetAttachmentRequest, GetNoteRequest, ListAttachmentsRequest,
+    ListAttachmentsResponse, ListLinkedNotesRequest, ListLinkedNotesResponse,
     ListNoteSharesRequest, ListNoteSharesResponse, ListNotesRequest, ListNotesResponse, Note,
     NoteLink, NoteShare, RenderNoteRequest, SearchNotesRequest, SearchNotesResponse, SearchResult,
     UndeleteNoteRequest, UpdateNoteRequest,
@@ -84,7 +85,6 @@ impl NotesService {
         let mut shown = self.shown(std::slice::from_ref(row)).await?;
         Ok(Response::new(shown.pop().unwrap_or_default()))
     }
-
 }
 
 /// As the API shows a stored note.
@@ -391,7 +391,10 @@ impl NoteService for NotesService {
             _ => {
                 return Err(Error::invalid(
                     "target",
-                    format!("`{}` is not projects/{{project}}/tasks/{{task}}", request.target),
+                    format!(
+                        "`{}` is not projects/{{project}}/tasks/{{task}}",
+                        request.target
+                    ),
                 )
                 .into());
             }

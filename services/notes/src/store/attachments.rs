@@ -148,12 +148,13 @@ impl Store {
 
     /// Removes attachment `id` of `note_id` and its bytes; whether there was one.
     pub async fn delete_attachment(&self, note_id: &str, id: Uuid) -> Result<bool, StoreError> {
-        let deleted = sqlx::query("DELETE FROM attachments WHERE note_id = $1 AND attachment_id = $2")
-            .bind(note_id)
-            .bind(id)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
+        let deleted =
+            sqlx::query("DELETE FROM attachments WHERE note_id = $1 AND attachment_id = $2")
+                .bind(note_id)
+                .bind(id)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
         Ok(deleted == 1)
     }
 }

@@ -69,7 +69,12 @@ async fn note(client: &mut NoteServiceClient<Authed>, parent: &str) -> Note {
 }
 
 /// The messages of an upload of `bytes` to `parent` in pieces of `piece` bytes.
-fn messages(parent: &str, bytes: &[u8], piece: usize, request_id: &str) -> Vec<CreateAttachmentRequest> {
+fn messages(
+    parent: &str,
+    bytes: &[u8],
+    piece: usize,
+    request_id: &str,
+) -> Vec<CreateAttachmentRequest> {
     let mut all = vec![CreateAttachmentRequest {
         parent: parent.into(),
         filename: "../scans/receipt.pdf".into(),
@@ -136,18 +141,26 @@ async fn files_go_up_in_pieces_and_come_back_whole() {
     let note = note(&mut ada, "users/ada").await;
     let file = pdf_of(700 * 1024 + 13);
     // Odd piece sizes: stored chunks do not follow the messages.
-    let made = upload(&mut ada, messages(&note.name, &file, 33_333, "")).await.expect("upload");
+    let made = upload(&mut ada, messages(&note.name, &file, 33_333, ""))
+        .await
+        .expect("upload");
     assert_eq!(made.filename, "receipt.pdf", "no path survives");
     assert_eq!(made.content_type, "application/pdf");
     assert_eq!(made.size_bytes, file.len() as i64);
     assert_eq!(made.sha256, hex::encode(Sha256::digest(&file)));
-    assert!(made.name.starts_with(&format!("{}/attachments/", note.name)));
-    let (content_type, bytes, messages_count) = download(&mut ada, &made.name).await.expect("download");
+    assert!(
+        made.name
+            .starts_with(&format!("{}/attachments/", note.name))
+    );
+    let (content_type, bytes, messages_count) =
+        download(&mut ada, &made.name).await.expect("download");
     assert_eq!(content_type, "application/pdf");
     assert!(bytes == file, "byte-identical");
     assert_eq!(messages_count, 3, "256 KiB per message");
     let shown = ada
-        .get_note(GetNoteRequest { name: note.name.clone() })
+        .get_note(GetNoteRequest {
+            name: note.name.clone(),
+        })
         .await
         .expect("get")
         .into_inner();
@@ -155,11 +168,17 @@ async fn files_go_up_in_pieces_and_come_back_whole() {
 
     // The same request id attaches once.
     let key = "0b5e1f3c-2b7a-4c1e-9f00-5d2a7c9e8b41";
-    let first = upload(&mut ada, messages(&note.name, &pdf_of(1000), 500, key)).await.expect("upload");
-    let again = upload(&mut ada, messages(&note.name, &pdf_of(1000), 500, key)).await.expect("again");
+    let first = upload(&mut ada, messages(&note.name, &pdf_of(1000), 500, key))
+        .await
+        .expect("upload");
+    let again = upload(&mut ada, messages(&note.name, &pdf_of(1000), 500, key))
+        .await
+        .expect("again");
     assert_eq!(first.name, again.name);
     let listed = ada
-        .list_attachments(ListAttachmentsRequest { parent: note.name.clone() })
+        .list_attachments(ListAttachmentsRequest {
+            parent: note.name.clone(),
+        })
         .await
         .expect("list")
         .into_inner()
@@ -167,25 +186,35 @@ async fn files_go_up_in_pieces_and_come_back_whole() {
     assert_eq!(listed.len(), 2, "{listed:?}");
 
     // Refusals: too large, a type off the list, a second note named mid-stream, the note's limit.
-    let refused = upload(&mut ada, messages(&note.name, &pdf_of(1024 * 1024 + 1), 65_536, ""))
-        .await
-        .expect_err("too large");
+    let refused = upload(
+        &mut ada,
+        messages(&note.name, &pdf_of(1024 * 1024 + 1), 65_536, ""),
+    )
+    .await
+    .expect_err("too large");
     assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
-    let refused = upload(&mut ada, messages(&note.name, b"MZ\x90\0\x03\0\0\0\x04\0\0\0\xff\xff", 4, ""))
-        .await
-        .expect_err("an executable");
+    let refused = upload(
+        &mut ada,
+        messages(&note.name, b"MZ\x90\0\x03\0\0\0\x04\0\0\0\xff\xff", 4, ""),
+    )
+    .await
+    .expect_err("an executable");
     assert_eq!(refused.code(), Code::InvalidArgument, "{refused:?}");
     let mut mixed = messages(&note.name, &pdf_of(20_000), 10_000, "");
     mixed[2].parent = "users/ada/notes/another".into();
     let refused = upload(&mut ada, mixed).await.expect_err("two notes");
     assert_eq!(refused.code(), Code::InvalidArgument, "{refused:?}");
-    upload(&mut ada, messages(&note.name, &pdf_of(100), 100, "")).await.expect("the third");
+    upload(&mut ada, messages(&note.name, &pdf_of(100), 100, ""))
+        .await
+        .expect("the third");
     let refused = upload(&mut ada, messages(&note.name, &pdf_of(100), 100, ""))
         .await
         .expect_err("a fourth");
     assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
     let listed = ada
-        .list_attachments(ListAttachmentsRequest { parent: note.name.clone() })
+        .list_attachments(ListAttachmentsRequest {
+            parent: note.name.clone(),
+        })
         .await
         .expect("list")
         .into_inner()
@@ -193,9 +222,11 @@ async fn files_go_up_in_pieces_and_come_back_whole() {
     assert_eq!(listed.len(), 3, "refusals keep nothing");
 
     // Deleting one makes room and takes its bytes.
-    ada.delete_attachment(DeleteAttachmentRequest { name: made.name.clone() })
-        .await
-        .expect("delete");
+    ada.delete_attachment(DeleteAttachmentRequest {
+        name: made.name.clone(),
+    })
+    .await
+    .expect("delete");
     let gone = download(&mut ada, &made.name).await.expect_err("gone");
     assert_eq!(gone.code(), Code::NotFound);
 }
@@ -207,7 +238,9 @@ async fn access_follows_the_note_and_a_broken_upload_leaves_nothing() {
     let mut bob = world.client("bob").await;
     let mut eve = world.client("eve").await;
     let note = note(&mut ada, "users/ada").await;
-    let made = upload(&mut ada, messages(&note.name, &pdf_of(5000), 1000, "")).await.expect("upload");
+    let made = upload(&mut ada, messages(&note.name, &pdf_of(5000), 1000, ""))
+        .await
+        .expect("upload");
     ada.create_note_share(CreateNoteShareRequest {
         parent: note.name.clone(),
         share: Some(NoteShare {
@@ -218,46 +251,62 @@ async fn access_follows_the_note_and_a_broken_upload_leaves_nothing() {
     })
     .await
     .expect("share");
-    let (_, bytes, _) = download(&mut bob, &made.name).await.expect("a viewer downloads");
+    let (_, bytes, _) = download(&mut bob, &made.name)
+        .await
+        .expect("a viewer downloads");
     assert_eq!(bytes.len(), 5000);
     let refused = upload(&mut bob, messages(&note.name, &pdf_of(100), 100, ""))
         .await
         .expect_err("a viewer cannot attach");
     assert_eq!(refused.code(), Code::PermissionDenied);
-    let hidden = download(&mut eve, &made.name).await.expect_err("a stranger");
+    let hidden = download(&mut eve, &made.name)
+        .await
+        .expect_err("a stranger");
     assert_eq!(hidden.code(), Code::NotFound);
     let hidden = upload(&mut eve, messages(&note.name, &pdf_of(100), 100, ""))
         .await
         .expect_err("a stranger");
     assert_eq!(hidden.code(), Code::NotFound);
 
-    // An upload whose client goes away mid-file is not kept.
-    let (sender, receiver) = tokio::sync::mpsc::channel(4);
+    // An upload that stops mid-file is not kept: the client goes away without ending its stream
+    // (as the gateway does when an HTTP body breaks off), and the call's deadline passes.
+    let (sender, receiver) = tokio::sync::mpsc::channel(8);
     let mut call_client = ada.clone();
     let call = tokio::spawn(async move {
-        call_client
-            .create_attachment(tokio_stream::wrappers::ReceiverStream::new(receiver))
-            .await
+        let mut request =
+            tonic::Request::new(tokio_stream::wrappers::ReceiverStream::new(receiver));
+        request.set_timeout(std::time::Duration::from_millis(1500));
+        call_client.create_attachment(request).await
     });
-    for message in messages(&note.name, &pdf_of(600 * 1024), 64 * 1024, "").into_iter().take(6) {
+    for message in messages(&note.name, &pdf_of(600 * 1024), 64 * 1024, "")
+        .into_iter()
+        .take(6)
+    {
         sender.send(message).await.expect("send");
     }
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    call.abort();
-    drop(sender);
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let ended = call.await.expect("the call task");
+    assert_eq!(
+        ended.expect_err("never ended").code(),
+        Code::DeadlineExceeded
+    );
     let listed = ada
-        .list_attachments(ListAttachmentsRequest { parent: note.name.clone() })
+        .list_attachments(ListAttachmentsRequest {
+            parent: note.name.clone(),
+        })
         .await
         .expect("list")
         .into_inner()
         .attachments;
     assert_eq!(listed.len(), 1, "only the whole upload: {listed:?}");
+    drop(sender);
 
     // The purge of a deleted note takes its files' bytes.
-    ada.delete_note(DeleteNoteRequest { name: note.name.clone(), etag: String::new() })
-        .await
-        .expect("delete");
+    ada.delete_note(DeleteNoteRequest {
+        name: note.name.clone(),
+        etag: String::new(),
+    })
+    .await
+    .expect("delete");
     let pool = world.db.pool(&world.stack).await;
     let chunks = |pool: sqlx::PgPool| async move {
         sqlx::query_scalar::<_, i64>("SELECT count(*) FROM attachment_chunks")
@@ -272,9 +321,15 @@ async fn access_follows_the_note_and_a_broken_upload_leaves_nothing() {
         .expect("due now");
     let store = taskmesh_notes::store::Store::new(pool.clone());
     assert_eq!(store.purge_due(100).await.expect("purge"), 1);
-    assert_eq!(chunks(pool.clone()).await, 0, "the bytes went with the note");
+    assert_eq!(
+        chunks(pool.clone()).await,
+        0,
+        "the bytes went with the note"
+    );
     let gone = ada
-        .get_note(GetNoteRequest { name: note.name.clone() })
+        .get_note(GetNoteRequest {
+            name: note.name.clone(),
+        })
         .await
         .expect_err("purged");
     assert_eq!(gone.code(), Code::NotFound);
