@@ -3,8 +3,11 @@
 //! - `PROJECTS`: who belongs to which project with which role (the `members` read model behind
 //!   project notes' access and search), each fact applied only if its event is newer than the one
 //!   the row came from (the stream's sequence), so a redelivery never undoes a later change; a
-//!   deleted project's links are marked broken, an undeleted one's mended;
+//!   deleted project's links (and its tasks') are marked broken, an undeleted one's mended;
 //! - `TASKS`: a deleted task's links are marked broken, an undeleted one's mended.
+//!
+//! Deletions are kept in stream order too (`link_targets`): an older event redelivered late
+//! changes nothing.
 
 use async_nats::jetstream::Message;
 use taskmesh_contracts::projects_v1::{
@@ -20,6 +23,14 @@ use crate::store::Store;
 pub const PROJECTS_DURABLE: &str = "notes-projects";
 /// Durable consumer of `TASKS`.
 pub const TASKS_DURABLE: &str = "notes-tasks";
+
+/// The message's position in its stream: events of one stream apply in this order.
+fn stream_position(message: &Message) -> Result<i64, HandleError> {
+    message
+        .info()
+        .map(|info| i64::try_from(info.stream_sequence).unwrap_or(i64::MAX))
+        .map_err(|e| HandleError::Retry(format!("no stream position: {e}")))
+}
 
 fn undecodable(e: &prost::DecodeError) -> HandleError {
     HandleError::Retry(format!("undecodable: {e}"))
@@ -38,10 +49,7 @@ impl ProjectEvents {
     }
 
     async fn apply(&self, message: &Message) -> Result<(), HandleError> {
-        let seq = message
-            .info()
-            .map(|info| i64::try_from(info.stream_sequence).unwrap_or(i64::MAX))
-            .map_err(|e| HandleError::Retry(format!("no stream position: {e}")))?;
+        let seq = stream_position(message)?;
         let (member, role) = if let Some(event) = decode_as::<MemberAdded>(message) {
             let member = event
                 .map_err(|e| undecodable(&e))?
@@ -69,14 +77,18 @@ impl ProjectEvents {
                 .map_err(|e| undecodable(&e))?
                 .project
                 .unwrap_or_default();
-            self.store.break_links(&project.name).await?;
+            self.store
+                .set_target_deleted(&project.name, true, seq)
+                .await?;
             return Ok(());
         } else if let Some(event) = decode_as::<ProjectUndeleted>(message) {
             let project = event
                 .map_err(|e| undecodable(&e))?
                 .project
                 .unwrap_or_default();
-            self.store.mend_links(&project.name).await?;
+            self.store
+                .set_target_deleted(&project.name, false, seq)
+                .await?;
             return Ok(());
         } else {
             return Ok(());
@@ -115,20 +127,21 @@ impl TaskEvents {
     }
 
     async fn apply(&self, message: &Message) -> Result<(), HandleError> {
+        let seq = stream_position(message)?;
         if let Some(event) = decode_as::<TaskDeleted>(message) {
             let task = event
                 .map_err(|e| undecodable(&e))?
                 .context
                 .unwrap_or_default()
                 .task;
-            self.store.break_links(&task).await?;
+            self.store.set_target_deleted(&task, true, seq).await?;
         } else if let Some(event) = decode_as::<TaskUndeleted>(message) {
             let task = event
                 .map_err(|e| undecodable(&e))?
                 .context
                 .unwrap_or_default()
                 .task;
-            self.store.mend_links(&task).await?;
+            self.store.set_target_deleted(&task, false, seq).await?;
         }
         Ok(())
     }

@@ -373,30 +373,44 @@ impl Store {
         Ok(links)
     }
 
-    /// Takes the broken mark off the links to `target` (it is back).
-    pub async fn mend_links(&self, target: &str) -> Result<u64, StoreError> {
-        let done = sqlx::query(
-            "UPDATE note_links SET broken_time = NULL WHERE target = $1 AND broken_time IS NOT NULL",
+    /// Records that `target` (a project or a task) is deleted or back, as the event at stream
+    /// position `seq` says, unless a later event said otherwise already; then marks or mends the
+    /// links to it and, for a project, to its tasks. A link stays broken while its task or the
+    /// task's project is deleted. How many links were looked at (0 for an older event).
+    pub async fn set_target_deleted(
+        &self,
+        target: &str,
+        deleted: bool,
+        seq: i64,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let newer = sqlx::query(
+            "INSERT INTO link_targets (target, deleted, seq) VALUES ($1, $2, $3) \
+             ON CONFLICT (target) DO UPDATE SET deleted = EXCLUDED.deleted, seq = EXCLUDED.seq \
+             WHERE link_targets.seq < EXCLUDED.seq",
         )
         .bind(target)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected())
-    }
-
-    /// Marks the links to `target` (and, for a project, to its tasks) broken from now.
-    pub async fn break_links(&self, target: &str) -> Result<u64, StoreError> {
+        .bind(deleted)
+        .bind(seq)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if newer == 0 {
+            return Ok(0);
+        }
+        // Ids are `[a-z0-9-]`: nothing in a target is a LIKE wildcard.
         let done = sqlx::query(
-            "UPDATE note_links SET broken_time = now() \
-             WHERE (target = $1 OR target LIKE $2) AND broken_time IS NULL",
+            "UPDATE note_links l SET broken_time = CASE WHEN s.gone \
+               THEN coalesce(l.broken_time, now()) ELSE NULL END \
+             FROM (SELECT k.note_id, k.target, EXISTS (SELECT 1 FROM link_targets t \
+                     WHERE t.deleted AND (t.target = k.target OR k.target LIKE t.target || '/tasks/%')) AS gone \
+                   FROM note_links k WHERE k.target = $1 OR k.target LIKE $1 || '/tasks/%') s \
+             WHERE l.note_id = s.note_id AND l.target = s.target",
         )
         .bind(target)
-        .bind(format!(
-            "{}/tasks/%",
-            target.replace('%', "").replace('_', "\\_")
-        ))
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(done.rows_affected())
     }
 

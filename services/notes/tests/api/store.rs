@@ -283,7 +283,13 @@ async fn links_keep_their_order_are_marked_when_their_target_goes_and_list_only_
     assert_eq!(readers("users/eve").await, 0);
 
     // The project goes: the links to it and to its tasks are marked, not dropped.
-    assert_eq!(store.break_links("projects/farm").await.expect("break"), 2);
+    assert_eq!(
+        store
+            .set_target_deleted("projects/farm", true, 10)
+            .await
+            .expect("break"),
+        2
+    );
     let links = store
         .links_of(std::slice::from_ref(&linked.note_id))
         .await
@@ -312,4 +318,79 @@ async fn links_keep_their_order_are_marked_when_their_target_goes_and_list_only_
         .expect("links");
     assert_eq!(links[&linked.note_id].len(), 1);
     assert!(links[&linked.note_id][0].1.is_some());
+}
+
+#[tokio::test]
+async fn link_marks_follow_the_events_in_stream_order() {
+    let (store, _db) = store().await;
+    let task = "projects/farm/tasks/0190c0de00007000800000000000000a";
+    let new = NewNote {
+        links: vec![task.to_owned(), "projects/barn".to_owned()],
+        ..note("users/ann", "Harvest", "")
+    };
+    let made = store.create(&new, "users/ann", None).await.expect("create");
+    let broken = |store: Store, id: String| async move {
+        let links = store
+            .links_of(std::slice::from_ref(&id))
+            .await
+            .expect("links");
+        links[&id]
+            .iter()
+            .map(|(target, broken)| (target.clone(), broken.is_some()))
+            .collect::<Vec<_>>()
+    };
+    let id = made.note_id.clone();
+    let at = |marks: [bool; 2]| {
+        vec![
+            (task.to_owned(), marks[0]),
+            ("projects/barn".to_owned(), marks[1]),
+        ]
+    };
+
+    // The task deleted (5), back (7); the deletion delivered again late changes nothing.
+    assert_eq!(
+        store
+            .set_target_deleted(task, true, 5)
+            .await
+            .expect("delete"),
+        1
+    );
+    assert_eq!(broken(store.clone(), id.clone()).await, at([true, false]));
+    store
+        .set_target_deleted(task, false, 7)
+        .await
+        .expect("undelete");
+    assert_eq!(broken(store.clone(), id.clone()).await, at([false, false]));
+    assert_eq!(
+        store
+            .set_target_deleted(task, true, 5)
+            .await
+            .expect("again"),
+        0
+    );
+    assert_eq!(broken(store.clone(), id.clone()).await, at([false, false]));
+
+    // The task's project deleted: the task's link breaks; the project back: it mends, unless the
+    // task itself is deleted meanwhile.
+    store
+        .set_target_deleted("projects/farm", true, 3)
+        .await
+        .expect("project");
+    assert_eq!(broken(store.clone(), id.clone()).await, at([true, false]));
+    store.set_target_deleted(task, true, 8).await.expect("task");
+    store
+        .set_target_deleted("projects/farm", false, 4)
+        .await
+        .expect("project back");
+    assert_eq!(broken(store.clone(), id.clone()).await, at([true, false]));
+    store
+        .set_target_deleted(task, false, 9)
+        .await
+        .expect("task back");
+    assert_eq!(broken(store.clone(), id.clone()).await, at([false, false]));
+    store
+        .set_target_deleted("projects/barn", true, 11)
+        .await
+        .expect("barn");
+    assert_eq!(broken(store, id).await, at([false, true]));
 }
