@@ -384,12 +384,24 @@ pub fn reason(status: &tonic::Status) -> String {
         .unwrap_or_default()
 }
 
-/// A TCP port free at the time of the call.
+/// A TCP port free at the time of the call, and never one this process was given before: the
+/// system may hand out a port again as soon as its probe is closed, and two services of one test
+/// once got the same port for gRPC and admin.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    loop {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 /// The workspace around the current directory (where `buf.yaml` and `Cargo.toml` are), found at
