@@ -117,27 +117,6 @@ fn request_id(text: &str) -> Result<Option<uuid::Uuid>, Error> {
         .map_err(|_| Error::invalid("request_id", "is not a UUID"))
 }
 
-/// The position a page token stands for (0 without one).
-fn page_offset(token: &str) -> Result<i64, Error> {
-    if token.is_empty() {
-        return Ok(0);
-    }
-    token
-        .parse()
-        .ok()
-        .filter(|n: &i64| *n >= 0)
-        .ok_or_else(|| Error::invalid("page_token", "is not a token of this list"))
-}
-
-/// The token of the page after one of `size` at `offset`, when there is one.
-fn next_token(more: bool, offset: i64, size: i64) -> String {
-    if more {
-        (offset + size).to_string()
-    } else {
-        String::new()
-    }
-}
-
 #[tonic::async_trait]
 impl NoteService for NotesService {
     async fn create_note(
@@ -214,11 +193,13 @@ impl NoteService for NotesService {
                 "one of `update_time desc`, `update_time`, `create_time desc`, `create_time`, `title`",
             )
         })?;
-        let size = match request.page_size {
-            0 => 50,
-            n => i64::from(n.min(1000)),
-        };
-        let offset = page_offset(&request.page_token)?;
+        let fingerprint = aip::fingerprint(&[
+            &request.parent,
+            &request.filter,
+            &request.order_by,
+            if request.show_deleted { "deleted" } else { "" },
+        ]);
+        let page = aip::page(request.page_size, &request.page_token, &fingerprint)?;
         let rows = self
             .store
             .list(list::Listing {
@@ -227,16 +208,15 @@ impl NoteService for NotesService {
                 filter_names_archived: request.filter.contains("archived"),
                 show_deleted: request.show_deleted,
                 order,
-                limit: size + 1,
-                offset,
+                limit: page.size + 1,
+                offset: page.offset,
             })
             .await
             .map_err(Error::from)?;
-        let more = rows.len() as i64 > size;
-        let page = &rows[..rows.len().min(usize::try_from(size).unwrap_or(50))];
+        let (rows, next_page_token) = aip::split_page(rows, page, &fingerprint);
         Ok(Response::new(ListNotesResponse {
-            notes: self.shown(page).await?,
-            next_page_token: next_token(more, offset, size),
+            notes: self.shown(&rows).await?,
+            next_page_token,
         }))
     }
 
@@ -343,26 +323,27 @@ impl NoteService for NotesService {
         } else {
             Some(aip::parse_filter(&request.filter, FILTER_FIELDS)?)
         };
+        // Searches page by 20, at most 100 (ranking and snippets cost more than a list's rows).
         let size = match request.page_size {
             0 => 20,
-            n => i64::from(n.min(100)),
+            n => n.min(100),
         };
-        let offset = page_offset(&request.page_token)?;
+        let fingerprint = aip::fingerprint(&[&request.query, &request.filter]);
+        let page = aip::page(size, &request.page_token, &fingerprint)?;
         let found = self
             .store
             .search(
                 &context.caller,
                 &request.query,
                 filter.as_ref(),
-                size + 1,
-                offset,
+                page.size + 1,
+                page.offset,
             )
             .await
             .map_err(Error::from)?;
-        let more = found.len() as i64 > size;
+        let (found, next_page_token) = aip::split_page(found, page, &fingerprint);
         let results = found
             .into_iter()
-            .take(usize::try_from(size).unwrap_or(20))
             .map(|found| SearchResult {
                 note: Some(to_proto(&found.note)),
                 rank: f64::from(found.rank),
@@ -371,7 +352,7 @@ impl NoteService for NotesService {
             .collect();
         Ok(Response::new(SearchNotesResponse {
             results,
-            next_page_token: next_token(more, offset, size),
+            next_page_token,
         }))
     }
 
@@ -381,11 +362,7 @@ impl NoteService for NotesService {
     ) -> Result<Response<ListLinkedNotesResponse>, Status> {
         let context = CallContext::of(&request);
         let request = request.into_inner();
-        let size = match request.page_size {
-            0 => 50,
-            n => i64::from(n.min(1000)),
-        };
-        let offset = page_offset(&request.page_token)?;
+        let page = aip::page(request.page_size, &request.page_token, &request.target)?;
         match request.target.split('/').collect::<Vec<_>>().as_slice() {
             ["projects", project, "tasks", task] if valid_id(project) && valid_uuid(task) => {}
             _ => {
@@ -401,14 +378,13 @@ impl NoteService for NotesService {
         }
         let rows = self
             .store
-            .linked(&context.caller, &request.target, size + 1, offset)
+            .linked(&context.caller, &request.target, page.size + 1, page.offset)
             .await
             .map_err(Error::from)?;
-        let more = rows.len() as i64 > size;
-        let page = &rows[..rows.len().min(usize::try_from(size).unwrap_or(50))];
+        let (rows, next_page_token) = aip::split_page(rows, page, &request.target);
         Ok(Response::new(ListLinkedNotesResponse {
-            notes: self.shown(page).await?,
-            next_page_token: next_token(more, offset, size),
+            notes: self.shown(&rows).await?,
+            next_page_token,
         }))
     }
 

@@ -266,6 +266,36 @@ async fn lists_put_pinned_first_hide_archived_and_deleted_and_undelete_brings_ba
         titles(listed.notes),
         ["Pinned", "Bob's shared", "Newest", "Old"]
     );
+    // Pages of two: the token leads to the rest, and serves no other request.
+    let first = ann
+        .list_notes(ListNotesRequest {
+            page_size: 2,
+            ..list("", false)
+        })
+        .await
+        .expect("page 1")
+        .into_inner();
+    assert_eq!(titles(first.notes), ["Pinned", "Bob's shared"]);
+    let second = ann
+        .list_notes(ListNotesRequest {
+            page_size: 2,
+            page_token: first.next_page_token.clone(),
+            ..list("", false)
+        })
+        .await
+        .expect("page 2")
+        .into_inner();
+    assert_eq!(titles(second.notes), ["Newest", "Old"]);
+    assert!(second.next_page_token.is_empty());
+    let refused = ann
+        .list_notes(ListNotesRequest {
+            page_size: 2,
+            page_token: first.next_page_token,
+            ..list("archived = true", false)
+        })
+        .await
+        .expect_err("a token of another request");
+    assert_eq!(refused.code(), Code::InvalidArgument);
     let only = ann
         .list_notes(list("archived = true", false))
         .await
