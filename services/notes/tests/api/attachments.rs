@@ -11,46 +11,19 @@ use taskmesh_contracts::notes_v1::{
     DeleteAttachmentRequest, DeleteNoteRequest, DownloadAttachmentRequest, GetNoteRequest,
     ListAttachmentsRequest, Note, NoteShare, ShareRole,
 };
-use taskmesh_testing::{
-    Authed, DefaultCaller, NatsServer, RunningApp, Stack, TestDatabase, channel,
-};
+use taskmesh_testing::Authed;
 use tonic::Code;
 
-struct World {
-    _nats: NatsServer,
-    db: TestDatabase,
-    stack: Stack,
-    app: RunningApp,
-}
+use crate::helpers::World;
 
-impl World {
-    async fn new() -> Self {
-        let stack = Stack::load();
-        let nats = NatsServer::start(&stack).await;
-        let db = TestDatabase::create(&stack, "notes_test_files").await;
-        let layers = taskmesh_testing::with_identity(db.app_layers(
-            taskmesh_notes::Config::default_layers(),
-            &stack,
-            &nats.url(),
-        ))
-        .set("attachments.max_bytes", 1024 * 1024)
-        .set("attachments.max_per_note", 3);
-        let app = taskmesh_notes::App::build(
-            taskmesh_notes::Config::from_layers(&layers).expect("notes config"),
-        )
-        .await
-        .expect("notes app");
-        Self {
-            _nats: nats,
-            db,
-            stack,
-            app: RunningApp::start(app),
-        }
-    }
-
-    async fn client(&self, user: &'static str) -> NoteServiceClient<Authed> {
-        NoteServiceClient::with_interceptor(channel(self.app.addr).await, DefaultCaller(user))
-    }
+/// The app with small limits, so the tests can pass them.
+async fn world() -> World {
+    World::with("notes_test_files", |layers| {
+        layers
+            .set("attachments.max_bytes", 1024 * 1024)
+            .set("attachments.max_per_note", 3)
+    })
+    .await
 }
 
 async fn note(client: &mut NoteServiceClient<Authed>, parent: &str) -> Note {
@@ -136,7 +109,7 @@ async fn download(
 
 #[tokio::test]
 async fn files_go_up_in_pieces_and_come_back_whole() {
-    let world = World::new().await;
+    let world = world().await;
     let mut ada = world.client("ada").await;
     let note = note(&mut ada, "users/ada").await;
     let file = pdf_of(700 * 1024 + 13);
@@ -233,7 +206,7 @@ async fn files_go_up_in_pieces_and_come_back_whole() {
 
 #[tokio::test]
 async fn access_follows_the_note_and_a_broken_upload_leaves_nothing() {
-    let world = World::new().await;
+    let world = world().await;
     let mut ada = world.client("ada").await;
     let mut bob = world.client("bob").await;
     let mut eve = world.client("eve").await;

@@ -2,5 +2,6 @@
 //! attachments) and the consumers of the projects and tasks services' events.
 
 mod attachments;
+mod helpers;
 mod service;
 mod store;

@@ -7,43 +7,10 @@ use taskmesh_contracts::notes_v1::{
     GetNoteRequest, Note, NoteShare, RenderNoteRequest, SearchNotesRequest, ShareRole,
     UpdateNoteRequest,
 };
-use taskmesh_testing::{
-    Authed, DefaultCaller, NatsServer, RunningApp, Stack, TestDatabase, channel,
-};
+use taskmesh_testing::Authed;
 use tonic::Code;
 
-struct World {
-    _nats: NatsServer,
-    _db: TestDatabase,
-    app: RunningApp,
-}
-
-impl World {
-    async fn new() -> Self {
-        let stack = Stack::load();
-        let nats = NatsServer::start(&stack).await;
-        let db = TestDatabase::create(&stack, "notes_test_api").await;
-        let layers = taskmesh_testing::with_identity(db.app_layers(
-            taskmesh_notes::Config::default_layers(),
-            &stack,
-            &nats.url(),
-        ));
-        let app = taskmesh_notes::App::build(
-            taskmesh_notes::Config::from_layers(&layers).expect("notes config"),
-        )
-        .await
-        .expect("notes app");
-        Self {
-            _nats: nats,
-            _db: db,
-            app: RunningApp::start(app),
-        }
-    }
-
-    async fn client(&self, user: &'static str) -> NoteServiceClient<Authed> {
-        NoteServiceClient::with_interceptor(channel(self.app.addr).await, DefaultCaller(user))
-    }
-}
+use crate::helpers::World;
 
 async fn create(
     client: &mut NoteServiceClient<Authed>,
@@ -68,7 +35,7 @@ async fn create(
 
 #[tokio::test]
 async fn notes_are_their_owners_until_shared_and_stale_writes_are_refused() {
-    let world = World::new().await;
+    let world = World::new("notes_test_api").await;
     let mut ann = world.client("ann").await;
     let mut bob = world.client("bob").await;
     let note = create(
@@ -185,7 +152,7 @@ async fn notes_are_their_owners_until_shared_and_stale_writes_are_refused() {
 
 #[tokio::test]
 async fn a_capture_takes_its_title_from_the_first_line() {
-    let world = World::new().await;
+    let world = World::new("notes_test_api").await;
     let mut ann = world.client("ann").await;
     let note = ann
         .capture_note(CaptureNoteRequest {
@@ -201,11 +168,62 @@ async fn a_capture_takes_its_title_from_the_first_line() {
 }
 
 #[tokio::test]
+async fn labels_take_any_script_but_no_space_comma_or_control() {
+    let world = World::new("notes_test_api").await;
+    let mut ann = world.client("ann").await;
+    let with_labels = |labels: &[&str]| CreateNoteRequest {
+        parent: "users/ann".into(),
+        note: Some(Note {
+            title: "Tagged".into(),
+            labels: labels.iter().map(|label| label.to_string()).collect(),
+            ..Default::default()
+        }),
+        request_id: String::new(),
+    };
+    let kept = ann
+        .create_note(with_labels(&["日本語", "çà-va", "a=c", "😍", "x'\"y"]))
+        .await
+        .expect("labels in any script")
+        .into_inner();
+    assert_eq!(kept.labels.len(), 5);
+    // Every space and control Rust's, Python's or ECMAScript's `\s` knows, one at a time (U+0085
+    // is whitespace to Rust and Python, U+FEFF to ECMAScript only), and the comma.
+    for refused in [
+        "a b",
+        "a\tb",
+        "a,b",
+        "a\u{0}b",
+        "a\u{1c}b",
+        "a\u{7f}b",
+        "a\u{85}b",
+        "a\u{a0}b",
+        "a\u{1680}b",
+        "a\u{2003}b",
+        "a\u{2028}b",
+        "a\u{202f}b",
+        "a\u{3000}b",
+        "a\u{feff}b",
+    ] {
+        let status = ann
+            .create_note(with_labels(&[refused]))
+            .await
+            .expect_err(refused);
+        assert_eq!(status.code(), Code::InvalidArgument, "{refused:?}");
+    }
+    let long = "é".repeat(33);
+    let status = ann
+        .create_note(with_labels(&[&long]))
+        .await
+        .expect_err("33 characters");
+    assert_eq!(status.code(), Code::InvalidArgument);
+}
+
+#[tokio::test]
 async fn lists_put_pinned_first_hide_archived_and_deleted_and_undelete_brings_back() {
     use taskmesh_contracts::notes_v1::{
         DeleteNoteRequest, ListNoteSharesRequest, ListNotesRequest, UndeleteNoteRequest,
     };
-    let world = World::new().await;
+    let world = World::new("notes_test_api").await;
     let mut ann = world.client("ann").await;
     let mut bob = world.client("bob").await;
     let old = create(&mut ann, "users/ann", "Old", "").await;
