@@ -168,7 +168,7 @@ async fn a_capture_takes_its_title_from_the_first_line() {
 }
 
 #[tokio::test]
-async fn labels_take_any_script_but_no_space_comma_or_control() {
+async fn labels_take_any_script_but_no_ascii_space_comma_or_control() {
     let world = World::new("notes_test_api").await;
     let mut ann = world.client("ann").await;
     let with_labels = |labels: &[&str]| CreateNoteRequest {
@@ -186,23 +186,9 @@ async fn labels_take_any_script_but_no_space_comma_or_control() {
         .expect("labels in any script")
         .into_inner();
     assert_eq!(kept.labels.len(), 5);
-    // Every space and control Rust's, Python's or ECMAScript's `\s` knows, one at a time (U+0085
-    // is whitespace to Rust and Python, U+FEFF to ECMAScript only), and the comma.
+    // ASCII spaces, controls and the comma, one at a time.
     for refused in [
-        "a b",
-        "a\tb",
-        "a,b",
-        "a\u{0}b",
-        "a\u{1c}b",
-        "a\u{7f}b",
-        "a\u{85}b",
-        "a\u{a0}b",
-        "a\u{1680}b",
-        "a\u{2003}b",
-        "a\u{2028}b",
-        "a\u{202f}b",
-        "a\u{3000}b",
-        "a\u{feff}b",
+        "a b", "a\tb", "a,b", "a\u{0}b", "a\u{1c}b", "a\u{1f}b", "a\u{7f}b",
     ] {
         let status = ann
             .create_note(with_labels(&[refused]))
