@@ -48,6 +48,7 @@ SERVICES=(
   "scheduler:50055"
   "notifications:50056"
   "notes:50057"
+  "marketplace:50059"
 )
 
 # The services that share the key sealing secrets inside jobs: tasks seals, execution opens, the
@@ -65,6 +66,7 @@ declare -A NATS_CONSUMERS=(
   [scheduler]="PROJECTS:scheduler-projects TASKS:scheduler-due-times"
   [notifications]="TASKS:notifications-tasks PROJECTS:notifications-projects EXECUTION:notifications-execution SCHEDULER:notifications-scheduler IDENTITY:notifications-identity"
   [notes]="PROJECTS:notes-projects TASKS:notes-tasks"
+  [marketplace]="BOOKINGS:marketplace-bookings"
 )
 
 # The subjects each service listens to on core NATS, without a consumer: the projects service's

@@ -34,11 +34,26 @@ pub mod taskmesh {
             include!(concat!(env!("OUT_DIR"), "/taskmesh.projects.v1.rs"));
         }
     }
+    /// The bookings context: appointments with providers (so far the events the marketplace
+    /// learns completed bookings from).
+    pub mod bookings {
+        #[allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic)]
+        pub mod v1 {
+            include!(concat!(env!("OUT_DIR"), "/taskmesh.bookings.v1.rs"));
+        }
+    }
     /// The execution context: runs of the jobs tasks carry.
     pub mod execution {
         #[allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic)]
         pub mod v1 {
             include!(concat!(env!("OUT_DIR"), "/taskmesh.execution.v1.rs"));
+        }
+    }
+    /// The marketplace context: providers, categories, listings, their search, reviews.
+    pub mod marketplace {
+        #[allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic)]
+        pub mod v1 {
+            include!(concat!(env!("OUT_DIR"), "/taskmesh.marketplace.v1.rs"));
         }
     }
     /// The notes context: Markdown notes, their links, shares and search.
@@ -71,8 +86,10 @@ pub mod taskmesh {
     }
 }
 
+pub use taskmesh::bookings::v1 as bookings_v1;
 pub use taskmesh::execution::v1 as execution_v1;
 pub use taskmesh::identity::v1 as identity_v1;
+pub use taskmesh::marketplace::v1 as marketplace_v1;
 pub use taskmesh::notes::v1 as notes_v1;
 pub use taskmesh::notifications::v1 as notifications_v1;
 pub use taskmesh::projects::v1 as projects_v1;

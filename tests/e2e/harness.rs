@@ -239,7 +239,7 @@ pub(crate) struct Platform {
     pub(crate) grpc_port: u16,
     /// Vault path of identity's secrets (the signing keys are under it).
     pub(crate) identity_secrets: String,
-    /// In stop order: gateway, notes, notifications, scheduler, execution, tasks, projects, identity.
+    /// In stop order: gateway, marketplace, notes, notifications, scheduler, execution, tasks, projects, identity.
     /// Killed when dropped.
     processes: Vec<Process>,
     /// Admin ports of the services, by name.
@@ -341,6 +341,8 @@ impl Platform {
             format!("http://127.0.0.1:{}", tasks.grpc),
         ));
         let (notes, notes_process) = start_service(&shared, "notes", &with(&uses_tasks), own).await;
+        let (marketplace, marketplace_process) =
+            start_service(&shared, "marketplace", &with(&uses_projects[..1]), own).await;
 
         let (http, grpc_port, admin) = (free_port(), free_port(), free_port());
         let upstream = |context: &str, port: u16, timeout_ms: u32| {
@@ -353,7 +355,7 @@ impl Platform {
             &config,
             format!(
                 "http_listen = \"127.0.0.1:{http}\"\ngrpc_listen = \"127.0.0.1:{grpc_port}\"\nadmin_listen = \"127.0.0.1:{admin}\"\n\n\
-                 [auth]\nidentity_endpoint = \"{identity_endpoint}\"\n\n{gateway_toml}\n{}{}{}{}{}{}{}",
+                 [auth]\nidentity_endpoint = \"{identity_endpoint}\"\n\n{gateway_toml}\n{}{}{}{}{}{}{}{}",
                 upstream("identity", identity.grpc, 10_000),
                 upstream("projects", projects.grpc, 10_000),
                 upstream("tasks", tasks.grpc, 10_000),
@@ -361,6 +363,7 @@ impl Platform {
                 upstream("scheduler", scheduler.grpc, 10_000),
                 upstream("notifications", notifications.grpc, 10_000),
                 upstream("notes", notes.grpc, 10_000),
+                upstream("marketplace", marketplace.grpc, 10_000),
             ),
         )
         .expect("gateway config");
@@ -374,6 +377,7 @@ impl Platform {
             identity_secrets: identity.secret_path,
             processes: vec![
                 gateway,
+                marketplace_process,
                 notes_process,
                 notifications_process,
                 scheduler_process,
@@ -390,6 +394,7 @@ impl Platform {
                 ("scheduler", scheduler.grpc),
                 ("notifications", notifications.grpc),
                 ("notes", notes.grpc),
+                ("marketplace", marketplace.grpc),
             ],
             admin_ports: vec![
                 ("identity", identity.admin),
@@ -399,6 +404,7 @@ impl Platform {
                 ("scheduler", scheduler.admin),
                 ("notifications", notifications.admin),
                 ("notes", notes.admin),
+                ("marketplace", marketplace.admin),
             ],
             databases: vec![
                 ("identity", identity.db),
@@ -408,6 +414,7 @@ impl Platform {
                 ("scheduler", scheduler.db),
                 ("notifications", notifications.db),
                 ("notes", notes.db),
+                ("marketplace", marketplace.db),
             ],
             dir,
             nats,

@@ -172,7 +172,7 @@ impl ResourcePattern {
 /// Whether `value` may stand for variable `name`.
 fn valid_value(name: &str, value: &str) -> bool {
     match name {
-        "user" | "member" | "share" => valid_user_id(value),
+        "user" | "member" | "share" | "provider" => valid_user_id(value),
         "task" | "attachment" => valid_uuid(value),
         _ => valid_id(value),
     }
@@ -183,8 +183,8 @@ fn valid_value(name: &str, value: &str) -> bool {
 /// gateway's OpenAPI.
 pub fn variable_pattern(name: &str) -> &'static str {
     match name {
-        // A note's share is named by the user it is shared with.
-        "user" | "member" | "share" => "^[A-Za-z0-9._-]{1,64}$",
+        // A note's share is named by the user it is shared with, a provider by its user.
+        "user" | "member" | "share" | "provider" => "^[A-Za-z0-9._-]{1,64}$",
         "task" | "attachment" => {
             "^([0-9a-fA-F]{32}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$"
         }

@@ -42,6 +42,7 @@ impl NatsServer {
             "scheduler",
             "notifications",
             "notes",
+            "marketplace",
             "operator",
         ] {
             let password = uuid::Uuid::new_v4().simple().to_string();
