@@ -13,6 +13,7 @@ use crate::routes::RouteTable;
 
 mod ranges;
 mod rules;
+mod wide;
 
 /// The variable names of every `google.api.resource` pattern in `pool`, by its collection ids:
 /// `["projects", "tasks"]` -> `["project", "task"]`.
@@ -269,6 +270,12 @@ fn query_schema(field: &FieldDescriptor) -> Option<Value> {
     }
     let item = match field.kind() {
         Kind::Message(m) => well_known(&m)?,
+        // The query string names an enum's value or gives its number, as proto JSON allows.
+        Kind::Enum(e) => {
+            let names = e.values().map(|v| v.name().to_owned());
+            let numbers = e.values().map(|v| v.number().to_string());
+            json!({"type": "string", "enum": names.chain(numbers).collect::<Vec<_>>()})
+        }
         _ => scalar_schema(field),
     };
     Some(if field.is_list() {
@@ -285,8 +292,14 @@ fn scalar_schema(field: &FieldDescriptor) -> Value {
             json!({"type": "integer", "format": "int32"})
         }
         Kind::Uint32 | Kind::Fixed32 => json!({"type": "integer", "format": "uint32"}),
-        Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 => json!({"type": "string", "format": "int64"}),
-        Kind::Uint64 | Kind::Fixed64 => json!({"type": "string", "format": "uint64"}),
+        Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 => {
+            let (low, high) = wide::bounds(true);
+            wide::schema("int64", low, high)
+        }
+        Kind::Uint64 | Kind::Fixed64 => {
+            let (low, high) = wide::bounds(false);
+            wide::schema("uint64", low, high)
+        }
         Kind::Float => json!({"type": "number", "format": "float"}),
         Kind::Double => json!({"type": "number", "format": "double"}),
         Kind::String => json!({"type": "string"}),

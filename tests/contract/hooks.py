@@ -8,6 +8,9 @@ URLs that are not http(s) stay as generated, for the contract to refuse.
 An API key's `expireTime` must lie ahead of the clock (`timestamp.gt_now`), which a schema cannot
 say: positive cases that drew a moment in the past get one a day ahead instead.
 
+A provider's `timeZone` must name a zone of the IANA database, a list a schema does not carry:
+positive cases that drew another string get `Europe/Berlin` instead.
+
 Four query parameters have a grammar that the schema states in prose, not in JSON Schema: `filter`
 (AIP-160), `orderBy` (AIP-132), `pageToken` (a token an earlier page returned) and `updateMask`
 (the fields each update method changes). A value drawn at random for them is no valid request, so
@@ -15,6 +18,7 @@ positive cases leave them out; negative cases keep them, and the services' own t
 """
 
 import datetime
+import zoneinfo
 
 import schemathesis
 
@@ -60,11 +64,24 @@ def _expiry_ahead(body):
         body["expireTime"] = ahead.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+ZONES = zoneinfo.available_timezones()
+
+
+def _known_zone(value):
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key == "timeZone" and isinstance(item, str) and item not in ZONES:
+                value[key] = "Europe/Berlin"
+            else:
+                _known_zone(item)
+
+
 @schemathesis.hook
 def before_call(ctx, case, kwargs):
     _keep_local(case.body)
     if _positive(case):
         _expiry_ahead(case.body)
+        _known_zone(case.body)
     if _positive(case) and isinstance(case.query, dict):
         for name in GRAMMAR_PARAMETERS:
             case.query.pop(name, None)

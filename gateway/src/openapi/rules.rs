@@ -102,6 +102,10 @@ fn scalar_keywords(rules: &DynamicMessage, out: &mut Map<String, Value>, notes: 
         "sfixed64", "float", "double",
     ] {
         if let Some(range) = set_message(rules, kind) {
+            if kind.ends_with("64") {
+                wide_keywords(kind, &range, out);
+                return;
+            }
             for (rule, keyword) in [
                 ("gte", "minimum"),
                 ("gt", "exclusiveMinimum"),
@@ -155,6 +159,36 @@ fn bound_seconds(bounds: &DynamicMessage, rule: &str) -> Option<u64> {
     let bound = set_message(bounds, rule)?;
     let seconds = bound.get_field_by_name("seconds")?.as_i64()?;
     u64::try_from(seconds).ok()
+}
+
+/// The bounds of a 64-bit integer's rules as `minimum`, `maximum` and the pattern of its string
+/// form ([`wide`](super::wide)).
+fn wide_keywords(kind: &str, range: &DynamicMessage, out: &mut Map<String, Value>) {
+    let bound = |name: &str| {
+        set_number(range, name).and_then(|v| {
+            v.as_i64()
+                .map(i128::from)
+                .or_else(|| v.as_u64().map(i128::from))
+        })
+    };
+    let (mut low, mut high) = super::wide::bounds(!kind.starts_with('u') && kind != "fixed64");
+    if let Some(gte) = bound("gte") {
+        low = low.max(gte);
+    }
+    if let Some(gt) = bound("gt") {
+        low = low.max(gt + 1);
+    }
+    if let Some(lte) = bound("lte") {
+        high = high.min(lte);
+    }
+    if let Some(lt) = bound("lt") {
+        high = high.min(lt - 1);
+    }
+    out.insert("minimum".into(), json!(low));
+    out.insert("maximum".into(), json!(high));
+    if let Some(pattern) = super::wide::pattern(low, high) {
+        out.insert("pattern".into(), Value::String(pattern));
+    }
 }
 
 /// The proto-JSON form (`1.5s`) of the durations `DurationRules` admit, as a pattern, for the
@@ -376,9 +410,13 @@ pub(super) fn nullable(schema: &mut Value) {
         );
         return;
     }
-    if let Some(Value::String(kind)) = object.get("type") {
-        let kind = kind.clone();
-        object.insert("type".into(), json!([kind, "null"]));
+    match object.get_mut("type") {
+        Some(Value::String(kind)) => {
+            let kind = kind.clone();
+            object.insert("type".into(), json!([kind, "null"]));
+        }
+        Some(Value::Array(kinds)) if !kinds.contains(&json!("null")) => kinds.push(json!("null")),
+        _ => {}
     }
     if let Some(Value::Array(values)) = object.get_mut("enum") {
         values.push(Value::Null);
