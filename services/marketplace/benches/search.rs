@@ -189,7 +189,7 @@ fn ms(d: Duration) -> f64 {
 fn bare_sql(query: &SearchQuery) -> (String, Vec<String>) {
     let mut sql = String::from("SELECT l.listing_id FROM listings l WHERE l.listed");
     let mut binds = Vec::new();
-    let mut bind = |value: String, binds: &mut Vec<String>| {
+    let bind = |value: String, binds: &mut Vec<String>| {
         binds.push(value);
         format!("${}", binds.len())
     };
