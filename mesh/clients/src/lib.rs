@@ -5,11 +5,13 @@
 //! correlation id, trace context and deadline.
 
 pub mod identity;
+pub mod marketplace;
 pub mod project_cache;
 pub mod projects;
 pub mod tasks;
 
 pub use identity::IdentityClient;
+pub use marketplace::{Bookable, MarketplaceClient, MarketplaceEndpoint};
 pub use project_cache::ProjectCache;
 pub use projects::{Access, EndpointError, ProjectsClient, ProjectsEndpoint};
 pub use tasks::{TasksClient, TasksEndpoint, TasksEndpointError};

@@ -45,6 +45,8 @@ pub const PUBLIC_METHODS: &[&str] = &[
     "/taskmesh.identity.v1.IdentityService/Logout",
     "/taskmesh.identity.v1.IdentityService/GetJwks",
     "/taskmesh.identity.v1.ApiKeyService/AuthenticateApiKey",
+    // Calendar programs read a feed with the secret in its address and no other credential.
+    "/taskmesh.bookings.v1.CalendarService/DownloadCalendarFeed",
 ];
 
 /// RPCs only services call (resolving an API key): the gateway neither routes nor forwards them,

@@ -43,6 +43,7 @@ impl NatsServer {
             "notifications",
             "notes",
             "marketplace",
+            "bookings",
             "operator",
         ] {
             let password = uuid::Uuid::new_v4().simple().to_string();
