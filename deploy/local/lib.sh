@@ -66,7 +66,7 @@ declare -A NATS_CONSUMERS=(
   [tasks]="TASKS:tasks-read-model EXECUTION:tasks-job-status SCHEDULER:tasks-schedules"
   [execution]="TASKS:execution-jobs"
   [scheduler]="PROJECTS:scheduler-projects TASKS:scheduler-due-times"
-  [notifications]="TASKS:notifications-tasks PROJECTS:notifications-projects EXECUTION:notifications-execution SCHEDULER:notifications-scheduler IDENTITY:notifications-identity"
+  [notifications]="TASKS:notifications-tasks PROJECTS:notifications-projects EXECUTION:notifications-execution SCHEDULER:notifications-scheduler IDENTITY:notifications-identity BOOKINGS:notifications-bookings"
   [notes]="PROJECTS:notes-projects TASKS:notes-tasks"
   [marketplace]="BOOKINGS:marketplace-bookings"
 )

@@ -8,8 +8,8 @@ URLs that are not http(s) stay as generated, for the contract to refuse.
 An API key's `expireTime` must lie ahead of the clock (`timestamp.gt_now`), which a schema cannot
 say: positive cases that drew a moment in the past get one a day ahead instead.
 
-A provider's `timeZone` must name a zone of the IANA database, a list a schema does not carry:
-positive cases that drew another string get `Europe/Berlin` instead.
+A `timeZone` (a provider's, or the one slots are shown in) must name a zone of the IANA database,
+a list a schema does not carry: positive cases that drew another string get `Europe/Berlin`.
 
 Four query parameters have a grammar that the schema states in prose, not in JSON Schema: `filter`
 (AIP-160), `orderBy` (AIP-132), `pageToken` (a token an earlier page returned) and `updateMask`
@@ -82,6 +82,7 @@ def before_call(ctx, case, kwargs):
     if _positive(case):
         _expiry_ahead(case.body)
         _known_zone(case.body)
+        _known_zone(case.query)
     if _positive(case) and isinstance(case.query, dict):
         for name in GRAMMAR_PARAMETERS:
             case.query.pop(name, None)

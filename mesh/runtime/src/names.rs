@@ -174,6 +174,7 @@ fn valid_value(name: &str, value: &str) -> bool {
     match name {
         "user" | "member" | "share" | "provider" => valid_user_id(value),
         "task" | "attachment" => valid_uuid(value),
+        "calendar_feed" => valid_feed_token(value),
         _ => valid_id(value),
     }
 }
@@ -188,8 +189,18 @@ pub fn variable_pattern(name: &str) -> &'static str {
         "task" | "attachment" => {
             "^([0-9a-fA-F]{32}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$"
         }
+        // A calendar feed is named by its secret token: 32 random bytes, URL-safe base64.
+        "calendar_feed" => "^[A-Za-z0-9_-]{43}$",
         _ => "^[a-z0-9][a-z0-9-]{0,62}$",
     }
+}
+
+/// A calendar feed token: 43 characters of URL-safe base64 (32 bytes).
+pub fn valid_feed_token(value: &str) -> bool {
+    value.len() == 43
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// An id: 1 to 63 characters of `[a-z0-9-]`, not starting with `-`.

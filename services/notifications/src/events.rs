@@ -7,8 +7,10 @@
 //! - [`projects`]: project titles and membership changes;
 //! - [`execution`]: jobs that failed or succeeded;
 //! - [`scheduler`]: due reminders and overdue tasks;
-//! - [`identity`]: users' addresses and names.
+//! - [`identity`]: users' addresses and names;
+//! - [`bookings`]: every step of a booking, and a review asked for when it took place.
 
+pub mod bookings;
 pub mod execution;
 pub mod identity;
 pub mod projects;
@@ -178,6 +180,7 @@ pub(crate) fn consume(wiring: &mut Wiring<Notifications>, deliverer: &Deliverer)
     add(wiring, projects::ProjectEvents, deliverer);
     add(wiring, execution::ExecutionEvents, deliverer);
     add(wiring, scheduler::SchedulerEvents, deliverer);
+    add(wiring, bookings::BookingEvents, deliverer);
     let identity = identity::IdentityEvents::new(deliverer.making.clone());
     add(wiring, identity, deliverer);
 }

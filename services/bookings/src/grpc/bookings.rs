@@ -215,11 +215,8 @@ impl BookingService for BookingsService {
             .listing
             .starts_with(&format!("{}/listings/", request.parent))
         {
-            return Err(Error::invalid(
-                "booking.listing",
-                "must be a listing of the parent provider",
-            )
-            .into());
+            // The parent has no such listing.
+            return Err(Error::from(StoreError::NotFound(booking.listing)).into());
         }
         let start = from_timestamp(booking.start_time)
             .ok_or_else(|| Error::invalid("booking.start_time", "is required"))?;

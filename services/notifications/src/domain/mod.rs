@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use taskmesh_contracts::notifications_v1::{Channel, ChannelSetting, NotificationKind};
 
 /// Every kind a user can be told of, in contract order.
-pub const KINDS: [NotificationKind; 14] = [
+pub const KINDS: [NotificationKind; 19] = [
     NotificationKind::TaskAssigned,
     NotificationKind::CommentAdded,
     NotificationKind::TaskCompleted,
@@ -28,6 +28,11 @@ pub const KINDS: [NotificationKind; 14] = [
     NotificationKind::TaskOverdue,
     NotificationKind::DailyAgenda,
     NotificationKind::WebhookDisabled,
+    NotificationKind::BookingRequested,
+    NotificationKind::BookingConfirmed,
+    NotificationKind::BookingCancelled,
+    NotificationKind::BookingRescheduled,
+    NotificationKind::ReviewRequested,
 ];
 
 /// Every channel.
@@ -64,12 +69,18 @@ pub const KIND_NAMES: &[(&str, i32)] = &[
     ("TASK_OVERDUE", 12),
     ("DAILY_AGENDA", 13),
     ("WEBHOOK_DISABLED", 14),
+    ("BOOKING_REQUESTED", 15),
+    ("BOOKING_CONFIRMED", 16),
+    ("BOOKING_CANCELLED", 17),
+    ("BOOKING_RESCHEDULED", 18),
+    ("REVIEW_REQUESTED", 19),
 ];
 
 /// Whether `kind` goes out on `channel` for a user who changed nothing: everything in the app
 /// but a job's success; email for what asks the user to act (assignments, comments, membership,
-/// failed jobs, reminders, overdue tasks, disabled webhooks), not for the rest, and the agenda by
-/// email only when asked; every project notification to the project's webhooks.
+/// failed jobs, reminders, overdue tasks, disabled webhooks, every step of a booking and a review
+/// asked for), not for the rest, and the agenda by email only when asked; every project
+/// notification to the project's webhooks (bookings belong to no project).
 pub fn default_enabled(kind: NotificationKind, channel: Channel) -> bool {
     use NotificationKind as K;
     match channel {
@@ -84,6 +95,11 @@ pub fn default_enabled(kind: NotificationKind, channel: Channel) -> bool {
                 | K::ReminderDue
                 | K::TaskOverdue
                 | K::WebhookDisabled
+                | K::BookingRequested
+                | K::BookingConfirmed
+                | K::BookingCancelled
+                | K::BookingRescheduled
+                | K::ReviewRequested
         ),
         Channel::Webhook => !matches!(kind, K::DailyAgenda | K::WebhookDisabled),
         Channel::Unspecified => false,

@@ -447,3 +447,113 @@ mod tests {
         assert!(agenda.body.starts_with("Overdue:\n- Late"));
     }
 }
+
+/// A step in a booking's life, as the bookings service publishes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BookingStep {
+    /// A customer took a slot.
+    Requested,
+    /// The provider accepted it.
+    Confirmed,
+    /// Called off, with the reason given.
+    Cancelled {
+        /// Why.
+        reason: String,
+        /// Who, `users/{user}`.
+        by: String,
+    },
+    /// Moved; the new start is the booking's.
+    Rescheduled,
+    /// Took place.
+    Completed,
+}
+
+/// What the bookings rules know of a booking.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BookingFacts {
+    /// `providers/{provider}/bookings/{booking}`.
+    pub booking: String,
+    /// `providers/{provider}/listings/{listing}`.
+    pub listing: String,
+    /// The provider's user, `users/{provider}`.
+    pub provider: String,
+    /// The customer, `users/{user}`.
+    pub customer: String,
+    /// When, written for people (`2026-12-07 09:00 UTC`).
+    pub when: String,
+}
+
+/// The notifications of a booking's `step`: both sides of a request, a cancellation and a
+/// reschedule; the customer of a confirmation; on completion, the customer is asked for a review
+/// of the listing.
+pub fn booking(facts: &BookingFacts, step: &BookingStep) -> Vec<Draft> {
+    let draft = |recipient: &str, kind: NotificationKind, title: String, resource: &str| Draft {
+        recipient: recipient.to_owned(),
+        kind,
+        title,
+        body: String::new(),
+        resource: resource.to_owned(),
+        actor: Person::default(),
+        project: String::new(),
+    };
+    let when = &facts.when;
+    let booking = facts.booking.as_str();
+    match step {
+        BookingStep::Requested => vec![
+            draft(
+                &facts.provider,
+                NotificationKind::BookingRequested,
+                format!("New booking request for {when} from {}", facts.customer),
+                booking,
+            ),
+            draft(
+                &facts.customer,
+                NotificationKind::BookingRequested,
+                format!("Your booking for {when} is requested; the provider will confirm it"),
+                booking,
+            ),
+        ],
+        BookingStep::Confirmed => vec![draft(
+            &facts.customer,
+            NotificationKind::BookingConfirmed,
+            format!("Your booking for {when} is confirmed"),
+            booking,
+        )],
+        BookingStep::Cancelled { reason, by } => {
+            let because = if reason.is_empty() {
+                String::new()
+            } else {
+                format!(": “{reason}”")
+            };
+            [&facts.provider, &facts.customer]
+                .into_iter()
+                .map(|recipient| {
+                    let who = if recipient == by { "You" } else { by.as_str() };
+                    draft(
+                        recipient,
+                        NotificationKind::BookingCancelled,
+                        format!("{who} cancelled the booking for {when}{because}"),
+                        booking,
+                    )
+                })
+                .collect()
+        }
+        BookingStep::Rescheduled => [&facts.provider, &facts.customer]
+            .into_iter()
+            .map(|recipient| {
+                draft(
+                    recipient,
+                    NotificationKind::BookingRescheduled,
+                    format!("The booking moved to {when}"),
+                    booking,
+                )
+            })
+            .collect(),
+        BookingStep::Completed => vec![draft(
+            &facts.customer,
+            NotificationKind::ReviewRequested,
+            "How was it? Review the service you booked".to_owned(),
+            &facts.listing,
+        )],
+    }
+}

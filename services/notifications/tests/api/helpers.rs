@@ -324,6 +324,7 @@ impl World {
             ("EXECUTION", "notifications-execution"),
             ("SCHEDULER", "notifications-scheduler"),
             ("IDENTITY", "notifications-identity"),
+            ("BOOKINGS", "notifications-bookings"),
         ] {
             loop {
                 let pending = match js.get_stream(stream).await {

@@ -227,7 +227,7 @@ async fn settings_start_from_defaults_and_change_under_their_etag() {
         .into_inner();
     assert_eq!(settings.time_zone, "UTC");
     assert!(settings.daily_agenda);
-    assert_eq!(settings.channels.len(), 14 * 3);
+    assert_eq!(settings.channels.len(), 19 * 3);
     let enabled = |s: &NotificationSettings, kind: NotificationKind, channel: Channel| {
         s.channels
             .iter()

@@ -438,3 +438,98 @@ async fn the_daily_agenda_lists_todays_and_overdue_tasks_at_the_users_own_time()
     assert!(agenda[0].body.contains("Today's call"));
     assert!(!agenda[0].body.contains("Next month"));
 }
+
+#[tokio::test]
+async fn both_sides_of_a_booking_are_told_and_the_customer_is_asked_for_a_review() {
+    use taskmesh_contracts::bookings_v1::{
+        Booking, BookingCancelled, BookingCompleted, BookingConfirmed, BookingRequested,
+    };
+    let world = World::new().await;
+    let start = Utc::now() + TimeDelta::days(3);
+    let booking = |state: i32, reason: &str, by: &str| Booking {
+        name: "providers/pia/bookings/b1".into(),
+        listing: "providers/pia/listings/yoga".into(),
+        customer: "users/cus".into(),
+        start_time: Some(to_timestamp(start)),
+        state,
+        cancel_reason: reason.into(),
+        cancelled_by: by.into(),
+        ..Default::default()
+    };
+    let name = "providers/pia/bookings/b1";
+    world
+        .publish(
+            name,
+            &BookingRequested {
+                booking: Some(booking(1, "", "")),
+            },
+        )
+        .await;
+    let pia = world.wait_inbox("pia", 1).await;
+    let cus = world.wait_inbox("cus", 1).await;
+    assert_eq!(pia[0].kind(), NotificationKind::BookingRequested);
+    assert!(pia[0].title.contains("from users/cus"), "{}", pia[0].title);
+    assert_eq!(cus[0].kind(), NotificationKind::BookingRequested);
+    assert_eq!(cus[0].resource, name);
+    world
+        .publish(
+            name,
+            &BookingConfirmed {
+                booking: Some(booking(2, "", "")),
+            },
+        )
+        .await;
+    let cus = world.wait_inbox("cus", 2).await;
+    assert!(
+        cus.iter()
+            .any(|n| n.kind() == NotificationKind::BookingConfirmed)
+    );
+    world
+        .publish(
+            name,
+            &BookingCancelled {
+                booking: Some(booking(3, "ill", "users/pia")),
+            },
+        )
+        .await;
+    let pia = world.wait_inbox("pia", 2).await;
+    let cus = world.wait_inbox("cus", 3).await;
+    let cancelled = |inbox: &[Notification]| {
+        inbox
+            .iter()
+            .find(|n| n.kind() == NotificationKind::BookingCancelled)
+            .map(|n| n.title.clone())
+            .expect("told of the cancellation")
+    };
+    assert!(
+        cancelled(&pia).starts_with("You cancelled"),
+        "{}",
+        cancelled(&pia)
+    );
+    assert!(
+        cancelled(&cus).starts_with("users/pia cancelled"),
+        "{}",
+        cancelled(&cus)
+    );
+    assert!(cancelled(&cus).contains("“ill”"));
+    world
+        .publish(
+            name,
+            &BookingCompleted {
+                booking: Some(booking(4, "", "")),
+            },
+        )
+        .await;
+    let cus = world.wait_inbox("cus", 4).await;
+    let review = cus
+        .iter()
+        .find(|n| n.kind() == NotificationKind::ReviewRequested)
+        .expect("asked for a review");
+    assert_eq!(review.resource, "providers/pia/listings/yoga");
+    world.settle().await;
+    assert_eq!(
+        world.inbox("pia").await.len(),
+        2,
+        "the provider is not asked to review"
+    );
+}
