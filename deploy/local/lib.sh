@@ -69,6 +69,7 @@ declare -A NATS_CONSUMERS=(
   [notifications]="TASKS:notifications-tasks PROJECTS:notifications-projects EXECUTION:notifications-execution SCHEDULER:notifications-scheduler IDENTITY:notifications-identity BOOKINGS:notifications-bookings"
   [notes]="PROJECTS:notes-projects TASKS:notes-tasks"
   [marketplace]="BOOKINGS:marketplace-bookings"
+  [bookings]="TASKS:bookings-tasks"
 )
 
 # The subjects each service listens to on core NATS, without a consumer: the projects service's

@@ -1,5 +1,6 @@
 //! The bookings service as the service kit sees it: its name, port, settings and migrations, and
-//! the three gRPC services over one store and the marketplace client.
+//! the three gRPC services over one store and the marketplace client, and the consumer of the
+//! tasks service's events behind the calendar feeds.
 
 use sqlx::migrate::Migrator;
 use taskmesh_clients::MarketplaceClient;
@@ -10,6 +11,7 @@ use taskmesh_service::{NoCommand, Service, Wiring};
 
 use crate::config::Settings;
 use crate::error::Error;
+use crate::events::{TASKS_DURABLE, TaskEvents};
 use crate::grpc::{AvailabilityServiceImpl, BookingsService, CalendarServiceImpl};
 use crate::store::Store;
 
@@ -31,6 +33,7 @@ impl Service for Bookings {
     async fn build(wiring: &mut Wiring<Self>) -> Result<(), Error> {
         let settings = wiring.settings().clone();
         let store = Store::new(wiring.pool().clone(), wiring.outbox());
+        wiring.consume("tasks", TASKS_DURABLE, TaskEvents::new(store.clone()));
         let marketplace = MarketplaceClient::from_config(&settings.marketplace)
             .map_err(|e| Error::invalid("marketplace.endpoint", e.to_string()))?;
         wiring

@@ -12,12 +12,12 @@ use taskmesh_mesh::time::to_timestamp;
 use tonic::{Request, Response, Status};
 
 use super::caller_id;
-use crate::domain::calendar::{Entry, feed};
+use crate::domain::calendar::{Entry, TaskEntry, feed};
 use crate::domain::state::State;
 use crate::error::Error;
 use crate::store::{Store, StoreError};
 
-/// The most bookings a feed carries (the latest by start).
+/// The most bookings, and the most tasks, a feed carries (the latest).
 const FEED_LIMIT: i64 = 1000;
 
 /// Serves CalendarService from the store.
@@ -130,7 +130,21 @@ impl CalendarService for CalendarServiceImpl {
                 })
             })
             .collect();
-        let text = feed(&format!("taskmesh bookings of users/{user}"), &entries);
+        let tasks: Vec<TaskEntry> = self
+            .store
+            .tasks_of_user(&format!("users/{user}"), FEED_LIMIT)
+            .await
+            .map_err(Error::from)?
+            .into_iter()
+            .map(|task| TaskEntry {
+                title: task.title,
+                due: task.due_time,
+                done: task.done,
+                sequence: u32::try_from(task.version).unwrap_or(0),
+                task: task.task,
+            })
+            .collect();
+        let text = feed(&format!("taskmesh: users/{user}"), &entries, &tasks);
         Ok(Response::new(HttpBody {
             content_type: "text/calendar; charset=utf-8".to_owned(),
             data: text.into_bytes(),

@@ -1,10 +1,12 @@
 //! The bookings' storage in PostgreSQL: availability per provider ([`availability`]), bookings
-//! whose overlaps the database refuses ([`bookings`]), calendar feed tokens ([`feeds`]). Every
+//! whose overlaps the database refuses ([`bookings`]), calendar feed tokens ([`feeds`]), the
+//! tasks read model of the feeds ([`tasks`]). Every
 //! change of a booking puts its event in the kit's outbox in the same transaction.
 
 pub mod availability;
 pub mod bookings;
 pub mod feeds;
+pub mod tasks;
 
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use taskmesh_events::OutgoingEvent;

@@ -53,6 +53,33 @@ print(json.dumps(sorted(events, key=lambda e: e["start"])))
     serde_json::from_slice(&output.stdout).expect("json")
 }
 
+/// Waits until the feed at `name` holds `count` events, and returns them.
+async fn wait_feed(
+    world: &World,
+    client: &mut taskmesh_contracts::bookings_v1::calendar_service_client::CalendarServiceClient<
+        tonic::transport::Channel,
+    >,
+    name: &str,
+    count: usize,
+) -> Vec<serde_json::Value> {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let body = client
+            .download_calendar_feed(DownloadCalendarFeedRequest {
+                name: name.to_owned(),
+            })
+            .await
+            .expect("the feed")
+            .into_inner();
+        let events = parse(&world.stack, &String::from_utf8(body.data).expect("utf-8"));
+        if events.len() == count {
+            return events;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "feed: {events:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
 #[tokio::test]
 async fn the_feed_parses_elsewhere_and_a_rotated_token_shuts_the_old_address() {
     let world = World::new("bookings_test_calendar", 0).await;
@@ -186,4 +213,75 @@ async fn the_feed_parses_elsewhere_and_a_rotated_token_shuts_the_old_address() {
         .download_calendar_feed(download(token(&rotated.path)))
         .await
         .expect("the new address");
+
+    // Tasks assigned to carol with a due time join her feed, as the tasks service tells them.
+    use taskmesh_contracts::tasks_v1::{EventContext, Task, TaskCreated, TaskDeleted, TaskUpdated};
+    let due = berlin(day, 12, 30);
+    let context = |task: &str, version: i64| {
+        Some(EventContext {
+            task: task.into(),
+            version,
+            actor: "users/carol".into(),
+            time: Some(taskmesh_mesh::time::now()),
+        })
+    };
+    let (report, other) = ("projects/p1/tasks/t1", "projects/p1/tasks/t2");
+    for task in [report, other] {
+        world
+            .publish(
+                task,
+                &TaskCreated {
+                    context: context(task, 1),
+                    title: "Send the report".into(),
+                    assignee: "users/carol".into(),
+                    due_time: Some(taskmesh_mesh::time::to_timestamp(due)),
+                    ..Default::default()
+                },
+            )
+            .await;
+    }
+    world
+        .publish(
+            report,
+            &TaskUpdated {
+                context: context(report, 2),
+                changes: Some(Task {
+                    title: "Send the final report".into(),
+                    ..Default::default()
+                }),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: vec!["title".into()],
+                }),
+            },
+        )
+        .await;
+    world
+        .publish(
+            other,
+            &TaskDeleted {
+                context: context(other, 2),
+            },
+        )
+        .await;
+    // Three bookings and the one live task (the deleted one leaves, the renamed one is renamed).
+    let feed = token(&rotated.path);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    let task_event = loop {
+        let events = wait_feed(&world, &mut anonymous, &feed, 4).await;
+        let found = events
+            .iter()
+            .find(|e| e["uid"] == uid(report).as_str())
+            .cloned()
+            .expect("the task's event");
+        if found["summary"] == "Due: Send the final report" {
+            break found;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{found}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert_eq!(
+        task_event["start"],
+        due.to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
+    );
+    assert_eq!(task_event["sequence"], 2);
 }

@@ -170,6 +170,45 @@ impl World {
         world
     }
 
+    /// Publishes `event` about `resource` as its service would (the subject and type from its
+    /// protobuf name, a fresh event id), once the stream exists.
+    pub(crate) async fn publish<M: prost::Name>(&self, resource: &str, event: &M) {
+        let client = async_nats::connect(self.nats.url())
+            .await
+            .expect("connect NATS");
+        let jetstream = async_nats::jetstream::new(client);
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert(
+            taskmesh_events::headers::EVENT_TYPE,
+            M::full_name().as_str(),
+        );
+        headers.insert(
+            taskmesh_events::headers::MSG_ID,
+            uuid::Uuid::now_v7().to_string().as_str(),
+        );
+        headers.insert(taskmesh_events::headers::SUBJECT, resource);
+        let subject = taskmesh_events::subject_of::<M>();
+        let payload = event.encode_to_vec();
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let sent = jetstream
+                .publish_with_headers(subject.clone(), headers.clone(), payload.clone().into())
+                .await;
+            let acknowledged = match sent {
+                Ok(ack) => ack.await.is_ok(),
+                Err(_) => false,
+            };
+            if acknowledged {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "could not publish {subject}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+
     /// Clients calling as `user`.
     pub(crate) async fn as_user(&self, user: &'static str) -> Clients {
         let channel = channel(self.app.addr).await;
