@@ -8,6 +8,7 @@ mod broker;
 mod contract;
 mod harness;
 mod load;
+mod marketplace;
 mod notes;
 mod notifications;
 mod outage;

@@ -139,6 +139,11 @@ impl BookingService for BookingsService {
     ) -> Result<Response<ListSlotsResponse>, Status> {
         let context = CallContext::of(&request);
         let request = request.into_inner();
+        // The listing first: one the caller cannot see is NOT_FOUND whatever else was asked.
+        let [provider_id, _] = ResourcePattern::of::<taskmesh_contracts::marketplace_v1::Listing>()
+            .parse("listing", &request.listing)
+            .map_err(Error::from)?;
+        let listing = self.bookable(&context, "listing", &request.listing).await?;
         let zone: Tz = match request.time_zone.as_str() {
             "" => Tz::UTC,
             zone => zone.parse().map_err(|_| {
@@ -163,10 +168,6 @@ impl BookingService for BookingsService {
             )
             .into());
         }
-        let [provider_id, _] = ResourcePattern::of::<taskmesh_contracts::marketplace_v1::Listing>()
-            .parse("listing", &request.listing)
-            .map_err(Error::from)?;
-        let listing = self.bookable(&context, "listing", &request.listing).await?;
         let rules = self.rules(provider_id, &listing.time_zone).await?;
         let from = midnight(zone, first);
         let to = midnight(zone, last + Duration::days(1));
