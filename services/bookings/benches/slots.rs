@@ -4,8 +4,8 @@
 //! (`cargo build --release --bin identity`); then `cargo bench -p taskmesh-bookings --bench slots`.
 //!
 //! One process runs a marketplace app and a bookings app on fresh databases; a provider in
-//! Europe/Berlin works 07:00-22:00 every day, with a 15-minute buffer, and holds `BENCH_BOOKINGS`
-//! bookings (default 500) of an hour in the 31 days asked for. Then, in interleaved rounds, the
+//! Europe/Berlin works around the clock every day, with a 15-minute buffer, and holds
+//! `BENCH_BOOKINGS` bookings (default 500) of an hour, spread evenly over the 31 days asked for. Then, in interleaved rounds, the
 //! same 31-day question three ways:
 //!
 //! - **ListSlots**: the RPC over gRPC (token checked; the listing and the provider's zone asked of
@@ -117,7 +117,7 @@ async fn main() {
     let pool = db.pool(&stack).await;
     sqlx::query(
         "INSERT INTO availabilities (provider_id, weekly_hours, buffer_seconds, horizon_days) \
-         SELECT 'ann', jsonb_agg(jsonb_build_object('day', d, 'start', '07:00', 'end', '22:00')), 900, 365 \
+         SELECT 'ann', jsonb_agg(jsonb_build_object('day', d, 'start', '00:00', 'end', '24:00')), 900, 365 \
          FROM generate_series(1, 7) d",
     )
     .execute(&pool)
@@ -126,15 +126,15 @@ async fn main() {
     let zone: chrono_tz::Tz = "Europe/Berlin".parse().expect("zone");
     let first = (Utc::now() + chrono::Duration::days(3)).date_naive();
     let last = first + Days::new(30);
-    // Bookings spread over the 31 days' working hours (15 hours a day), an hour each, apart.
+    // Bookings spread evenly over the 31 days, an hour each (75 minutes held with the buffer).
     let per_day = bookings.div_ceil(31);
-    let gap = 15 * 60 / per_day.max(1);
+    let gap = 24 * 60 / per_day.max(1);
     sqlx::query(
         "INSERT INTO bookings (provider_id, booking_id, listing, listing_title, customer, start_time, \
            end_time, held, state) \
          SELECT 'ann', 'b' || g, 'providers/ann/listings/yoga', 'Yoga', 'users/u' || g, s, \
            s + interval '1 hour', tstzrange(s, s + interval '75 minutes'), 2 \
-         FROM (SELECT g, (($1::date + (g / $2) * interval '1 day') + interval '7 hours' \
+         FROM (SELECT g, (($1::date + (g / $2) * interval '1 day') \
                  + ((g % $2) * $3) * interval '1 minute') AT TIME ZONE 'Europe/Berlin' AS s \
                FROM generate_series(0, $4 - 1) g) AS t",
     )

@@ -1,8 +1,10 @@
 //! SearchListings in SQL: the listed listings (published, not deleted, of a public provider)
 //! matching words (`websearch_to_tsquery` over the weighted title and description), a price range,
 //! a minimum rating and a venue, in a category and those under it (`category_path @> {id}`, GIN).
-//! The page, the total and the category facets are three statements over the same conditions, run
-//! side by side; the facets leave the category condition out, so a client can offer the others.
+//! The page and the category counts are two statements over the same conditions, run side by side.
+//! The counts leave the category condition out (so a client can offer the other categories) and
+//! group by each listing's own category; rolled up the tree they give the facets, and the asked
+//! category's facet (or their sum) is the total: no third scan to count.
 
 use sqlx::{Postgres, QueryBuilder};
 
@@ -19,6 +21,28 @@ pub struct Found {
     pub total: i64,
     /// Matches per category (ids), its sub-categories' included, most first.
     pub facets: Vec<(String, i64)>,
+}
+
+/// The facets (categories with the matches in them and below them, most first) and the total of
+/// `counts`, each a category's path and its own matches; the total is `category`'s facet when one
+/// was asked for, every match otherwise.
+fn roll_up(counts: &[(Vec<String>, i64)], category: Option<&str>) -> (Vec<(String, i64)>, i64) {
+    let mut facets: std::collections::HashMap<&str, i64> = std::collections::HashMap::new();
+    for (path, n) in counts {
+        for id in path {
+            *facets.entry(id.as_str()).or_default() += n;
+        }
+    }
+    let total = match category {
+        Some(category) => facets.get(category).copied().unwrap_or(0),
+        None => counts.iter().map(|(_, n)| n).sum(),
+    };
+    let mut facets: Vec<(String, i64)> = facets
+        .into_iter()
+        .map(|(id, n)| (id.to_owned(), n))
+        .collect();
+    facets.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    (facets, total)
 }
 
 /// The text search configuration of the `searchable` column.
@@ -116,26 +140,59 @@ impl Store {
         page.push(" OFFSET ");
         page.push_bind(offset);
 
-        let mut total = QueryBuilder::new("SELECT count(*) FROM listings l");
-        push_conditions(&mut total, search, true);
-
+        // Matches per category, every filter but the category's, with each category's path; the
+        // roll-up up the tree and the total (the asked category's count, or all of them) follow.
         let mut facets = QueryBuilder::new(
-            "SELECT c.id, count(*) AS n FROM listings l CROSS JOIN LATERAL unnest(l.category_path) AS c(id)",
+            "SELECT c.path, m.n FROM (SELECT l.category_id, count(*) AS n FROM listings l",
         );
         push_conditions(&mut facets, search, false);
-        facets.push(" GROUP BY c.id ORDER BY n DESC, c.id");
+        facets.push(
+            " GROUP BY l.category_id) AS m JOIN categories c ON c.category_id = m.category_id",
+        );
 
-        let (rows, total, facets) = tokio::try_join!(
+        let (rows, counts) = tokio::try_join!(
             page.build_query_as::<ListingRow>().fetch_all(&self.pool),
-            total.build_query_scalar::<i64>().fetch_one(&self.pool),
             facets
-                .build_query_as::<(String, i64)>()
+                .build_query_as::<(Vec<String>, i64)>()
                 .fetch_all(&self.pool),
         )?;
+        let (facets, total) = roll_up(&counts, search.category.as_deref());
         Ok(Found {
             rows,
             total,
             facets,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_roll_up_the_tree_and_the_total_is_the_asked_categorys() {
+        let path = |ids: &[&str]| ids.iter().map(|id| (*id).to_owned()).collect::<Vec<_>>();
+        let counts = vec![
+            (path(&["home"]), 2),
+            (path(&["home", "cleaning"]), 5),
+            (path(&["home", "garden"]), 1),
+            (path(&["fitness", "yoga"]), 4),
+        ];
+        let (facets, total) = roll_up(&counts, None);
+        assert_eq!(total, 12);
+        assert_eq!(
+            facets,
+            [
+                ("home", 8),
+                ("cleaning", 5),
+                ("fitness", 4),
+                ("yoga", 4),
+                ("garden", 1)
+            ]
+            .map(|(id, n)| (id.to_owned(), n))
+        );
+        assert_eq!(roll_up(&counts, Some("home")).1, 8);
+        assert_eq!(roll_up(&counts, Some("yoga")).1, 4);
+        assert_eq!(roll_up(&counts, Some("music")).1, 0);
     }
 }
