@@ -10,8 +10,9 @@
 //! three), then asks the same mix of searches three ways, in interleaved rounds:
 //!
 //! - **SearchListings**: the service's RPC over gRPC (the app in this process, token checked):
-//!   the page, the total and the category facets;
-//! - **service SQL**: the store's three statements alone, over sqlx;
+//!   the page, the category facets and the total;
+//! - **service SQL**: the store's two statements alone (the page; the facets, whose sum is the
+//!   total), over sqlx;
 //! - **bare SQL**: the page's statement alone (match, filters, order, 20 rows), no total, no facets.
 //!
 //! Each row is the mode's median round (p50/p99 over `BENCH_SEARCHES` searches, default 300).
@@ -285,7 +286,7 @@ async fn main() {
 
     let modes = [
         "SearchListings (gRPC)",
-        "service SQL (page, total, facets)",
+        "service SQL (page; facets and total)",
         "bare SQL (page only)",
     ];
     let mut results: Vec<Vec<Round>> = modes.iter().map(|_| Vec::new()).collect();
