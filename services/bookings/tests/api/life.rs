@@ -277,3 +277,55 @@ async fn a_booking_is_confirmed_rescheduled_and_cancelled_by_the_right_side_and_
         tokio::time::sleep(StdDuration::from_millis(200)).await;
     }
 }
+
+#[tokio::test]
+async fn a_repeated_request_id_books_once_and_another_callers_id_is_their_own() {
+    use taskmesh_contracts::bookings_v1::{Booking, CreateBookingRequest};
+    let world = World::new("bookings_test_life", 0).await;
+    let day = a_day_ahead();
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let request = |start| CreateBookingRequest {
+        parent: format!("providers/{PROVIDER}"),
+        booking: Some(Booking {
+            listing: world.listing.clone(),
+            start_time: Some(taskmesh_mesh::time::to_timestamp(start)),
+            ..Default::default()
+        }),
+        request_id: request_id.clone(),
+    };
+    let mut carol = world.as_user("carol").await;
+    let first = carol
+        .bookings
+        .create_booking(request(berlin(day, 9, 0)))
+        .await
+        .expect("book")
+        .into_inner();
+    // A retry (even with another time, as a confused client might send) answers the first booking.
+    let again = carol
+        .bookings
+        .create_booking(request(berlin(day, 13, 0)))
+        .await
+        .expect("the retry")
+        .into_inner();
+    assert_eq!(again.name, first.name);
+    assert_eq!(again.start_time, first.start_time);
+    // Dave's use of the same id is his own request.
+    let mut dave = world.as_user("dave").await;
+    let his = dave
+        .bookings
+        .create_booking(request(berlin(day, 13, 0)))
+        .await
+        .expect("dave's booking")
+        .into_inner();
+    assert_ne!(his.name, first.name);
+    let mine = carol
+        .bookings
+        .list_bookings(ListBookingsRequest {
+            parent: "users/carol".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("list")
+        .into_inner();
+    assert_eq!(mine.bookings.len(), 1);
+}
