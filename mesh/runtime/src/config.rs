@@ -170,7 +170,16 @@ pub enum VaultAuth {
     Token,
     /// AppRole: `role_id` and a secret id read from `secret_id_file` or `secret_id`.
     Approle,
+    /// The JWT auth method: a token read from `jwt_file` (anew at every login), presented for
+    /// `role` at `jwt_mount`.
+    Jwt,
+    /// The Kubernetes auth method: the pod's projected service-account token (`jwt_file`,
+    /// by default the kubelet's path), presented for `role` at `kubernetes_mount`.
+    Kubernetes,
 }
+
+/// Where Kubernetes projects a pod's service-account token.
+pub const KUBERNETES_TOKEN_FILE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/token";
 
 /// Vault address, login method and where the service's secrets are.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -195,12 +204,33 @@ pub struct VaultConfig {
     /// The AppRole secret id itself; prefer `secret_id_file`.
     #[serde(skip_serializing)]
     pub secret_id: Option<SecretString>,
+    /// The Vault role to log in as (auth = jwt or kubernetes); the service's name by default.
+    pub role: Option<String>,
+    /// File holding the JWT (auth = jwt; auth = kubernetes reads [`KUBERNETES_TOKEN_FILE`] unless
+    /// this is set). Read again at every login, since such tokens are rotated.
+    pub jwt_file: Option<PathBuf>,
+    /// Mount of the JWT auth method.
+    pub jwt_mount: String,
+    /// Mount of the Kubernetes auth method.
+    pub kubernetes_mount: String,
     /// Mount of the KV version 2 engine.
     pub kv_mount: String,
     /// Path of the service's secrets inside the KV mount; the database secret is `<path>/database`.
     pub secret_path: String,
     /// Timeout of each Vault request, in milliseconds.
     pub timeout_ms: u64,
+}
+
+impl VaultConfig {
+    /// The role a service logs in as by default: the last part of its secret path
+    /// (`taskmesh/projects` → `projects`), one Vault role per service.
+    pub fn service_role(&self) -> String {
+        self.secret_path
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    }
 }
 
 /// Database location and pool size. The user name and password are read from Vault.
@@ -333,6 +363,10 @@ impl MeshConfig {
                 role_id_file: None,
                 secret_id_file: None,
                 secret_id: None,
+                role: None,
+                jwt_file: None,
+                jwt_mount: "jwt".to_owned(),
+                kubernetes_mount: "kubernetes".to_owned(),
                 kv_mount: "secret".to_owned(),
                 secret_path: format!("taskmesh/{service}"),
                 timeout_ms: 5_000,
@@ -389,6 +423,15 @@ impl MeshConfig {
                     ));
                 }
             }
+            VaultAuth::Jwt => {
+                if self.vault.jwt_file.is_none() {
+                    return Err(ConfigError::invalid(
+                        "vault.jwt_file",
+                        "auth = jwt needs vault.jwt_file",
+                    ));
+                }
+            }
+            VaultAuth::Kubernetes => {}
         }
         self.auth.validate()?;
         if self.vault.kv_mount.is_empty() {

@@ -291,6 +291,36 @@ async fn authenticate(config: &VaultConfig) -> Result<VaultClient, VaultError> {
             .map_err(|e| login_error(&addr, "approle", &e))?;
             client.set_token(&auth.client_token);
         }
+        VaultAuth::Jwt | VaultAuth::Kubernetes => {
+            let kubernetes = matches!(config.auth, VaultAuth::Kubernetes);
+            let method = if kubernetes { "kubernetes" } else { "jwt" };
+            let file = config
+                .jwt_file
+                .clone()
+                .unwrap_or_else(|| crate::config::KUBERNETES_TOKEN_FILE.into());
+            // Read anew at every login: the kubelet and token issuers rotate these files.
+            let jwt = read_file("vault jwt", &file)?;
+            let role = config.role.clone().unwrap_or_else(|| config.service_role());
+            let auth = if kubernetes {
+                vaultrs::auth::kubernetes::login(
+                    &client,
+                    &config.kubernetes_mount,
+                    &role,
+                    jwt.expose_secret(),
+                )
+                .await
+            } else {
+                vaultrs::auth::oidc::login(
+                    &client,
+                    &config.jwt_mount,
+                    jwt.expose_secret(),
+                    Some(role),
+                )
+                .await
+            }
+            .map_err(|e| login_error(&addr, method, &e))?;
+            client.set_token(&auth.client_token);
+        }
     }
     Ok(client)
 }
