@@ -96,16 +96,16 @@ impl BookingsService {
         }
     }
 
-    /// Applies `action` to the booking `name` as the caller, with `change` and the event `event`.
+    /// Applies `action` by `party` to `row` (as read by [`party`](Self::party); a change made
+    /// since is ABORTED), with `change` and the event `event`.
     async fn act<M: prost::Name>(
         &self,
         context: &CallContext,
-        name: &str,
+        (row, party): (BookingRow, Party),
         action: Action,
         mut change: Change,
         event: &(dyn Fn(&BookingRow) -> M + Sync),
     ) -> Result<Response<Booking>, Status> {
-        let (row, party) = self.party(context, name).await?;
         let state = State::from_number(row.state).ok_or_else(|| {
             Error::precondition(reasons::WRONG_STATE, "the booking's state is unknown")
         })?;
@@ -318,7 +318,7 @@ impl BookingService for BookingsService {
         let name = request.into_inner().name;
         self.act(
             &context,
-            &name,
+            self.party(&context, &name).await?,
             Action::Confirm,
             Change::default(),
             &|row| BookingConfirmed {
@@ -338,11 +338,15 @@ impl BookingService for BookingsService {
             cancelled: Some((request.reason, String::new())),
             ..Change::default()
         };
-        self.act(&context, &request.name, Action::Cancel, change, &|row| {
-            BookingCancelled {
+        self.act(
+            &context,
+            self.party(&context, &request.name).await?,
+            Action::Cancel,
+            change,
+            &|row| BookingCancelled {
                 booking: Some(booking_proto(row)),
-            }
-        })
+            },
+        )
         .await
     }
 
@@ -352,7 +356,8 @@ impl BookingService for BookingsService {
     ) -> Result<Response<Booking>, Status> {
         let context = CallContext::of(&request);
         let request = request.into_inner();
-        let (row, _) = self.party(&context, &request.name).await?;
+        let read = self.party(&context, &request.name).await?;
+        let row = &read.0;
         if !request.etag.is_empty() && request.etag != row.etag() {
             return Err(Error::from(StoreError::EtagMismatch {
                 name: row.name(),
@@ -381,16 +386,12 @@ impl BookingService for BookingsService {
             )),
             ..Change::default()
         };
-        self.act(
-            &context,
-            &request.name,
-            Action::Reschedule,
-            change,
-            &|row| BookingRescheduled {
+        self.act(&context, read, Action::Reschedule, change, &|row| {
+            BookingRescheduled {
                 booking: Some(booking_proto(row)),
                 previous_start_time: Some(to_timestamp(previous)),
-            },
-        )
+            }
+        })
         .await
     }
 
@@ -402,7 +403,7 @@ impl BookingService for BookingsService {
         let name = request.into_inner().name;
         self.act(
             &context,
-            &name,
+            self.party(&context, &name).await?,
             Action::Complete,
             Change::default(),
             &|row| BookingCompleted {
