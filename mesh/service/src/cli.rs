@@ -1,6 +1,7 @@
 //! The command line every service binary shares: `<service> [--config FILE] [COMMAND]`, where
 //! COMMAND is `serve` (the default), `dead-letters [list | replay SEQ]`,
-//! `outbox [set-aside | retry (SEQ | --all)]`, or one of the service's own. Bad arguments and bad
+//! `outbox [set-aside | retry (SEQ | --all)]`, `show-config`, or one of the service's own. Bad
+//! arguments and bad
 //! configuration exit with 64 (EX_CONFIG) and a message naming what is wrong, before anything is
 //! opened; a command that fails exits 1 with its cause.
 
@@ -42,6 +43,10 @@ enum KitCommand<C: Subcommand> {
         #[command(subcommand)]
         action: Option<OutboxAction>,
     },
+    /// Prints the effective configuration (defaults, then the file, then `TASKMESH_*` variables)
+    /// as JSON and exits; secrets given inline are never printed. Deployment checks read the
+    /// upstream endpoints a service will call from it.
+    ShowConfig,
     #[command(flatten)]
     Service(C),
 }
@@ -88,10 +93,18 @@ pub fn main<S: Service>() -> ExitCode {
             return config_error();
         }
     };
+    if matches!(cli.command, Some(KitCommand::ShowConfig)) {
+        return show_config(
+            S::NAME,
+            &serde_json::json!({ "mesh": config.mesh, "settings": config.settings }),
+        );
+    }
     let telemetry = config.mesh.telemetry.clone();
     in_runtime(S::NAME, &telemetry, async move {
         match cli.command {
             None | Some(KitCommand::Serve) => serve::<S>(config).await,
+            // Answered above, before the runtime and its log output start.
+            Some(KitCommand::ShowConfig) => ExitCode::SUCCESS,
             Some(KitCommand::DeadLetters { action }) => {
                 let done = dead_letter_command(CommandContext { config }, action).await;
                 report(S::NAME, done)
@@ -114,7 +127,7 @@ pub trait Process: Sized + 'static {
     /// Binary name, log and metric label.
     const NAME: &'static str;
     /// Its validated configuration.
-    type Config: Send + 'static;
+    type Config: serde::Serialize + Send + 'static;
     /// Defaults, then `file`, then `TASKMESH_*` variables; the error names the key.
     fn load(file: Option<&Path>) -> Result<Self::Config, ConfigError>;
     /// Where its logs and traces go.
@@ -131,10 +144,17 @@ pub fn process_main<P: Process>() -> ExitCode {
     let Some(cli) = parse::<NoCommand>(P::NAME, &format!("taskmesh {}", P::NAME)) else {
         return config_error();
     };
-    if !matches!(cli.command, None | Some(KitCommand::Serve)) {
-        eprintln!("{}: the only command is `serve` (the default)", P::NAME);
-        return config_error();
-    }
+    let show = match cli.command {
+        None | Some(KitCommand::Serve) => false,
+        Some(KitCommand::ShowConfig) => true,
+        Some(_) => {
+            eprintln!(
+                "{}: the commands are `serve` (the default) and `show-config`",
+                P::NAME
+            );
+            return config_error();
+        }
+    };
     let config = match P::load(cli.config.as_deref()) {
         Ok(config) => config,
         Err(err) => {
@@ -142,6 +162,9 @@ pub fn process_main<P: Process>() -> ExitCode {
             return config_error();
         }
     };
+    if show {
+        return show_config(P::NAME, &config);
+    }
     let telemetry = P::telemetry(&config).clone();
     in_runtime(P::NAME, &telemetry, async move {
         match P::run(config, shutdown::signal()).await {
@@ -224,6 +247,20 @@ async fn serve<S: Service>(config: Config<S>) -> ExitCode {
             let cause = chain(&err);
             tracing::error!(error = %cause, "stopped with an error");
             eprintln!("{}: {cause}", S::NAME);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Prints `config` as pretty JSON on stdout.
+fn show_config(name: &str, config: &impl serde::Serialize) -> ExitCode {
+    match serde_json::to_string_pretty(config) {
+        Ok(json) => {
+            println!("{json}");
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("{name}: cannot print the configuration: {err}");
             ExitCode::FAILURE
         }
     }
