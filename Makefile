@@ -10,7 +10,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/taskmesh/target/$(CLONE_ID)
 export TASKMESH_HOME ?= $(CURDIR)/.taskmesh
 LOCAL := deploy/local
 
-.PHONY: up down test install infra fmt clippy buf stack-checks nextest
+.PHONY: up down test install infra fmt clippy buf stack-checks deploy-checks deploy-manifests nextest
 
 up:
 	@$(LOCAL)/up.sh
@@ -25,7 +25,7 @@ install:
 infra: install
 	@$(LOCAL)/infra.sh
 
-test: infra fmt clippy buf stack-checks nextest
+test: infra fmt clippy buf stack-checks deploy-checks nextest
 
 fmt:
 	cargo fmt --all --check
@@ -42,6 +42,19 @@ stack-checks: infra
 	@$(LOCAL)/checks/clone-anywhere.sh
 	@$(LOCAL)/checks/supervisor.sh
 	@$(LOCAL)/checks/vault-secrets.sh
+
+# The deployment files (deploy/k8s): generated parts up to date, every overlay built by kustomize
+# and valid against the Kubernetes schemas, security settings, no credential, and the mesh
+# policies equal to the call graph the services' configuration gives.
+deploy-checks: install
+	cargo build --bins --quiet
+	@$(LOCAL)/venv-run.sh deploy/k8s/check.py
+
+# Writes the generated parts of deploy/k8s again after a service, its configuration or a contract
+# changed.
+deploy-manifests: install
+	cargo build --bins --quiet
+	@$(LOCAL)/venv-run.sh deploy/k8s/generate.py
 
 nextest:
 	@$(LOCAL)/drop-test-databases.sh
