@@ -312,6 +312,10 @@ impl taskmesh_service::Process for Gateway {
         &config.telemetry
     }
 
+    fn grpc_listen(config: &GatewayConfig) -> std::net::SocketAddr {
+        config.grpc_listen
+    }
+
     async fn run(
         config: GatewayConfig,
         shutdown: impl Future<Output = ()> + Send + 'static,

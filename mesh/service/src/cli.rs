@@ -6,6 +6,7 @@
 //! opened; a command that fails exits 1 with its cause.
 
 use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -47,6 +48,9 @@ enum KitCommand<C: Subcommand> {
     /// as JSON and exits; secrets given inline are never printed. Deployment checks read the
     /// upstream endpoints a service will call from it.
     ShowConfig,
+    /// Asks the process's own gRPC listener for its health (`grpc.health.v1`, the whole server)
+    /// and exits 0 when it is SERVING, 1 otherwise: the health check of images without a shell.
+    Probe,
     #[command(flatten)]
     Service(C),
 }
@@ -105,6 +109,7 @@ pub fn main<S: Service>() -> ExitCode {
             None | Some(KitCommand::Serve) => serve::<S>(config).await,
             // Answered above, before the runtime and its log output start.
             Some(KitCommand::ShowConfig) => ExitCode::SUCCESS,
+            Some(KitCommand::Probe) => probe(S::NAME, config.mesh.grpc.listen).await,
             Some(KitCommand::DeadLetters { action }) => {
                 let done = dead_letter_command(CommandContext { config }, action).await;
                 report(S::NAME, done)
@@ -132,6 +137,8 @@ pub trait Process: Sized + 'static {
     fn load(file: Option<&Path>) -> Result<Self::Config, ConfigError>;
     /// Where its logs and traces go.
     fn telemetry(config: &Self::Config) -> &TelemetryConfig;
+    /// Its native gRPC listener (which serves `grpc.health.v1`).
+    fn grpc_listen(config: &Self::Config) -> SocketAddr;
     /// Builds, binds and serves until `shutdown` completes.
     fn run(
         config: Self::Config,
@@ -144,12 +151,13 @@ pub fn process_main<P: Process>() -> ExitCode {
     let Some(cli) = parse::<NoCommand>(P::NAME, &format!("taskmesh {}", P::NAME)) else {
         return config_error();
     };
-    let show = match cli.command {
-        None | Some(KitCommand::Serve) => false,
-        Some(KitCommand::ShowConfig) => true,
+    let command = match cli.command {
+        command @ (None | Some(KitCommand::Serve | KitCommand::ShowConfig | KitCommand::Probe)) => {
+            command
+        }
         Some(_) => {
             eprintln!(
-                "{}: the commands are `serve` (the default) and `show-config`",
+                "{}: the commands are `serve` (the default), `show-config` and `probe`",
                 P::NAME
             );
             return config_error();
@@ -162,8 +170,13 @@ pub fn process_main<P: Process>() -> ExitCode {
             return config_error();
         }
     };
-    if show {
-        return show_config(P::NAME, &config);
+    match command {
+        Some(KitCommand::ShowConfig) => return show_config(P::NAME, &config),
+        Some(KitCommand::Probe) => {
+            let listen = P::grpc_listen(&config);
+            return in_runtime(P::NAME, P::telemetry(&config), probe(P::NAME, listen));
+        }
+        _ => {}
     }
     let telemetry = P::telemetry(&config).clone();
     in_runtime(P::NAME, &telemetry, async move {
@@ -247,6 +260,45 @@ async fn serve<S: Service>(config: Config<S>) -> ExitCode {
             let cause = chain(&err);
             tracing::error!(error = %cause, "stopped with an error");
             eprintln!("{}: {cause}", S::NAME);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Exits 0 when the gRPC server on `listen` (its own port, asked on loopback when it listens on
+/// every address) reports SERVING within three seconds.
+async fn probe(name: &str, listen: SocketAddr) -> ExitCode {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+
+    let host = match listen.ip() {
+        ip if ip.is_unspecified() && ip.is_ipv4() => "127.0.0.1".to_owned(),
+        ip if ip.is_unspecified() => "[::1]".to_owned(),
+        IpAddr::V6(ip) => format!("[{ip}]"),
+        IpAddr::V4(ip) => ip.to_string(),
+    };
+    let url = format!("http://{host}:{}", listen.port());
+    let asked = async {
+        let channel = tonic::transport::Endpoint::from_shared(url.clone())?
+            .connect()
+            .await?;
+        let reply = HealthClient::new(channel)
+            .check(HealthCheckRequest::default())
+            .await?;
+        Ok::<_, BoxError>(reply.into_inner().status())
+    };
+    match tokio::time::timeout(std::time::Duration::from_secs(3), asked).await {
+        Ok(Ok(ServingStatus::Serving)) => ExitCode::SUCCESS,
+        Ok(Ok(status)) => {
+            eprintln!("{name}: {url} is {}", status.as_str_name());
+            ExitCode::FAILURE
+        }
+        Ok(Err(err)) => {
+            eprintln!("{name}: {url}: {}", chain(err.as_ref()));
+            ExitCode::FAILURE
+        }
+        Err(_) => {
+            eprintln!("{name}: {url} did not answer within 3 s");
             ExitCode::FAILURE
         }
     }
