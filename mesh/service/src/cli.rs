@@ -151,18 +151,17 @@ pub fn process_main<P: Process>() -> ExitCode {
     let Some(cli) = parse::<NoCommand>(P::NAME, &format!("taskmesh {}", P::NAME)) else {
         return config_error();
     };
-    let command = match cli.command {
-        command @ (None | Some(KitCommand::Serve | KitCommand::ShowConfig | KitCommand::Probe)) => {
-            command
-        }
-        Some(_) => {
-            eprintln!(
-                "{}: the commands are `serve` (the default), `show-config` and `probe`",
-                P::NAME
-            );
-            return config_error();
-        }
-    };
+    let command = cli.command;
+    if !matches!(
+        command,
+        None | Some(KitCommand::Serve | KitCommand::ShowConfig | KitCommand::Probe)
+    ) {
+        eprintln!(
+            "{}: the commands are `serve` (the default), `show-config` and `probe`",
+            P::NAME
+        );
+        return config_error();
+    }
     let config = match P::load(cli.config.as_deref()) {
         Ok(config) => config,
         Err(err) => {
