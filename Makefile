@@ -48,13 +48,13 @@ stack-checks: infra
 # policies equal to the call graph the services' configuration gives.
 deploy-checks: install
 	cargo build --bins --quiet
-	@$(LOCAL)/venv-run.sh deploy/k8s/check.py
+	@$(LOCAL)/venv-run.sh deploy/tools/check.py
 
 # Writes the generated parts of deploy/k8s again after a service, its configuration or a contract
 # changed.
 deploy-manifests: install
 	cargo build --bins --quiet
-	@$(LOCAL)/venv-run.sh deploy/k8s/generate.py
+	@$(LOCAL)/venv-run.sh deploy/tools/generate.py
 
 nextest:
 	@$(LOCAL)/drop-test-databases.sh

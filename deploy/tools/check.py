@@ -9,7 +9,7 @@
    binary's `show-config` with the rendered configuration, must be exactly the callers the mesh
    policies admit (a missing edge or an extra one fails).
 
-    python deploy/k8s/check.py        (needs the debug binaries: `cargo build --bins`)
+    python deploy/tools/check.py        (needs the debug binaries: `cargo build --bins`)
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ import generate
 import model
 from model import GATEWAY, NAMESPACE
 
-HERE = Path(__file__).resolve().parent
+ROOT = Path(__file__).resolve().parents[2]
+K8S = ROOT / "deploy" / "k8s"
 KUBERNETES_VERSION = "1.34.0"
 MESH_GROUPS = ("security.istio.io", "networking.istio.io", "policy.linkerd.io", "gateway.networking.k8s.io")
 failures: list[str] = []
@@ -265,10 +266,10 @@ def graph_checks_can_fail() -> None:
 
 def main() -> int:
     graph_checks_can_fail()
-    if subprocess.run([sys.executable, str(HERE / "generate.py"), "--check"]).returncode != 0:
+    if subprocess.run([sys.executable, str(Path(__file__).resolve().parent / "generate.py"), "--check"]).returncode != 0:
         fail("generated files are out of date")
     workloads = {w.name: w for w in model.workloads()[0]}
-    overlays = sorted(p for p in (HERE / "overlays").iterdir() if (p / "kustomization.yaml").exists())
+    overlays = sorted(p for p in (K8S / "overlays").iterdir() if (p / "kustomization.yaml").exists())
     for overlay in overlays:
         docs = render(overlay)
         name = overlay.name
