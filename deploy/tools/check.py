@@ -4,7 +4,8 @@
 2. `kubectl kustomize` builds every overlay (dev, prod, and each inside Istio and Linkerd);
 3. every core resource validates strictly (unknown fields refused) against the Kubernetes
    schemas of kubernetes-validate;
-4. policy: every workload's security settings, probes, resources, drain and disruption budget,
+4. deploy/docker/compose.yaml follows the compose-spec schema;
+5. policy: every workload's security settings, probes, resources, drain and disruption budget,
    no credential anywhere, and the call graph: each workload's upstream clients, read from its
    binary's `show-config` with the rendered configuration, must be exactly the callers the mesh
    policies admit (a missing edge or an extra one fails).
@@ -264,8 +265,20 @@ def graph_checks_can_fail() -> None:
     assert compare_graph("t", configured, {"tasks": {"gateway"}}) [0] == "t: projects has no authorization policy"
 
 
+def compose_file() -> None:
+    """deploy/docker/compose.yaml against the compose-spec schema check-jsonschema bundles."""
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "check-jsonschema"), "--builtin-schema", "vendor.compose-spec",
+         str(ROOT / "deploy" / "docker" / "compose.yaml")], capture_output=True, text=True)
+    if done.returncode != 0:
+        fail(f"compose.yaml does not follow the compose spec:\n{done.stdout}{done.stderr}")
+    else:
+        print("compose.yaml: valid against the compose-spec schema")
+
+
 def main() -> int:
     graph_checks_can_fail()
+    compose_file()
     if subprocess.run([sys.executable, str(Path(__file__).resolve().parent / "generate.py"), "--check"]).returncode != 0:
         fail("generated files are out of date")
     workloads = {w.name: w for w in model.workloads()[0]}

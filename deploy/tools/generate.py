@@ -20,6 +20,7 @@ from pathlib import Path
 
 import yaml
 
+import compose
 import model
 from model import GATEWAY, NAMESPACE, Workload
 
@@ -78,14 +79,6 @@ def set_key(doc: dict, dotted: str, value) -> None:
     doc[last] = value
 
 
-def in_cluster(url: str, by_port: dict[int, str]) -> str:
-    """`http://127.0.0.1:50052` (a local-stack default) as the cluster's `http://projects:50052`."""
-    host, port = model.host_of(url)
-    if host not in ("127.0.0.1", "localhost") or port not in by_port:
-        raise SystemExit(f"upstream {url} is not a service of the platform")
-    return f"http://{by_port[port]}:{port}"
-
-
 def config_file(workload: Workload, config: dict, by_port: dict[int, str]) -> str:
     """The workload's configuration file in the cluster: listeners on every address, the Vault
     login of a pod, every upstream client pointed at its Service. Where the infrastructure is
@@ -95,16 +88,16 @@ def config_file(workload: Workload, config: dict, by_port: dict[int, str]) -> st
         doc["http_listen"] = f"0.0.0.0:{workload.http_port}"
         doc["grpc_listen"] = f"0.0.0.0:{workload.grpc_port}"
         doc["admin_listen"] = f"0.0.0.0:{workload.admin_port}"
-        doc["auth"] = {"identity_endpoint": in_cluster(config["auth"]["identity_endpoint"], by_port)}
+        doc["auth"] = {"identity_endpoint": model.in_cluster(config["auth"]["identity_endpoint"], by_port)}
         doc["upstreams"] = [
-            {**u, "endpoint": in_cluster(u["endpoint"], by_port)} for u in config["upstreams"]
+            {**u, "endpoint": model.in_cluster(u["endpoint"], by_port)} for u in config["upstreams"]
         ]
     else:
         doc["grpc"] = {"listen": f"0.0.0.0:{workload.grpc_port}"}
         doc["admin"] = {"listen": f"0.0.0.0:{workload.admin_port}"}
         doc["vault"] = {"auth": "kubernetes", "jwt_file": VAULT_TOKEN}
         for key, url in model.upstream_urls(config):
-            set_key(doc, key, in_cluster(url, by_port))
+            set_key(doc, key, model.in_cluster(url, by_port))
     return (
         f"# {workload.name}: what differs from its defaults in a cluster "
         f"(`{workload.name} --config FILE show-config` prints the whole).\n" + toml(doc)
@@ -270,10 +263,6 @@ def route_classes(workload: Workload) -> list[tuple[str, list[model.Rpc]]]:
     return [("reads", reads), ("streams", streams), ("writes", writes)]
 
 
-def seconds(ms: int) -> str:
-    return f"{math.ceil(ms / 1000)}s"
-
-
 def istio(workloads: list[Workload], callers: dict[str, set[str]]) -> list[dict]:
     docs = []
     for w in workloads:
@@ -323,8 +312,8 @@ def istio(workloads: list[Workload], callers: dict[str, set[str]]) -> list[dict]
                 continue
             route = {"name": kind, "match": [{"uri": {"regex": method_regex(rpcs)}}], "route": [destination]}
             if kind == "reads":
-                route["timeout"] = seconds(w.timeout_ms)
-                route["retries"] = {"attempts": READ_RETRIES, "perTryTimeout": seconds(w.timeout_ms // (READ_RETRIES + 1)),
+                route["timeout"] = model.seconds(w.timeout_ms)
+                route["retries"] = {"attempts": READ_RETRIES, "perTryTimeout": model.seconds(w.timeout_ms // (READ_RETRIES + 1)),
                                     "retryOn": "unavailable,cancelled,resource-exhausted,connect-failure,refused-stream"}
             elif kind == "streams":
                 # Watches and uploads last as long as the caller wants; never replayed.
@@ -332,7 +321,7 @@ def istio(workloads: list[Workload], callers: dict[str, set[str]]) -> list[dict]
                 route["retries"] = {"attempts": 0}
             else:
                 # Writes are retried only when the request never reached the service.
-                route["timeout"] = seconds(w.timeout_ms)
+                route["timeout"] = model.seconds(w.timeout_ms)
                 route["retries"] = {"attempts": READ_RETRIES, "retryOn": "connect-failure,refused-stream"}
             routes.append(route)
         docs.append({
@@ -386,10 +375,10 @@ def linkerd(workloads: list[Workload], callers: dict[str, set[str]]) -> list[dic
                 if kind == "reads":
                     annotations = {"retry.linkerd.io/grpc": "unavailable,cancelled,resource-exhausted",
                                    "retry.linkerd.io/limit": str(READ_RETRIES),
-                                   "retry.linkerd.io/timeout": seconds(w.timeout_ms // (READ_RETRIES + 1)),
-                                   "timeout.linkerd.io/request": seconds(w.timeout_ms)}
+                                   "retry.linkerd.io/timeout": model.seconds(w.timeout_ms // (READ_RETRIES + 1)),
+                                   "timeout.linkerd.io/request": model.seconds(w.timeout_ms)}
                 elif kind == "writes":
-                    annotations = {"timeout.linkerd.io/request": seconds(w.timeout_ms)}
+                    annotations = {"timeout.linkerd.io/request": model.seconds(w.timeout_ms)}
                 docs.append({
                     "apiVersion": "gateway.networking.k8s.io/v1", "kind": "GRPCRoute",
                     "metadata": {"name": f"{w.name}-{kind}-{part + 1}", **({"annotations": annotations} if annotations else {})},
@@ -411,8 +400,19 @@ def authorization(name: str, server: str, auth_ref: dict) -> dict:
     }
 
 
+class Dumper(yaml.SafeDumper):
+    """Writes every value out: no `&anchor`/`*alias` for values shared in memory."""
+
+    def ignore_aliases(self, data) -> bool:
+        return True
+
+
+def dump_one(doc: dict) -> str:
+    return yaml.dump(doc, Dumper=Dumper, sort_keys=False, width=200)
+
+
 def dump(docs: list[dict]) -> str:
-    return HEADER + "".join("---\n" + yaml.safe_dump(d, sort_keys=False, width=120) for d in docs)
+    return HEADER + "".join("---\n" + dump_one(d) for d in docs)
 
 
 def files() -> dict[Path, str]:
@@ -434,10 +434,13 @@ def files() -> dict[Path, str]:
         ],
         "images": [{"name": IMAGE, "newName": "taskmesh", "newTag": "0.1.0"}],
     }
-    out[K8S / "base" / "kustomization.yaml"] = HEADER + yaml.safe_dump(kustomization, sort_keys=False)
+    out[K8S / "base" / "kustomization.yaml"] = HEADER + dump_one(kustomization)
     callers = call_graph(workloads, configs)
     out[K8S / "components" / "istio" / "generated.yaml"] = dump(istio(workloads, callers))
     out[K8S / "components" / "linkerd" / "generated.yaml"] = dump(linkerd(workloads, callers))
+    out[ROOT / "deploy" / "docker" / "compose.yaml"] = (
+        HEADER + "# Run from this directory: `docker compose up` (or podman-compose); docs/deploy.md.\n"
+        + dump_one(compose.compose(workloads, configs, callers)))
     return out
 
 

@@ -12,6 +12,7 @@ Used by generate.py (which writes the manifests) and check.py (which checks what
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -238,3 +239,17 @@ def workloads() -> tuple[list[Workload], dict[str, dict]]:
 def host_of(url: str) -> tuple[str, int]:
     parsed = urlparse(url)
     return parsed.hostname or "", parsed.port or (443 if parsed.scheme == "https" else 80)
+
+
+def in_cluster(url: str, by_port: dict[int, str]) -> str:
+    """`http://127.0.0.1:50052` (a local-stack default) as the cluster's `http://projects:50052`."""
+    host, port = host_of(url)
+    if host not in ("127.0.0.1", "localhost") or port not in by_port:
+        raise SystemExit(f"upstream {url} is not a service of the platform")
+    return f"http://{by_port[port]}:{port}"
+
+
+def seconds(ms: int) -> str:
+    return f"{math.ceil(ms / 1000)}s"
+
+
