@@ -80,7 +80,7 @@ def infrastructure() -> dict:
         "provision": {
             "image": PROVISION_IMAGE,
             "command": ["services"],
-            "volumes": ["provision:/provision:ro", "nats-auth:/nats-auth:ro", "approle:/approle"],
+            "volumes": ["provision:/provision:ro", "approle:/approle"],
             "depends_on": {
                 "postgresql": {"condition": "service_healthy"},
                 "nats": {"condition": "service_healthy"},
