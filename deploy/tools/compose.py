@@ -77,6 +77,17 @@ def infrastructure() -> dict:
             "ports": ["${TASKMESH_MAIL_WEB_PORT:-1080}:1080"],
             "restart": "unless-stopped",
         },
+        # The first access-token signing key, made by the identity service's key tool (the
+        # service itself may only read it); `identity-keys rotate` makes the next.
+        "signing-keys": {
+            "image": IMAGE,
+            "command": ["/usr/local/bin/identity-keys", "ensure", "--vault-addr", "http://openbao:8200",
+                        "--token-file", "/provision/vault-root-token", "--path", "taskmesh/identity/signing-keys"],
+            **HARDENED,
+            "volumes": ["provision:/provision:ro"],
+            "depends_on": {"provision": {"condition": "service_completed_successfully"}},
+            "restart": "no",
+        },
         "provision": {
             "image": PROVISION_IMAGE,
             "command": ["services"],
@@ -136,6 +147,8 @@ def workload(w: Workload, config: dict, callers: dict[str, set[str]], by_port: d
     depends = {name: {"condition": "service_healthy"} for name in sorted(upstreams)}
     if w.uses_vault:
         depends["provision"] = {"condition": "service_completed_successfully"}
+        if w.name == "identity":
+            depends["signing-keys"] = {"condition": "service_completed_successfully"}
         for infra in ("postgresql", "nats", "openbao"):
             depends[infra] = {"condition": "service_healthy"}
     service = {

@@ -75,7 +75,7 @@ done
 log "building localhost/taskmesh:test from deploy/docker/Dockerfile ($PROFILE binaries)"
 bin="$ROOT/.taskmesh/images/bin"
 rm -rf "$bin" && mkdir -p "$bin"
-for entry in "${SERVICES[@]}" gateway; do
+for entry in "${SERVICES[@]}" gateway identity-keys; do
   cp "$CARGO_TARGET_DIR/$PROFILE/${entry%%:*}" "$bin/"
 done
 podman build -q -f "$ROOT/deploy/docker/Dockerfile" --target runtime \
@@ -87,5 +87,7 @@ podman build -q -f "$ROOT/deploy/docker/Dockerfile" --target provision \
   --build-arg PROVISION_BASE="$TEST/debian:bookworm" --build-arg OPENBAO_IMAGE="$TEST/openbao:latest" \
   -t localhost/taskmesh-provision:test "$ROOT" >/dev/null
 rm -rf "$bin"
+# The images these replaced.
+podman image prune -f >/dev/null
 
 podman images --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep -E 'taskmesh' | sort >&2
