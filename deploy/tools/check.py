@@ -3,7 +3,8 @@
 1. the generated files are what generate.py writes now (no drift from the services);
 2. `kubectl kustomize` builds every overlay (dev, prod, and each inside Istio and Linkerd);
 3. every core resource validates strictly (unknown fields refused) against the Kubernetes
-   schemas of kubernetes-validate;
+   schemas of kubernetes-validate, and every Istio and Gateway API resource against the types
+   generated from their CRD schemas (deploy/schemas, `crd-check`);
 4. deploy/docker/compose.yaml follows the compose-spec schema;
 5. policy: every workload's security settings, probes, resources, drain and disruption budget,
    no credential anywhere, and the call graph: each workload's upstream clients, read from its
@@ -68,6 +69,19 @@ def validate_core(name: str, docs: list[dict]) -> int:
         except kubernetes_validate.ValidationError as err:
             fail(f"{name}: {doc['kind']}/{doc['metadata']['name']}: {err.message} at {list(err.path)}")
     return checked
+
+
+def validate_custom(name: str, docs: list[dict]) -> str:
+    """The mesh resources against their CRD schemas: `crd-check` (deploy/schemas) reads each into
+    the types generated from Istio's and the Gateway API's CRDs and reports what does not fit."""
+    custom = [d for d in docs if group(d) in MESH_GROUPS]
+    if not custom:
+        return ""
+    done = subprocess.run([str(model.binary_dir() / "crd-check")], input=json.dumps(custom),
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        fail(f"{name}: mesh resources do not fit their CRD schemas:\n{done.stderr}")
+    return "; ".join(line for line in done.stdout.splitlines())
 
 
 # --- 4. policy ----------------------------------------------------------------------------------
@@ -291,6 +305,7 @@ def main() -> int:
         if namespaces != {NAMESPACE}:
             fail(f"{name}: resources in {namespaces}, the mesh identities name {NAMESPACE}")
         checked = validate_core(name, docs)
+        crds = validate_custom(name, docs)
         no_credentials(name, docs)
         security(name, docs, workloads)
         configured = configured_edges(name, docs, workloads)
@@ -305,7 +320,7 @@ def main() -> int:
         custom = sum(1 for d in docs if group(d) in MESH_GROUPS)
         print(f"{name}: {len(docs)} resources, {checked} core ones valid against Kubernetes "
               f"{KUBERNETES_VERSION}, {custom} mesh resources, {edges} call-graph edges"
-              + "".join(f", {mesh} policies match" for mesh, _ in meshes))
+              + "".join(f", {mesh} policies match" for mesh, _ in meshes) + (f" ({crds})" if crds else ""))
     for message in failures:
         print(f"FAIL {message}", file=sys.stderr)
     if failures:
