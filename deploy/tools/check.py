@@ -151,9 +151,13 @@ def security(name: str, docs: list[dict], workloads: dict[str, model.Workload]) 
                 resources = container.get("resources", {})
                 if not {"cpu", "memory"} <= set(resources.get("requests", {})) or "memory" not in resources.get("limits", {}):
                     fail(f"{where}: {container['name']} lacks cpu/memory requests or a memory limit")
+                named = {p.get("name") for p in container.get("ports", [])}
                 for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
                     if doc["kind"] == "Deployment" and probe not in container:
                         fail(f"{where}: {container['name']} has no {probe}")
+                    handler = next((v for k, v in container.get(probe, {}).items() if k in ("httpGet", "grpc", "tcpSocket")), {})
+                    if isinstance(handler.get("port"), str) and handler["port"] not in named:
+                        fail(f"{where}: {container['name']}'s {probe} names port {handler['port']}, which it does not have")
     for workload in workloads.values():
         deployment = by_kind(docs, "Deployment").get(workload.name)
         where = f"{name}: {workload.name}"
