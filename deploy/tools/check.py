@@ -239,6 +239,28 @@ def istio_edges(docs: list[dict]) -> dict[str, set[str]]:
     return found
 
 
+def linkerd_references(name: str, docs: list[dict]) -> None:
+    """What Linkerd's kinds refer to exists (no schema for them is to be had, see docs/deploy.md):
+    each Server selects pods that have its named port, each AuthorizationPolicy targets a Server
+    and requires authentications that exist."""
+    pods = [d["spec"]["template"] for d in docs if d["kind"] in ("Deployment", "StatefulSet")]
+    for server in by_kind(docs, "Server").values():
+        selector = server["spec"]["podSelector"]["matchLabels"]
+        selected = [p for p in pods if selector.items() <= p["metadata"]["labels"].items()]
+        if not selected:
+            fail(f"{name}: Server {server['metadata']['name']} selects no pod")
+        for pod in selected:
+            ports = {p.get("name") for c in pod["spec"]["containers"] for p in c.get("ports", [])}
+            if server["spec"]["port"] not in ports:
+                fail(f"{name}: Server {server['metadata']['name']}: its pods have no port {server['spec']['port']}")
+    for policy in by_kind(docs, "AuthorizationPolicy").values():
+        if group(policy) != "policy.linkerd.io":
+            continue
+        for ref in policy["spec"]["requiredAuthenticationRefs"]:
+            if ref["name"] not in by_kind(docs, ref["kind"]):
+                fail(f"{name}: AuthorizationPolicy {policy['metadata']['name']} requires a missing {ref['kind']} {ref['name']}")
+
+
 def linkerd_edges(docs: list[dict]) -> dict[str, set[str]]:
     servers = {n: d for n, d in by_kind(docs, "Server").items()}
     authns = by_kind(docs, "MeshTLSAuthentication")
@@ -317,6 +339,7 @@ def main() -> int:
         if any(group(d) == "security.istio.io" for d in docs):
             meshes.append(("istio", istio_edges(docs)))
         if any(group(d) == "policy.linkerd.io" for d in docs):
+            linkerd_references(name, docs)
             meshes.append(("linkerd", linkerd_edges(docs)))
         for mesh, admitted in meshes:
             failures.extend(compare_graph(f"{name} ({mesh})", configured, admitted))
