@@ -278,6 +278,11 @@ def istio(workloads: list[Workload], callers: dict[str, set[str]]) -> list[dict]
         rules = []
         if sources:
             rules.append({"from": sources, "to": [{"operation": {"ports": grpc_ports}}]})
+        if w.name == GATEWAY:
+            # istiod fetches the platform's public keys for the RequestAuthentication, from
+            # outside the mesh (mesh.yaml lets this port take plain connections too).
+            rules.append({"to": [{"operation": {"ports": [str(w.http_port)], "methods": ["GET"],
+                                                "paths": ["/.well-known/jwks.json"]}}]})
         rules.append({"to": [{"operation": {"ports": [str(w.admin_port)], "methods": ["GET"],
                                             "paths": ["/healthz", "/readyz", "/metrics"]}}]})
         docs.append({
