@@ -342,7 +342,8 @@ def linkerd(workloads: list[Workload], callers: dict[str, set[str]]) -> list[dic
     docs = []
     for w in workloads:
         selector = {"matchLabels": {"app.kubernetes.io/name": w.name}}
-        served = [("grpc", "gRPC")] + ([("http", "HTTP/2")] if w.http_port else [])
+        # The REST port takes HTTP/1.1 and HTTP/2 (REST, grpc-web): detected per connection.
+        served = [("grpc", "gRPC")] + ([("http", "unknown")] if w.http_port else [])
         for port, protocol in served:
             docs.append({
                 "apiVersion": "policy.linkerd.io/v1beta3", "kind": "Server",
