@@ -17,6 +17,27 @@ pub const DEFAULT_PAGE_SIZE: i64 = 50;
 /// Largest page size; larger requests are clamped (AIP-158).
 pub const MAX_PAGE_SIZE: i64 = 1000;
 
+/// A method's page sizes: what `page_size = 0` means and the largest it serves (AIP-158).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageSizes {
+    /// The size of a page when the request leaves `page_size` 0.
+    pub default: i64,
+    /// Larger requests are clamped to this.
+    pub max: i64,
+}
+
+/// The sizes of list methods: 50 by default, at most 1000.
+pub const LIST_PAGES: PageSizes = PageSizes {
+    default: DEFAULT_PAGE_SIZE,
+    max: MAX_PAGE_SIZE,
+};
+
+/// The sizes of search methods, whose ranking and snippets cost more per row: 20, at most 100.
+pub const SEARCH_PAGES: PageSizes = PageSizes {
+    default: 20,
+    max: 100,
+};
+
 /// Parses a list request's filter, reporting errors on the `filter` field.
 pub fn parse_filter(text: &str, fields: &[FilterField]) -> Result<Filter, FieldViolation> {
     Filter::parse(text, fields).map_err(|e| FieldViolation::new("filter", e.0))
@@ -65,15 +86,26 @@ struct PageToken {
     f: String,
 }
 
-/// Reads `page_size` and `page_token`. `fingerprint` identifies the other request fields (parent,
-/// filter, order, ...): a token minted for one request is refused for another.
+/// Reads `page_size` and `page_token` of a list method ([`LIST_PAGES`]). `fingerprint` identifies
+/// the other request fields (parent, filter, order, ...): a token minted for one request is
+/// refused for another.
 pub fn page(page_size: i32, page_token: &str, fingerprint: &str) -> Result<Page, FieldViolation> {
+    page_of(LIST_PAGES, page_size, page_token, fingerprint)
+}
+
+/// [`page`] for a method with its own page sizes (searches: [`SEARCH_PAGES`]).
+pub fn page_of(
+    sizes: PageSizes,
+    page_size: i32,
+    page_token: &str,
+    fingerprint: &str,
+) -> Result<Page, FieldViolation> {
     if page_size < 0 {
         return Err(FieldViolation::new("page_size", "must not be negative"));
     }
     let size = match i64::from(page_size) {
-        0 => DEFAULT_PAGE_SIZE,
-        n => n.min(MAX_PAGE_SIZE),
+        0 => sizes.default,
+        n => n.min(sizes.max),
     };
     if page_token.is_empty() {
         return Ok(Page { offset: 0, size });
@@ -235,6 +267,18 @@ mod tests {
         assert!(page(-1, "", "").is_err());
         assert_eq!(page(0, "", "").expect("ok").size, DEFAULT_PAGE_SIZE);
         assert_eq!(page(5000, "", "").expect("ok").size, MAX_PAGE_SIZE);
+    }
+
+    #[test]
+    fn a_method_sets_its_own_default_and_largest_page() {
+        let search = |size| page_of(SEARCH_PAGES, size, "", "").expect("ok").size;
+        assert_eq!((search(0), search(7), search(500)), (20, 7, 100));
+        assert!(page_of(SEARCH_PAGES, -1, "", "").is_err());
+        // A token keeps working with the method's sizes.
+        let first = page_of(SEARCH_PAGES, 0, "", "q").expect("first");
+        let token = next_page_token(first, true, "q");
+        let second = page_of(SEARCH_PAGES, 0, &token, "q").expect("second");
+        assert_eq!((second.offset, second.size), (20, 20));
     }
 
     const ORDER: &[OrderField] = &[

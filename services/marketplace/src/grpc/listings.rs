@@ -317,20 +317,13 @@ impl ListingService for ListingsService {
         let query = SearchQuery::from_request(&request)
             .map_err(|(field, problem)| Error::invalid(field, problem))?;
         let fingerprint = query.fingerprint();
-        let page = aip::page(
-            request.page_size.min(100),
+        let page = aip::page_of(
+            aip::SEARCH_PAGES,
+            request.page_size,
             &request.page_token,
             &fingerprint,
         )
         .map_err(Error::from)?;
-        let page = aip::Page {
-            size: if request.page_size == 0 {
-                20
-            } else {
-                page.size
-            },
-            ..page
-        };
         let found = self
             .store
             .search_listings(&query, page.offset, page.size)

@@ -323,13 +323,13 @@ impl NoteService for NotesService {
         } else {
             Some(aip::parse_filter(&request.filter, FILTER_FIELDS)?)
         };
-        // Searches page by 20, at most 100 (ranking and snippets cost more than a list's rows).
-        let size = match request.page_size {
-            0 => 20,
-            n => n.min(100),
-        };
         let fingerprint = aip::fingerprint(&[&request.query, &request.filter]);
-        let page = aip::page(size, &request.page_token, &fingerprint)?;
+        let page = aip::page_of(
+            aip::SEARCH_PAGES,
+            request.page_size,
+            &request.page_token,
+            &fingerprint,
+        )?;
         let found = self
             .store
             .search(
