@@ -5,6 +5,7 @@
 //! Only for tests: functions panic with a hint when the stack is not there.
 
 pub mod apps;
+pub mod bench;
 pub mod identity;
 mod servers;
 

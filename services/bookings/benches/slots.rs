@@ -16,57 +16,19 @@
 //!
 //! Each row is the mode's median round (p50/p99 over `BENCH_CALLS` calls, default 300).
 
-use std::time::{Duration, Instant};
-
 use chrono::{Days, NaiveDate, Utc};
 use taskmesh_bookings::domain::slots::{Search, instant};
 use taskmesh_bookings::store::Store;
 use taskmesh_contracts::bookings_v1::ListSlotsRequest;
 use taskmesh_contracts::bookings_v1::booking_service_client::BookingServiceClient;
+use taskmesh_testing::bench::{Round, medians, print_modes, round, setting};
 use taskmesh_testing::{DefaultCaller, NatsServer, RunningApp, Stack, TestDatabase, channel};
-
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-struct Round {
-    p50: Duration,
-    p99: Duration,
-    found: usize,
-}
-
-async fn round<F, Fut>(calls: usize, mut call: F) -> Round
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = usize>,
-{
-    let mut times = Vec::with_capacity(calls);
-    let mut found = 0;
-    for _ in 0..calls {
-        let started = Instant::now();
-        found += call().await;
-        times.push(started.elapsed());
-    }
-    times.sort();
-    Round {
-        p50: times[times.len() / 2],
-        p99: times[times.len() * 99 / 100],
-        found,
-    }
-}
 
 #[tokio::main]
 async fn main() {
-    let bookings = env("BENCH_BOOKINGS", 500);
-    let calls = env("BENCH_CALLS", 300);
-    let rounds = env("BENCH_ROUNDS", 3);
+    let bookings = setting("BENCH_BOOKINGS", 500);
+    let calls = setting("BENCH_CALLS", 300);
+    let rounds = setting("BENCH_ROUNDS", 3);
     let stack = Stack::load();
     let nats = NatsServer::start(&stack).await;
 
@@ -171,7 +133,7 @@ async fn main() {
     for _ in 0..rounds {
         let client = &mut client;
         results[0].push(
-            round(calls, || {
+            round(calls, 1, |_| {
                 let mut client = client.clone();
                 let request = request.clone();
                 async move {
@@ -187,7 +149,7 @@ async fn main() {
             .await,
         );
         results[1].push(
-            round(calls, || {
+            round(calls, 1, |_| {
                 let store = store.clone();
                 async move {
                     let rules = store
@@ -216,7 +178,7 @@ async fn main() {
             .await,
         );
         results[2].push(
-            round(calls, || {
+            round(calls, 1, |_| {
                 let pool = pool.clone();
                 async move {
                     sqlx::query_as::<_, (chrono::DateTime<Utc>, chrono::DateTime<Utc>)>(
@@ -235,25 +197,9 @@ async fn main() {
             .await,
         );
     }
-    let median = |rounds: &mut Vec<Round>| {
-        rounds.sort_by_key(|r| r.p50);
-        rounds.swap_remove(rounds.len() / 2)
-    };
-    let rows: Vec<Round> = results.iter_mut().map(median).collect();
-    let floor = &rows[2];
+    let rows = medians(&mut results);
     println!("\n{calls} calls per round, {rounds} rounds, {bookings} bookings in 31 days\n");
-    println!("| mode | p50 | p99 | rows per call | p50 vs bare SQL | p99 vs bare SQL |");
-    println!("|---|---|---|---|---|---|");
-    for (mode, row) in modes.iter().zip(&rows) {
-        println!(
-            "| {mode} | {:.2} ms | {:.2} ms | {:.0} | {:.2}x | {:.2}x |",
-            ms(row.p50),
-            ms(row.p99),
-            row.found as f64 / calls as f64,
-            ms(row.p50) / ms(floor.p50),
-            ms(row.p99) / ms(floor.p99),
-        );
-    }
+    print_modes(&modes, &rows, 2, calls, "rows per call", 0);
     drop(app);
     drop(marketplace);
 }

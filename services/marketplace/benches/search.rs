@@ -17,12 +17,13 @@
 //!
 //! Each row is the mode's median round (p50/p99 over `BENCH_SEARCHES` searches, default 300).
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use taskmesh_contracts::marketplace_v1::listing_service_client::ListingServiceClient;
 use taskmesh_contracts::marketplace_v1::{SearchListingsRequest, Venue};
 use taskmesh_marketplace::domain::search::SearchQuery;
 use taskmesh_marketplace::store::Store;
+use taskmesh_testing::bench::{Round, medians, print_kinds, print_modes, round, setting};
 use taskmesh_testing::{DefaultCaller, NatsServer, RunningApp, Stack, TestDatabase, channel};
 
 /// The searches, as requests.
@@ -79,14 +80,6 @@ fn searches() -> Vec<(&'static str, SearchListingsRequest)> {
     ]
 }
 
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// Fills the database: providers, the category tree, listings.
 async fn fill(pool: &sqlx::PgPool, listings: usize) {
     sqlx::query(
         "INSERT INTO providers (provider_id, display_name, time_zone, public) \
@@ -142,48 +135,6 @@ async fn fill(pool: &sqlx::PgPool, listings: usize) {
     .await
     .expect("listings");
     sqlx::query("ANALYZE").execute(pool).await.expect("analyze");
-}
-
-struct Round {
-    p50: Duration,
-    p99: Duration,
-    found: usize,
-    per_search: Vec<Duration>,
-}
-
-async fn round<F, Fut>(count: usize, kinds: usize, mut search: F) -> Round
-where
-    F: FnMut(usize) -> Fut,
-    Fut: std::future::Future<Output = usize>,
-{
-    let mut times = Vec::with_capacity(count);
-    let mut by_kind: Vec<Vec<Duration>> = (0..kinds).map(|_| Vec::new()).collect();
-    let mut found = 0;
-    for i in 0..count {
-        let started = Instant::now();
-        found += search(i % kinds).await;
-        let took = started.elapsed();
-        times.push(took);
-        by_kind[i % kinds].push(took);
-    }
-    times.sort();
-    let per_search = by_kind
-        .iter_mut()
-        .map(|t| {
-            t.sort();
-            t[t.len() / 2]
-        })
-        .collect();
-    Round {
-        p50: times[times.len() / 2],
-        p99: times[times.len() * 99 / 100],
-        found,
-        per_search,
-    }
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
 }
 
 /// The page statement the store runs, alone and written out: the floor.
@@ -250,9 +201,9 @@ fn bare_sql(query: &SearchQuery) -> (String, Vec<String>) {
 
 #[tokio::main]
 async fn main() {
-    let listings = env("BENCH_LISTINGS", 100_000);
-    let count = env("BENCH_SEARCHES", 300);
-    let rounds = env("BENCH_ROUNDS", 3);
+    let listings = setting("BENCH_LISTINGS", 100_000);
+    let count = setting("BENCH_SEARCHES", 300);
+    let rounds = setting("BENCH_ROUNDS", 3);
     let stack = Stack::load();
     let nats = NatsServer::start(&stack).await;
     let db = TestDatabase::create(&stack, "marketplace_bench").await;
@@ -343,34 +294,11 @@ async fn main() {
             .await,
         );
     }
-    let median = |rounds: &mut Vec<Round>| {
-        rounds.sort_by_key(|r| r.p50);
-        rounds.swap_remove(rounds.len() / 2)
-    };
-    let rows: Vec<Round> = results.iter_mut().map(median).collect();
-    let floor = &rows[2];
+    let rows = medians(&mut results);
     println!("\n{count} searches per round, {rounds} rounds, {listings} listings\n");
-    println!("| mode | p50 | p99 | results per search | p50 vs bare SQL | p99 vs bare SQL |");
-    println!("|---|---|---|---|---|---|");
-    for (mode, row) in modes.iter().zip(&rows) {
-        println!(
-            "| {mode} | {:.2} ms | {:.2} ms | {:.1} | {:.2}x | {:.2}x |",
-            ms(row.p50),
-            ms(row.p99),
-            row.found as f64 / count as f64,
-            ms(row.p50) / ms(floor.p50),
-            ms(row.p99) / ms(floor.p99),
-        );
-    }
+    print_modes(&modes, &rows, 2, count, "results per search", 1);
     println!("\nmedian per search, ms (the same rounds)\n");
-    println!("| search | {} |", modes.join(" | "));
-    println!("|---|{}", "---|".repeat(modes.len()));
-    for (i, (label, _)) in kinds.iter().enumerate() {
-        let cells: Vec<String> = rows
-            .iter()
-            .map(|row| format!("{:.2}", ms(row.per_search[i])))
-            .collect();
-        println!("| {label} | {} |", cells.join(" | "));
-    }
+    let labels: Vec<String> = kinds.iter().map(|(label, _)| (*label).to_owned()).collect();
+    print_kinds("search", &labels, &modes, &rows);
     drop(app);
 }

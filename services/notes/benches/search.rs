@@ -16,11 +16,12 @@
 //!
 //! Each row is the mode's median round (p50/p99 over `BENCH_SEARCHES` searches, default 600).
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use taskmesh_contracts::notes_v1::SearchNotesRequest;
 use taskmesh_contracts::notes_v1::note_service_client::NoteServiceClient;
 use taskmesh_notes::store::Store;
+use taskmesh_testing::bench::{Round, medians, print_kinds, print_modes, round, setting};
 use taskmesh_testing::{DefaultCaller, NatsServer, RunningApp, Stack, TestDatabase, channel};
 
 const QUERIES: &[(&str, &str)] = &[
@@ -32,14 +33,6 @@ const QUERIES: &[(&str, &str)] = &[
     ("rentos", "pinned = true"),
 ];
 
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// Fills the database: notes, shares with `u0`, and `u0`'s project memberships.
 async fn fill(pool: &sqlx::PgPool, notes: usize) {
     let project_notes = notes / 10;
     let personal = notes - project_notes;
@@ -99,55 +92,11 @@ async fn fill(pool: &sqlx::PgPool, notes: usize) {
         .expect("analyze");
 }
 
-struct Round {
-    p50: Duration,
-    p99: Duration,
-    found: usize,
-    /// The median of each query of [`QUERIES`].
-    per_query: Vec<Duration>,
-}
-
-async fn round<F, Fut>(searches: usize, mut search: F) -> Round
-where
-    F: FnMut(&'static str, &'static str) -> Fut,
-    Fut: std::future::Future<Output = usize>,
-{
-    let mut times = Vec::with_capacity(searches);
-    let mut by_query: Vec<Vec<Duration>> = QUERIES.iter().map(|_| Vec::new()).collect();
-    let mut found = 0;
-    for i in 0..searches {
-        let (query, filter) = QUERIES[i % QUERIES.len()];
-        let started = Instant::now();
-        found += search(query, filter).await;
-        let took = started.elapsed();
-        times.push(took);
-        by_query[i % QUERIES.len()].push(took);
-    }
-    times.sort();
-    let per_query = by_query
-        .iter_mut()
-        .map(|t| {
-            t.sort();
-            t[t.len() / 2]
-        })
-        .collect();
-    Round {
-        p50: times[times.len() / 2],
-        p99: times[times.len() * 99 / 100],
-        found,
-        per_query,
-    }
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
 #[tokio::main]
 async fn main() {
-    let notes = env("BENCH_NOTES", 100_000);
-    let searches = env("BENCH_SEARCHES", 600);
-    let rounds = env("BENCH_ROUNDS", 3);
+    let notes = setting("BENCH_NOTES", 100_000);
+    let searches = setting("BENCH_SEARCHES", 600);
+    let rounds = setting("BENCH_ROUNDS", 3);
     let stack = Stack::load();
     let nats = NatsServer::start(&stack).await;
     let db = TestDatabase::create(&stack, "notes_bench").await;
@@ -182,7 +131,8 @@ async fn main() {
     for _ in 0..rounds {
         let client = &mut client;
         results[0].push(
-            round(searches, |query, filter| {
+            round(searches, QUERIES.len(), |i| {
+                let (query, filter) = QUERIES[i];
                 let mut client = client.clone();
                 async move {
                     client
@@ -202,7 +152,8 @@ async fn main() {
             .await,
         );
         results[1].push(
-            round(searches, |query, filter| {
+            round(searches, QUERIES.len(), |i| {
+                let (query, filter) = QUERIES[i];
                 let store = store.clone();
                 async move {
                     let filter = (!filter.is_empty()).then(|| {
@@ -222,7 +173,8 @@ async fn main() {
             .await,
         );
         results[2].push(
-            round(searches, |query, _| {
+            round(searches, QUERIES.len(), |i| {
+                let query = QUERIES[i].0;
                 let pool = pool.clone();
                 async move {
                     sqlx::query_scalar::<_, String>(
@@ -240,34 +192,14 @@ async fn main() {
             .await,
         );
     }
-    let median = |rounds: &mut Vec<Round>| {
-        rounds.sort_by_key(|r| r.p50);
-        rounds.swap_remove(rounds.len() / 2)
-    };
-    let rows: Vec<Round> = results.iter_mut().map(median).collect();
-    let floor = &rows[2];
+    let rows = medians(&mut results);
     println!("\n{searches} searches per round, {rounds} rounds, {notes} notes\n");
-    println!("| mode | p50 | p99 | results per search | p50 vs bare SQL | p99 vs bare SQL |");
-    println!("|---|---|---|---|---|---|");
-    for (mode, row) in modes.iter().zip(&rows) {
-        println!(
-            "| {mode} | {:.2} ms | {:.2} ms | {:.1} | {:.2}x | {:.2}x |",
-            ms(row.p50),
-            ms(row.p99),
-            row.found as f64 / searches as f64,
-            ms(row.p50) / ms(floor.p50),
-            ms(row.p99) / ms(floor.p99),
-        );
-    }
+    print_modes(&modes, &rows, 2, searches, "results per search", 1);
     println!("\nmedian per query, ms (the same rounds)\n");
-    println!("| query | filter | {} |", modes.join(" | "));
-    println!("|---|---|{}", "---|".repeat(modes.len()));
-    for (i, (query, filter)) in QUERIES.iter().enumerate() {
-        let cells: Vec<String> = rows
-            .iter()
-            .map(|row| format!("{:.2}", ms(row.per_query[i])))
-            .collect();
-        println!("| `{query}` | `{filter}` | {} |", cells.join(" | "));
-    }
+    let labels: Vec<String> = QUERIES
+        .iter()
+        .map(|(query, filter)| format!("`{query}` | `{filter}`"))
+        .collect();
+    print_kinds("query | filter", &labels, &modes, &rows);
     drop(app);
 }
