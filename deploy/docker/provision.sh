@@ -21,19 +21,17 @@ APPROLE=/approle
 # The uid the platform's image runs as (distroless `nonroot`).
 RUNTIME_UID=65532
 
-random() { openssl rand -base64 32 | tr -d '\n/+='; }
-
 keys() {
   umask 077
-  [ -s "$PROVISION/pg-admin-password" ] || random > "$PROVISION/pg-admin-password"
-  [ -s "$PROVISION/vault-root-token" ] || printf 'dev-%s' "$(random)" > "$PROVISION/vault-root-token"
+  [ -s "$PROVISION/pg-admin-password" ] || random_secret > "$PROVISION/pg-admin-password"
+  [ -s "$PROVISION/vault-root-token" ] || printf 'dev-%s' "$(random_secret)" > "$PROVISION/vault-root-token"
   # Read by the PostgreSQL and OpenBao containers, whatever user their images run as; no other
   # container mounts this volume.
   chmod 0444 "$PROVISION/pg-admin-password" "$PROVISION/vault-root-token"
   mkdir -p "$PROVISION/nats"
   for entry in "${SERVICES[@]}" operator; do
     service="${entry%%:*}"
-    [ -s "$PROVISION/nats/$service" ] || random > "$PROVISION/nats/$service"
+    [ -s "$PROVISION/nats/$service" ] || random_secret > "$PROVISION/nats/$service"
   done
   "$(dirname "$0")/../local/nats-auth.sh" "$NATS_AUTH/nats-auth.conf" "$PROVISION/nats"
   # NATS runs as its image's user: it reads the hashes, nobody else's secrets.
@@ -53,22 +51,7 @@ services() {
   grep -q '"approle/"' <<<"$auth_methods" || bao auth enable approle >/dev/null
   for entry in "${SERVICES[@]}"; do
     service="${entry%%:*}"
-    password="$(random)"
-    psql_job <<SQL
-SELECT format('CREATE ROLE %I LOGIN', '$service')
- WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$service')\gexec
-ALTER ROLE "$service" WITH LOGIN PASSWORD '$password';
-SELECT format('CREATE DATABASE %I OWNER %I', '$service', '$service')
- WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '$service')\gexec
-SQL
-    printf '%s' "$password" | bao kv put -mount=secret "taskmesh/$service/database" \
-      username="$service" database="$service" password=- >/dev/null
-    tr -d '\n' < "$PROVISION/nats/$service" | bao kv put -mount=secret "taskmesh/$service/nats" \
-      username="$service" password=- >/dev/null
-    bao policy write "$service" - >/dev/null <<HCL
-path "secret/data/taskmesh/$service/*" { capabilities = ["read"] }
-path "secret/metadata/taskmesh/$service/*" { capabilities = ["read", "list"] }
-HCL
+    provision_service psql_job "$service" "$PROVISION/nats/$service"
     # A container that restarts logs in again with the same secret id: no use count here; the
     # id dies with the dev server (and a real deployment uses the Kubernetes or JWT login).
     bao write "auth/approle/role/$service" token_policies="$service" token_ttl=1h \
@@ -81,17 +64,9 @@ HCL
     chmod 0500 "$APPROLE/$service"
     log "provisioned $service: database, role, vault secrets, policy and approle"
   done
-  key="$(openssl rand -base64 32 | tr -d '\n')"
-  key_id="compose-$(date +%Y%m%d)"
-  if bao kv get -mount=secret taskmesh/tasks/job-secrets >/dev/null 2>&1; then
-    key="$(bao kv get -mount=secret -field=key taskmesh/tasks/job-secrets)"
-    key_id="$(bao kv get -mount=secret -field=key_id taskmesh/tasks/job-secrets)"
-  fi
-  for service in "${JOB_SECRET_SERVICES[@]}"; do
-    printf '%s' "$key" | bao kv put -mount=secret "taskmesh/$service/job-secrets" key_id="$key_id" key=- >/dev/null
-  done
-  bao kv put -mount=secret taskmesh/notifications/smtp host=mail port=1025 tls=none \
-    from="taskmesh <notifications@taskmesh.localhost>" >/dev/null
+  read -r key_id key < <(job_key_in_vault_or_new compose)
+  put_job_key "$key_id" "$key"
+  put_smtp mail 1025 none "taskmesh <notifications@taskmesh.localhost>"
   log "provisioned the job sealing key ($key_id) and the SMTP server (mail:1025)"
 }
 

@@ -45,7 +45,6 @@ while [ $# -gt 0 ]; do
   shift
 done
 k() { kubectl --namespace "$namespace" "$@"; }
-random() { openssl rand -base64 32 | tr -d '\n/+='; }
 work="$(mktemp -d)"
 cleanup() { [ -n "${forward:-}" ] && kill "$forward" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
@@ -54,7 +53,7 @@ if [ "$dev" = 1 ]; then
   # The Secrets the dev infrastructure waits for; kept when they exist (data already made with
   # them), except that a missing NATS user is added.
   if ! k get secret postgresql-admin >/dev/null 2>&1; then
-    k create secret generic postgresql-admin --from-literal=password="$(random)" >/dev/null
+    k create secret generic postgresql-admin --from-literal=password="$(random_secret)" >/dev/null
     log "made Secret postgresql-admin"
   fi
   NATS_PASSWORDS="$work/nats"
@@ -62,7 +61,7 @@ if [ "$dev" = 1 ]; then
   for entry in "${SERVICES[@]}" operator; do
     service="${entry%%:*}"
     existing="$(k get secret nats-passwords -o "jsonpath={.data.$service}" 2>/dev/null | base64 -d || true)"
-    printf '%s' "${existing:-$(random)}" > "$NATS_PASSWORDS/$service"
+    printf '%s' "${existing:-$(random_secret)}" > "$NATS_PASSWORDS/$service"
   done
   k create secret generic nats-passwords --from-file="$NATS_PASSWORDS" --dry-run=client -o yaml | k apply -f - >/dev/null
   "$(dirname "$0")/../local/nats-auth.sh" "$work/auth.conf" "$NATS_PASSWORDS"
@@ -98,40 +97,17 @@ grep -q '"secret/"' <<<"$kv_mounts" || bao secrets enable -path=secret kv-v2 >/d
 
 for entry in "${SERVICES[@]}"; do
   service="${entry%%:*}"
-  password="$(random)"
-  psql_admin_cluster <<SQL
-SELECT format('CREATE ROLE %I LOGIN', '$service')
- WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$service')\gexec
-ALTER ROLE "$service" WITH LOGIN PASSWORD '$password';
-SELECT format('CREATE DATABASE %I OWNER %I', '$service', '$service')
- WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '$service')\gexec
-SQL
-  printf '%s' "$password" | bao kv put -mount=secret "taskmesh/$service/database" \
-    username="$service" database="$service" password=- >/dev/null
   [ -s "$NATS_PASSWORDS/$service" ] || die "no NATS password for $service in $NATS_PASSWORDS"
-  tr -d '\n' < "$NATS_PASSWORDS/$service" | bao kv put -mount=secret "taskmesh/$service/nats" \
-    username="$service" password=- >/dev/null
-  bao policy write "$service" - >/dev/null <<HCL
-path "secret/data/taskmesh/$service/*" { capabilities = ["read"] }
-path "secret/metadata/taskmesh/$service/*" { capabilities = ["read", "list"] }
-HCL
+  provision_service psql_admin_cluster "$service" "$NATS_PASSWORDS/$service"
   bao write "auth/kubernetes/role/$service" bound_service_account_names="$service" \
     bound_service_account_namespaces="$namespace" audience=vault token_policies="$service" \
     token_ttl=1h token_max_ttl=24h >/dev/null
   log "provisioned $service: database, role, vault secrets, policy and kubernetes login"
 done
 
-if ! key="$(bao kv get -mount=secret -field=key taskmesh/tasks/job-secrets 2>/dev/null)"; then
-  key="$(openssl rand -base64 32 | tr -d '\n')"
-  key_id="cluster-$(date +%Y%m%d)"
-else
-  key_id="$(bao kv get -mount=secret -field=key_id taskmesh/tasks/job-secrets)"
-fi
-for service in "${JOB_SECRET_SERVICES[@]}"; do
-  printf '%s' "$key" | bao kv put -mount=secret "taskmesh/$service/job-secrets" key_id="$key_id" key=- >/dev/null
-done
-bao kv put -mount=secret taskmesh/notifications/smtp host="$SMTP_HOST" port="$SMTP_PORT" \
-  tls="${SMTP_TLS:-none}" from="${SMTP_FROM:-taskmesh <notifications@taskmesh.localhost>}" >/dev/null
+read -r key_id key < <(job_key_in_vault_or_new cluster)
+put_job_key "$key_id" "$key"
+put_smtp "$SMTP_HOST" "$SMTP_PORT" "${SMTP_TLS:-none}" "${SMTP_FROM:-taskmesh <notifications@taskmesh.localhost>}"
 log "provisioned the job sealing key ($key_id) and the SMTP server ($SMTP_HOST:$SMTP_PORT)"
 # The first access-token signing key, with identity's key tool (the service may only read it).
 keys_tool="$(command -v identity-keys || ls "$CARGO_TARGET_DIR"/{release,debug}/identity-keys 2>/dev/null | head -n 1 || true)"

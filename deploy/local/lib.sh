@@ -161,6 +161,59 @@ refuse_foreign() {
 
 random_secret() { openssl rand -hex 24; }
 
+# The provisioning every deployment does per service (local stack, compose job, cluster script):
+# its database and login role with a fresh password, through `pg` (a function or program that
+# runs the SQL it reads on stdin as an admin); that password and its NATS login (the password in
+# the file `nats_password`) in Vault at secret/taskmesh/<service>/{database,nats}; its policy,
+# reading its own secrets only. Vault is BAO_ADDR with BAO_TOKEN.
+provision_service() {
+  local pg="$1" service="$2" nats_password="$3" password
+  password="$(random_secret)"
+  "$pg" <<SQL
+SELECT format('CREATE ROLE %I LOGIN', '$service')
+ WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$service')\gexec
+ALTER ROLE "$service" WITH LOGIN PASSWORD '$password';
+SELECT format('CREATE DATABASE %I OWNER %I', '$service', '$service')
+ WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '$service')\gexec
+SQL
+  # Passwords travel on stdin, never on a command line.
+  printf '%s' "$password" | bao kv put -mount=secret "taskmesh/$service/database" \
+    username="$service" database="$service" password=- >/dev/null
+  tr -d '\n' < "$nats_password" | bao kv put -mount=secret "taskmesh/$service/nats" \
+    username="$service" password=- >/dev/null
+  bao policy write "$service" - >/dev/null <<HCL
+path "secret/data/taskmesh/$service/*" { capabilities = ["read"] }
+path "secret/metadata/taskmesh/$service/*" { capabilities = ["read", "list"] }
+HCL
+}
+
+# Writes the key that seals secrets inside jobs (id and base64 key) for every service of
+# JOB_SECRET_SERVICES.
+put_job_key() {
+  local key_id="$1" key="$2" service
+  for service in "${JOB_SECRET_SERVICES[@]}"; do
+    printf '%s' "$key" | bao kv put -mount=secret "taskmesh/$service/job-secrets" \
+      key_id="$key_id" key=- >/dev/null
+  done
+}
+
+# The job sealing key Vault already has ("ID KEY"), or a new one named PREFIX-date: what was sealed
+# with it must still open after provisioning runs again.
+job_key_in_vault_or_new() {
+  local prefix="$1"
+  if bao kv get -mount=secret taskmesh/tasks/job-secrets >/dev/null 2>&1; then
+    printf '%s %s\n' "$(bao kv get -mount=secret -field=key_id taskmesh/tasks/job-secrets)" \
+      "$(bao kv get -mount=secret -field=key taskmesh/tasks/job-secrets)"
+  else
+    printf '%s-%s %s\n' "$prefix" "$(date +%Y%m%d)" "$(openssl rand -base64 32 | tr -d '\n')"
+  fi
+}
+
+# Where the notifications service sends email: host, port, tls (none, starttls, tls), sender.
+put_smtp() {
+  bao kv put -mount=secret taskmesh/notifications/smtp host="$1" port="$2" tls="$3" from="$4" >/dev/null
+}
+
 wait_for() {
   local what="$1" tries="$2"; shift 2
   for _ in $(seq "$tries"); do

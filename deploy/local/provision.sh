@@ -18,24 +18,7 @@ grep -q '"approle/"' <<<"$auth_methods" || bao auth enable approle >/dev/null
 
 for entry in "${SERVICES[@]}"; do
   service="${entry%%:*}"
-  password="$(random_secret)"
-  # The password travels on stdin, never on a command line.
-  psql_admin <<SQL
-SELECT format('CREATE ROLE %I LOGIN', '$service')
- WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$service')\gexec
-ALTER ROLE "$service" WITH LOGIN PASSWORD '$password';
-SELECT format('CREATE DATABASE %I OWNER %I', '$service', '$service')
- WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '$service')\gexec
-SQL
-  printf '%s' "$password" | bao kv put -mount=secret "taskmesh/$service/database" \
-    username="$service" database="$service" password=- >/dev/null
-  # Its NATS login (the broker knows only the hash, see infra.sh).
-  tr -d '\n' < "$SECRETS/nats/$service" | bao kv put -mount=secret "taskmesh/$service/nats" \
-    username="$service" password=- >/dev/null
-  bao policy write "$service" - >/dev/null <<HCL
-path "secret/data/taskmesh/$service/*" { capabilities = ["read"] }
-path "secret/metadata/taskmesh/$service/*" { capabilities = ["read", "list"] }
-HCL
+  provision_service psql_admin "$service" "$SECRETS/nats/$service"
   # A secret id logs in at most SECRET_ID_USES times within SECRET_ID_TTL: enough for a day of
   # logins again at the token's maximum lifetime, useless to whoever finds an old one.
   bao write "auth/approle/role/$service" token_policies="$service" token_ttl=1h \
@@ -52,15 +35,11 @@ done
 key_file="$SECRETS/job-secrets-key"
 [ -s "$key_file" ] || (umask 077; printf 'local-%s:%s\n' "$(date +%Y%m%d)" "$(openssl rand -base64 32)" > "$key_file")
 key_id="$(cut -d: -f1 "$key_file")"
-for service in "${JOB_SECRET_SERVICES[@]}"; do
-  cut -d: -f2- "$key_file" | tr -d '\n' | bao kv put -mount=secret "taskmesh/$service/job-secrets" \
-    key_id="$key_id" key=- >/dev/null
-done
+put_job_key "$key_id" "$(cut -d: -f2- "$key_file" | tr -d '\n')"
 log "provisioned the job sealing key ($key_id) for ${JOB_SECRET_SERVICES[*]}"
 
 # Where the notifications service sends email: the development mail server `make up` starts
 # (maildev, plain SMTP on this machine only). A real deployment writes its provider's host, port,
 # login and `tls = starttls` or `tls` here instead.
-bao kv put -mount=secret "taskmesh/notifications/smtp" host=127.0.0.1 port="$MAIL_SMTP_PORT" \
-  tls=none from="taskmesh <notifications@taskmesh.localhost>" >/dev/null
+put_smtp 127.0.0.1 "$MAIL_SMTP_PORT" none "taskmesh <notifications@taskmesh.localhost>"
 log "provisioned the notifications service's SMTP server (127.0.0.1:$MAIL_SMTP_PORT)"

@@ -262,7 +262,7 @@ def linkerd_references(name: str, docs: list[dict]) -> None:
 
 
 def linkerd_edges(docs: list[dict]) -> dict[str, set[str]]:
-    servers = {n: d for n, d in by_kind(docs, "Server").items()}
+    servers = by_kind(docs, "Server")
     authns = by_kind(docs, "MeshTLSAuthentication")
     found: dict[str, set[str]] = {}
     for policy in by_kind(docs, "AuthorizationPolicy").values():
@@ -319,9 +319,12 @@ def compose_file() -> None:
 def main() -> int:
     graph_checks_can_fail()
     compose_file()
-    if subprocess.run([sys.executable, str(Path(__file__).resolve().parent / "generate.py"), "--check"]).returncode != 0:
-        fail("generated files are out of date")
-    workloads = {w.name: w for w in model.workloads()[0]}
+    found, configs = model.workloads()
+    diffs = generate.stale(generate.files(found, configs))
+    if diffs:
+        sys.stdout.writelines(diffs)
+        fail(f"{len(diffs)} generated file(s) out of date: run `make deploy-manifests`")
+    workloads = {w.name: w for w in found}
     overlays = sorted(p for p in (K8S / "overlays").iterdir() if (p / "kustomization.yaml").exists())
     for overlay in overlays:
         docs = render(overlay)

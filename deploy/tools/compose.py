@@ -105,7 +105,6 @@ def infrastructure() -> dict:
 def workload(w: Workload, config: dict, callers: dict[str, set[str]], by_port: dict[int, str]) -> dict:
     command = f"/usr/local/bin/{w.name}"
     env: dict[str, str] = {}
-    upstreams = set()
     if w.name == GATEWAY:
         env["TASKMESH_HTTP_LISTEN"] = f"0.0.0.0:{w.http_port}"
         env["TASKMESH_GRPC_LISTEN"] = f"0.0.0.0:{w.grpc_port}"
@@ -115,7 +114,6 @@ def workload(w: Workload, config: dict, callers: dict[str, set[str]], by_port: d
         tables = []
         for u in config["upstreams"]:
             url = model.in_cluster(u["endpoint"], by_port)
-            upstreams.add(by_port[model.host_of(u["endpoint"])[1]])
             tables.append(f'{{prefix="{u["prefix"]}",endpoint="{url}",timeout_ms={u["timeout_ms"]}}}')
         env["TASKMESH_UPSTREAMS"] = "[" + ",".join(tables) + "]"
         env["TASKMESH_PUBLIC_URL"] = "${TASKMESH_PUBLIC_URL:-http://localhost:8080}"
@@ -134,9 +132,6 @@ def workload(w: Workload, config: dict, callers: dict[str, set[str]], by_port: d
         })
         for key, url in model.upstream_urls(config):
             env[env_key(key)] = model.in_cluster(url, by_port)
-            callee = by_port[model.host_of(url)[1]]
-            if callee != w.name:
-                upstreams.add(callee)
         settings = config.get("settings", {})
         if "public_url" in settings:
             env["TASKMESH_PUBLIC_URL"] = "${TASKMESH_PUBLIC_URL:-http://localhost:8080}"
@@ -144,7 +139,9 @@ def workload(w: Workload, config: dict, callers: dict[str, set[str]], by_port: d
             # Jobs may reach these networks although they are private; none unless set (the
             # smoke test lets jobs call the gateway on the compose network).
             env["TASKMESH_EGRESS__ALLOW_NETWORKS"] = "${TASKMESH_JOB_ALLOW_NETWORKS:-[]}"
-    depends = {name: {"condition": "service_healthy"} for name in sorted(upstreams)}
+    # Started after what it calls: the call graph the mesh policies come from.
+    upstreams = sorted(callee for callee, who in callers.items() if w.name in who)
+    depends = {name: {"condition": "service_healthy"} for name in upstreams}
     if w.uses_vault:
         depends["provision"] = {"condition": "service_completed_successfully"}
         if w.name == "identity":
@@ -173,7 +170,7 @@ def workload(w: Workload, config: dict, callers: dict[str, set[str]], by_port: d
 
 
 def compose(workloads: list[Workload], configs: dict[str, dict], callers: dict[str, set[str]]) -> dict:
-    by_port = {w.grpc_port: w.name for w in workloads if w.name != GATEWAY}
+    by_port = model.service_ports(workloads)
     services = infrastructure()
     for w in workloads:
         services[w.name] = workload(w, configs[w.name], callers, by_port)

@@ -238,7 +238,7 @@ def workload_docs(workload: Workload) -> list[dict]:
 
 def call_graph(workloads: list[Workload], configs: dict[str, dict]) -> dict[str, set[str]]:
     """Callee -> its callers, from every workload's configured upstream clients."""
-    by_port = {w.grpc_port: w.name for w in workloads if w.name != GATEWAY}
+    by_port = model.service_ports(workloads)
     callers: dict[str, set[str]] = {w.name: set() for w in workloads}
     for w in workloads:
         for _, url in model.upstream_urls(configs[w.name]):
@@ -421,9 +421,9 @@ def dump(docs: list[dict]) -> str:
     return HEADER + "".join("---\n" + dump_one(d) for d in docs)
 
 
-def files() -> dict[Path, str]:
-    workloads, configs = model.workloads()
-    by_port = {w.grpc_port: w.name for w in workloads if w.name != GATEWAY}
+def files(workloads: list[Workload], configs: dict[str, dict]) -> dict[Path, str]:
+    """Every generated file and its text, from the model (`model.workloads()`)."""
+    by_port = model.service_ports(workloads)
     out: dict[Path, str] = {}
     resources = []
     for w in workloads:
@@ -450,27 +450,35 @@ def files() -> dict[Path, str]:
     return out
 
 
+def stale(written: dict[Path, str]) -> list[str]:
+    """A unified diff per file on disk that differs from what would be written."""
+    diffs = []
+    for path, text in written.items():
+        current = path.read_text() if path.exists() else ""
+        if current != text:
+            diffs.append("".join(difflib.unified_diff(
+                current.splitlines(keepends=True), text.splitlines(keepends=True),
+                str(path.relative_to(ROOT)), "generated")))
+    return diffs
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="fail if a file would change")
     args = parser.parse_args()
-    stale = 0
-    for path, text in files().items():
-        current = path.read_text() if path.exists() else ""
-        if current == text:
-            continue
-        if args.check:
-            stale += 1
-            sys.stdout.writelines(difflib.unified_diff(
-                current.splitlines(keepends=True), text.splitlines(keepends=True),
-                str(path.relative_to(ROOT)), "generated"))
-        else:
+    written = files(*model.workloads())
+    if args.check:
+        diffs = stale(written)
+        sys.stdout.writelines(diffs)
+        if diffs:
+            print(f"{len(diffs)} generated file(s) out of date: run `make deploy-manifests`", file=sys.stderr)
+            return 1
+        return 0
+    for path, text in written.items():
+        if not path.exists() or path.read_text() != text:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text)
             print(f"wrote {path.relative_to(ROOT)}")
-    if stale:
-        print(f"{stale} generated file(s) out of date: run `make deploy-manifests`", file=sys.stderr)
-        return 1
     return 0
 
 

@@ -236,6 +236,11 @@ def workloads() -> tuple[list[Workload], dict[str, dict]]:
     return found, configs
 
 
+def service_ports(workloads: list[Workload]) -> dict[int, str]:
+    """Which service listens on which gRPC port: how a local-stack URL names its service."""
+    return {w.grpc_port: w.name for w in workloads if w.name != GATEWAY}
+
+
 def host_of(url: str) -> tuple[str, int]:
     parsed = urlparse(url)
     return parsed.hostname or "", parsed.port or (443 if parsed.scheme == "https" else 80)

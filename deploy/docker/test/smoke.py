@@ -220,9 +220,12 @@ def kill_and_recover(session: dict) -> None:
         return s.get("Status") == "running" and s.get("Pid") != before and healthy("tasks")
     wait("the tasks container to come back by its restart policy", 120, back)
     check("tasks restarted by its restart policy", True)
+    def readable(name: str) -> dict | None:
+        status, task = rest("GET", f"/v1/{name}", None, token)
+        return task if status == 200 else None
+
     for name in created + [session["task"]]:
-        status, task = wait(f"{name} to be readable again", 60, lambda name=name: (
-            lambda r: r if r[0] == 200 else None)(rest("GET", f"/v1/{name}", None, token)))
+        task = wait(f"{name} to be readable again", 60, lambda name=name: readable(name))
         check(f"{name.rsplit('/', 1)[1]} still there after the kill", task["name"] == name, task)
     status, task = rest("POST", f"/v1/{project}/tasks", {"title": "after", "column": session["todo"]}, token)
     check("a task after the restart", status == 200, task)

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use ed25519_dalek::pkcs8::{EncodePrivateKey, EncodePublicKey};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use taskmesh_mesh::config::{VaultAuth, VaultConfig};
+use taskmesh_mesh::config::{MeshConfig, VaultAuth, VaultConfig};
 use taskmesh_mesh::vault::VaultSession;
 use taskmesh_testing::Stack;
 
@@ -109,23 +109,14 @@ async fn a_service_logs_in_with_a_signed_jwt_and_reads_only_its_secrets() {
     let dir = std::env::temp_dir().join(format!("vault-jwt-{service}"));
     std::fs::create_dir_all(&dir).expect("dir");
     let token_file = dir.join("token");
+    // The runtime's defaults, logging in with the JWT method at the test's mount.
     let config = VaultConfig {
         addr: stack.vault_addr.clone(),
         auth: VaultAuth::Jwt,
-        token_file: None,
-        token: None,
-        approle_mount: "approle".to_owned(),
-        role_id: None,
-        role_id_file: None,
-        secret_id_file: None,
-        secret_id: None,
-        role: None,
         jwt_file: Some(token_file.clone()),
         jwt_mount: mount.clone(),
-        kubernetes_mount: "kubernetes".to_owned(),
-        kv_mount: "secret".to_owned(),
         secret_path: secret_path.clone(),
-        timeout_ms: 5_000,
+        ..MeshConfig::defaults(&service, 0).vault
     };
     let subject = format!("system:serviceaccount:taskmesh:{service}");
 

@@ -60,6 +60,57 @@ fn a_bad_configuration_value_exits_64_naming_the_key() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("vault.secret_id_file"));
 }
 
+#[test]
+fn show_config_prints_the_effective_configuration_without_inline_secrets() {
+    let output = service_binary()
+        .env("TASKMESH_VAULT__AUTH", "token")
+        .env("TASKMESH_VAULT__TOKEN", "inline-root-token")
+        .env(
+            "TASKMESH_PROJECTS__ENDPOINT",
+            "http://projects.example:50052",
+        )
+        .env("TASKMESH_GRPC__LISTEN", "0.0.0.0:50099")
+        .arg("show-config")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run the service");
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let config: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    assert_eq!(config["mesh"]["grpc"]["listen"], "0.0.0.0:50099");
+    assert_eq!(config["mesh"]["vault"]["auth"], "token");
+    assert_eq!(
+        config["mesh"]["auth"]["identity_endpoint"],
+        "http://127.0.0.1:50051"
+    );
+    assert!(!stdout.contains("inline-root-token"), "{stdout}");
+}
+
+#[tokio::test]
+async fn probe_answers_zero_for_a_serving_listener_and_one_when_it_is_gone() {
+    let mut app = spawn_app().await;
+    // Run without blocking the test's runtime, which serves the app being probed.
+    let probe = |addr: std::net::SocketAddr| {
+        let mut command = tokio::process::Command::from(service_binary());
+        command
+            .env("TASKMESH_VAULT__AUTH", "token")
+            .env("TASKMESH_VAULT__TOKEN", "unused-by-a-probe")
+            .env("TASKMESH_GRPC__LISTEN", addr.to_string())
+            .arg("probe")
+            .stdin(Stdio::null());
+        async move { command.output().await.expect("run the probe") }
+    };
+    let serving = probe(app.addr).await;
+    assert_eq!(serving.status.code(), Some(0), "{serving:?}");
+    app.stop().await;
+    let gone = probe(app.addr).await;
+    assert_eq!(gone.status.code(), Some(1), "{gone:?}");
+    assert!(
+        String::from_utf8_lossy(&gone.stderr).contains(&app.addr.port().to_string()),
+        "{gone:?}"
+    );
+}
+
 #[tokio::test]
 async fn a_refused_login_and_a_missing_secret_are_named() {
     let stack = Stack::load();
